@@ -1,0 +1,39 @@
+"""circuitgrad: gradients of NumPy programs, computed as the CS231n notes draw them.
+
+A program is a circuit of gates. The forward pass computes every wire's value; the
+backward pass walks the circuit in reverse, and each gate multiplies the upstream gradient
+by its local gradient; where a wire forks, the gradients add up.
+
+>>> import circuitgrad as cg
+>>> x, y, z = (cg.tensor(v, requires_grad=True) for v in (-2.0, 5.0, -4.0))
+>>> q = (x + y).retain_grad()
+>>> f = q * z
+>>> f.backward()
+>>> float(f), float(q.grad), float(x.grad), float(z.grad)
+(-12.0, -4.0, -4.0, 3.0)
+"""
+
+from .core.trace import enable_grad, is_grad_enabled, no_grad
+from .custom import Function
+from .errors import CircuitError, GraphFreedError, NotDifferentiableError, ShapeError
+from .functions import (
+    abs, add, broadcast_to, clip, concatenate, cos, divide, dot, einsum, exp, expand_dims,
+    expm1, log, log1p, log_softmax, logsumexp, matmul, max, maximum, mean, min, minimum,
+    multiply, negative, norm, outer, power, relu, reshape, sigmoid, sin, softmax, sqrt,
+    square, squeeze, stack, std, subtract, sum, swapaxes, tanh, transpose, var, where,
+)
+from .gradcheck import GradCheckReport, check_grad
+from .tensor import Tensor, as_tensor, tensor
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CircuitError", "Function", "GradCheckReport", "GraphFreedError", "NotDifferentiableError",
+    "ShapeError", "Tensor", "abs", "add", "as_tensor", "broadcast_to", "check_grad", "clip",
+    "concatenate", "cos", "divide", "dot", "einsum", "enable_grad", "exp", "expand_dims",
+    "expm1", "is_grad_enabled", "log", "log1p", "log_softmax", "logsumexp", "matmul", "max",
+    "maximum", "mean", "min", "minimum", "multiply", "negative", "no_grad", "norm", "outer",
+    "power", "relu", "reshape", "sigmoid", "sin", "softmax", "sqrt", "square", "squeeze",
+    "stack", "std", "subtract", "sum", "swapaxes", "tanh", "tensor", "transpose", "var",
+    "where",
+]

@@ -1,0 +1,62 @@
+"""The record of one primitive gate: its forward, and its local-gradient rules.
+
+A gate is defined once, with everything about it side by side::
+
+    mul = Gate("mul", lambda x, y: x * y,
+               vjp=(lambda g, out, x, y: g * y,      # d/dx, times upstream g
+                    lambda g, out, x, y: g * x),     # d/dy
+               jvp=(lambda t, out, x, y: t * y,      # tangent of x pushed forward
+                    lambda t, out, x, y: x * t))
+
+* ``forward(*xs, **params)`` computes the output value from input values (NumPy arrays,
+  NumPy scalars or Python constants).
+* ``vjp[i](g, out, *xs, **params)`` is the cotangent of input ``i``: the upstream
+  gradient ``g`` times the local gradient. The engine calls only the rules of inputs that
+  need a gradient.
+* ``jvp[i](t, out, *xs, **params)`` is the output tangent caused by the tangent ``t`` of
+  input ``i``; the engine adds them up over inputs.
+
+Rules are written with operators and NumPy functions only. In a plain backward pass they
+receive arrays and run as plain NumPy; under ``create_graph=True`` or inside ``jvp`` they
+receive Tensors, and the same code records new gates, so every rule is itself
+differentiable. A rule that calls something with no Tensor support must say so.
+
+``broadcasts=True`` marks elementwise gates whose inputs broadcast: the engine sums their
+cotangents back to each input's shape and broadcasts their tangents to the output's.
+"""
+
+
+class Gate:
+    __slots__ = ("name", "forward", "vjp", "jvp", "broadcasts", "symbol")
+
+    def __init__(self, name, forward, vjp, jvp=None, *, broadcasts=False, symbol=None):
+        self.name = name
+        self.forward = forward
+        # a tuple of per-input rules, or ``each(rule)`` for any number of inputs; ``jvp`` may
+        # also be one function of all tangents (None for zero), for gates such as concatenate
+        self.vjp = vjp if isinstance(vjp, each) else tuple(vjp)
+        self.jvp = jvp if jvp is None or callable(jvp) or isinstance(jvp, each) else tuple(jvp)
+        self.broadcasts = broadcasts
+        self.symbol = symbol or name  # the label a circuit picture shows
+
+    def __repr__(self):
+        return f"<gate {self.name}>"
+
+
+class each:
+    """Rules of a gate with any number of inputs: ``rule(i, ...)`` serves input ``i``.
+
+    ``gate.vjp[i]`` then works for every ``i``, as it does for fixed-arity gates.
+    """
+
+    __slots__ = ("rule",)
+
+    def __init__(self, rule):
+        self.rule = rule
+
+    def __getitem__(self, i):
+        rule = self.rule
+        return lambda *args, **params: rule(i, *args, **params)
+
+    def __iter__(self):
+        raise TypeError("the rules of a variadic gate cannot be listed")

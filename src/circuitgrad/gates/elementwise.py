@@ -1,0 +1,213 @@
+"""Elementwise gates: arithmetic, exp/log family, activations, max/min, clip, where.
+
+Each gate's forward, VJP rules (one per input, ``g`` = upstream gradient) and JVP rules
+(one per input, ``t`` = input tangent) stand together. Rules use operators and NumPy
+functions only, so they run on arrays in a plain backward pass and on Tensors (recording
+new gates) when a higher derivative is wanted.
+
+Kinks and ties, by the notes' rule that max routes the gradient to the larger input:
+``maximum``/``minimum`` split it evenly at an exact tie (so the inputs' gradients add up to
+the upstream one); ``relu'(0) = 0``; ``abs'(0) = 0``; ``clip`` passes the gradient at its
+bounds.
+"""
+
+import operator
+
+import numpy as np
+
+from ..core.gate import Gate
+
+
+def _one(rule):
+    return (rule,)
+
+
+add = Gate("add", operator.add, symbol="+", broadcasts=True,
+           vjp=(lambda g, out, x, y: g,
+                lambda g, out, x, y: g),
+           jvp=(lambda t, out, x, y: t,
+                lambda t, out, x, y: t))
+
+sub = Gate("sub", operator.sub, symbol="-", broadcasts=True,
+           vjp=(lambda g, out, x, y: g,
+                lambda g, out, x, y: -g),
+           jvp=(lambda t, out, x, y: t,
+                lambda t, out, x, y: -t))
+
+mul = Gate("mul", operator.mul, symbol="*", broadcasts=True,
+           vjp=(lambda g, out, x, y: g * y,       # the multiply gate swaps its inputs
+                lambda g, out, x, y: g * x),
+           jvp=(lambda t, out, x, y: t * y,
+                lambda t, out, x, y: x * t))
+
+div = Gate("div", operator.truediv, symbol="/", broadcasts=True,
+           vjp=(lambda g, out, x, y: g / y,
+                lambda g, out, x, y: -g * out / y),
+           jvp=(lambda t, out, x, y: t / y,
+                lambda t, out, x, y: -t * out / y))
+
+neg = Gate("neg", operator.neg, symbol="-x",
+           vjp=_one(lambda g, out, x: -g),
+           jvp=_one(lambda t, out, x: -t))
+
+
+def _safe_log(x):
+    # d(x**y)/dy = x**y * log(x); taken as 0 where x <= 0 (the power is not smooth in y there)
+    return np.log(np.where(x > 0, x, 1))
+
+
+pow = Gate("pow", np.power, symbol="**", broadcasts=True,
+           vjp=(lambda g, out, x, y: g * y * x ** (y - 1),
+                lambda g, out, x, y: g * out * _safe_log(x)),
+           jvp=(lambda t, out, x, y: t * y * x ** (y - 1),
+                lambda t, out, x, y: t * out * _safe_log(x)))
+
+
+def _pow_const_forward(x, p):
+    return x ** p
+
+
+def _pow_const_local(x, p):
+    # p * x**(p-1), with the p == 0 case kept at exactly 0 (x**-1 would give inf at x = 0)
+    if p == 0:
+        return x * 0
+    if p == 1:
+        return x * 0 + 1
+    if p == 2:
+        return 2 * x
+    return p * x ** (p - 1)
+
+
+pow_const = Gate("pow_const", _pow_const_forward, symbol="**",
+                 vjp=_one(lambda g, out, x, p: g * _pow_const_local(x, p)),
+                 jvp=_one(lambda t, out, x, p: t * _pow_const_local(x, p)))
+
+
+def _exp_forward(x):
+    # exp(+1000) is inf in floating point; say so quietly rather than warn
+    with np.errstate(over="ignore"):
+        return np.exp(x)
+
+
+exp = Gate("exp", _exp_forward,
+           vjp=_one(lambda g, out, x: g * out),
+           jvp=_one(lambda t, out, x: t * out))
+
+log = Gate("log", np.log,
+           vjp=_one(lambda g, out, x: g / x),
+           jvp=_one(lambda t, out, x: t / x))
+
+sqrt = Gate("sqrt", np.sqrt, symbol="sqrt",
+            vjp=_one(lambda g, out, x: g * 0.5 / out),
+            jvp=_one(lambda t, out, x: t * 0.5 / out))
+
+abs = Gate("abs", np.abs, symbol="|x|",
+           vjp=_one(lambda g, out, x: g * np.sign(x)),
+           jvp=_one(lambda t, out, x: t * np.sign(x)))
+
+
+def _routes(x, y):
+    """Share of the gradient ``maximum`` sends to ``x``: 1 if larger, 1/2 at a tie, else 0."""
+    return (x > y) + 0.5 * (x == y)
+
+
+maximum = Gate("maximum", np.maximum, symbol="max", broadcasts=True,
+               vjp=(lambda g, out, x, y: g * _routes(x, y),
+                    lambda g, out, x, y: g * _routes(y, x)),
+               jvp=(lambda t, out, x, y: t * _routes(x, y),
+                    lambda t, out, x, y: t * _routes(y, x)))
+
+minimum = Gate("minimum", np.minimum, symbol="min", broadcasts=True,
+               vjp=(lambda g, out, x, y: g * _routes(y, x),
+                    lambda g, out, x, y: g * _routes(x, y)),
+               jvp=(lambda t, out, x, y: t * _routes(y, x),
+                    lambda t, out, x, y: t * _routes(x, y)))
+
+
+def _relu_forward(x):
+    if type(x) is np.ndarray:
+        return np.maximum(x, 0)
+    return x if not x < 0 else type(x)(0)  # a NumPy scalar: skip the ufunc call
+
+
+relu = Gate("relu", _relu_forward,
+            vjp=_one(lambda g, out, x: g * (x > 0)),
+            jvp=_one(lambda t, out, x: t * (x > 0)))
+
+
+def _sigmoid_forward(x):
+    # exp of -|x| never overflows; each branch is accurate in its own tail
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+
+
+sigmoid = Gate("sigmoid", _sigmoid_forward, symbol="σ",
+               vjp=_one(lambda g, out, x: g * (out * (1 - out))),
+               jvp=_one(lambda t, out, x: t * (out * (1 - out))))
+
+tanh = Gate("tanh", np.tanh,
+            vjp=_one(lambda g, out, x: g * (1 - out * out)),
+            jvp=_one(lambda t, out, x: t * (1 - out * out)))
+
+sin = Gate("sin", np.sin,
+           vjp=_one(lambda g, out, x: g * np.cos(x)),
+           jvp=_one(lambda t, out, x: t * np.cos(x)))
+
+cos = Gate("cos", np.cos,
+           vjp=_one(lambda g, out, x: -g * np.sin(x)),
+           jvp=_one(lambda t, out, x: -t * np.sin(x)))
+
+log1p = Gate("log1p", np.log1p,
+             vjp=_one(lambda g, out, x: g / (1 + x)),
+             jvp=_one(lambda t, out, x: t / (1 + x)))
+
+
+def _expm1_forward(x):
+    with np.errstate(over="ignore"):
+        return np.expm1(x)
+
+
+expm1 = Gate("expm1", _expm1_forward,
+             vjp=_one(lambda g, out, x: g * (out + 1)),
+             jvp=_one(lambda t, out, x: t * (out + 1)))
+
+
+def _inside(x, lo, hi):
+    keep = True
+    if lo is not None:
+        keep = keep & (x >= lo)
+    if hi is not None:
+        keep = keep & (x <= hi)
+    return keep
+
+
+def _clip_forward(x, lo, hi):
+    if lo is not None:
+        x = np.maximum(x, lo)
+    if hi is not None:
+        x = np.minimum(x, hi)
+    return x
+
+
+clip = Gate("clip", _clip_forward,
+            vjp=_one(lambda g, out, x, lo, hi: g * _inside(x, lo, hi)),
+            jvp=_one(lambda t, out, x, lo, hi: t * _inside(x, lo, hi)))
+
+# where(cond, x, y): cond is boolean and never differentiated.
+where = Gate("where", np.where, symbol="where", broadcasts=True,
+             vjp=(None,
+                  lambda g, out, c, x, y: np.where(c, g, 0),
+                  lambda g, out, c, x, y: np.where(c, 0, g)),
+             jvp=(None,
+                  lambda t, out, c, x, y: np.where(c, t, 0),
+                  lambda t, out, c, x, y: np.where(c, 0, t)))
+
+# Changing float precision: the gradient changes it back.
+cast = Gate("cast", lambda x, dtype: x.astype(dtype),
+            vjp=_one(lambda g, out, x, dtype: g.astype(x.dtype)),
+            jvp=_one(lambda t, out, x, dtype: t.astype(dtype)))
+
+# Passes its input through; transforms use it to start a new, separately tracked wire.
+identity = Gate("identity", lambda x: x,
+                vjp=_one(lambda g, out, x: g),
+                jvp=_one(lambda t, out, x: t))

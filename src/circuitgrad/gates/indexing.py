@@ -1,0 +1,64 @@
+"""Indexing: getitem (basic and integer-array indexing) and its adjoint, scatter_add.
+
+The gradient of ``x[index]`` is a zero array of ``x``'s shape with ``g`` added at
+``index``; with integer arrays an index may repeat, and repeated entries add up. The two
+gates are each other's VJP, so indexing stays differentiable to any order.
+"""
+
+import numbers
+
+import numpy as np
+
+from ..core.gate import Gate
+from ..errors import ShapeError
+
+
+def normalize_index(index):
+    """Turn tensors and lists inside an index into arrays; validate what is there."""
+    from ..tensor import Tensor
+
+    items = index if isinstance(index, tuple) else (index,)
+    out = []
+    for item in items:
+        if isinstance(item, Tensor):
+            item = np.asarray(item._value)
+        elif isinstance(item, list):
+            item = np.asarray(item)
+        if isinstance(item, np.ndarray):
+            if item.dtype.kind == "f":
+                raise ShapeError(f"indices must be integers or booleans, not {item.dtype}")
+        elif not (item is None or item is Ellipsis or isinstance(item, slice)
+                  or isinstance(item, numbers.Integral)):
+            raise ShapeError(f"unsupported index {item!r}: use ints, slices, None, ..., "
+                             f"or integer/boolean arrays")
+        out.append(item)
+    return tuple(out)
+
+
+def is_basic(index):
+    """True when no entry is an array: the result is a view and entries never repeat."""
+    return not any(isinstance(item, np.ndarray) for item in index)
+
+
+def _scatter_add_forward(g, index, shape):
+    z = np.zeros(shape, dtype=g.dtype)
+    if is_basic(index):
+        z[index] = g
+    else:
+        np.add.at(z, index, g)
+    return z
+
+
+scatter_add = Gate("scatter_add", _scatter_add_forward, symbol="scatter",
+                   vjp=(lambda g, out, v, index, shape: g[index],),
+                   jvp=(lambda t, out, v, index, shape: _scatter(t, index, shape),))
+
+
+def _scatter(g, index, shape):
+    from ..tensor import call
+    return call(scatter_add, g, index=index, shape=shape)
+
+
+getitem = Gate("getitem", lambda x, index: x[index], symbol="[]",
+               vjp=(lambda g, out, x, index: _scatter(g, index, x.shape),),
+               jvp=(lambda t, out, x, index: t[index],))

@@ -1,0 +1,95 @@
+"""Linear algebra gates: matmul (NumPy's rules for 1-d, 2-d and batched) and einsum.
+
+For D = W @ X the notes give dW = dD @ X.T and dX = W.T @ dD: the shapes say which
+transposes go where. A 1-d operand is treated as a row (left) or a column (right) vector,
+as NumPy does; batch axes broadcast, and the engine sums their gradients back.
+"""
+
+import operator
+
+import numpy as np
+
+from ..core.gate import Gate, each
+
+
+def _mT(a):
+    return a.swapaxes(-1, -2)
+
+
+def _matmul_vjp_x(g, out, x, y):
+    if x.ndim == 1 and y.ndim == 1:
+        return g * y
+    if y.ndim == 1:                           # (..., n, k) @ (k,) -> (..., n)
+        return g[..., None] * y
+    if x.ndim == 1:                           # (k,) @ (..., k, m) -> (..., m)
+        return (y @ g[..., None])[..., 0]
+    return g @ _mT(y)                         # dX = dD @ Y.T
+
+
+def _matmul_vjp_y(g, out, x, y):
+    if x.ndim == 1 and y.ndim == 1:
+        return g * x
+    if x.ndim == 1:
+        return x[:, None] * g[..., None, :]
+    if y.ndim == 1:
+        return (_mT(x) @ g[..., None])[..., 0]
+    return _mT(x) @ g                         # dY = X.T @ dD
+
+
+matmul = Gate("matmul", operator.matmul, symbol="@", broadcasts=True,
+              vjp=(_matmul_vjp_x, _matmul_vjp_y),
+              jvp=(lambda t, out, x, y: t @ y,
+                   lambda t, out, x, y: x @ t))
+
+
+# ----- einsum --------------------------------------------------------------------------------
+def parse_subscripts(subscripts, ndims):
+    """Explicit form 'ij,jk->ik' of an einsum spec (implicit output made explicit)."""
+    spec = subscripts.replace(" ", "")
+    if "." in spec:
+        raise NotImplementedError("einsum with '...' is not supported; name every axis")
+    ins, arrow, out = spec.partition("->")
+    ins = ins.split(",")
+    if len(ins) != len(ndims):
+        raise ValueError(f"einsum spec '{subscripts}' names {len(ins)} operands "
+                         f"but {len(ndims)} were given")
+    if not arrow:
+        counts = {}
+        for term in ins:
+            for c in term:
+                counts[c] = counts.get(c, 0) + 1
+        out = "".join(sorted(c for c, n in counts.items() if n == 1))
+    return ins, out
+
+
+def _einsum_vjp(i, g, out, *xs, ins, out_spec):
+    """The gradient of operand i is an einsum of g with the other operands.
+
+    Axes of operand i that appear nowhere else (summed away) come back by broadcasting;
+    a repeated index within operand i (a diagonal) is not supported.
+    """
+    target = ins[i]
+    if len(set(target)) != len(target):
+        raise NotImplementedError("einsum gradient with a repeated index in one operand")
+    others = [s for k, s in enumerate(ins) if k != i]
+    other_xs = [x for k, x in enumerate(xs) if k != i]
+    present = set(out_spec).union(*others) if others else set(out_spec)
+    kept = "".join(c for c in target if c in present)
+    spec = ",".join([out_spec] + others) + "->" + kept
+    grad = np.einsum(spec, g, *other_xs)
+    if kept != target:  # axes summed away inside operand i: broadcast the gradient back
+        kept_shape = tuple(n if c in present else 1
+                           for c, n in zip(target, xs[i].shape, strict=True))
+        grad = np.broadcast_to(grad.reshape(kept_shape), xs[i].shape)
+    return grad
+
+
+def _einsum_jvp(i, t, out, *xs, ins, out_spec):
+    operands = list(xs)
+    operands[i] = t
+    return np.einsum(",".join(ins) + "->" + out_spec, *operands)
+
+
+einsum = Gate("einsum",
+              lambda *xs, ins, out_spec: np.einsum(",".join(ins) + "->" + out_spec, *xs),
+              symbol="einsum", vjp=each(_einsum_vjp), jvp=each(_einsum_jvp))

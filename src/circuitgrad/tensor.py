@@ -1,0 +1,577 @@
+"""Tensor: the value on a wire of the circuit, and ``apply``, the one place a gate runs.
+
+A Tensor holds its value (a NumPy array, or a NumPy scalar for 0-d data: NumPy scalars
+skip most of NumPy's per-call cost, which is what makes scalar circuits fast), and, when
+it came out of a recorded gate, that gate and its inputs. The circuit is nothing more than
+these links; ``backward`` walks them in reverse.
+"""
+
+import numbers
+
+import numpy as np
+
+from .core import backward as _backward
+from .core.trace import levels_below, state
+from .errors import NotDifferentiableError, ShapeError
+
+_NO_PARAMS = {}
+_ndarray = np.ndarray
+
+
+class Tensor:
+    """A value on a wire: a NumPy array (0-d: a NumPy scalar) plus its place in the circuit.
+
+    Make one with :func:`circuitgrad.tensor`. Gradients land in ``.grad`` after
+    ``backward()``; they add up over calls (clear with ``x.grad = None``).
+
+    >>> import circuitgrad as cg
+    >>> x = cg.tensor(4.0, requires_grad=True)
+    >>> y = cg.tensor(-3.0, requires_grad=True)
+    >>> f = x * y
+    >>> f.backward()
+    >>> float(f), float(x.grad), float(y.grad)
+    (-12.0, -3.0, 4.0)
+    """
+
+    __slots__ = ("_value", "_node", "requires_grad", "grad", "name", "_acc", "_retains",
+                 "_tangents", "__weakref__")
+
+    # Make ndarray op Tensor defer to Tensor's reflected operators.
+    __array_priority__ = 1000
+
+    def __init__(self, data, requires_grad=False, dtype=None, name=None):
+        value = _to_value(data, dtype)
+        if requires_grad and not _is_float(value):
+            raise NotDifferentiableError(
+                f"only floating-point tensors can require gradients; this data has dtype "
+                f"{np.result_type(value)} (make it float with dtype=np.float64)")
+        self._value = value
+        self._node = None
+        self.requires_grad = bool(requires_grad)
+        self.grad = None
+        self.name = name
+        self._acc = None
+        self._retains = False
+        self._tangents = None
+
+    # ----- what the wire carries -------------------------------------------------------
+    @property
+    def data(self):
+        """The value: an ndarray (for 0-d tensors a NumPy scalar). Settable, keeps the circuit."""
+        return self._value
+
+    @data.setter
+    def data(self, value):
+        value = _to_value(value, None)
+        if np.shape(value) != np.shape(self._value):
+            raise ShapeError(f"cannot set .data of shape {np.shape(self._value)} "
+                             f"to a value of shape {np.shape(value)}")
+        if _is_float(self._value):
+            value = value.astype(self._value.dtype, copy=False)
+        self._value = value
+
+    @property
+    def shape(self):
+        return self._value.shape
+
+    @property
+    def ndim(self):
+        return self._value.ndim
+
+    @property
+    def dtype(self):
+        return self._value.dtype
+
+    @property
+    def size(self):
+        return self._value.size
+
+    @property
+    def T(self):
+        return self.transpose()
+
+    @property
+    def is_leaf(self):
+        """True for tensors made by the user rather than by a recorded gate."""
+        return self._node is None
+
+    @property
+    def gate(self):
+        """The gate that produced this tensor, or None for a leaf."""
+        return None if self._node is None else self._node[0]
+
+    @property
+    def inputs(self):
+        """The gate's inputs (Tensors or constants); empty for a leaf or a freed gate."""
+        node = self._node
+        return () if node is None or node[1] is None else node[1]
+
+    @property
+    def params(self):
+        """The gate's non-tensor parameters (axis, shape, index...)."""
+        node = self._node
+        return {} if node is None or node[2] is None else node[2]
+
+    def item(self):
+        """The value as a Python number (size-1 tensors only)."""
+        return self._value.item()
+
+    def numpy(self):
+        """The value as an ndarray, detached from the circuit (0-d gives a 0-d array)."""
+        return np.asarray(self._value)
+
+    def detach(self):
+        """A new leaf sharing this value, cut from the circuit."""
+        out = _wrap(self._value)
+        out.name = self.name
+        return out
+
+    def retain_grad(self):
+        """Keep this intermediate's gradient in ``.grad`` after ``backward()``."""
+        if not self.requires_grad:
+            raise NotDifferentiableError(
+                "retain_grad() on a tensor that does not require gradients")
+        self._retains = True
+        return self
+
+    def requires_grad_(self, flag=True):
+        """Set ``requires_grad`` on a leaf in place; returns the tensor."""
+        if self._node is not None:
+            raise NotDifferentiableError(
+                "requires_grad_ works on leaves only; use detach() first")
+        if flag and not _is_float(self._value):
+            raise NotDifferentiableError(
+                f"only floating-point tensors can require gradients, not {self.dtype}")
+        self.requires_grad = bool(flag)
+        return self
+
+    def zero_grad(self):
+        """Forget the accumulated gradient (same as ``x.grad = None``)."""
+        self.grad = None
+
+    def backward(self, g=None, retain_graph=None, create_graph=False):
+        """Back-propagate from this tensor; gradients add into each leaf's ``.grad``.
+
+        ``g`` is the upstream gradient, of this tensor's shape; it may be left out only for
+        a single-element output. Saved values are freed afterwards unless
+        ``retain_graph=True``. ``create_graph=True`` makes the gradients Tensors that are
+        themselves differentiable.
+        """
+        if not self.requires_grad:
+            raise NotDifferentiableError(
+                "backward() on a tensor that does not require gradients: no input of its "
+                "circuit has requires_grad=True (or it was computed under no_grad())")
+        g = _initial_cotangent(self, g, "backward()")
+        if retain_graph is None:
+            retain_graph = create_graph
+        _backward.backprop([self], [g], retain_graph=retain_graph, create_graph=create_graph)
+
+    # ----- display -----------------------------------------------------------------------
+    def __repr__(self):
+        body = np.array2string(np.asarray(self._value), separator=", ", precision=4,
+                               threshold=20, prefix="tensor(")
+        extras = []
+        if self._value.dtype != np.float64:
+            extras.append(f"dtype={self._value.dtype}")
+        if self._node is not None:
+            extras.append(f"gate={self._node[0].name}")
+        elif self.requires_grad:
+            extras.append("requires_grad=True")
+        if self.name:
+            extras.append(f"name={self.name!r}")
+        return "tensor(" + ", ".join([body] + extras) + ")"
+
+    # ----- conversions -------------------------------------------------------------------
+    def __float__(self):
+        return float(self._value)
+
+    def __int__(self):
+        return int(self._value)
+
+    def __index__(self):
+        if self._value.dtype.kind not in "iu":
+            raise TypeError(f"only integer tensors can be used as an index, not {self.dtype}")
+        return int(self._value)
+
+    def __bool__(self):
+        return bool(self._value)
+
+    def __len__(self):
+        if self._value.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return len(self._value)
+
+    def __iter__(self):
+        if self._value.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        return (self[i] for i in range(len(self._value)))
+
+    def __array__(self, dtype=None, copy=None):
+        if self.requires_grad:
+            raise NotDifferentiableError(
+                "converting a tensor that requires gradients to a NumPy array would drop its "
+                "gradient; call .detach().numpy() if that is what you want, or use NumPy "
+                "functions on the tensor directly (np.exp(t), np.sum(t), ...)")
+        value = np.asarray(self._value, dtype=dtype)
+        return value.copy() if copy else value
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        return _numpy_api().array_ufunc(ufunc, method, inputs, kwargs)
+
+    def __array_function__(self, func, types, args, kwargs):
+        return _numpy_api().array_function(func, args, kwargs)
+
+    __hash__ = object.__hash__  # identity: tensors are graph nodes, usable as dict keys
+
+    # ----- arithmetic: each operator is one gate -----------------------------------------
+    def __add__(self, other):
+        return apply(_ew.add, (self, other))
+
+    def __radd__(self, other):
+        return apply(_ew.add, (other, self))
+
+    def __sub__(self, other):
+        return apply(_ew.sub, (self, other))
+
+    def __rsub__(self, other):
+        return apply(_ew.sub, (other, self))
+
+    def __mul__(self, other):
+        return apply(_ew.mul, (self, other))
+
+    def __rmul__(self, other):
+        return apply(_ew.mul, (other, self))
+
+    def __truediv__(self, other):
+        return apply(_ew.div, (self, other))
+
+    def __rtruediv__(self, other):
+        return apply(_ew.div, (other, self))
+
+    def __pow__(self, other):
+        if isinstance(other, numbers.Real) and not isinstance(other, bool):
+            return apply(_ew.pow_const, (self,), {"p": other})
+        return apply(_ew.pow, (self, other))
+
+    def __rpow__(self, other):
+        return apply(_ew.pow, (other, self))
+
+    def __matmul__(self, other):
+        return apply(_la.matmul, (self, other))
+
+    def __rmatmul__(self, other):
+        return apply(_la.matmul, (other, self))
+
+    def __neg__(self):
+        return apply(_ew.neg, (self,))
+
+    def __pos__(self):
+        return self
+
+    def __abs__(self):
+        return apply(_ew.abs, (self,))
+
+    # Comparisons are not differentiable: they give boolean tensors outside the circuit.
+    def __lt__(self, other):
+        return _compare(np.less, self, other)
+
+    def __le__(self, other):
+        return _compare(np.less_equal, self, other)
+
+    def __gt__(self, other):
+        return _compare(np.greater, self, other)
+
+    def __ge__(self, other):
+        return _compare(np.greater_equal, self, other)
+
+    def __eq__(self, other):
+        return _compare(np.equal, self, other)
+
+    def __ne__(self, other):
+        return _compare(np.not_equal, self, other)
+
+    def __getitem__(self, index):
+        return apply(_ix.getitem, (self,), {"index": _ix.normalize_index(index)})
+
+    # ----- elementwise methods -----------------------------------------------------------
+    def exp(self):
+        return apply(_ew.exp, (self,))
+
+    def log(self):
+        return apply(_ew.log, (self,))
+
+    def sqrt(self):
+        return apply(_ew.sqrt, (self,))
+
+    def abs(self):
+        return apply(_ew.abs, (self,))
+
+    def relu(self):
+        return apply(_ew.relu, (self,))
+
+    def sigmoid(self):
+        return apply(_ew.sigmoid, (self,))
+
+    def tanh(self):
+        return apply(_ew.tanh, (self,))
+
+    def clip(self, lo=None, hi=None):
+        return apply(_ew.clip, (self,), {"lo": lo, "hi": hi})
+
+    def astype(self, dtype):
+        dtype = np.dtype(dtype)
+        if dtype == self._value.dtype:
+            return self
+        if dtype.kind != "f":
+            return _wrap(self._value.astype(dtype))
+        return apply(_ew.cast, (self,), {"dtype": dtype})
+
+    # ----- reductions --------------------------------------------------------------------
+    def sum(self, axis=None, keepdims=False):
+        return apply(_rd.sum, (self,), _rd.reduce_params(self, axis, keepdims))
+
+    def mean(self, axis=None, keepdims=False):
+        return apply(_rd.mean, (self,), _rd.reduce_params(self, axis, keepdims))
+
+    def max(self, axis=None, keepdims=False):
+        return apply(_rd.max, (self,), _rd.reduce_params(self, axis, keepdims))
+
+    def min(self, axis=None, keepdims=False):
+        return apply(_rd.min, (self,), _rd.reduce_params(self, axis, keepdims))
+
+    def var(self, axis=None, keepdims=False, ddof=0):
+        return _fn().var(self, axis=axis, keepdims=keepdims, ddof=ddof)
+
+    def std(self, axis=None, keepdims=False, ddof=0):
+        return _fn().std(self, axis=axis, keepdims=keepdims, ddof=ddof)
+
+    def logsumexp(self, axis=None, keepdims=False):
+        return apply(_rd.logsumexp, (self,), _rd.reduce_params(self, axis, keepdims))
+
+    def argmax(self, axis=None):
+        return _wrap(np.asarray(np.argmax(self._value, axis=axis))[()])
+
+    def argmin(self, axis=None):
+        return _wrap(np.asarray(np.argmin(self._value, axis=axis))[()])
+
+    # ----- shape -------------------------------------------------------------------------
+    def reshape(self, *shape):
+        if len(shape) == 1 and not isinstance(shape[0], numbers.Integral):
+            shape = shape[0]
+        return _sh.reshape_tensor(self, shape)
+
+    def flatten(self):
+        return _sh.reshape_tensor(self, (-1,))
+
+    def transpose(self, *axes):
+        if len(axes) == 1 and not isinstance(axes[0], numbers.Integral):
+            axes = axes[0]
+        return _sh.transpose_tensor(self, axes or None)
+
+    def swapaxes(self, a, b):
+        return _sh.swapaxes(self, a, b)
+
+    def squeeze(self, axis=None):
+        return _sh.squeeze(self, axis)
+
+    def expand_dims(self, axis):
+        return _sh.expand_dims(self, axis)
+
+    def broadcast_to(self, shape):
+        return _sh.broadcast_to(self, shape)
+
+
+# ----- making tensors ----------------------------------------------------------------------
+_new = object.__new__
+
+
+def _wrap(value):
+    """A fresh leaf around an already-normalised value (internal fast path)."""
+    t = _new(Tensor)
+    t._value = value
+    t._node = None
+    t.requires_grad = False
+    t.grad = None
+    t.name = None
+    t._acc = None
+    t._retains = False
+    t._tangents = None
+    return t
+
+
+def _to_value(data, dtype):
+    """Normalise user data: arrays copied, Python numbers to float64, 0-d to NumPy scalars."""
+    if isinstance(data, Tensor):
+        value = np.array(data._value, dtype=dtype)
+    elif isinstance(data, (np.ndarray, np.generic)):
+        value = np.array(data, dtype=dtype)
+    else:
+        value = np.array(data, dtype=dtype)
+        if value.dtype == object:
+            raise TypeError(
+                "cannot make a tensor from this data (a list holding tensors or mixed "
+                "objects?); combine tensors with cg.stack or cg.concatenate")
+        if dtype is None and value.dtype.kind in "iu":
+            value = value.astype(np.float64)  # Python numbers become float64
+    if value.dtype.kind not in "biuf":
+        raise TypeError(f"tensors hold boolean, integer or real data, not {value.dtype}")
+    return value[()] if value.ndim == 0 else value
+
+
+def _is_float(value):
+    return value.dtype.kind == "f"
+
+
+def tensor(data, requires_grad=False, dtype=None, name=None):
+    """Make a Tensor from an array, a nested list or a number.
+
+    float32 and float64 data keep their dtype; Python numbers become float64. Integer and
+    boolean tensors may flow through a circuit but cannot require gradients. The data is
+    copied, so later changes to the source array do not reach the tensor.
+
+    >>> import circuitgrad as cg
+    >>> cg.tensor([[1, 2], [3, 4]]).dtype
+    dtype('float64')
+    >>> cg.tensor(2.5, requires_grad=True, name="w")
+    tensor(2.5, requires_grad=True, name='w')
+    """
+    return Tensor(data, requires_grad=requires_grad, dtype=dtype, name=name)
+
+
+def as_tensor(x):
+    """``x`` itself if it is a Tensor, otherwise a constant (non-differentiable) leaf."""
+    return x if isinstance(x, Tensor) else _wrap(_to_value(x, None))
+
+
+def _compare(ufunc, a, b):
+    return _wrap(ufunc(_raw(a), _raw(b)))
+
+
+def _raw(x):
+    return x._value if isinstance(x, Tensor) else x
+
+
+# ----- running one gate ---------------------------------------------------------------------
+def apply(gate, inputs, params=_NO_PARAMS):
+    """Run ``gate`` forward on ``inputs`` (Tensors or constants); record it if needed.
+
+    This is the only place a gate's forward runs on tensors: it computes the value,
+    records the gate (when reverse mode records and some input requires a gradient) and
+    pushes forward-mode tangents through the gate's JVP rules.
+    """
+    values = []
+    record = False
+    for x in inputs:
+        if isinstance(x, Tensor):
+            values.append(x._value)
+            if x.requires_grad:
+                record = True
+        else:
+            values.append(x)
+    try:
+        out = gate.forward(*values, **params)
+    except (ValueError, IndexError) as err:
+        raise _gate_error(gate, values, err) from None
+    if type(out) is _ndarray and out.ndim == 0:
+        out = out[()]
+    t = _wrap(out)
+    if record and state.grad_enabled and out.dtype.kind == "f":
+        t.requires_grad = True
+        t._node = (gate, inputs, params)
+    if state.levels:
+        _push_tangents(t, gate, inputs, params)
+    return t
+
+
+def call(gate, *args, **params):
+    """Run a gate inside a rule: recorded when any argument is a Tensor, plain NumPy if not."""
+    for a in args:
+        if isinstance(a, Tensor):
+            return apply(gate, args, params)
+    return gate.forward(*args, **params)
+
+
+def _gate_error(gate, values, err):
+    shapes = " and ".join(str(np.shape(v)) for v in values)
+    return ShapeError(f"gate '{gate.name}' cannot take inputs of shapes {shapes}: {err}")
+
+
+def _push_tangents(t, gate, inputs, params):
+    """Forward mode: the output tangent at each live level is the sum of input JVPs."""
+    live = state.levels
+    levels = set()
+    for x in inputs:
+        if isinstance(x, Tensor) and x._tangents:
+            levels.update(lv for lv in x._tangents if lv in live)
+    if not levels:
+        return
+    if gate.jvp is None:
+        raise NotDifferentiableError(f"gate '{gate.name}' has no forward-mode (jvp) rule")
+    if t._value.dtype.kind != "f":
+        return
+    for level in sorted(levels):  # lower levels first: higher ones see them as primals
+        with levels_below(level):
+            tangents = [x._tangents.get(level) if isinstance(x, Tensor) and x._tangents
+                        else None for x in inputs]
+            out_tangent = jvp_of(gate, tangents, t, inputs, params)
+        if t._tangents is None:
+            t._tangents = {}
+        t._tangents[level] = out_tangent
+
+
+def jvp_of(gate, tangents, out, inputs, params):
+    """Output tangent of one gate given input tangents (None means zero)."""
+    if callable(gate.jvp):
+        total = gate.jvp(tangents, out, *inputs, **params)
+    else:
+        total = None
+        for i, tangent in enumerate(tangents):
+            if tangent is None:
+                continue
+            piece = gate.jvp[i](tangent, out, *inputs, **params)
+            total = piece if total is None else total + piece
+    shape = np.shape(_raw(out))
+    if gate.broadcasts and np.shape(_raw(total)) != shape:
+        total = np.broadcast_to(total, shape)
+    dtype = _raw(out).dtype
+    if _raw(total).dtype != dtype:
+        total = total.astype(dtype)
+    return total
+
+
+def _initial_cotangent(y, g, where):
+    """Check (or make, for single-element outputs) the upstream gradient of ``y``."""
+    value = y._value
+    if g is None:
+        if value.size != 1:
+            raise ShapeError(
+                f"{where} without a gradient needs a single-element output, but this output "
+                f"has shape {value.shape}; pass a gradient of that shape, e.g. "
+                f"y.backward(np.ones({value.shape}))")
+        return np.ones_like(value)[()] if value.ndim == 0 else np.ones_like(value)
+    graw = g._value if isinstance(g, Tensor) else np.asarray(g)
+    if graw.shape != value.shape:
+        raise ShapeError(f"{where}: the gradient has shape {graw.shape} but the output has "
+                         f"shape {value.shape}; they must match")
+    if isinstance(g, Tensor):
+        return g if g.dtype == value.dtype else g.astype(value.dtype)
+    graw = graw.astype(value.dtype, copy=False)
+    return graw[()] if graw.ndim == 0 else graw
+
+
+def _numpy_api():
+    from . import numpy_api
+    return numpy_api
+
+
+def _fn():
+    from . import functions
+    return functions
+
+
+# Gate families import this module (for ``apply``), so they are bound at the end.
+from .gates import elementwise as _ew  # noqa: E402
+from .gates import indexing as _ix  # noqa: E402
+from .gates import linalg as _la  # noqa: E402
+from .gates import reduce as _rd  # noqa: E402
+from .gates import shape as _sh  # noqa: E402
