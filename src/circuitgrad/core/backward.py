@@ -17,12 +17,15 @@ from ..errors import GraphFreedError, ShapeError
 from .trace import enable_grad, no_grad
 
 
-def backprop(roots, cotangents, *, wrt=None, retain_graph=False, create_graph=False):
+def backprop(roots, cotangents, *, wrt=None, retain_graph=False, create_graph=False,
+             every=None):
     """Back-propagate ``cotangents`` from ``roots``.
 
     With ``wrt=None`` gradients add into every reached leaf's ``.grad`` (and into retained
     intermediates). With ``wrt`` a list of tensors, the walk stops at them and returns
-    their gradients (None where none arrived), touching no ``.grad``.
+    their gradients (None where none arrived), touching no ``.grad``. With ``every`` a
+    dict, the gradient of every tensor reached is stored there by ``id`` instead, and no
+    ``.grad`` is touched (circuit pictures use this).
     """
     from ..tensor import Tensor  # the engine walks Tensors; imported late to avoid a cycle
 
@@ -40,13 +43,17 @@ def backprop(roots, cotangents, *, wrt=None, retain_graph=False, create_graph=Fa
             g = t._acc
             t._acc = None
             node = t._node
+            if every is not None:
+                every[id(t)] = g
             if id(t) in stop or node is None:
+                if every is not None:
+                    continue
                 if wrt is not None:
                     results[id(t)] = g
                 elif g is not None:
                     _store_grad(t, g, handed_out)
                 continue
-            if t._retains and wrt is None and g is not None:
+            if t._retains and wrt is None and every is None and g is not None:
                 _store_grad(t, g, handed_out)
             gate, inputs, params = node
             if g is not None:
@@ -144,3 +151,18 @@ def _store_grad(t, g, handed_out):
         t.grad = g
     else:
         t.grad = t.grad + g
+
+
+def wire_gradients(y, g=None):
+    """The gradient of ``y`` with respect to every tensor of its circuit, by ``id``.
+
+    Leaves' ``.grad`` are left alone and the circuit is kept, so this can be called before
+    or after ``backward(retain_graph=True)``.
+    """
+    from ..tensor import _initial_cotangent
+
+    grads = {}
+    if y.requires_grad:
+        backprop([y], [_initial_cotangent(y, g, "wire_gradients")], retain_graph=True,
+                 every=grads)
+    return grads
