@@ -16,6 +16,7 @@ from .errors import NotDifferentiableError, ShapeError
 
 _NO_PARAMS = {}
 _ndarray = np.ndarray
+_NUMBERS = (float, int, np.float64, np.float32)
 
 
 class Tensor:
@@ -33,8 +34,11 @@ class Tensor:
     (-12.0, -3.0, 4.0)
     """
 
-    __slots__ = ("_value", "_node", "requires_grad", "grad", "name", "_acc", "_retains",
-                 "_tangents", "__weakref__")
+    # _node is None for a leaf, else (gate, inputs, params, input values, edges) where
+    # edges lists (position, input) for the inputs that need a gradient. _acc and _deps are
+    # the backward walk's running gradient and count of consumers not yet processed.
+    __slots__ = ("_value", "_node", "requires_grad", "grad", "name", "_acc", "_deps",
+                 "_retains", "_tangents", "__weakref__")
 
     # Make ndarray op Tensor defer to Tensor's reflected operators.
     __array_priority__ = 1000
@@ -51,6 +55,7 @@ class Tensor:
         self.grad = None
         self.name = name
         self._acc = None
+        self._deps = 0
         self._retains = False
         self._tangents = None
 
@@ -225,51 +230,53 @@ class Tensor:
 
     # ----- arithmetic: each operator is one gate -----------------------------------------
     def __add__(self, other):
-        return apply(_ew.add, (self, other))
+        return _binary(_ew.add, self, other)
 
     def __radd__(self, other):
-        return apply(_ew.add, (other, self))
+        return _binary(_ew.add, other, self)
 
     def __sub__(self, other):
-        return apply(_ew.sub, (self, other))
+        return _binary(_ew.sub, self, other)
 
     def __rsub__(self, other):
-        return apply(_ew.sub, (other, self))
+        return _binary(_ew.sub, other, self)
 
     def __mul__(self, other):
-        return apply(_ew.mul, (self, other))
+        return _binary(_ew.mul, self, other)
 
     def __rmul__(self, other):
-        return apply(_ew.mul, (other, self))
+        return _binary(_ew.mul, other, self)
 
     def __truediv__(self, other):
-        return apply(_ew.div, (self, other))
+        return _binary(_ew.div, self, other)
 
     def __rtruediv__(self, other):
-        return apply(_ew.div, (other, self))
+        return _binary(_ew.div, other, self)
 
     def __pow__(self, other):
+        if type(other) in _NUMBERS and other == 2:
+            return _unary(_ew.square, self)
         if isinstance(other, numbers.Real) and not isinstance(other, bool):
-            return apply(_ew.pow_const, (self,), {"p": other})
+            return _unary(_ew.pow_const, self, {"p": other})
         return apply(_ew.pow, (self, other))
 
     def __rpow__(self, other):
         return apply(_ew.pow, (other, self))
 
     def __matmul__(self, other):
-        return apply(_la.matmul, (self, other))
+        return _binary(_la.matmul, self, other)
 
     def __rmatmul__(self, other):
-        return apply(_la.matmul, (other, self))
+        return _binary(_la.matmul, other, self)
 
     def __neg__(self):
-        return apply(_ew.neg, (self,))
+        return _unary(_ew.neg, self)
 
     def __pos__(self):
         return self
 
     def __abs__(self):
-        return apply(_ew.abs, (self,))
+        return _unary(_ew.abs, self)
 
     # Comparisons are not differentiable: they give boolean tensors outside the circuit.
     def __lt__(self, other):
@@ -295,25 +302,25 @@ class Tensor:
 
     # ----- elementwise methods -----------------------------------------------------------
     def exp(self):
-        return apply(_ew.exp, (self,))
+        return _unary(_ew.exp, self)
 
     def log(self):
-        return apply(_ew.log, (self,))
+        return _unary(_ew.log, self)
 
     def sqrt(self):
-        return apply(_ew.sqrt, (self,))
+        return _unary(_ew.sqrt, self)
 
     def abs(self):
-        return apply(_ew.abs, (self,))
+        return _unary(_ew.abs, self)
 
     def relu(self):
-        return apply(_ew.relu, (self,))
+        return _unary(_ew.relu, self)
 
     def sigmoid(self):
-        return apply(_ew.sigmoid, (self,))
+        return _unary(_ew.sigmoid, self)
 
     def tanh(self):
-        return apply(_ew.tanh, (self,))
+        return _unary(_ew.tanh, self)
 
     def clip(self, lo=None, hi=None):
         return apply(_ew.clip, (self,), {"lo": lo, "hi": hi})
@@ -394,6 +401,7 @@ def _wrap(value):
     t.grad = None
     t.name = None
     t._acc = None
+    t._deps = 0
     t._retains = False
     t._tangents = None
     return t
@@ -460,12 +468,12 @@ def apply(gate, inputs, params=_NO_PARAMS):
     pushes forward-mode tangents through the gate's JVP rules.
     """
     values = []
-    record = False
-    for x in inputs:
+    edges = []
+    for i, x in enumerate(inputs):
         if isinstance(x, Tensor):
             values.append(x._value)
             if x.requires_grad:
-                record = True
+                edges.append((i, x))
         else:
             values.append(x)
     try:
@@ -475,11 +483,87 @@ def apply(gate, inputs, params=_NO_PARAMS):
     if type(out) is _ndarray and out.ndim == 0:
         out = out[()]
     t = _wrap(out)
-    if record and state.grad_enabled and out.dtype.kind == "f":
+    if edges and state.grad_enabled and out.dtype.kind == "f":
         t.requires_grad = True
-        t._node = (gate, inputs, params)
+        t._node = (gate, inputs, params, values, edges)
     if state.levels:
         _push_tangents(t, gate, inputs, params)
+    return t
+
+
+def _binary(gate, a, b):
+    """``apply`` for two operands, one of them a Tensor: the operators' fast path.
+
+    Scalar circuits are made almost entirely of these calls, so it avoids apply's loops.
+    Anything unusual (arrays as constants, Tensor subclasses, forward mode) goes to apply.
+    """
+    if type(a) is Tensor:
+        av = a._value
+        ga = a.requires_grad
+    elif type(a) in _NUMBERS:
+        av = a
+        ga = False
+    else:
+        return apply(gate, (a, b))
+    if type(b) is Tensor:
+        bv = b._value
+        gb = b.requires_grad
+    elif type(b) in _NUMBERS:
+        bv = b
+        gb = False
+    else:
+        return apply(gate, (a, b))
+    if state.levels:
+        return apply(gate, (a, b))
+    try:
+        out = gate.forward(av, bv)
+    except (ValueError, IndexError) as err:
+        raise _gate_error(gate, (av, bv), err) from None
+    if type(out) is _ndarray and out.ndim == 0:
+        out = out[()]
+    t = _new(Tensor)
+    t._value = out
+    t.grad = None
+    t.name = None
+    t._acc = None
+    t._deps = 0
+    t._retains = False
+    t._tangents = None
+    if (ga or gb) and state.grad_enabled:
+        t.requires_grad = True
+        edges = ((0, a), (1, b)) if ga and gb else ((0, a),) if ga else ((1, b),)
+        t._node = (gate, (a, b), _NO_PARAMS, (av, bv), edges)
+    else:
+        t.requires_grad = False
+        t._node = None
+    return t
+
+
+def _unary(gate, a, params=_NO_PARAMS):
+    """``apply`` for one Tensor operand: the fast path of exp, relu, x**p and friends."""
+    if state.levels or type(a) is not Tensor:
+        return apply(gate, (a,), params)
+    av = a._value
+    try:
+        out = gate.forward(av, **params) if params else gate.forward(av)
+    except (ValueError, IndexError) as err:
+        raise _gate_error(gate, (av,), err) from None
+    if type(out) is _ndarray and out.ndim == 0:
+        out = out[()]
+    t = _new(Tensor)
+    t._value = out
+    t.grad = None
+    t.name = None
+    t._acc = None
+    t._deps = 0
+    t._retains = False
+    t._tangents = None
+    if a.requires_grad and state.grad_enabled:  # a float input gives a float output
+        t.requires_grad = True
+        t._node = (gate, (a,), params, (av,), ((0, a),))
+    else:
+        t.requires_grad = False
+        t._node = None
     return t
 
 

@@ -16,6 +16,8 @@ import numpy as np
 from ..errors import GraphFreedError, ShapeError
 from .trace import enable_grad, no_grad
 
+_float64 = np.float64
+
 
 def backprop(roots, cotangents, *, wrt=None, retain_graph=False, create_graph=False,
              every=None):
@@ -27,95 +29,115 @@ def backprop(roots, cotangents, *, wrt=None, retain_graph=False, create_graph=Fa
     dict, the gradient of every tensor reached is stored there by ``id`` instead, and no
     ``.grad`` is touched (circuit pictures use this).
     """
-    from ..tensor import Tensor  # the engine walks Tensors; imported late to avoid a cycle
-
     stop = {id(t) for t in wrt} if wrt is not None else ()
-    deps = _count_consumers(roots, stop, Tensor)
-    for root, g in zip(roots, cotangents, strict=True):
-        _accumulate(root, g)
-    results = {}
-    handed_out = {id(g) for g in cotangents}
-    context = enable_grad() if create_graph else no_grad()
-    with context:
-        ready = [r for r in roots if deps.get(id(r)) == 0]
-        while ready:
-            t = ready.pop()
-            g = t._acc
+    visited = _count_consumers(roots, stop)
+    try:
+        for root, g in zip(roots, cotangents, strict=True):
+            _accumulate(root, g)
+        context = enable_grad() if create_graph else no_grad()
+        with context:
+            results = _walk(roots, stop, wrt, every, retain_graph, create_graph,
+                            {id(g) for g in cotangents})
+    finally:
+        for t in visited:  # leave every tensor ready for the next walk, even after an error
+            t._deps = 0
             t._acc = None
-            node = t._node
-            if every is not None:
-                every[id(t)] = g
-            if id(t) in stop or node is None:
-                if every is not None:
-                    continue
-                if wrt is not None:
-                    results[id(t)] = g
-                elif g is not None:
-                    _store_grad(t, g, handed_out)
-                continue
-            if t._retains and wrt is None and every is None and g is not None:
-                _store_grad(t, g, handed_out)
-            gate, inputs, params = node
-            if g is not None:
-                if create_graph:
-                    out, args = t, inputs
-                else:
-                    out = t._value
-                    args = [x._value if isinstance(x, Tensor) else x for x in inputs]
-            for i, x in enumerate(inputs):
-                if not (isinstance(x, Tensor) and x.requires_grad):
-                    continue
-                if g is not None:
-                    gi = gate.vjp[i](g, out, *args, **params)
-                    if gi is not None:
-                        _accumulate(x, _fit(gi, x, gate, i))
-                key = id(x)
-                deps[key] -= 1
-                if deps[key] == 0:
-                    ready.append(x)
-            if not retain_graph:
-                t._node = (gate, None, None)
     if wrt is not None:
         return [results.get(id(t)) for t in wrt]
     return None
 
 
-def _count_consumers(roots, stop, Tensor):
-    deps = {id(r): 0 for r in roots}
-    stack = [r for r in roots]
-    while stack:
-        t = stack.pop()
+def _walk(roots, stop, wrt, every, retain_graph, create_graph, handed_out):
+    results = {}
+    plain = not (stop or every is not None or create_graph)
+    ready = [r for r in roots if r._deps == 0]
+    while ready:
+        t = ready.pop()
+        g = t._acc
+        t._acc = None
         node = t._node
-        if node is None or id(t) in stop:
+        if not plain:
+            if every is not None:
+                every[id(t)] = g
+            if id(t) in stop:
+                results[id(t)] = g
+                continue
+        if node is None:  # a leaf
+            if wrt is None and every is None and g is not None:
+                _store_grad(t, g, handed_out)
             continue
-        inputs = node[1]
-        if inputs is None:
-            raise GraphFreedError(
-                f"backward through gate '{node[0].name}' a second time: its saved values "
-                f"were freed by an earlier backward(); pass retain_graph=True to the first "
-                f"backward() to keep them")
-        for x in inputs:
-            if isinstance(x, Tensor) and x.requires_grad:
-                key = id(x)
-                count = deps.get(key)
-                if count is None:
-                    deps[key] = 1
-                    stack.append(x)
+        gate, inputs, params, values, edges = node
+        if t._retains and wrt is None and every is None and g is not None:
+            _store_grad(t, g, handed_out)
+        if g is not None:
+            if create_graph:
+                out, args = t, inputs
+            else:
+                out, args = t._value, values
+            vjp = gate.vjp
+            for i, x in edges:
+                gi = vjp[i](g, out, *args, **params) if params else vjp[i](g, out, *args)
+                if gi is None:
+                    pass
                 else:
-                    deps[key] = count + 1
-    return deps
+                    xv = x._value
+                    if type(gi) is not _float64 or type(xv) is not _float64:
+                        gi = _fit(gi, xv, gate, i)
+                    previous = x._acc
+                    # never in place: ``gi`` may be shared with another input
+                    x._acc = gi if previous is None else previous + gi
+                deps = x._deps - 1
+                x._deps = deps
+                if deps == 0:
+                    ready.append(x)
+        else:
+            for _, x in edges:
+                deps = x._deps - 1
+                x._deps = deps
+                if deps == 0:
+                    ready.append(x)
+        if not retain_graph:
+            t._node = gate.freed
+    return results
+
+
+def _count_consumers(roots, stop):
+    """Set each tensor's ``_deps`` to its number of consuming gates; list those visited."""
+    root_ids = {id(r) for r in roots}
+    visited = list({id(r): r for r in roots}.values())
+    stack = list(visited)
+    try:
+        while stack:
+            t = stack.pop()
+            node = t._node
+            if node is None or (stop and id(t) in stop):
+                continue
+            edges = node[4]
+            if edges is None:
+                raise GraphFreedError(
+                    f"backward through gate '{node[0].name}' a second time: its saved values "
+                    f"were freed by an earlier backward(); pass retain_graph=True to the first "
+                    f"backward() to keep them")
+            for _, x in edges:
+                deps = x._deps
+                if deps == 0 and id(x) not in root_ids:
+                    visited.append(x)
+                    stack.append(x)
+                x._deps = deps + 1
+    except BaseException:
+        for t in visited:
+            t._deps = 0
+        raise
+    return visited
 
 
 def _accumulate(x, g):
-    # Never in place: ``g`` may be shared with another input (add hands the same array
-    # to both), so each sum is a new array.
     previous = x._acc
     x._acc = g if previous is None else previous + g
 
 
-def _fit(gi, x, gate, i):
+def _fit(gi, value, gate, i):
     """Sum a broadcast gradient back to its input's shape; keep the input's dtype."""
-    value = x._value
     shape = value.shape
     gshape = gi.shape
     if gshape != shape:

@@ -83,6 +83,12 @@ pow_const = Gate("pow_const", _pow_const_forward, symbol="**",
                  jvp=_one(lambda t, out, x, p: t * _pow_const_local(x, p)))
 
 
+# x**2 is common enough in losses and scalar circuits to be its own gate.
+square = Gate("square", lambda x: x * x, symbol="**2",
+              vjp=_one(lambda g, out, x: g * (2 * x)),
+              jvp=_one(lambda t, out, x: t * (2 * x)))
+
+
 def _exp_forward(x):
     # exp(+1000) is inf in floating point; say so quietly rather than warn
     with np.errstate(over="ignore"):
@@ -211,3 +217,44 @@ cast = Gate("cast", lambda x, dtype: x.astype(dtype),
 identity = Gate("identity", lambda x: x,
                 vjp=_one(lambda g, out, x: g),
                 jvp=_one(lambda t, out, x: t))
+
+
+# ----- sample inputs for the gradient sweep (see gates/sweep.py) ---------------------------
+def _sweep():
+    from .. import functions as F
+    from ..tensor import apply
+    from .sweep import Case, away_from_zero, binary, gapped_pair, normal, positive, unary
+
+    def clip_sample(rng, a, b):
+        x = rng.choice([-1.0, 0.0, 1.0], size=a) + rng.uniform(-0.4, 0.4, a)
+        return [x]   # entries at least 0.1 from the bounds +-0.5
+
+    return [
+        Case(add, lambda x, y: x + y, binary(normal)),
+        Case(sub, lambda x, y: x - y, binary(normal)),
+        Case(mul, lambda x, y: x * y, binary(normal)),
+        Case(div, lambda x, y: x / y, binary(normal, away_from_zero)),
+        Case(neg, lambda x: -x, unary(normal)),
+        Case(pow, lambda x, y: x ** y, binary(positive, normal)),
+        Case(pow_const, lambda x: x ** 3.5, unary(positive), "pow_const 3.5"),
+        Case(pow_const, lambda x: x ** 3, unary(normal), "pow_const 3"),
+        Case(square, lambda x: x ** 2, unary(normal)),
+        Case(exp, F.exp, unary(normal)),
+        Case(log, F.log, unary(positive)),
+        Case(sqrt, F.sqrt, unary(positive)),
+        Case(abs, F.abs, unary(away_from_zero)),
+        Case(relu, F.relu, unary(away_from_zero)),
+        Case(sigmoid, F.sigmoid, unary(normal)),
+        Case(tanh, F.tanh, unary(normal)),
+        Case(sin, F.sin, unary(normal)),
+        Case(cos, F.cos, unary(normal)),
+        Case(log1p, F.log1p, unary(positive)),
+        Case(expm1, F.expm1, unary(normal)),
+        Case(maximum, F.maximum, gapped_pair),
+        Case(minimum, F.minimum, gapped_pair),
+        Case(clip, lambda x: F.clip(x, -0.5, 0.5), clip_sample),
+        Case(where, lambda x, y: F.where(x.data > 0, x, y),
+             binary(away_from_zero, normal)),
+        Case(cast, lambda x: x.astype(np.longdouble) * 2, unary(normal)),
+        Case(identity, lambda x: apply(identity, (x,)), unary(normal)),
+    ]

@@ -62,3 +62,23 @@ def _scatter(g, index, shape):
 getitem = Gate("getitem", lambda x, index: x[index], symbol="[]",
                vjp=(lambda g, out, x, index: _scatter(g, index, x.shape),),
                jvp=(lambda t, out, x, index: t[index],))
+
+
+# ----- sample inputs for the gradient sweep (see gates/sweep.py) ---------------------------
+def _sweep():
+    from ..tensor import call
+    from .sweep import Case, normal
+
+    def rows(rng, a, b):
+        return [normal(rng, a)] if a and a[0] > 0 else None
+
+    def picked(rng, a, b):
+        return [normal(rng, (3,) + tuple(a[1:]))] if a else None
+
+    return [
+        Case(getitem, lambda x: x[..., ::2], rows, "getitem slice"),
+        Case(getitem, lambda x: x[[0, 0, -1]], rows, "getitem repeated"),
+        Case(getitem, lambda x: x[x.data > 0], rows, "getitem mask"),
+        Case(scatter_add, lambda g: call(scatter_add, g, index=(np.array([0, 0, 1]),),
+                                         shape=(2,) + g.shape[1:]), picked),
+    ]

@@ -93,3 +93,49 @@ def _einsum_jvp(i, t, out, *xs, ins, out_spec):
 einsum = Gate("einsum",
               lambda *xs, ins, out_spec: np.einsum(",".join(ins) + "->" + out_spec, *xs),
               symbol="einsum", vjp=each(_einsum_vjp), jvp=each(_einsum_jvp))
+
+
+# ----- sample inputs for the gradient sweep (see gates/sweep.py) ---------------------------
+def _sweep():
+    from .. import functions as F
+    from .sweep import Case
+
+    def sides(a, k):
+        return (tuple(a) + (2, 3, 1, 2))[:k]
+
+    def mat_mat(rng, a, b):
+        n, k, m = sides(a, 3)
+        return [rng.standard_normal((n, k)), rng.standard_normal((k, m))]
+
+    def vec_mat(rng, a, b):
+        k, m = sides(a, 2)
+        return [rng.standard_normal(k), rng.standard_normal((2, k, m))]
+
+    def mat_vec(rng, a, b):
+        n, k = sides(a, 2)
+        return [rng.standard_normal((3, n, k)), rng.standard_normal(k)]
+
+    def vec_vec(rng, a, b):
+        (k,) = sides(a, 1)
+        return [rng.standard_normal(k), rng.standard_normal(k)]
+
+    def batched(rng, a, b):
+        n, k, m, p = sides(a, 4)
+        return [rng.standard_normal((p, 1, n, k)), rng.standard_normal((3, k, m))]
+
+    def three(rng, a, b):
+        n, k, m = sides(a, 3)
+        return [rng.standard_normal((n, k)), rng.standard_normal((k, m)),
+                rng.standard_normal(k)]
+
+    return [
+        Case(matmul, lambda x, y: x @ y, mat_mat, "matmul 2d"),
+        Case(matmul, lambda x, y: x @ y, vec_mat, "matmul vector-batch"),
+        Case(matmul, lambda x, y: x @ y, mat_vec, "matmul batch-vector"),
+        Case(matmul, lambda x, y: x @ y, vec_vec, "matmul vector-vector"),
+        Case(matmul, lambda x, y: x @ y, batched, "matmul broadcast batch"),
+        Case(einsum, lambda x, y, z: F.einsum("ij,jk,j->ik", x, y, z), three,
+             "einsum chain"),
+        Case(einsum, lambda x, y, z: F.einsum("ij,jk,j->j", x, y, z), three,
+             "einsum summed axes"),
+    ]

@@ -129,3 +129,39 @@ log_softmax = Gate(
     "log_softmax", _log_softmax_forward, symbol="log_softmax",
     vjp=(lambda g, out, x, axis: g - np.exp(out) * g.sum(axis=axis, keepdims=True),),
     jvp=(lambda t, out, x, axis: t - (np.exp(out) * t).sum(axis=axis, keepdims=True),))
+
+
+# ----- sample inputs for the gradient sweep (see gates/sweep.py) ---------------------------
+def _sweep():
+    from .sweep import Case, distinct, normal
+
+    def last(x):
+        return -1 if x.ndim else None
+
+    def nonempty(sampler):
+        return lambda rng, a, b: None if 0 in a else [sampler(rng, a)]
+
+    def any_shape(sampler):
+        return lambda rng, a, b: [sampler(rng, a)]
+
+    return [
+        Case(sum, lambda x: x.sum(), any_shape(normal), "sum all"),
+        Case(sum, lambda x: x.sum(axis=last(x), keepdims=True), any_shape(normal),
+             "sum last keepdims"),
+        Case(sum, lambda x: x.sum(axis=(0, -1) if x.ndim > 1 else None),
+             any_shape(normal), "sum two axes"),
+        Case(mean, lambda x: x.mean(axis=last(x)), nonempty(normal)),
+        Case(max, lambda x: x.max(axis=last(x)), nonempty(distinct)),
+        Case(max, lambda x: x.max(), nonempty(distinct), "max all"),
+        Case(min, lambda x: x.min(axis=0 if x.ndim else None, keepdims=True),
+             nonempty(distinct)),
+        Case(logsumexp, lambda x: x.logsumexp(axis=last(x)), nonempty(normal)),
+        Case(logsumexp, lambda x: x.logsumexp(), nonempty(normal), "logsumexp all"),
+        Case(log_softmax, lambda x: _log_softmax_last(x),
+             lambda rng, a, b: None if not a or 0 in a else [normal(rng, a)]),
+    ]
+
+
+def _log_softmax_last(x):
+    from ..functions import log_softmax as fn
+    return fn(x, axis=-1)

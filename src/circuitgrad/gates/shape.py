@@ -129,3 +129,25 @@ def broadcast_to(t, shape):
     if shape == t.shape:
         return t
     return _apply(broadcast_to_gate, (t,), {"shape": shape})
+
+
+# ----- sample inputs for the gradient sweep (see gates/sweep.py) ---------------------------
+def _sweep():
+    from .. import functions as F
+    from .sweep import Case, normal
+
+    def at_least_1d(rng, a, b):
+        return [normal(rng, a)] if a else None
+
+    def twins(rng, a, b):
+        return [normal(rng, a), normal(rng, a)] if a else None
+
+    return [
+        Case(reshape, lambda x: x.reshape(-1) * 1.5, lambda rng, a, b: [normal(rng, a)]),
+        Case(transpose, lambda x: x.T * 1.5,
+             lambda rng, a, b: [normal(rng, a)] if len(a) > 1 else None),
+        Case(broadcast_to_gate, lambda x: F.broadcast_to(x, (3,) + x.shape),
+             lambda rng, a, b: [normal(rng, a)]),
+        Case(concatenate, lambda x, y: F.concatenate([x, y * 2, x], axis=-1), twins),
+        Case(stack, lambda x, y: F.stack([x, y * 2], axis=1), twins),
+    ]

@@ -1,0 +1,185 @@
+"""Neural-network gates: sliding windows (unfold/fold), max-pooling, softmax cross-entropy.
+
+Convolution is not a primitive here. It is staged, the way the notes stage every backward
+pass, out of gates that already have simple rules::
+
+    windows = unfold(x)                      # (N, C, OH, OW, KH, KW): every receptive field
+    cols = windows.transpose(0, 2, 3, 1, 4, 5).reshape(N * OH * OW, C * KH * KW)  # im2col
+    out = cols @ W.reshape(F, -1).T + b      # one matmul does every dot product at once
+    out = out.reshape(N, OH, OW, F).transpose(0, 3, 1, 2)
+
+and the backward pass walks the same stages in reverse; each line is a local gradient::
+
+    dout = dout.transpose(0, 2, 3, 1).reshape(N * OH * OW, F)   # undo the layout moves
+    db = dout.sum(axis=0)                    # the bias fanned out to every row: add up
+    dW = (dout.T @ cols).reshape(W.shape)    # dW = dD @ X.T, as for any matmul
+    dcols = dout @ W.reshape(F, -1)          # dX = W.T @ dD
+    dwindows = dcols.reshape(N, OH, OW, C, KH, KW).transpose(0, 3, 1, 2, 4, 5)
+    dx = fold(dwindows)                      # a pixel seen by several windows: add up
+
+``fold`` is the only new idea: a pixel that appears in several overlapping windows is a
+wire that forks, so its gradient is the sum of what each window sends back. ``unfold`` and
+``fold`` are linear and each other's adjoint (``<unfold(x), w> == <x, fold(w)>``), so each
+is the other's VJP, and convolution stays differentiable to any order.
+
+Max-pooling is the notes' max gate, applied to every window: the gradient goes to the
+largest entry of each window (split evenly among exact ties, as the engine's ``max`` does)
+and nothing to the others; then ``fold`` adds it back into the image::
+
+    out = windows.max(axis=(4, 5))
+    dwindows = dout[..., None, None] * (windows == out[..., None, None]) / ties
+    dx = fold(dwindows)
+
+Softmax cross-entropy is fused for stability and speed: the loss is the mean of
+``logsumexp(s) - s[y]`` and its local gradient is the famous ``(softmax(s) - onehot(y)) / N``.
+
+>>> import numpy as np
+>>> x = np.arange(16.0).reshape(1, 1, 4, 4)
+>>> unfold.forward(x, kernel=(2, 2), stride=(2, 2), padding=(0, 0))[0, 0, 1, 0]
+array([[ 8.,  9.],
+       [12., 13.]])
+>>> max_pool2d.forward(x, kernel=(2, 2), stride=(2, 2))[0, 0]
+array([[ 5.,  7.],
+       [13., 15.]])
+"""
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from ..core.gate import Gate
+from ..errors import ShapeError
+from ..tensor import Tensor, call
+from .reduce import log_softmax
+
+
+def output_size(size, kernel, stride, padding):
+    """How many windows of ``kernel`` fit along an axis of ``size`` (the notes' (W-F+2P)/S+1)."""
+    return (size + 2 * padding - kernel) // stride + 1
+
+
+def check_window_shape(shape, kernel, stride, padding, what):
+    """Raise a ShapeError unless ``shape`` is (N, C, H, W) with room for at least one window."""
+    if len(shape) != 4:
+        raise ShapeError(f"{what} expects input of shape (N, C, H, W), got {tuple(shape)}")
+    for axis, size, k, s, p in zip("HW", shape[2:], kernel, stride, padding, strict=True):
+        if output_size(size, k, s, p) < 1:
+            raise ShapeError(f"{what}: a kernel of {k} with padding {p} does not fit an input "
+                             f"{axis} of {size} (input shape {tuple(shape)})")
+
+
+def _value(x):
+    return x._value if isinstance(x, Tensor) else x
+
+
+# ----- unfold and fold: each other's adjoint ---------------------------------------------------
+def _unfold_forward(x, kernel, stride, padding):
+    ph, pw = padding
+    if ph or pw:
+        x = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    windows = sliding_window_view(x, kernel, axis=(2, 3))  # a view: nothing is copied yet
+    return windows[:, :, ::stride[0], ::stride[1]]
+
+
+def _fold_forward(windows, shape, stride, padding):
+    n, c, h, w = shape
+    _, _, oh, ow, kh, kw = windows.shape
+    (sh, sw), (ph, pw) = stride, padding
+    if (sh, sw) == (kh, kw) and not (ph or pw):
+        # windows tile the image without overlap: folding is only a change of layout
+        tiled = windows.transpose(0, 1, 2, 4, 3, 5).reshape(n, c, oh * kh, ow * kw)
+        if (oh * kh, ow * kw) == (h, w):
+            return tiled
+        out = np.zeros(shape, dtype=windows.dtype)
+        out[:, :, :oh * kh, :ow * kw] = tiled
+        return out
+    padded = np.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=windows.dtype)
+    # one strided add per kernel offset (KH * KW of them), each covering every window at once
+    for i in range(kh):
+        for j in range(kw):
+            padded[:, :, i:i + sh * oh:sh, j:j + sw * ow:sw] += windows[:, :, :, :, i, j]
+    return padded[:, :, ph:ph + h, pw:pw + w]
+
+
+def fold_windows(windows, shape, stride, padding):
+    """Sum windows back into an image of ``shape``; a Tensor input records a ``fold`` gate."""
+    return call(fold, windows, shape=tuple(shape), stride=stride, padding=padding)
+
+
+def unfold_windows(x, kernel, stride, padding):
+    """Every window of ``x``; a Tensor input records an ``unfold`` gate."""
+    return call(unfold, x, kernel=kernel, stride=stride, padding=padding)
+
+
+unfold = Gate(
+    "unfold", _unfold_forward, symbol="unfold",
+    vjp=(lambda g, out, x, kernel, stride, padding:
+         fold_windows(g, x.shape, stride, padding),),
+    jvp=(lambda t, out, x, kernel, stride, padding:
+         unfold_windows(t, kernel, stride, padding),))
+
+fold = Gate(
+    "fold", _fold_forward, symbol="fold",
+    vjp=(lambda g, out, windows, shape, stride, padding:
+         unfold_windows(g, tuple(windows.shape[4:]), stride, padding),),
+    jvp=(lambda t, out, windows, shape, stride, padding:
+         fold_windows(t, shape, stride, padding),))
+
+
+# ----- max-pooling -----------------------------------------------------------------------------
+_NO_PADDING = (0, 0)
+
+
+def _pool_forward(x, kernel, stride):
+    return _unfold_forward(x, kernel, stride, _NO_PADDING).max(axis=(4, 5))
+
+
+def _pool_share(x, out, kernel, stride):
+    """Each window entry's share of its window's gradient: 1/k for the k maxima, else 0.
+
+    Piecewise constant in ``x``, so it is computed from raw values and never differentiated.
+    """
+    x, out = _value(x), _value(out)
+    hit = _unfold_forward(x, kernel, stride, _NO_PADDING) == out[..., None, None]
+    share = hit.astype(x.dtype)
+    ties = hit.sum(axis=(4, 5), keepdims=True)
+    if ties.max() > 1:
+        share /= ties.astype(x.dtype)
+    return share
+
+
+def _pool_vjp(g, out, x, kernel, stride):
+    routed = g[..., None, None] * _pool_share(x, out, kernel, stride)
+    return fold_windows(routed, x.shape, stride, _NO_PADDING)
+
+
+def _pool_jvp(t, out, x, kernel, stride):
+    windows = unfold_windows(t, kernel, stride, _NO_PADDING)
+    return (windows * _pool_share(x, out, kernel, stride)).sum(axis=(4, 5))
+
+
+max_pool2d = Gate("max_pool2d", _pool_forward, symbol="maxpool",
+                  vjp=(_pool_vjp,), jvp=(_pool_jvp,))
+
+
+# ----- softmax cross-entropy, fused ----------------------------------------------------------
+def _onehot(labels, num_classes, dtype):
+    hot = np.zeros((len(labels), num_classes), dtype=dtype)
+    hot[np.arange(len(labels)), labels] = 1
+    return hot
+
+
+def _xent_forward(scores, labels):
+    logp = log_softmax.forward(scores, axis=1)
+    return -logp[np.arange(len(labels)), labels].mean()
+
+
+def _xent_local(scores, labels):
+    """d(loss)/d(scores) = (softmax(scores) - onehot(labels)) / N, built from gates."""
+    probs = np.exp(call(log_softmax, scores, axis=1))
+    return (probs - _onehot(labels, scores.shape[1], scores.dtype)) / len(labels)
+
+
+softmax_cross_entropy = Gate(
+    "softmax_cross_entropy", _xent_forward, symbol="xent",
+    vjp=(lambda g, out, scores, labels: g * _xent_local(scores, labels), None),
+    jvp=(lambda t, out, scores, labels: (t * _xent_local(scores, labels)).sum(), None))

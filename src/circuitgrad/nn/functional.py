@@ -1,0 +1,132 @@
+"""Layer computations as functions of tensors: what the layer classes call in ``forward``.
+
+Each function takes its parameters as arguments, so it also serves whoever keeps
+parameters outside a Module. Everything is built from the engine's gates (conv from
+``unfold`` + matmul, see :mod:`circuitgrad.gates.nn`), so gradients, including higher ones,
+come from their rules.
+
+>>> import numpy as np
+>>> import circuitgrad as cg
+>>> x = cg.tensor(np.arange(16.0).reshape(1, 1, 4, 4))
+>>> w = cg.tensor(np.ones((1, 1, 2, 2)))
+>>> conv2d(x, w, stride=2).data[0, 0]
+array([[10., 18.],
+       [42., 50.]])
+"""
+
+import numbers
+
+import numpy as np
+
+from ..errors import ShapeError
+from ..gates import nn as gates
+from ..tensor import Tensor, apply, as_tensor
+from .init import generator
+
+
+def pair(value, what="value"):
+    """(v, v) from an int, or a pair of ints as a tuple."""
+    if isinstance(value, numbers.Integral):
+        return (int(value), int(value))
+    value = tuple(int(v) for v in value)
+    if len(value) != 2:
+        raise ValueError(f"{what} must be an int or a pair of ints, not {value}")
+    return value
+
+
+def linear(x, weight, bias=None):
+    """``x @ weight + bias`` with ``weight`` of shape (in_features, out_features)."""
+    out = as_tensor(x) @ weight
+    return out if bias is None else out + bias
+
+
+def conv2d(x, weight, bias=None, stride=1, padding=0):
+    """2-d convolution (cross-correlation, as in every deep-learning library), batched.
+
+    ``x`` is (N, C, H, W), ``weight`` (F, C, KH, KW), ``bias`` (F,); zero padding.
+    Staged as unfold -> im2col matrix -> one matmul -> back to (N, F, OH, OW).
+    """
+    x = as_tensor(x)
+    stride, padding = pair(stride, "stride"), pair(padding, "padding")
+    filters, channels, kh, kw = weight.shape
+    gates.check_window_shape(x.shape, (kh, kw), stride, padding, "conv2d")
+    if x.shape[1] != channels:
+        raise ShapeError(f"conv2d: the input has {x.shape[1]} channels (shape {x.shape}) but "
+                         f"the weight expects {channels} (shape {weight.shape})")
+    n = x.shape[0]
+    windows = apply(gates.unfold, (x,), {"kernel": (kh, kw), "stride": stride,
+                                         "padding": padding})
+    oh, ow = windows.shape[2:4]
+    cols = windows.transpose(0, 2, 3, 1, 4, 5).reshape(n * oh * ow, channels * kh * kw)
+    out = cols @ weight.reshape(filters, channels * kh * kw).T
+    if bias is not None:
+        out = out + bias
+    return out.reshape(n, oh, ow, filters).transpose(0, 3, 1, 2)
+
+
+def max_pool2d(x, kernel_size, stride=None):
+    """Max over each ``kernel_size`` window, stepping by ``stride`` (default: the kernel)."""
+    x = as_tensor(x)
+    kernel = pair(kernel_size, "kernel_size")
+    stride = kernel if stride is None else pair(stride, "stride")
+    gates.check_window_shape(x.shape, kernel, stride, (0, 0), "max_pool2d")
+    return apply(gates.max_pool2d, (x,), {"kernel": kernel, "stride": stride})
+
+
+def batch_norm(x, gamma, beta, running_mean, running_var, training, momentum=0.1, eps=1e-5):
+    """Normalise each channel (axis 1) to zero mean and unit variance, then scale and shift.
+
+    In training the batch's statistics are used and the running ones (NumPy arrays of shape
+    (C,)) are updated in place; in evaluation the running ones are used.
+    """
+    x = as_tensor(x)
+    axes = (0,) + tuple(range(2, x.ndim))
+    shape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
+    gamma, beta = gamma.reshape(shape), beta.reshape(shape)
+    if not training:
+        scale = (running_var + eps) ** -0.5
+        return (x - running_mean.reshape(shape)) * scale.reshape(shape) * gamma + beta
+    count = x.size // x.shape[1]
+    if count < 2:
+        raise ShapeError(f"batch_norm in training mode needs more than one value per channel "
+                         f"to estimate a variance; the input has shape {x.shape}")
+    mean = x.mean(axis=axes, keepdims=True)
+    centered = x - mean
+    var = (centered * centered).mean(axis=axes, keepdims=True)
+    out = centered * (var + eps) ** -0.5 * gamma + beta
+    # running statistics: an exponential average, with the unbiased variance as PyTorch keeps
+    keep = 1.0 - momentum
+    running_mean *= keep
+    running_mean += momentum * mean.data.reshape(-1)
+    running_var *= keep
+    running_var += (momentum * count / (count - 1)) * var.data.reshape(-1)
+    return out
+
+
+def dropout(x, p, training=True, rng=None):
+    """Inverted dropout: zero each unit with probability ``p``, scale the rest by 1/(1-p).
+
+    Scaling at training time means evaluation needs no change: it passes ``x`` through.
+    """
+    if not 0 <= p < 1:
+        raise ValueError(f"dropout probability must be in [0, 1), not {p}")
+    x = as_tensor(x)
+    if not training or p == 0:
+        return x
+    keep = generator(rng).random(x.shape) >= p
+    return x * (keep.astype(x.dtype) / (1.0 - p))
+
+
+def flatten(x):
+    """(N, ...) -> (N, everything else)."""
+    x = as_tensor(x)
+    return x.reshape(x.shape[0], -1)
+
+
+def is_tensor(x):
+    return isinstance(x, Tensor)
+
+
+def to_numpy(x):
+    """The value of a tensor (or array) as an ndarray, without tracking."""
+    return np.asarray(x.data if isinstance(x, Tensor) else x)

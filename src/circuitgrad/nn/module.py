@@ -1,0 +1,225 @@
+"""Module and Parameter: a layer is an object holding parameters and computing a forward pass.
+
+A Module finds its parameters, buffers and sub-modules by looking at its own attributes, so
+a layer is written as plainly as::
+
+    class Affine(nn.Module):
+        def __init__(self):
+            self.W = nn.Parameter(np.zeros((3, 2)))
+        def forward(self, x):
+            return x @ self.W
+
+Parameters are Tensors that require gradients; buffers are NumPy arrays a layer updates
+itself (batch-norm's running statistics) and that belong in its saved state.
+"""
+
+import contextlib
+
+import numpy as np
+
+from ..errors import ShapeError
+from ..tensor import Tensor
+
+
+class Parameter(Tensor):
+    """A Tensor that a Module trains: it always requires gradients.
+
+    >>> import numpy as np
+    >>> p = Parameter(np.ones(3, dtype=np.float32))
+    >>> p.requires_grad, p.dtype
+    (True, dtype('float32'))
+    """
+
+    __slots__ = ()
+
+    def __init__(self, data, dtype=None, name=None):
+        super().__init__(data, requires_grad=True, dtype=dtype, name=name)
+
+
+class Module:
+    """Base class of layers and models: override ``forward``; call the module like a function.
+
+    >>> import numpy as np
+    >>> from circuitgrad import nn
+    >>> model = nn.Sequential(nn.Linear(4, 3, rng=0), nn.ReLU(), nn.Linear(3, 2, rng=0))
+    >>> [name for name, _ in model.named_parameters()]
+    ['0.weight', '0.bias', '2.weight', '2.bias']
+    >>> model(np.ones((5, 4), dtype=np.float32)).shape
+    (5, 2)
+    """
+
+    # Class-level defaults, so a subclass that forgets super().__init__() still works.
+    training = True
+    _buffer_names = ()
+
+    def forward(self, *args, **kwargs):
+        raise NotImplementedError(f"{type(self).__name__} must define forward()")
+
+    def __call__(self, *args, **kwargs):
+        return self.forward(*args, **kwargs)
+
+    # ----- what a module holds ------------------------------------------------------------
+    def register_buffer(self, name, value):
+        """Keep a NumPy array as part of the module's state (saved, loaded, cast)."""
+        if name not in self._buffer_names:
+            self._buffer_names = (*self._buffer_names, name)
+        setattr(self, name, np.asarray(value))
+
+    def named_children(self):
+        """(attribute name, sub-module) pairs, in the order they were assigned."""
+        return [(k, v) for k, v in vars(self).items() if isinstance(v, Module)]
+
+    def named_modules(self, prefix=""):
+        """This module and every module below it, with dotted names ('' for this one)."""
+        found = [(prefix, self)]
+        for name, child in self.named_children():
+            found += child.named_modules(f"{prefix}{name}.")
+        return [(name.rstrip("."), module) for name, module in found]
+
+    def named_parameters(self):
+        """(dotted name, Parameter) pairs; a parameter shared by two layers appears once."""
+        seen = set()
+        found = []
+        for prefix, module in self.named_modules():
+            for k, v in vars(module).items():
+                if isinstance(v, Parameter) and id(v) not in seen:
+                    seen.add(id(v))
+                    found.append((_join(prefix, k), v))
+        return found
+
+    def parameters(self):
+        return [p for _, p in self.named_parameters()]
+
+    def named_buffers(self):
+        return [(_join(prefix, k), getattr(module, k))
+                for prefix, module in self.named_modules() for k in module._buffer_names]
+
+    def zero_grad(self):
+        """Forget every parameter's accumulated gradient."""
+        for p in self.parameters():
+            p.grad = None
+
+    # ----- modes and precision ------------------------------------------------------------
+    def train(self, mode=True):
+        """Training mode (dropout drops, batch-norm uses batch statistics); returns self."""
+        for _, module in self.named_modules():
+            module.training = bool(mode)
+        return self
+
+    def eval(self):
+        """Evaluation mode: dropout passes through, batch-norm uses running statistics."""
+        return self.train(False)
+
+    def astype(self, dtype):
+        """Cast every floating-point parameter and buffer to ``dtype`` in place; returns self."""
+        dtype = np.dtype(dtype)
+        for prefix, module in self.named_modules():
+            for k, v in list(vars(module).items()):
+                if isinstance(v, Parameter) and v.dtype != dtype:
+                    setattr(module, k, Parameter(v.data.astype(dtype), name=v.name))
+            for k in module._buffer_names:
+                value = getattr(module, k)
+                if value.dtype.kind == "f":
+                    setattr(module, k, value.astype(dtype))
+        return self
+
+    # ----- saving and loading -------------------------------------------------------------
+    def state_dict(self):
+        """Copies of every parameter and buffer, by dotted name (a plain dict of arrays)."""
+        state = {name: np.array(p.data) for name, p in self.named_parameters()}
+        state.update((name, np.array(b)) for name, b in self.named_buffers())
+        return state
+
+    def load_state_dict(self, state):
+        """Set parameters and buffers from ``state``; names and shapes must match exactly.
+
+        Everything is checked before anything is changed, so a bad state leaves the module
+        as it was.
+        """
+        params = dict(self.named_parameters())
+        buffers = dict(self.named_buffers())
+        expected = {**{k: p.shape for k, p in params.items()},
+                    **{k: b.shape for k, b in buffers.items()}}
+        missing = [k for k in expected if k not in state]
+        unexpected = [k for k in state if k not in expected]
+        if missing or unexpected:
+            raise KeyError(f"state does not fit {type(self).__name__}: missing {missing}, "
+                           f"unexpected {unexpected}")
+        for name, shape in expected.items():
+            got = np.shape(state[name])
+            if got != shape:
+                raise ShapeError(f"cannot load '{name}': the saved value has shape {got} but "
+                                 f"the parameter has shape {shape}")
+        for name, p in params.items():
+            p.data = np.asarray(state[name], dtype=p.dtype)
+        for name, b in buffers.items():
+            owner, attr = self._owner(name)
+            setattr(owner, attr, np.array(state[name], dtype=b.dtype))
+
+    def save(self, path):
+        """Write the state to a ``.npz`` file."""
+        np.savez(path, **self.state_dict())
+
+    def load(self, path):
+        """Read a state written by :meth:`save`; returns self."""
+        with np.load(path) as archive:
+            self.load_state_dict({k: archive[k] for k in archive.files})
+        return self
+
+    def _owner(self, dotted):
+        *path, attr = dotted.split(".")
+        module = self
+        for part in path:
+            module = getattr(module, part)
+        return module, attr
+
+    def __repr__(self):
+        children = self.named_children()
+        if not children:
+            return f"{type(self).__name__}({self.extra_repr()})"
+        lines = [f"  ({name}): {child!r}".replace("\n", "\n  ") for name, child in children]
+        return f"{type(self).__name__}(\n" + "\n".join(lines) + "\n)"
+
+    def extra_repr(self):
+        return ""
+
+
+def _join(prefix, name):
+    return f"{prefix}.{name}" if prefix else name
+
+
+@contextlib.contextmanager
+def substituted(module, tensors):
+    """Run ``module`` with some parameters replaced by other tensors, by dotted name.
+
+    Gradients then flow to the given tensors; the module's own parameters come back
+    afterwards. Handy for checking a layer's gradients or differentiating with respect to
+    parameters that the module does not own.
+
+    >>> import numpy as np
+    >>> import circuitgrad as cg
+    >>> from circuitgrad import nn
+    >>> layer = nn.Linear(2, 1, rng=0, dtype=np.float64)
+    >>> W = cg.tensor(np.ones((2, 1)), requires_grad=True)
+    >>> with substituted(layer, {"weight": W}):
+    ...     layer(np.array([[1.0, 2.0]])).sum().backward()
+    >>> W.grad.ravel().tolist(), layer.weight.grad is None
+    ([1.0, 2.0], True)
+    """
+    params = dict(module.named_parameters())
+    originals = []
+    try:
+        for name, t in tensors.items():
+            if name not in params:
+                raise KeyError(f"{type(module).__name__} has no parameter '{name}'; it has "
+                               f"{list(params)}")
+            if np.shape(t) != params[name].shape:
+                raise ShapeError(f"cannot substitute '{name}': shape {np.shape(t)} for a "
+                                 f"parameter of shape {params[name].shape}")
+            owner, attr = module._owner(name)
+            originals.append((owner, attr, getattr(owner, attr)))
+            setattr(owner, attr, t)
+        yield module
+    finally:
+        for owner, attr, original in reversed(originals):
+            setattr(owner, attr, original)
