@@ -71,8 +71,8 @@ def check_grad(f, *inputs, eps=1e-6, rtol=1e-6, atol=1e-8, directions=None, seed
     report = GradCheckReport()
     base = []
     for k, x in enumerate(inputs):
-        value = x._value if isinstance(x, Tensor) else np.asarray(x, dtype=np.float64)
-        if np.asarray(value).dtype == np.float32:
+        value = x._value if isinstance(x, Tensor) else x
+        if np.result_type(value) == np.float32:
             report.notes.append(
                 f"input {k} is float32; checked in float64, since float32 central "
                 f"differences are too coarse to judge a gradient")
@@ -131,6 +131,8 @@ def _compare(k, shape, a, n, where, rtol, atol):
     rel = np.where(np.isnan(a) | np.isnan(n), np.inf, rel)
     worst = int(np.argmax(rel))
     ok = bool(np.all((rel <= rtol) | (abs_err <= atol)))
-    return InputReport(k, shape, float(rel[worst]), tuple(int(i) for i in where[worst])
-                       if where[worst][0] != "direction" else where[worst],
-                       float(a[worst]), float(n[worst]), ok)
+    label = where[worst]
+    if not (label and label[0] == "direction"):
+        label = tuple(int(i) for i in label)
+    return InputReport(k, shape, float(rel[worst]), label, float(a[worst]), float(n[worst]),
+                       ok)
