@@ -15,6 +15,7 @@ by its local gradient; where a wire forks, the gradients add up.
 
 from .core.trace import enable_grad, is_grad_enabled, no_grad
 from .custom import Function
+from .draw import draw
 from .errors import CircuitError, GraphFreedError, NotDifferentiableError, ShapeError
 from .functions import (
     abs, add, broadcast_to, clip, concatenate, cos, divide, dot, einsum, exp, expand_dims,
@@ -24,13 +25,15 @@ from .functions import (
 )
 from .gradcheck import GradCheckReport, check_grad
 from .tensor import Tensor, as_tensor, tensor
+from .transforms import grad, hessian, hvp, jacobian, jvp, value_and_grad, vjp
 
 __version__ = "0.1.0"
 
 __all__ = [
     "CircuitError", "Function", "GradCheckReport", "GraphFreedError", "NotDifferentiableError",
-    "ShapeError", "Tensor", "abs", "add", "as_tensor", "broadcast_to", "check_grad", "clip",
-    "concatenate", "cos", "divide", "dot", "einsum", "enable_grad", "exp", "expand_dims",
+    "ShapeError", "Tensor", "abs", "add", "as_tensor", "grad", "hessian", "hvp", "jacobian",
+    "jvp", "value_and_grad", "vjp", "broadcast_to", "check_grad", "clip",
+    "concatenate", "cos", "divide", "dot", "draw", "einsum", "enable_grad", "exp", "expand_dims",
     "expm1", "is_grad_enabled", "log", "log1p", "log_softmax", "logsumexp", "matmul", "max",
     "maximum", "mean", "min", "minimum", "multiply", "negative", "no_grad", "norm", "outer",
     "power", "relu", "reshape", "sigmoid", "sin", "softmax", "sqrt", "square", "squeeze",

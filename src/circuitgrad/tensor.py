@@ -297,6 +297,25 @@ class Tensor:
     def __ne__(self, other):
         return _compare(np.not_equal, self, other)
 
+    # Boolean logic on masks, outside the circuit like comparisons.
+    def __and__(self, other):
+        return _compare(np.bitwise_and, self, other)
+
+    def __rand__(self, other):
+        return _compare(np.bitwise_and, other, self)
+
+    def __or__(self, other):
+        return _compare(np.bitwise_or, self, other)
+
+    def __ror__(self, other):
+        return _compare(np.bitwise_or, other, self)
+
+    def __xor__(self, other):
+        return _compare(np.bitwise_xor, self, other)
+
+    def __invert__(self):
+        return _wrap(np.invert(self._value))
+
     def __getitem__(self, index):
         return apply(_ix.getitem, (self,), {"index": _ix.normalize_index(index)})
 
@@ -452,6 +471,7 @@ def as_tensor(x):
 
 
 def _compare(ufunc, a, b):
+    """A non-differentiable elementwise result (comparison, mask logic) as a plain tensor."""
     return _wrap(ufunc(_raw(a), _raw(b)))
 
 
