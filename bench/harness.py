@@ -223,6 +223,41 @@ def check_close(what: str, got: object, want: object, rtol: float, atol: float =
         )
 
 
+class OtherLoad:
+    """How many cores other processes (and the hypervisor) kept busy during a `with` block.
+
+    With BLAS threads on every core, a single busy neighbour stalls them: small matmuls were
+    seen to run 10-40x slower, in bursts, so a timing taken beside one is not worth much.
+    Reads /proc/stat (Linux); `cores` stays None elsewhere.
+    """
+
+    def __init__(self) -> None:
+        self.cores: float | None = None
+
+    @staticmethod
+    def _snapshot() -> tuple[float, float, float] | None:
+        try:
+            with open("/proc/stat") as f:
+                fields = [int(x) for x in f.readline().split()[1:]]
+        except (OSError, ValueError):
+            return None
+        idle = fields[3] + fields[4]  # idle + iowait; the rest, steal included, is busy
+        busy = (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+        own = sum(os.times()[:2])
+        return time.perf_counter(), busy, own
+
+    def __enter__(self) -> OtherLoad:
+        self._start = self._snapshot()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        end = self._snapshot()
+        if self._start is None or end is None or end[0] <= self._start[0]:
+            return
+        wall, busy, own = (e - s for e, s in zip(end, self._start, strict=True))
+        self.cores = max(0.0, (busy - own) / wall)
+
+
 # ---------------------------------------------------------------------------------------------
 # Machine description
 

@@ -33,6 +33,8 @@ import mlp
 import scalar
 from harness import Config, Row
 
+BUSY_WARNING = 0.1  # cores used by other processes above which the numbers are suspect
+
 BENCHMARKS: dict[str, Callable[[Config], list[Row]]] = {
     "scalar_circuit": scalar.bench_scalar_circuit,
     "deep_chain": scalar.bench_deep_chain,
@@ -79,21 +81,29 @@ def main(argv: list[str] | None = None) -> int:
     print(flush=True)
 
     rows: list[Row] = []
+    others: dict[str, float | None] = {}
     started = time.perf_counter()
     for name, bench in BENCHMARKS.items():
         if args.only and name not in args.only:
             continue
         print(f"running {name} ...", file=sys.stderr, flush=True)
         t0 = time.perf_counter()
-        try:
-            rows += bench(cfg)
-        except Exception as exc:  # report and go on: one broken feature shouldn't hide the rest
-            traceback.print_exc()
-            rows.append(harness.error_row(name, f"{type(exc).__name__}: {exc}"))
+        with harness.OtherLoad() as other:
+            try:
+                rows += bench(cfg)
+            except Exception as exc:  # report and go on: one failure shouldn't hide the rest
+                traceback.print_exc()
+                rows.append(harness.error_row(name, f"{type(exc).__name__}: {exc}"))
+        others[name] = other.cores
         print(f"  {name}: {time.perf_counter() - t0:.1f} s", file=sys.stderr, flush=True)
 
     print(harness.format_table(rows))
     print(f"\ntotal {time.perf_counter() - started:.0f} s")
+    if any(v is not None for v in others.values()):
+        print("cores kept busy by other processes meanwhile (0 = quiet machine): " + ", ".join(
+            f"{name} {v:.2f}" for name, v in others.items() if v is not None))
+        if any(v is not None and v > BUSY_WARNING for v in others.values()):
+            print(f"WARNING: the machine was busy (> {BUSY_WARNING} core); rerun when it is quiet")
     missed = [r.name for r in rows if r.status == "MISS"]
     if missed:
         print(f"targets missed: {', '.join(missed)}")
