@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
-from test_gate_sweep import CASES, SHAPES
 
 import circuitgrad as cg
+from test_gate_sweep import CASES, SHAPES
 
 IDENTITY_TOL = 1e-10
 FD_EPS = 1e-6
