@@ -1,0 +1,299 @@
+"""The ``circuitgrad`` command: gradients of any expression, staged as the notes stage them.
+
+Exit status: 0 on success, 1 when a gradient check fails or a picture cannot be rendered,
+2 for bad input (always a one-line error, never a traceback).
+"""
+
+import argparse
+import sys
+
+import numpy as np
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+
+_GRAD_EXAMPLES = """\
+examples:
+  circuitgrad grad "x * y" x=4 y=-3
+  circuitgrad grad "(x + sigmoid(y)) / (sigmoid(x) + (x + y)**2)" x=3 y=-4 --check
+  circuitgrad grad "2 * (x * y + max(z, w))" x=3 y=-4 z=2 w=-1 --png patterns.png
+  circuitgrad grad "sum((D := W @ X) * D)" W="[[1, 2], [3, 4]]" X="[[1], [-1]]" --svg d.svg
+
+expressions: numbers, input names, + - * / ** @, parentheses, name := expr to name an
+intermediate, indexing with whole numbers (w[0], W[:, 1]), and the functions
+  {functions}
+(max(a, b) and min(a, b) compare two inputs; max(x), sum(x, axis=0), mean(x) reduce one).
+a / b is staged as a * (1 / b), the notes' 1/x gate. Values are numbers or nested lists.
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (what went wrong, and where to read more)."""
+
+    def error(self, message):
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def build_parser(with_train=False):
+    """The argument parser; ``with_train`` imports the train sub-command's own arguments."""
+    from .expr import FUNCTIONS
+
+    parser = _Parser(
+        prog="circuitgrad",
+        description="Reverse-mode gradients of NumPy code, computed and shown as the CS231n "
+                    "backprop notes draw them: a circuit of gates, values forward, "
+                    "gradients backward.",
+        epilog="Run 'circuitgrad COMMAND --help' for a command's options. Exit status: 0 ok, "
+               "1 a gradient check failed or a picture could not be made, 2 bad input.")
+    from . import __version__
+    parser.add_argument("--version", action="version", version=f"circuitgrad {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    grad = commands.add_parser(
+        "grad", help="value, gradients and staged forward/backward pass of an expression",
+        description="Evaluate EXPR at the given inputs, back-propagate, and print the value, "
+                    "each input's gradient, and the staged computation: the forward pass "
+                    "one gate per line, then the backward pass in reverse, one local-gradient "
+                    "step per line, with += where a wire forks.",
+        epilog=_GRAD_EXAMPLES.format(functions=", ".join(sorted(FUNCTIONS))),
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    grad.add_argument("expr", metavar="EXPR", help="the expression, e.g. \"(x + y) * z\"")
+    grad.add_argument("inputs", metavar="NAME=VALUE", nargs="*",
+                      help="an input's value: a number (x=3) or a nested list "
+                           "(W=\"[[1,2],[3,4]]\")")
+    grad.add_argument("--svg", metavar="FILE", help="write the circuit's picture as SVG")
+    grad.add_argument("--png", metavar="FILE", help="write the circuit's picture as PNG")
+    grad.add_argument("--check", action="store_true",
+                      help="compare each gradient with central differences (exit 1 if off)")
+    grad.add_argument("--upstream", metavar="VALUE",
+                      help="the gradient of the output when it is not a single number "
+                           "(default: required for such outputs)")
+    grad.add_argument("--no-staged", action="store_true",
+                      help="print only the value and the gradients")
+
+    demo = commands.add_parser(
+        "demo", help="every worked example of the notes, checked, with pictures",
+        description="Walk through every worked example of the CS231n backprop notes in "
+                    "order: print each gate's forward value and gradient as a staged "
+                    "listing, check every gradient against central differences and the "
+                    "notes' own numbers, and write each circuit's picture (SVG and PNG) to "
+                    "a folder. Exits 1 if any check fails.")
+    demo.add_argument("--out", metavar="DIR", default="circuitgrad-demo",
+                      help="folder for the pictures (default: ./circuitgrad-demo)")
+    demo.add_argument("--no-pictures", action="store_true", help="skip the pictures")
+
+    train = commands.add_parser(
+        "train", help="train a network on data (see circuitgrad train --help)",
+        description="Train a neural network built from circuitgrad's layers.",
+        add_help=not with_train)
+    if with_train:
+        _train_module().add_arguments(train)
+    return parser
+
+
+def _train_module():
+    try:
+        from .nn import train as _train
+    except ImportError as err:
+        raise _TrainMissing(err) from None
+    return _train
+
+
+class _TrainMissing(Exception):
+    pass
+
+
+def main(argv=None):
+    """Run the command line; returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = next((a for a in argv if not a.startswith("-")), None)
+    try:
+        parser = build_parser(with_train=command == "train")
+    except _TrainMissing as err:
+        print(f"circuitgrad train: error: training is not available: cannot import "
+              f"circuitgrad.nn.train ({err.args[0]}); install with: pip install "
+              f"'circuitgrad[train]'", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "grad":
+            return run_grad(args)
+        if args.command == "demo":
+            from .notes_examples import run_demo
+            return run_demo(args.out, pictures=not args.no_pictures)
+        if args.command == "train":
+            return _train_module().run(args)
+        parser.print_help()
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK
+
+
+def _fail(command, message, status=EXIT_BAD_INPUT):
+    print(f"circuitgrad {command}: error: {message}", file=sys.stderr)
+    return status
+
+
+def run_grad(args):
+    """``circuitgrad grad``: the value, gradients and staged listing of an expression."""
+    from .draw import DrawError
+    from .expr import ExprError, parse, parse_assignment, parse_value
+
+    try:
+        expr = parse(args.expr)
+        values = {}
+        for item in args.inputs:
+            name, value = parse_assignment(item)
+            if name in values:
+                raise ExprError(f"input '{name}' is given twice")
+            values[name] = value
+        expr.check_inputs(values)
+        if not expr.names:
+            raise ExprError("the expression has no inputs, so there is nothing to "
+                            "differentiate; use names, as in: circuitgrad grad \"x * y\" x=4 "
+                            "y=-3")
+        upstream = None
+        if args.upstream is not None:
+            try:
+                upstream = parse_value(args.upstream)
+            except ExprError as err:
+                raise ExprError(f"--upstream: {err}") from None
+        y = expr.evaluate(values)
+        report = compute(expr, y, upstream)
+    except ExprError as err:
+        return _fail("grad", str(err))
+    except DrawError as err:  # a listing of a circuit too large, or similar
+        return _fail("grad", str(err))
+
+    print("\n".join(report.lines(staged=not args.no_staged)))
+    status = EXIT_OK
+    if args.check:
+        status = max(status, _check(expr, values, upstream))
+    for path, fmt in ((args.svg, "svg"), (args.png, "png")):
+        if path:
+            status = max(status, _save_picture(report, path, fmt))
+    return status
+
+
+class Report:
+    """What ``circuitgrad grad`` prints: value, gradients, staged listing."""
+
+    def __init__(self, expr, y, listing, grads):
+        self.expr, self.y, self.listing, self.grads = expr, y, listing, grads
+
+    def lines(self, staged=True):
+        from .draw.format import summary
+
+        name = self.listing.circuit.output.name
+        given = ", ".join(f"{n}={summary(self.expr.inputs[n].data)}" for n in self.expr.names)
+        out = [f"{name} = {' '.join(self.expr.text.split())}   at {given}",
+               f"value: {name} = {summary(self.y.data)}", "gradients:"]
+        width = max(len(n) for n in self.expr.names)
+        for n in self.expr.names:
+            out.append(f"  d{name}/d{n.ljust(width)} = {summary(self.grads[n])}")
+        if staged:
+            out += ["", *self.listing.lines()]
+        return out
+
+
+def compute(expr, y, upstream=None):
+    """Back-propagate the evaluated expression; check every number is finite."""
+    from .draw.circuit import DrawError
+    from .expr import ExprError
+    from .staged import staged
+    from .tensor import Tensor
+
+    if not isinstance(y, Tensor) or not y.requires_grad:
+        raise ExprError("the expression does not depend on its inputs, so every gradient "
+                        "is zero; nothing to show")
+    if upstream is None and y.size != 1:
+        raise ExprError(f"the expression's value has shape {y.shape}, not a single number: "
+                        f"wrap it in sum(...), or give its gradient with --upstream")
+    if upstream is not None and np.shape(upstream) != y.shape:
+        raise ExprError(f"--upstream has shape {np.shape(upstream)} but the expression's "
+                        f"value has shape {y.shape}")
+    try:
+        listing = staged(y, upstream)
+    except DrawError as err:
+        raise ExprError(str(err)) from None
+    for step in listing.backward:
+        value = np.asarray(step.value)
+        if not np.all(np.isfinite(value)):
+            raise ExprError(f"the gradient is not finite: the backward step "
+                            f"'{step.target} {step.op} {step.expr}' gives "
+                            f"{_first_bad(value)}")
+    by_id = {id(n.tensor): n for n in listing.circuit.nodes}
+    grads = {}
+    for name, t in expr.inputs.items():
+        node = by_id.get(id(t))
+        g = None if node is None else node.grad
+        grads[name] = np.zeros_like(t.data) if g is None else g
+    return Report(expr, y, listing, grads)
+
+
+def _first_bad(value):
+    bad = value[~np.isfinite(value)].flat[0]
+    return "nan" if np.isnan(bad) else ("inf" if bad > 0 else "-inf")
+
+
+def _check(expr, values, upstream):
+    from .expr import ExprError, parse
+    from .gradcheck import check_grad
+
+    fresh = parse(expr.text)  # a second evaluator, so the first keeps its inputs
+    names = list(fresh.names)
+    project = None if upstream is None else np.asarray(upstream)
+
+    def f(*ts):
+        out = fresh.evaluate(dict(zip(names, ts, strict=True)))
+        return out if project is None else (out * project).sum()
+
+    big = sum(np.size(values[n]) for n in names) > 2000
+    try:
+        report = check_grad(f, *[values[n] for n in names], directions=20 if big else None)
+    except ExprError as err:
+        return _fail("grad", f"the gradient check could not run: {err}", EXIT_FAILED)
+    print()
+    print("gradient check (central differences, float64):")
+    for name, r in zip(names, report.inputs, strict=True):
+        verdict = "ok" if r.ok else "MISMATCH"
+        print(f"  d/d{name}: max relative error {r.max_rel_error:.1e}  {verdict}")
+    return EXIT_OK if report.ok else EXIT_FAILED
+
+
+def picture_for(report):
+    """The picture ``--svg``/``--png`` write: every wire named, the expression as title."""
+    from .draw import CircuitTooLargeError, Picture, to_dot
+    from .draw.circuit import DEFAULT_MAX_GATES
+
+    circuit = report.listing.circuit
+    if len(circuit.gates) > DEFAULT_MAX_GATES:
+        raise CircuitTooLargeError(
+            f"the circuit has {len(circuit.gates)} gates, more than a readable picture "
+            f"holds ({DEFAULT_MAX_GATES}); draw a smaller expression, or part of it from "
+            f"Python with circuitgrad.draw(y, stop_at=[...])")
+    title = f"{circuit.output.name} = {' '.join(report.expr.text.split())}"
+    if len(title) > 90:
+        title = title[:87] + "..."
+    return Picture(to_dot(circuit, names=True, title=title), gates=len(circuit.gates))
+
+
+def _save_picture(report, path, fmt):
+    from .draw import CircuitTooLargeError, DrawError
+
+    try:
+        picture_for(report).save(path, format=fmt)
+    except CircuitTooLargeError as err:
+        return _fail("grad", str(err))
+    except DrawError as err:
+        return _fail("grad", str(err), EXIT_FAILED)
+    except OSError as err:
+        return _fail("grad", f"cannot write {path}: {err.strerror or err}")
+    print(f"wrote {path}")
+    return EXIT_OK
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
+

@@ -1,0 +1,321 @@
+"""The circuit behind a tensor, read once for pictures and staged listings.
+
+:func:`read_circuit` walks back from an output (iteratively, refusing circuits that are too
+big to draw), then asks the engine for the gradient on every wire
+(:func:`~circuitgrad.core.backward.wire_gradients`, the numbers ``backward`` computes) and,
+for every gate input, the share of that gradient the gate sends back along that one wire
+(the gate's own VJP rule applied to its upstream gradient). Where a wire forks, those
+shares add up to the wire's gradient.
+
+>>> import circuitgrad as cg
+>>> x = cg.tensor(3.0, requires_grad=True, name="x")
+>>> c = read_circuit(x * x + 1)
+>>> [(n.name, n.kind) for n in c.nodes]
+[('x', 'input'), ('xx', 'gate'), ('f', 'gate')]
+>>> [float(s) for s in c.nodes[1].shares]      # d(x*x)/dx = x + x: one share per wire
+[3.0, 3.0]
+"""
+
+import numbers
+
+import numpy as np
+
+from ..core.backward import unbroadcast, wire_gradients
+from ..core.graph import topological
+from ..errors import CircuitError
+
+DEFAULT_MAX_GATES = 200
+
+
+class DrawError(CircuitError):
+    """A circuit could not be drawn or listed."""
+
+
+class CircuitTooLargeError(DrawError, ValueError):
+    """More gates than a readable picture holds; the message says how to draw a part."""
+
+
+class Node:
+    """One tensor of the circuit: an input, a constant, or the output of a gate.
+
+    ``kind`` is ``'input'`` (a leaf that needs a gradient, or a named leaf), ``'const'`` (a
+    constant tensor drawn as its own box), ``'cut'`` (a tensor named in ``stop_at``, drawn
+    as an input) or ``'gate'``. A gate node has ``operands``: per gate input, either
+    ``('node', Node)`` or ``('const', value)`` for a scalar constant folded into the gate's
+    label; ``shares[i]`` is the gradient sent back along input ``i`` (None if none).
+    """
+
+    __slots__ = ("tensor", "index", "kind", "name", "user_named", "operands", "shares",
+                 "consumers", "value", "grad")
+
+    def __init__(self, tensor, index, kind):
+        self.tensor = tensor
+        self.index = index
+        self.kind = kind
+        self.name = None
+        self.user_named = bool(tensor.name)
+        self.operands = []
+        self.shares = []
+        self.consumers = []  # (gate node, input index), in circuit order
+        self.value = np.asarray(tensor.data)
+        self.grad = None
+
+    @property
+    def gate(self):
+        return self.tensor.gate if self.kind == "gate" else None
+
+    @property
+    def params(self):
+        return self.tensor.params
+
+    def __repr__(self):
+        return f"<{self.kind} {self.name}>"
+
+
+class Circuit:
+    """The nodes of a circuit (inputs first, the output last) with values and gradients."""
+
+    def __init__(self, nodes, output, has_grads, note=None):
+        self.nodes = nodes
+        self.output = output
+        self.has_grads = has_grads
+        self.note = note  # why gradients are missing, when they are
+
+    @property
+    def gates(self):
+        return [n for n in self.nodes if n.kind == "gate"]
+
+    @property
+    def inputs(self):
+        return [n for n in self.nodes if n.kind in ("input", "cut")]
+
+
+def _is_folded_constant(x):
+    """Scalar constants are written into the gate's label (``*2``, ``+1``, ``1/x``)."""
+    from ..tensor import Tensor
+
+    if not isinstance(x, Tensor):
+        return isinstance(x, numbers.Number) or np.ndim(x) == 0
+    return (x.gate is None and not x.requires_grad and not x.name and x.size == 1
+            and x.ndim == 0)
+
+
+def _walk(y, stop, max_gates):
+    """Tensors of ``y``'s circuit, inputs first; stops at ``stop``; refuses huge circuits."""
+    from ..tensor import Tensor
+
+    order, seen, gates = [], set(), 0
+    stack = [(y, False)]
+    while stack:
+        t, expanded = stack.pop()
+        if expanded:
+            order.append(t)
+            continue
+        if id(t) in seen:
+            continue
+        seen.add(id(t))
+        stack.append((t, True))
+        if t.gate is None or id(t) in stop:
+            continue
+        inputs = t.inputs
+        if not inputs:
+            topological(t)  # a gate with no inputs left was freed: the engine says so
+            continue
+        gates += 1
+        if max_gates is not None and gates > max_gates:
+            raise CircuitTooLargeError(
+                f"this circuit has more than {max_gates} gates, too many for a readable "
+                f"picture. Draw part of it: draw(t) for an intermediate tensor t shows the "
+                f"circuit that produced t; draw(y, stop_at=[a, b]) shows only the gates "
+                f"between the tensors a, b and y; or pass max_gates=N to draw it whole")
+        for x in reversed(inputs):
+            if isinstance(x, Tensor) and not _is_folded_constant(x) and id(x) not in seen:
+                stack.append((x, False))
+    return order
+
+
+def read_circuit(y, *, grads=True, g=None, stop_at=(), max_gates=DEFAULT_MAX_GATES):
+    """Read the circuit behind ``y``: nodes, names, values, gradients and per-wire shares.
+
+    Gradients are those of ``y`` (seeded with ``g``, needed when ``y`` has more than one
+    element); they are left out when ``grads`` is false or ``y`` needs no gradient. The
+    circuit must still be there: after ``y.backward()`` it is freed unless
+    ``retain_graph=True`` was passed, and this raises the engine's GraphFreedError.
+    """
+    from ..tensor import Tensor
+
+    if not isinstance(y, Tensor):
+        raise TypeError(f"expected a circuitgrad Tensor, got {type(y).__name__}")
+    stop = {id(t) for t in stop_at}
+    order = _walk(y, stop, max_gates)
+    nodes, by_id = [], {}
+    for t in order:
+        if t.gate is not None and id(t) not in stop:
+            kind = "gate"
+        elif id(t) in stop:
+            kind = "cut"
+        elif t.requires_grad or t.name:
+            kind = "input"
+        else:
+            kind = "const"
+        node = Node(t, len(nodes), kind)
+        nodes.append(node)
+        by_id[id(t)] = node
+    for node in nodes:
+        if node.kind != "gate":
+            continue
+        for i, x in enumerate(node.tensor.inputs):
+            if isinstance(x, Tensor) and id(x) in by_id:
+                operand = by_id[id(x)]
+                node.operands.append(("node", operand))
+                operand.consumers.append((node, i))
+            else:
+                node.operands.append(("const", x.data if isinstance(x, Tensor) else x))
+    output = by_id[id(y)]
+
+    has_grads, note = False, None
+    if not grads:
+        note = "gradients hidden"
+    elif not y.requires_grad:
+        note = "no gradients: nothing in this circuit requires a gradient"
+    elif g is None and y.size != 1:
+        note = (f"no gradients: the output has shape {y.shape}; pass the upstream gradient "
+                f"g of that shape")
+    else:
+        totals = wire_gradients(y, g)
+        has_grads = True
+        for node in nodes:
+            node.grad = totals.get(id(node.tensor))
+        for node in nodes:
+            if node.kind == "gate":
+                node.shares = _shares(node)
+    _name_nodes(nodes, output)
+    return Circuit(nodes, output, has_grads, note)
+
+
+def _shares(node):
+    """Per input of a gate: the gradient it sends back along that wire (its VJP rule)."""
+    from ..tensor import Tensor
+
+    t, g = node.tensor, node.grad
+    inputs = t.inputs
+    shares = [None] * len(inputs)
+    if g is None:
+        return shares
+    gate, params = t.gate, t.params
+    args = [x.data if isinstance(x, Tensor) else x for x in inputs]
+    for i, x in enumerate(inputs):
+        if not (isinstance(x, Tensor) and x.requires_grad):
+            continue
+        try:
+            with np.errstate(all="ignore"):
+                share = gate.vjp[i](g, t.data, *args, **params)
+        except Exception:  # a rule that cannot be replayed: show the wire without a share
+            share = None
+        if share is None:
+            continue
+        share = np.asarray(share)
+        if share.shape != x.shape and share.ndim >= x.ndim:
+            share = unbroadcast(share, x.shape)
+        shares[i] = share
+    return shares
+
+
+# ----- names ------------------------------------------------------------------------------
+_PREFIX = {"sigmoid": "sig", "exp": "exp", "log": "log", "sqrt": "sqrt", "abs": "abs",
+           "relu": "relu", "tanh": "tanh", "sin": "sin", "cos": "cos", "neg": "neg",
+           "sum": "sum", "mean": "mean", "max": "max", "min": "min"}
+_JOIN = {"add": "p", "sub": "m", "mul": "", "matmul": ""}
+_LONGEST = 10
+
+
+def _name_nodes(nodes, output):
+    """Give every node a name for the staged listing, as the notes name their stages.
+
+    User names win. The output is ``f``. Otherwise names are built from the operands'
+    names: ``sigy = sigmoid(y)``, ``xpy = x + y``, ``xpysqr = xpy**2``, ``invden = 1/den``,
+    ``w0 = w[0]``; the compound numerator and denominator of a division are ``num`` and
+    ``den``. Names too long to read become the gate's name and a number (``add3``).
+    """
+    taken = {n.tensor.name for n in nodes if n.tensor.name}
+    counters = {}
+
+    def claim(base):
+        name, k = base, 2
+        while name in taken:
+            name, k = f"{base}{k}", k + 1
+        taken.add(name)
+        return name
+
+    role = {}
+    for node in nodes:  # the notes' num and den
+        if node.kind != "gate":
+            continue
+        gate, ops = node.gate.name, node.operands
+        if gate == "div" and ops[0][0] == "node":
+            role.setdefault(id(ops[0][1]), "num")
+        if gate == "div" and ops[1][0] == "node":
+            role.setdefault(id(ops[1][1]), "den")
+        if gate == "mul":
+            for k in (0, 1):
+                other = ops[1 - k]
+                if (ops[k][0] == "node" and other[0] == "node" and _is_reciprocal(other[1])):
+                    role.setdefault(id(ops[k][1]), "num")
+    unnamed_inputs = 0
+    for node in nodes:
+        if node.tensor.name:
+            node.name = node.tensor.name
+            continue
+        if node is output:
+            node.name = claim("f")
+            continue
+        if node.kind != "gate":
+            if node.kind == "const":
+                node.name = claim("c")
+            else:
+                unnamed_inputs += 1
+                node.name = claim(f"in{unnamed_inputs}")
+            continue
+        base = role.get(id(node)) or _compose(node)
+        if not base or len(base) > _LONGEST or not base.isidentifier():
+            gate = node.gate.name
+            counters[gate] = counters.get(gate, 0) + 1
+            base = f"{gate}{counters[gate]}"
+        node.name = claim(base)
+
+
+def _is_reciprocal(node):
+    ops = node.operands
+    return (node.kind == "gate" and node.gate.name == "div" and ops[0][0] == "const"
+            and np.ndim(ops[0][1]) == 0 and float(ops[0][1]) == 1.0)
+
+
+def _compose(node):
+    gate, ops = node.gate.name, node.operands
+    names = [op[1].name if op[0] == "node" else None for op in ops]
+    if _is_reciprocal(node) and names[1]:
+        return "inv" + names[1]
+    if gate in ("pow_const", "square") and names[0]:
+        p = node.params.get("p", 2)
+        if p == 2:
+            return names[0] + "sqr"
+        if p == -1:
+            return "inv" + names[0]
+        if p == 0.5:
+            return "sqrt" + names[0]
+        return None
+    if gate == "mul" and len(ops) == 2 and sum(map(bool, names)) == 1:
+        other = ops[0][1] if ops[0][0] == "const" else ops[1][1]
+        if np.ndim(other) == 0 and float(other) == -1:
+            return "neg" + (names[0] or names[1])
+    if gate in _JOIN and len(names) == 2 and all(names):
+        return names[0] + _JOIN[gate] + names[1]
+    if gate in ("maximum", "minimum") and len(names) == 2 and all(names):
+        return gate[:3] + names[0] + names[1]
+    if gate in _PREFIX and names and names[0] and len(ops) == 1:
+        return _PREFIX[gate] + names[0]
+    if gate == "getitem" and names[0]:
+        index = node.params.get("index", ())
+        if all(isinstance(i, numbers.Integral) for i in index):
+            return names[0] + "".join(str(int(i)).replace("-", "m") for i in index)
+    return None

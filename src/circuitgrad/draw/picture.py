@@ -1,0 +1,78 @@
+"""The picture object: DOT source, rendered to SVG or PNG on demand, shown inline in Jupyter."""
+
+from pathlib import Path
+
+from .circuit import DrawError
+from .render import INSTALL_HINT, EngineNotFoundError, render
+
+PNG_DPI = 144
+
+
+class Picture:
+    """A circuit picture. ``.save("f.svg")`` / ``.save("f.png")``; Jupyter shows it inline.
+
+    ``.source`` is the Graphviz DOT text (available without any engine); ``.svg()`` and
+    ``.png()`` run the layout engine once each and keep the result.
+    """
+
+    def __init__(self, source, gates=0):
+        self.source = source
+        self.gates = gates
+        self._cache = {}
+
+    def svg(self):
+        """The picture as SVG text."""
+        if "svg" not in self._cache:
+            self._cache["svg"] = render(self.source, "svg").decode("utf-8")
+        return self._cache["svg"]
+
+    def texts(self):
+        """Every text of the rendered SVG, in order (numbers as printed: ``-12.00``)."""
+        import xml.etree.ElementTree as ET
+
+        root = ET.fromstring(self.svg())
+        return ["".join(t.itertext()) for t in root.iter("{http://www.w3.org/2000/svg}text")]
+
+    def png(self, dpi=PNG_DPI):
+        """The picture as PNG bytes (``dpi`` sets the resolution; 144 by default)."""
+        key = ("png", dpi)
+        if key not in self._cache:
+            self._cache[key] = render(self.source, "png", dpi=dpi)
+        return self._cache[key]
+
+    def save(self, path, format=None):
+        """Write the picture to ``path``; the format is ``format`` or the file's suffix
+        (``.svg``, ``.png``, or ``.dot``/``.gv`` for the DOT source). Returns the path."""
+        path = Path(path)
+        kind = (format or path.suffix.lstrip(".")).lower()
+        if kind == "svg":
+            data = self.svg().encode("utf-8")
+        elif kind == "png":
+            data = self.png()
+        elif kind in ("dot", "gv"):
+            data = self.source.encode("utf-8")
+        else:
+            raise DrawError(f"cannot save a picture as {str(path)!r}: use a name ending in "
+                            f".svg, .png or .dot (or pass format='svg')")
+        path.write_bytes(data)
+        return path
+
+    def _repr_svg_(self):
+        try:
+            return self.svg()
+        except EngineNotFoundError:
+            return None  # Jupyter then shows __repr__, which says what to install
+
+    def _repr_png_(self):
+        try:
+            return self.png()
+        except EngineNotFoundError:
+            return None
+
+    def __repr__(self):
+        from .render import find_engine
+
+        how = ".save('circuit.svg') or .save('circuit.png')"
+        if find_engine() is None:
+            how = f"the layout engine is missing: {INSTALL_HINT}"
+        return f"<circuit picture, {self.gates} gates: {how}>"

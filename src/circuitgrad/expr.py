@@ -1,0 +1,575 @@
+"""Expressions typed by a person, parsed with ``ast`` against a whitelist and evaluated as a
+circuit of gates. Never ``eval`` or ``exec``.
+
+Allowed: numbers; input names; ``+ - * / ** @``; unary ``-`` and ``+``; parentheses;
+calls of the gate functions in :data:`FUNCTIONS` (``axis=`` for reductions); indexing
+with whole numbers and slices (``w[0]``, ``W[:, 1]``); lists of numbers as constants; and
+``name := expr`` to name an intermediate, as the notes name their stages. Anything else
+(attribute access, lambda, comparisons, strings, unknown names...) is an
+:class:`ExprError` whose one-line message says what is wrong and where.
+
+As in the notes' staged example, ``a / b`` with two varying operands is staged as
+``a * (1 / b)``: the ``1/x`` gate and a multiply (``invden = 1.0 / den``;
+``f = num * invden``). Constant sub-expressions are folded (``2 * 3`` is ``6``).
+
+>>> import numpy as np
+>>> e = parse("(x + y) * z")
+>>> e.names
+['x', 'y', 'z']
+>>> f = e.evaluate({"x": -2.0, "y": 5.0, "z": -4.0})
+>>> f.backward()
+>>> float(f), float(e.inputs["x"].grad), float(e.inputs["z"].grad)
+(-12.0, -4.0, 3.0)
+>>> parse("x.real")
+Traceback (most recent call last):
+    ...
+circuitgrad.expr.ExprError: attribute access (.real) is not allowed, at column 2: x.real
+"""
+
+import ast
+import functools
+import keyword
+import warnings
+
+import numpy as np
+
+from . import functions as F
+from .errors import CircuitError
+from .tensor import Tensor, tensor
+
+MAX_CHARS = 10_000
+MAX_VALUE_CHARS = 1_000_000
+MAX_NODES = 5_000
+
+
+class ExprError(ValueError):
+    """A bad expression or input value; the message is one line: what, and where."""
+
+
+def _reduce(fn):
+    def call(x, axis=None):
+        return fn(x, axis=axis)
+    return call
+
+
+def _max(*args, axis=None):
+    if len(args) == 2:
+        if axis is not None:
+            raise ExprError("max(a, b) takes no axis; max(x, axis=...) reduces one input")
+        return F.maximum(*args)
+    return F.max(args[0], axis=axis)
+
+
+def _min(*args, axis=None):
+    if len(args) == 2:
+        if axis is not None:
+            raise ExprError("min(a, b) takes no axis; min(x, axis=...) reduces one input")
+        return F.minimum(*args)
+    return F.min(args[0], axis=axis)
+
+
+def _softmaxlike(fn):
+    def call(x, axis=-1):
+        return fn(x, axis=axis)
+    return call
+
+
+# name: (function, least arguments, most arguments, takes axis=)
+FUNCTIONS = {
+    "exp": (F.exp, 1, 1, False), "log": (F.log, 1, 1, False), "sqrt": (F.sqrt, 1, 1, False),
+    "abs": (F.abs, 1, 1, False), "relu": (F.relu, 1, 1, False),
+    "sigmoid": (F.sigmoid, 1, 1, False), "tanh": (F.tanh, 1, 1, False),
+    "sin": (F.sin, 1, 1, False), "cos": (F.cos, 1, 1, False),
+    "square": (F.square, 1, 1, False),
+    "maximum": (F.maximum, 2, 2, False), "minimum": (F.minimum, 2, 2, False),
+    "max": (_max, 1, 2, True), "min": (_min, 1, 2, True),
+    "sum": (_reduce(F.sum), 1, 1, True), "mean": (_reduce(F.mean), 1, 1, True),
+    "logsumexp": (_reduce(F.logsumexp), 1, 1, True),
+    "log_softmax": (_softmaxlike(F.log_softmax), 1, 1, True),
+    "softmax": (_softmaxlike(F.softmax), 1, 1, True),
+    "matmul": (F.matmul, 2, 2, False), "dot": (F.dot, 2, 2, False),
+    "transpose": (F.transpose, 1, 1, False),
+}
+
+_OPERATORS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "**",
+              ast.MatMult: "@"}
+_REFUSED_OPERATORS = {ast.Mod: "%", ast.FloorDiv: "//", ast.LShift: "<<", ast.RShift: ">>",
+                      ast.BitOr: "|", ast.BitXor: "^", ast.BitAnd: "&", ast.Not: "not",
+                      ast.Invert: "~"}
+_REFUSED = {
+    ast.Attribute: None, ast.Lambda: "lambda is not allowed",
+    ast.Compare: "comparisons (<, ==, ...) are not allowed: they have no gradient",
+    ast.BoolOp: "'and' and 'or' are not allowed", ast.IfExp: "'if ... else' is not allowed",
+    ast.ListComp: "comprehensions are not allowed", ast.SetComp: "comprehensions are not allowed",
+    ast.DictComp: "comprehensions are not allowed",
+    ast.GeneratorExp: "comprehensions are not allowed",
+    ast.Dict: "dicts are not allowed", ast.Set: "sets are not allowed",
+    ast.JoinedStr: "f-strings are not allowed", ast.Starred: "'*' unpacking is not allowed",
+    ast.Await: "'await' is not allowed", ast.Yield: "'yield' is not allowed",
+    ast.YieldFrom: "'yield' is not allowed",
+}
+_HELP = ("allowed are numbers, input names, + - * / ** @, parentheses, name := expr, and the "
+         "functions " + ", ".join(sorted(FUNCTIONS)))
+
+
+def _column(text, node):
+    """1-based character column (and line, for multi-line text) of an AST node."""
+    line = getattr(node, "lineno", 1) or 1
+    offset = getattr(node, "col_offset", 0) or 0
+    lines = _lines(text)
+    source_line = lines[line - 1] if line - 1 < len(lines) else ""
+    col = len(source_line.encode("utf-8")[:offset].decode("utf-8", "ignore")) + 1
+    return line, col
+
+
+@functools.lru_cache(maxsize=8)
+def _lines(text):
+    return text.splitlines() or [""]
+
+
+def _where(text, line, col):
+    lines = _lines(text)
+    here = f"line {line}, column {col}" if len(lines) > 1 else f"column {col}"
+    source = lines[line - 1] if line - 1 < len(lines) else ""
+    start = max(0, col - 1 - 20)
+    excerpt = source[start:col - 1 + 30]
+    if start > 0:
+        excerpt = "..." + excerpt
+    if col - 1 + 30 < len(source):
+        excerpt += "..."
+    return f"{here}: {excerpt}" if excerpt.strip() else here
+
+
+class Expression:
+    """A parsed expression: ``names`` are its inputs, ``evaluate`` builds the circuit."""
+
+    def __init__(self, text, tree):
+        self.text = text
+        self.tree = tree
+        self.inputs = {}      # name -> Tensor, after evaluate()
+        self.positions = {}   # id(Tensor) -> (line, column) of the code that made it
+        self.bound = []       # names given with :=
+        self.names = []
+        self._scan()
+
+    def error(self, message, node, hint=None):
+        if isinstance(message, tuple):
+            message, hint = message
+        line, col = _column(self.text, node)
+        hint = f" ({hint})" if hint else ""
+        return ExprError(f"{message}, at {_where(self.text, line, col)}{hint}")
+
+    def segment(self, node):
+        text = ast.get_source_segment(self.text, node) or type(node).__name__
+        text = " ".join(text.split())
+        return text if len(text) <= 40 else text[:37] + "..."
+
+    # ----- the whitelist -----------------------------------------------------------------
+    def _scan(self):
+        problems = []
+        nodes = list(ast.walk(self.tree))
+        if len(nodes) > MAX_NODES:
+            raise ExprError(f"the expression has {len(nodes)} parts; the limit is "
+                            f"{MAX_NODES}")
+        self.bound = sorted({n.target.id for n in nodes if isinstance(n, ast.NamedExpr)})
+        skip = set()
+        for node in nodes:
+            if id(node) in skip:
+                continue
+            problem = self._refusal(node, skip)
+            if problem:
+                if isinstance(node, ast.Attribute):  # point at the dot, not at the object
+                    node = _At(node.value.end_lineno, node.value.end_col_offset)
+                problems.append((_column(self.text, node), problem, node))
+        if problems:
+            _, message, node = min(problems, key=lambda p: p[0])
+            raise self.error(message, node)
+        called = {id(n.func) for n in nodes if isinstance(n, ast.Call)}
+        order = sorted((_column(self.text, n), n.id) for n in nodes
+                       if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)
+                       and n.id not in self.bound and id(n) not in called)
+        for _, name in order:
+            if name not in self.names:
+                self.names.append(name)
+
+    def _refusal(self, node, skip):
+        kind = type(node)
+        if isinstance(node, (ast.expr_context, ast.operator, ast.unaryop, ast.Expression)):
+            return None
+        if kind is ast.Attribute:
+            return f"attribute access (.{node.attr}) is not allowed"
+        if kind in _REFUSED:
+            return _REFUSED[kind]
+        if kind is ast.BinOp:
+            if type(node.op) not in _OPERATORS:
+                return (f"the operator '{_REFUSED_OPERATORS.get(type(node.op), '?')}' is not "
+                        f"supported (use + - * / ** @)")
+            return None
+        if kind is ast.UnaryOp:
+            if not isinstance(node.op, (ast.USub, ast.UAdd)):
+                return (f"the operator '{_REFUSED_OPERATORS.get(type(node.op), '?')}' is not "
+                        f"supported")
+            return None
+        if kind is ast.Constant:
+            return _constant_refusal(node.value)
+        if kind is ast.Name:
+            if node.id.startswith("__"):
+                return f"the name '{node.id}' is not allowed (no double underscores)"
+            if (node.id in FUNCTIONS and isinstance(node.ctx, ast.Load)
+                    and node.id not in self.bound):
+                return f"'{node.id}' is a function: call it, as {node.id}(...)"
+            return None
+        if kind is ast.NamedExpr:
+            return None
+        if kind is ast.Call:
+            return self._call_refusal(node, skip)
+        if kind is ast.Subscript:
+            skip.update(id(n) for n in ast.walk(node.slice))
+            try:
+                _static_index(node.slice)
+            except ExprError as err:
+                return str(err)
+            return None
+        if kind in (ast.List, ast.Tuple):
+            skip.update(id(n) for n in ast.walk(node))
+            if kind is ast.Tuple:
+                return "a tuple (a comma outside brackets) is not allowed: write one expression"
+            try:
+                _literal(node)
+            except ExprError as err:
+                return str(err)
+            return None
+        if kind is ast.keyword:
+            return None
+        return f"{type(node).__name__} is not allowed", _HELP
+
+    def _call_refusal(self, node, skip):
+        func = node.func
+        if not isinstance(func, ast.Name):
+            if isinstance(func, ast.Attribute):
+                return f"attribute access (.{func.attr}) is not allowed"
+            return "only the gate functions can be called, by name"
+        skip.add(id(func))
+        name = func.id
+        if name not in FUNCTIONS:
+            return f"unknown function '{name}'", _HELP
+        _, least, most, takes_axis = FUNCTIONS[name]
+        if any(isinstance(a, ast.Starred) for a in node.args):
+            return "'*' unpacking is not allowed"
+        n = len(node.args)
+        if not least <= n <= most:
+            want = str(least) if least == most else f"{least} or {most}"
+            return f"{name}() takes {want} argument{'s' if most > 1 else ''}, not {n}"
+        for kw in node.keywords:
+            if kw.arg is None:
+                return "'**' unpacking is not allowed"
+            if kw.arg != "axis" or not takes_axis:
+                return f"{name}() takes no keyword '{kw.arg}'" + (
+                    " (only axis=)" if takes_axis else "")
+            skip.update(id(n) for n in ast.walk(kw.value))
+            try:
+                _static_axis(kw.value)
+            except ExprError as err:
+                return str(err)
+        return None
+
+    # ----- inputs and evaluation ---------------------------------------------------------
+    def check_inputs(self, given):
+        """Raise ExprError for a missing input (used but not given) or an extra one."""
+        for name in self.names:
+            if name not in given:
+                node = next(n for n in ast.walk(self.tree)
+                            if isinstance(n, ast.Name) and n.id == name)
+                raise self.error(f"input '{name}' is used but not given (add {name}=VALUE)",
+                                 node)
+        for name in given:
+            if name not in self.names:
+                if name in self.bound:
+                    raise ExprError(f"'{name}' is given as an input but the expression "
+                                    f"assigns it with :=")
+                raise ExprError(f"input '{name}' is given but the expression does not use it "
+                                f"(its inputs: {', '.join(self.names) or 'none'})")
+
+    def evaluate(self, values):
+        """Build the circuit; ``values`` maps input names to Tensors, arrays or numbers.
+
+        Non-Tensor values become float64 leaves that require gradients, named after their
+        input. Returns a Tensor (or a NumPy value if the expression has no inputs).
+        """
+        self.check_inputs(values)
+        self.inputs = {name: v if isinstance(v, Tensor) else
+                       tensor(np.asarray(v, dtype=np.float64), requires_grad=True, name=name)
+                       for name, v in values.items()}
+        self.positions = {}
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            return self._run(self.tree.body)
+
+    def _run(self, root):
+        env = {}
+        results = {}
+        stack = [(root, False)]
+        while stack:
+            node, ready = stack.pop()
+            children = _children(node)
+            if not ready:
+                stack.append((node, True))
+                stack.extend((c, False) for c in reversed(children))
+                continue
+            args = [results.pop(id(c)) for c in children]
+            value = self._apply(node, args, env)
+            bad = _non_finite(value)
+            if bad is not None and not isinstance(node, ast.Name):
+                raise self.error(f"{self.segment(node)} is {bad}, not a finite number", node)
+            if isinstance(value, Tensor) and id(value) not in self.positions:
+                self.positions[id(value)] = _column(self.text, node)
+            results[id(node)] = value
+        return results[id(root)]
+
+    def _apply(self, node, args, env):
+        kind = type(node)
+        if kind is ast.Constant:
+            try:
+                value = np.float64(node.value)
+            except OverflowError:
+                value = np.float64(np.inf)
+            if not np.isfinite(value):
+                raise self.error(f"the number {self.segment(node)} is too large", node)
+            return value
+        if kind in (ast.List,):
+            return _literal(node)
+        if kind is ast.Name:
+            if node.id in env:
+                return env[node.id]
+            if node.id in self.inputs:
+                return self.inputs[node.id]
+            raise self.error(f"'{node.id}' is used before it is assigned with :=", node)
+        if kind is ast.NamedExpr:
+            value = args[0]
+            if (isinstance(value, Tensor) and value.gate is not None and not value.name):
+                value.name = node.target.id
+            env[node.target.id] = value
+            return value
+        try:
+            if kind is ast.UnaryOp:
+                return -args[0] if isinstance(node.op, ast.USub) else args[0]
+            if kind is ast.BinOp:
+                return _binary(type(node.op), args[0], args[1])
+            if kind is ast.Call:
+                fn = FUNCTIONS[node.func.id][0]
+                kwargs = {kw.arg: _static_axis(kw.value) for kw in node.keywords}
+                if all(not isinstance(a, Tensor) for a in args):
+                    out = fn(*[tensor(a) for a in args], **kwargs)
+                    return np.asarray(out.data)[()]
+                return fn(*args, **kwargs)
+            if kind is ast.Subscript:
+                base = args[0]
+                index = _static_index(node.slice)
+                return base[index] if isinstance(base, Tensor) else np.asarray(base)[index]
+        except ExprError as err:
+            raise self.error(str(err), node) from None
+        except (CircuitError, ValueError, TypeError, IndexError, ArithmeticError) as err:
+            message = " ".join(str(err).split()) or type(err).__name__
+            raise self.error(f"{self.segment(node)} fails: {message}", node) from None
+        raise self.error(f"{type(node).__name__} is not allowed", node)
+
+
+class _At:
+    """A position that is not an AST node's start (the dot of an attribute access)."""
+
+    def __init__(self, lineno, col_offset):
+        self.lineno, self.col_offset = lineno, col_offset
+
+
+def _children(node):
+    if isinstance(node, ast.BinOp):
+        return [node.left, node.right]
+    if isinstance(node, ast.UnaryOp):
+        return [node.operand]
+    if isinstance(node, ast.Call):
+        return list(node.args)
+    if isinstance(node, (ast.NamedExpr, ast.Subscript)):
+        return [node.value]
+    return []
+
+
+def _is_const(v):
+    return not isinstance(v, Tensor)
+
+
+def _binary(op, a, b):
+    if _is_const(a) and _is_const(b):
+        a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+        out = {ast.Add: np.add, ast.Sub: np.subtract, ast.Mult: np.multiply,
+               ast.Div: np.divide, ast.Pow: np.power, ast.MatMult: np.matmul}[op](a, b)
+        return np.asarray(out)[()]
+    if op is ast.MatMult:
+        return F.matmul(a, b)
+    if op is ast.Div and not _is_const(a) and not _is_const(b):
+        return a * (1.0 / b)  # the notes' staging: invden = 1.0 / den; f = num * invden
+    if _is_const(a) and np.ndim(a) == 0:
+        a = float(a)
+    if _is_const(b) and np.ndim(b) == 0:
+        b = float(b)
+    if _is_const(a) and not isinstance(a, float):  # an array constant on the left
+        fn = {ast.Add: F.add, ast.Sub: F.subtract, ast.Mult: F.multiply, ast.Div: F.divide,
+              ast.Pow: F.power}[op]
+        return fn(a, b)
+    if op is ast.Add:
+        return a + b
+    if op is ast.Sub:
+        return a - b
+    if op is ast.Mult:
+        return a * b
+    if op is ast.Div:
+        return a / b
+    return a ** b
+
+
+def _non_finite(value):
+    data = value.data if isinstance(value, Tensor) else value
+    data = np.asarray(data)
+    if data.dtype.kind not in "fc" or np.all(np.isfinite(data)):
+        return None
+    bad = data[~np.isfinite(data)].flat[0]
+    return "nan" if np.isnan(bad) else ("inf" if bad > 0 else "-inf")
+
+
+def _constant_refusal(value):
+    if isinstance(value, bool) or value is None:
+        return f"'{value}' is not a number"
+    if isinstance(value, str):
+        return "text (a string) is not allowed"
+    if isinstance(value, bytes):
+        return "bytes are not allowed"
+    if isinstance(value, complex):
+        return "complex numbers are not supported"
+    if value is Ellipsis:
+        return "'...' is not allowed"
+    return None
+
+
+def _int_of(node, what):
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        return -_int_of(node.operand, what)
+    if (isinstance(node, ast.Constant) and isinstance(node.value, int)
+            and not isinstance(node.value, bool)):
+        return node.value
+    raise ExprError(f"{what} must be whole numbers, like x[0], W[1, :] or axis=0")
+
+
+def _static_index(node):
+    if isinstance(node, ast.Tuple):
+        return tuple(_static_index_item(n) for n in node.elts)
+    return _static_index_item(node)
+
+
+def _static_index_item(node):
+    if isinstance(node, ast.Slice):
+        return slice(*(None if part is None else _int_of(part, "indices")
+                       for part in (node.lower, node.upper, node.step)))
+    return _int_of(node, "indices")
+
+
+def _static_axis(node):
+    if isinstance(node, ast.Tuple):
+        return tuple(_int_of(n, "axes") for n in node.elts)
+    return _int_of(node, "axes")
+
+
+def _literal(node):
+    """A nested list of numbers, as a float64 array (constants in expressions, input values)."""
+    def build(n):
+        if isinstance(n, (ast.List, ast.Tuple)):
+            return [build(e) for e in n.elts]
+        if isinstance(n, ast.UnaryOp) and isinstance(n.op, (ast.USub, ast.UAdd)):
+            v = build(n.operand)
+            if isinstance(v, list):
+                raise ExprError("a sign goes before a number, not before a list")
+            return -v if isinstance(n.op, ast.USub) else v
+        if (isinstance(n, ast.Constant) and isinstance(n.value, (int, float))
+                and not isinstance(n.value, bool)):
+            return float(n.value)
+        raise ExprError("a value must be a number or a list of numbers, like 3, -0.5, "
+                        "[1, 2] or [[1, 2], [3, 4]]")
+
+    values = build(node)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            array = np.array(values, dtype=np.float64)
+    except ValueError:
+        raise ExprError("the rows of a nested list must all have the same length") from None
+    if not np.all(np.isfinite(array)):
+        raise ExprError("the value has a number too large to be finite")
+    return array[()] if array.ndim == 0 else array
+
+
+def _parse_tree(text, what):
+    if len(text) > (MAX_CHARS if what == "expression" else MAX_VALUE_CHARS):
+        limit = MAX_CHARS if what == "expression" else MAX_VALUE_CHARS
+        raise ExprError(f"the {what} is {len(text):,} characters long; the limit is "
+                        f"{limit:,}")
+    if not text.strip():
+        raise ExprError(f"the {what} is empty")
+    try:
+        return ast.parse(text.strip() if what != "expression" else text, mode="eval")
+    except SyntaxError as err:
+        message = (err.msg or "invalid syntax").split(" (")[0]
+        if "null bytes" in message:
+            raise ExprError(f"the {what} contains a null byte") from None
+        line, col = err.lineno or 1, err.offset or 0
+        lines = text.splitlines() or [""]
+        if col <= 0 or line > len(lines):
+            line, col = len(lines), len(lines[-1]) + 1
+        raise ExprError(f"syntax error in the {what}: {message}, at "
+                        f"{_where(text, line, col)}") from None
+    except (MemoryError, RecursionError):
+        raise ExprError(f"the {what} is nested too deeply to parse") from None
+    except ValueError as err:  # e.g. 'source code string cannot contain null bytes'
+        raise ExprError(f"the {what} cannot be parsed: {err}") from None
+
+
+def parse(text):
+    """Parse an expression; raises :class:`ExprError` for anything off the whitelist.
+
+    >>> parse("2 * (x * y + max(z, w))").names
+    ['x', 'y', 'z', 'w']
+    >>> parse("__import__('os')")
+    Traceback (most recent call last):
+        ...
+    circuitgrad.expr.ExprError: unknown function '__import__', at column 1: __import__('os') (...)
+    """
+    if not isinstance(text, str):
+        raise ExprError("the expression must be text")
+    return Expression(text, _parse_tree(text, "expression"))
+
+
+def parse_value(text):
+    """An input value typed as text: a number or a nested list of numbers (float64).
+
+    >>> parse_value("[[1, 2], [3, 4]]").shape
+    (2, 2)
+    >>> float(parse_value("-4"))
+    -4.0
+    """
+    tree = _parse_tree(text, "value")
+    return _literal(tree.body)
+
+
+def parse_assignment(arg):
+    """``NAME=VALUE`` from the command line as ``(name, float64 array)``."""
+    name, sep, value = arg.partition("=")
+    name = name.strip()
+    if not sep:
+        raise ExprError(f"expected an input as NAME=VALUE, like x=3, but got {arg!r}")
+    if not name.isidentifier() or keyword.iskeyword(name):
+        raise ExprError(f"{name!r} in {arg!r} is not a valid input name")
+    if name in FUNCTIONS:
+        raise ExprError(f"'{name}' is a function, so it cannot be an input name")
+    if name.startswith("__"):
+        raise ExprError(f"the input name '{name}' is not allowed (no double underscores)")
+    try:
+        return name, parse_value(value)
+    except ExprError as err:
+        raise ExprError(f"input {name}: {err}") from None

@@ -1,0 +1,322 @@
+"""The staged computation, as the notes write it: the forward pass one gate per line, then
+the backward pass in reverse, one local-gradient step per line, ``+=`` where a wire forks.
+
+The numbers are the engine's: every backward line is the gate's own VJP rule applied to the
+upstream gradient, and the ``+=`` lines add up to exactly the gradients ``backward`` gives.
+
+>>> import circuitgrad as cg
+>>> x = cg.tensor(3.0, requires_grad=True, name="x")
+>>> y = cg.tensor(-4.0, requires_grad=True, name="y")
+>>> f = (x + y) * x
+>>> print(staged(f))
+# forward pass
+x = 3.000
+y = -4.000
+xpy = x + y = -1.000     # (1)
+f = xpy * x = -3.000     # (2)
+<BLANKLINE>
+# backward pass
+df = 1.000
+dxpy = x * df = 3.000    # (2)
+dx = xpy * df = -1.000   # (2)
+dx += (1) * dxpy = 3.000 # (1), dx is now 2.000
+dy = (1) * dxpy = 3.000  # (1)
+"""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .draw.circuit import read_circuit
+from .draw.format import const, summary
+
+
+@dataclass
+class Step:
+    """One line of a staged listing: ``target op expr = value``."""
+
+    target: str
+    op: str = "="
+    expr: str = ""
+    value: object = None
+    stage: int | None = None
+    total: object = None  # for '+=': the target's value after this step
+    note: str = ""
+
+    def code(self):
+        rhs = f"{self.expr} = {summary(self.value)}" if self.expr else summary(self.value)
+        return f"{self.target} {self.op} {rhs}"
+
+    def comment(self):
+        parts = []
+        if self.stage is not None:
+            parts.append(f"({self.stage})")
+        if self.op == "+=" and self.total is not None:
+            parts.append(f"{self.target} is now {summary(self.total)}")
+        if self.note:
+            parts.append(self.note)
+        return ", ".join(parts)
+
+    def __str__(self):
+        comment = self.comment()
+        return f"{self.code()}  # {comment}" if comment else self.code()
+
+
+@dataclass
+class Staged:
+    """A staged listing: ``forward`` and ``backward`` Steps; ``str()`` prints it."""
+
+    forward: list = field(default_factory=list)
+    backward: list = field(default_factory=list)
+    circuit: object = None
+    note: str = ""
+
+    def lines(self):
+        blocks = [("# forward pass", self.forward)]
+        if self.backward:
+            blocks.append(("# backward pass", self.backward))
+        width = max((len(s.code()) for s in self.forward + self.backward if s.comment()),
+                    default=0)
+        width = min(width, 64)
+        out = []
+        for k, (title, steps) in enumerate(blocks):
+            if k:
+                out.append("")
+            out.append(title)
+            for s in steps:
+                comment = s.comment()
+                code = s.code()
+                out.append(f"{code.ljust(width)} # {comment}" if comment else code)
+        if self.note:
+            out += ["", f"# {self.note}"]
+        return out
+
+    def __str__(self):
+        return "\n".join(self.lines())
+
+
+def staged(y, g=None, *, stop_at=(), max_gates=None):
+    """The staged forward and backward computation of the circuit behind ``y``.
+
+    Intermediates are named as the notes name them (``sigy``, ``xpy``, ``num``...) unless
+    they carry a ``name``. ``g`` is the upstream gradient of a non-scalar ``y``.
+    """
+    c = read_circuit(y, g=g, stop_at=stop_at, max_gates=max_gates)
+    listing = Staged(circuit=c, note=c.note or "")
+    stage = {}
+    for node in c.nodes:
+        if node.kind == "gate":
+            stage[id(node)] = len(stage) + 1
+            listing.forward.append(Step(node.name, "=", forward_expr(node), node.value,
+                                        stage[id(node)]))
+        else:
+            listing.forward.append(Step(node.name, "=", "", node.value))
+    if not c.has_grads:
+        return listing
+    out = c.output
+    seed = out.grad if out.grad is not None else np.ones_like(out.value)
+    listing.backward.append(Step("d" + out.name, "=", "", seed))
+    totals = {}
+    for node in reversed(c.gates):
+        if node.grad is None:
+            continue
+        for i, (kind, operand) in enumerate(node.operands):
+            share = node.shares[i] if i < len(node.shares) else None
+            if kind != "node" or share is None:
+                continue
+            listing.backward.extend(_backward_steps(node, i, operand, share, totals,
+                                                    stage[id(node)]))
+    return listing
+
+
+# ----- how each gate is written ------------------------------------------------------------
+def _text(operand):
+    kind, obj = operand
+    return obj.name if kind == "node" else const(obj)
+
+
+def _axis_text(params):
+    axis = params.get("axis")
+    parts = []
+    if axis is not None:
+        axis = tuple(axis) if isinstance(axis, (tuple, list)) else (axis,)
+        parts.append(f"axis={axis[0] if len(axis) == 1 else axis}")
+    if params.get("keepdims"):
+        parts.append("keepdims=True")
+    return "".join(", " + p for p in parts)
+
+
+def _index_text(index):
+    index = index if isinstance(index, tuple) else (index,)
+    parts = []
+    for item in index:
+        if isinstance(item, slice):
+            text = ":".join("" if v is None else str(v) for v in (item.start, item.stop))
+            if item.step is not None:
+                text += f":{item.step}"
+            parts.append(text)
+        elif item is None:
+            parts.append("None")
+        elif item is Ellipsis:
+            parts.append("...")
+        elif isinstance(item, np.ndarray):
+            parts.append(np.array2string(item, separator=", ", threshold=6))
+        else:
+            parts.append(str(item))
+    return ", ".join(parts)
+
+
+_BINARY = {"add": "+", "sub": "-", "mul": "*", "div": "/", "matmul": "@", "pow": "**"}
+
+
+def forward_expr(node):
+    """The right-hand side of a gate's forward line, e.g. ``sigmoid(y)`` or ``x + y``."""
+    gate, params = node.gate.name, node.params
+    args = [_text(op) for op in node.operands]
+    if gate in _BINARY and len(args) == 2:
+        return f"{args[0]} {_BINARY[gate]} {args[1]}"
+    if gate == "neg":
+        return f"-{args[0]}"
+    if gate == "pow_const":
+        return f"{args[0]}**{const(params['p'])}"
+    if gate == "square":
+        return f"{args[0]}**2"
+    if gate in ("maximum", "minimum"):
+        return f"{gate[:3]}({args[0]}, {args[1]})"
+    if gate in ("sum", "mean", "max", "min", "logsumexp"):
+        return f"{gate}({args[0]}{_axis_text(params)})"
+    if gate == "log_softmax":
+        return f"log_softmax({args[0]}, axis={params['axis']})"
+    if gate == "getitem":
+        return f"{args[0]}[{_index_text(params['index'])}]"
+    if gate == "transpose":
+        axes = params.get("axes")
+        return f"{args[0]}.T" if axes is None or list(axes) == list(
+            range(node.value.ndim))[::-1] else f"transpose({args[0]}, {tuple(axes)})"
+    if gate == "reshape":
+        return f"reshape({args[0]}, {tuple(params['shape'])})"
+    if gate == "clip":
+        return f"clip({args[0]}, {params.get('lo')}, {params.get('hi')})"
+    return f"{gate}({', '.join(args)})"
+
+
+def _local(node, i):
+    """The local-gradient factor times the upstream gradient, as the notes write it."""
+    gate, params = node.gate.name, node.params
+    ops = node.operands
+    a = _text(ops[0])
+    b = _text(ops[1]) if len(ops) > 1 else None
+    out, g = node.name, "d" + node.name
+    if gate == "add":
+        return f"(1) * {g}"
+    if gate == "sub":
+        return f"({'1' if i == 0 else '-1'}) * {g}"
+    if gate == "mul":
+        return f"{b if i == 0 else a} * {g}"
+    if gate == "div":
+        if i == 0:
+            return f"(1 / {b}) * {g}"
+        return f"(-{a} / {b}**2) * {g}"
+    if gate == "neg":
+        return f"(-1) * {g}"
+    if gate in ("pow_const", "square"):
+        p = params.get("p", 2)
+        if p == 2:
+            return f"(2 * {a}) * {g}"
+        if p in (0, 1):
+            return f"({const(p)}) * {g}"
+        return f"({const(p)} * {a}**{const(p - 1)}) * {g}"
+    if gate == "pow":
+        if i == 0:
+            return f"({b} * {a}**({b} - 1)) * {g}"
+        return f"(log({a}) * {out}) * {g}"
+    if gate == "exp":
+        return f"{out} * {g}"
+    if gate == "expm1":
+        return f"({out} + 1) * {g}"
+    if gate == "log":
+        return f"(1 / {a}) * {g}"
+    if gate == "log1p":
+        return f"(1 / (1 + {a})) * {g}"
+    if gate == "sqrt":
+        return f"(0.5 / {out}) * {g}"
+    if gate == "abs":
+        return f"sign({a}) * {g}"
+    if gate == "relu":
+        return f"({a} > 0) * {g}"
+    if gate == "sigmoid":
+        return f"(1 - {out}) * {out} * {g}"
+    if gate == "tanh":
+        return f"(1 - {out}**2) * {g}"
+    if gate == "sin":
+        return f"cos({a}) * {g}"
+    if gate == "cos":
+        return f"-sin({a}) * {g}"
+    if gate in ("maximum", "minimum"):
+        me, other = (a, b) if i == 0 else (b, a)
+        cmp = ">" if gate == "maximum" else "<"
+        x, y = (_value(ops[0]), _value(ops[1]))
+        if np.any(x == y):
+            return f"(({me} {cmp} {other}) + 0.5 * ({me} == {other})) * {g}"
+        return f"({me} {cmp} {other}) * {g}"
+    if gate == "matmul":
+        return _matmul_local(i, a, b, g, _value(ops[0]).ndim, _value(ops[1]).ndim)
+    if gate in ("sum", "mean"):
+        spread = g if params.get("axis") is None or params.get("keepdims") else \
+            f"expand_dims({g}, {params['axis']})"
+        if gate == "mean":
+            n = node.tensor.inputs[0].size // max(node.value.size, 1)
+            return f"ones_like({a}) * {spread} / {n}"
+        return f"ones_like({a}) * {spread}"
+    if gate in ("max", "min"):
+        return f"({a} == {out}) * {g}"
+    if gate == "logsumexp":
+        return f"exp({a} - {out}) * {g}"
+    if gate == "log_softmax":
+        return f"{g} - exp({out}) * sum({g}, axis={params['axis']})"
+    if gate == "transpose":
+        return f"{g}.T"
+    if gate == "reshape":
+        return f"reshape({g}, {a}.shape)"
+    return f"(d{out}/d{_text(ops[i])}) * {g}"
+
+
+def _matmul_local(i, a, b, g, nda, ndb):
+    t = ".T" if max(nda, ndb) <= 2 else ".mT"
+    if nda == 1 and ndb == 1:
+        return f"{b if i == 0 else a} * {g}"
+    if nda >= 2 and ndb == 1:
+        return f"outer({g}, {b})" if i == 0 else f"{a}{t} @ {g}"
+    if nda == 1 and ndb >= 2:
+        return f"{b} @ {g}" if i == 0 else f"outer({a}, {g})"
+    return f"{g} @ {b}{t}" if i == 0 else f"{a}{t} @ {g}"
+
+
+def _value(operand):
+    kind, obj = operand
+    return obj.value if kind == "node" else np.asarray(obj)
+
+
+def _backward_steps(node, i, operand, share, totals, stage):
+    target = "d" + operand.name
+    key = id(operand)
+    first = key not in totals
+    steps = []
+    note = ""
+    if node.gate.name == "getitem":
+        index = node.params["index"]
+        if first:
+            totals[key] = np.zeros_like(operand.value, dtype=share.dtype)
+            steps.append(Step(target, "=", f"zeros_like({operand.name})",
+                              totals[key].copy(), stage))
+        totals[key] = totals[key] + share
+        steps.append(Step(f"{target}[{_index_text(index)}]", "+=", "d" + node.name,
+                          np.asarray(share)[index], stage))
+        return steps
+    if (node.gate.broadcasts and node.gate.name != "matmul"
+            and np.shape(share) != np.shape(node.value)):
+        note = f"summed to {operand.name}'s shape"
+    totals[key] = share if first else totals[key] + share
+    steps.append(Step(target, "=" if first else "+=", _local(node, i), share, stage,
+                      None if first else totals[key], note))
+    return steps
