@@ -16,11 +16,9 @@ array([[10., 18.],
 
 import numbers
 
-import numpy as np
-
 from ..errors import ShapeError
 from ..gates import nn as gates
-from ..tensor import Tensor, apply, as_tensor
+from ..tensor import apply, as_tensor
 from .init import generator
 
 
@@ -44,7 +42,9 @@ def conv2d(x, weight, bias=None, stride=1, padding=0):
     """2-d convolution (cross-correlation, as in every deep-learning library), batched.
 
     ``x`` is (N, C, H, W), ``weight`` (F, C, KH, KW), ``bias`` (F,); zero padding.
-    Staged as unfold -> im2col matrix -> one matmul -> back to (N, F, OH, OW).
+    Staged as unfold -> one column of patch values per output pixel -> a matmul per image
+    (W @ cols) -> (N, F, OH, OW). The columns are laid out per image, (N, C*KH*KW, OH*OW),
+    so the output comes out contiguous in (N, F, OH, OW) order with no copy.
     """
     x = as_tensor(x)
     stride, padding = pair(stride, "stride"), pair(padding, "padding")
@@ -56,12 +56,12 @@ def conv2d(x, weight, bias=None, stride=1, padding=0):
     n = x.shape[0]
     windows = apply(gates.unfold, (x,), {"kernel": (kh, kw), "stride": stride,
                                          "padding": padding})
-    oh, ow = windows.shape[2:4]
-    cols = windows.transpose(0, 2, 3, 1, 4, 5).reshape(n * oh * ow, channels * kh * kw)
-    out = cols @ weight.reshape(filters, channels * kh * kw).T
+    oh, ow = windows.shape[4:]
+    cols = windows.transpose(2, 3, 0, 1, 4, 5).reshape(n, channels * kh * kw, oh * ow)
+    out = (weight.reshape(filters, channels * kh * kw) @ cols).reshape(n, filters, oh, ow)
     if bias is not None:
-        out = out + bias
-    return out.reshape(n, oh, ow, filters).transpose(0, 3, 1, 2)
+        out = out + bias.reshape(filters, 1, 1)
+    return out
 
 
 def max_pool2d(x, kernel_size, stride=None):
@@ -123,10 +123,3 @@ def flatten(x):
     return x.reshape(x.shape[0], -1)
 
 
-def is_tensor(x):
-    return isinstance(x, Tensor)
-
-
-def to_numpy(x):
-    """The value of a tensor (or array) as an ndarray, without tracking."""
-    return np.asarray(x.data if isinstance(x, Tensor) else x)

@@ -113,7 +113,7 @@ class Module:
     def astype(self, dtype):
         """Cast every floating-point parameter and buffer to ``dtype`` in place; returns self."""
         dtype = np.dtype(dtype)
-        for prefix, module in self.named_modules():
+        for _, module in self.named_modules():
             for k, v in list(vars(module).items()):
                 if isinstance(v, Parameter) and v.dtype != dtype:
                     setattr(module, k, Parameter(v.data.astype(dtype), name=v.name))

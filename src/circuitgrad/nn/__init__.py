@@ -1,0 +1,62 @@
+"""Neural networks on circuitgrad: layers, losses, optimizers, data loading, a training loop.
+
+"Now we are ready to train neural networks": a network is a Module made of layers; its
+loss is a circuit whose leaves include the layers' parameters; ``backward()`` fills their
+``.grad`` and an optimizer steps them.
+
+>>> import numpy as np
+>>> import circuitgrad as cg
+>>> from circuitgrad import nn
+>>> nn.manual_seed(0)
+>>> model = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 3))
+>>> opt = nn.Adam(model.parameters(), lr=1e-2)
+>>> X = np.random.default_rng(0).standard_normal((32, 4)).astype(np.float32)
+>>> y = np.arange(32) % 3
+>>> for _ in range(3):
+...     loss = nn.softmax_cross_entropy(model(X), y)
+...     opt.zero_grad()
+...     loss.backward()
+...     opt.step()
+>>> loss.dtype
+dtype('float32')
+
+This package needs only NumPy; the ``circuitgrad train`` command (``circuitgrad.nn.train``)
+also uses scikit-learn, matplotlib and tqdm, imported only when it runs.
+"""
+
+from . import functional, init
+from .data import DataLoader, Dataset
+from .init import manual_seed
+from .layers import (
+    BatchNorm1d,
+    BatchNorm2d,
+    Conv2d,
+    Dropout,
+    Flatten,
+    Linear,
+    MaxPool2d,
+    ReLU,
+    Sequential,
+    Sigmoid,
+    Tanh,
+)
+from .losses import (
+    LabelError,
+    check_labels,
+    l2_penalty,
+    mse_loss,
+    softmax_cross_entropy,
+    svm_loss,
+)
+from .module import Module, Parameter, substituted
+from .optim import SGD, Adam, CosineLR, Optimizer, RMSProp, Schedule, StepLR
+from .training import TrainingError, accuracy, check_finite, fit, predict
+
+__all__ = [
+    "SGD", "Adam", "BatchNorm1d", "BatchNorm2d", "Conv2d", "CosineLR", "DataLoader", "Dataset",
+    "Dropout", "Flatten", "LabelError", "Linear", "MaxPool2d", "Module", "Optimizer",
+    "Parameter", "RMSProp", "ReLU", "Schedule", "Sequential", "Sigmoid", "StepLR", "Tanh",
+    "TrainingError", "accuracy", "check_finite", "check_labels", "fit", "functional", "init",
+    "l2_penalty", "manual_seed", "mse_loss", "predict", "softmax_cross_entropy",
+    "substituted", "svm_loss",
+]

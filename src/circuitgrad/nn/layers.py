@@ -1,0 +1,174 @@
+"""Layers: Linear, Conv2d, MaxPool2d, activations, Dropout, BatchNorm, Flatten, Sequential.
+
+Parameters are float32 unless ``dtype=`` says otherwise (float64 for gradient checks).
+Weights start from He initialisation (right for ReLU networks) unless ``init=`` names
+another (``"xavier"`` for tanh/sigmoid networks); biases start at zero.
+
+>>> import numpy as np
+>>> from circuitgrad import nn
+>>> net = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1, rng=0), nn.ReLU(), nn.MaxPool2d(2),
+...                     nn.Flatten(), nn.Linear(4 * 4 * 4, 10, rng=0))
+>>> net(np.zeros((2, 1, 8, 8), dtype=np.float32)).shape
+(2, 10)
+"""
+
+import numpy as np
+
+from .. import functions as cgf
+from . import functional as F
+from .init import initializer
+from .module import Module, Parameter
+
+
+class Linear(Module):
+    """``x @ weight + bias``; weight has shape (in_features, out_features), as in the notes."""
+
+    def __init__(self, in_features, out_features, bias=True, init="he", rng=None,
+                 dtype=np.float32):
+        self.in_features, self.out_features = in_features, out_features
+        self.weight = Parameter(initializer(init)((in_features, out_features), rng=rng,
+                                                  dtype=dtype))
+        self.bias = Parameter(np.zeros(out_features, dtype=dtype)) if bias else None
+
+    def forward(self, x):
+        return F.linear(x, self.weight, self.bias)
+
+    def extra_repr(self):
+        return f"{self.in_features}, {self.out_features}, bias={self.bias is not None}"
+
+
+class Conv2d(Module):
+    """2-d convolution over (N, C, H, W) inputs; weight (out_channels, in_channels, KH, KW)."""
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True,
+                 init="he", rng=None, dtype=np.float32):
+        kh, kw = F.pair(kernel_size, "kernel_size")
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.kernel_size = (kh, kw)
+        self.stride, self.padding = F.pair(stride, "stride"), F.pair(padding, "padding")
+        self.weight = Parameter(initializer(init)((out_channels, in_channels, kh, kw),
+                                                  rng=rng, dtype=dtype))
+        self.bias = Parameter(np.zeros(out_channels, dtype=dtype)) if bias else None
+
+    def forward(self, x):
+        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding)
+
+    def extra_repr(self):
+        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+                f"stride={self.stride}, padding={self.padding}")
+
+
+class MaxPool2d(Module):
+    """Max over each window; the gradient goes to each window's largest entry."""
+
+    def __init__(self, kernel_size, stride=None):
+        self.kernel_size = F.pair(kernel_size, "kernel_size")
+        self.stride = self.kernel_size if stride is None else F.pair(stride, "stride")
+
+    def forward(self, x):
+        return F.max_pool2d(x, self.kernel_size, self.stride)
+
+    def extra_repr(self):
+        return f"kernel_size={self.kernel_size}, stride={self.stride}"
+
+
+class ReLU(Module):
+    """max(0, x): the gradient passes where the input was positive."""
+
+    def forward(self, x):
+        return cgf.relu(x)
+
+
+class Sigmoid(Module):
+    def forward(self, x):
+        return cgf.sigmoid(x)
+
+
+class Tanh(Module):
+    def forward(self, x):
+        return cgf.tanh(x)
+
+
+class Flatten(Module):
+    """(N, ...) -> (N, everything else), e.g. between convolutions and a Linear layer."""
+
+    def forward(self, x):
+        return F.flatten(x)
+
+
+class Dropout(Module):
+    """Zero each unit with probability ``p`` in training (scaling the rest); identity in eval."""
+
+    def __init__(self, p=0.5, rng=None):
+        if not 0 <= p < 1:
+            raise ValueError(f"dropout probability must be in [0, 1), not {p}")
+        self.p = p
+        self.rng = None if rng is None else np.random.default_rng(rng)
+
+    def forward(self, x):
+        return F.dropout(x, self.p, self.training, self.rng)
+
+    def extra_repr(self):
+        return f"p={self.p}"
+
+
+class _BatchNorm(Module):
+    """Shared by BatchNorm1d and BatchNorm2d: they differ only in the shapes they accept."""
+
+    dims = ()
+
+    def __init__(self, num_features, momentum=0.1, eps=1e-5, dtype=np.float32):
+        self.num_features, self.momentum, self.eps = num_features, momentum, eps
+        self.weight = Parameter(np.ones(num_features, dtype=dtype))   # gamma
+        self.bias = Parameter(np.zeros(num_features, dtype=dtype))    # beta
+        self.register_buffer("running_mean", np.zeros(num_features, dtype=dtype))
+        self.register_buffer("running_var", np.ones(num_features, dtype=dtype))
+
+    def forward(self, x):
+        shape = np.shape(x)
+        if len(shape) not in self.dims or shape[1] != self.num_features:
+            wanted = " or ".join(f"{d}-d" for d in self.dims)
+            raise ValueError(f"{type(self).__name__}({self.num_features}) expects {wanted} "
+                             f"input with {self.num_features} channels on axis 1, got "
+                             f"shape {shape}")
+        return F.batch_norm(x, self.weight, self.bias, self.running_mean, self.running_var,
+                            self.training, self.momentum, self.eps)
+
+    def extra_repr(self):
+        return f"{self.num_features}, momentum={self.momentum}, eps={self.eps}"
+
+
+class BatchNorm1d(_BatchNorm):
+    """Batch normalisation of (N, C) or (N, C, L) inputs, per feature C."""
+
+    dims = (2, 3)
+
+
+class BatchNorm2d(_BatchNorm):
+    """Batch normalisation of (N, C, H, W) inputs, per channel C."""
+
+    dims = (4,)
+
+
+class Sequential(Module):
+    """Layers applied one after another; parameters are named by position ('0.weight')."""
+
+    def __init__(self, *layers):
+        for i, layer in enumerate(layers):
+            if not isinstance(layer, Module):
+                raise TypeError(f"Sequential takes Modules; item {i} is {type(layer).__name__}")
+            setattr(self, str(i), layer)
+
+    def __iter__(self):
+        return iter(module for _, module in self.named_children())
+
+    def __len__(self):
+        return len(self.named_children())
+
+    def __getitem__(self, i):
+        return list(self)[i]
+
+    def forward(self, x):
+        for layer in self:
+            x = layer(x)
+        return x

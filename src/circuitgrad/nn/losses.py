@@ -1,0 +1,105 @@
+"""Losses: softmax cross-entropy, the multiclass SVM (hinge) loss, mean squared error, L2.
+
+Classification losses take scores of shape (N, C) and integer labels of shape (N,) and
+check the labels first, so a label outside [0, C) is reported as such, instead of turning
+into an index error deep inside a gate or a silently wrong loss.
+
+>>> import numpy as np
+>>> import circuitgrad as cg
+>>> scores = cg.tensor([[2.0, 1.0, 0.1]], requires_grad=True)
+>>> loss = softmax_cross_entropy(scores, np.array([0]))
+>>> round(float(loss), 4)
+0.417
+>>> loss.backward()
+>>> np.round(scores.grad, 3)   # softmax minus one-hot
+array([[-0.341,  0.242,  0.099]])
+"""
+
+import numpy as np
+
+from .. import functions as cgf
+from ..errors import ShapeError
+from ..gates import nn as gates
+from ..tensor import Tensor, apply, as_tensor
+
+
+class LabelError(ValueError):
+    """Labels that do not fit the scores: wrong shape, not integers, or out of range."""
+
+
+def check_labels(labels, num_classes, num_samples=None):
+    """Labels as an integer array, or a LabelError saying exactly what is wrong with them."""
+    labels = labels.data if isinstance(labels, Tensor) else labels
+    labels = np.asarray(labels)
+    if labels.ndim != 1:
+        raise LabelError(f"labels must be a 1-d array of class indices, got shape "
+                         f"{labels.shape}")
+    if labels.dtype.kind not in "iu":
+        if labels.dtype.kind != "f" or not np.all(np.isfinite(labels)) \
+                or np.any(labels != np.round(labels)):
+            raise LabelError(f"labels must be integer class indices, got dtype {labels.dtype}")
+        labels = labels.astype(np.int64)
+    if num_samples is not None and len(labels) != num_samples:
+        raise LabelError(f"{len(labels)} labels for {num_samples} rows of scores")
+    if labels.size:
+        bad = (labels < 0) | (labels >= num_classes)
+        if bad.any():
+            where = int(np.argmax(bad))
+            raise LabelError(f"label {labels[where]} at position {where} is out of range: "
+                             f"with {num_classes} classes labels must lie in "
+                             f"[0, {num_classes - 1}] ({int(bad.sum())} bad labels in all)")
+    return labels
+
+
+def _scores(scores, what):
+    scores = as_tensor(scores)
+    if scores.ndim != 2:
+        raise ShapeError(f"{what} takes scores of shape (N, classes), got {scores.shape}")
+    return scores
+
+
+def softmax_cross_entropy(scores, labels):
+    """Mean over the batch of -log softmax(scores)[label]: one fused, stable gate."""
+    scores = _scores(scores, "softmax_cross_entropy")
+    labels = check_labels(labels, scores.shape[1], scores.shape[0])
+    return apply(gates.softmax_cross_entropy, (scores, labels))
+
+
+def svm_loss(scores, labels, margin=1.0):
+    """Multiclass SVM (hinge) loss: mean over the batch of sum_{j != y} max(0, s_j - s_y + margin).
+
+    >>> import numpy as np
+    >>> round(float(svm_loss(np.array([[3.2, 5.1, -1.7]]), np.array([0]))), 6)  # cat image
+    2.9
+    """
+    scores = _scores(scores, "svm_loss")
+    labels = check_labels(labels, scores.shape[1], scores.shape[0])
+    n, classes = scores.shape
+    others = np.ones((n, classes), dtype=scores.dtype)
+    others[np.arange(n), labels] = 0
+    correct = (scores * (1 - others)).sum(axis=1, keepdims=True)
+    margins = cgf.relu(scores - correct + margin) * others
+    return margins.sum() / n
+
+
+def mse_loss(prediction, target):
+    """Mean of the squared differences."""
+    diff = as_tensor(prediction) - target
+    if diff.shape != np.shape(prediction):
+        raise ShapeError(f"mse_loss: prediction of shape {np.shape(prediction)} and target "
+                         f"of shape {np.shape(target)} would broadcast to {diff.shape}")
+    return (diff * diff).mean()
+
+
+def l2_penalty(parameters, strength):
+    """0.5 * strength * sum of squares of ``parameters`` (weight decay, as a loss term).
+
+    Its gradient is ``strength * w``. Usually given weights only, not biases.
+    """
+    total = None
+    for p in parameters:
+        term = (p * p).sum()
+        total = term if total is None else total + term
+    if total is None:
+        raise ValueError("l2_penalty needs at least one parameter")
+    return total * (0.5 * strength)

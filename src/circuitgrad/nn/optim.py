@@ -1,0 +1,188 @@
+"""Optimizers (SGD with momentum or Nesterov, RMSProp, Adam) and learning-rate schedules.
+
+``step()`` updates every parameter in place from its ``.grad``; ``zero_grad()`` clears the
+gradients, which otherwise add up across ``backward()`` calls. Updates are done on the
+parameters' arrays in place and keep their dtype (hyperparameters are Python floats, which
+never promote float32 to float64).
+
+>>> import numpy as np
+>>> from circuitgrad import nn
+>>> w = nn.Parameter(np.array([1.0, -2.0]))
+>>> opt = SGD([w], lr=0.1)
+>>> (w * w).sum().backward()     # gradient 2w
+>>> opt.step()
+>>> w.data
+array([ 0.8, -1.6])
+"""
+
+import math
+
+import numpy as np
+
+
+class Optimizer:
+    """Base class: holds the parameters and the learning rate; subclasses define ``update``."""
+
+    def __init__(self, parameters, lr, weight_decay=0.0):
+        self.parameters = list(parameters)
+        if not self.parameters:
+            raise ValueError(f"{type(self).__name__} got no parameters to optimise")
+        for i, p in enumerate(self.parameters):
+            if not getattr(p, "requires_grad", False):
+                raise ValueError(f"parameter {i} does not require gradients, so "
+                                 f"{type(self).__name__} could never change it")
+        if not lr > 0:
+            raise ValueError(f"the learning rate must be positive, not {lr}")
+        self.lr = float(lr)
+        self.weight_decay = float(weight_decay)
+        self.state = [{} for _ in self.parameters]
+
+    def zero_grad(self):
+        for p in self.parameters:
+            p.grad = None
+
+    def step(self):
+        """Apply one update to every parameter that received a gradient."""
+        for p, state in zip(self.parameters, self.state, strict=True):
+            g = p.grad
+            if g is None:
+                continue
+            if self.weight_decay:
+                g = g + self.weight_decay * p.data  # L2 decay: its gradient is wd * w
+            w = p.data
+            if isinstance(w, np.ndarray):
+                self.update(w, g, state)           # in place: no copy, dtype kept
+            else:                                  # a 0-d parameter holds an immutable scalar
+                box = np.array(w)
+                self.update(box, g, state)
+                p.data = box
+
+    def update(self, w, g, state):
+        raise NotImplementedError
+
+    def __repr__(self):
+        return f"{type(self).__name__}(lr={self.lr:g})"
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent, optionally with momentum (classic or Nesterov).
+
+    With momentum ``mu`` a velocity integrates the gradient: ``v = mu*v - lr*g; w += v``.
+    Nesterov evaluates the gradient at the looked-ahead point, which in the notes' form is
+    ``w += -mu*v_prev + (1 + mu)*v``.
+    """
+
+    def __init__(self, parameters, lr, momentum=0.0, nesterov=False, weight_decay=0.0):
+        super().__init__(parameters, lr, weight_decay)
+        if nesterov and not momentum:
+            raise ValueError("Nesterov momentum needs momentum > 0")
+        self.momentum, self.nesterov = float(momentum), bool(nesterov)
+
+    def update(self, w, g, state):
+        lr, mu = self.lr, self.momentum
+        if not mu:
+            w -= lr * g
+            return
+        v = state.get("velocity")
+        if v is None:
+            v = state["velocity"] = np.zeros_like(w)
+        if self.nesterov:
+            w -= mu * v                # undo the look-ahead of the previous velocity ...
+            v *= mu
+            v -= lr * g
+            w += (1 + mu) * v          # ... and look ahead with the new one
+        else:
+            v *= mu
+            v -= lr * g
+            w += v
+
+
+class RMSProp(Optimizer):
+    """Divide each step by a running RMS of that parameter's gradients (per element)."""
+
+    def __init__(self, parameters, lr=1e-3, decay=0.99, eps=1e-8, weight_decay=0.0):
+        super().__init__(parameters, lr, weight_decay)
+        self.decay, self.eps = float(decay), float(eps)
+
+    def update(self, w, g, state):
+        cache = state.get("cache")
+        if cache is None:
+            cache = state["cache"] = np.zeros_like(w)
+        cache *= self.decay
+        cache += (1 - self.decay) * (g * g)
+        w -= self.lr * g / (np.sqrt(cache) + self.eps)
+
+
+class Adam(Optimizer):
+    """Momentum on the gradient and RMSProp's scaling, both bias-corrected for early steps."""
+
+    def __init__(self, parameters, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
+        super().__init__(parameters, lr, weight_decay)
+        self.beta1, self.beta2 = (float(b) for b in betas)
+        self.eps = float(eps)
+
+    def update(self, w, g, state):
+        m = state.get("m")
+        if m is None:
+            m = state["m"] = np.zeros_like(w)
+            state["v"] = np.zeros_like(w)
+            state["t"] = 0
+        v = state["v"]
+        state["t"] += 1
+        t = state["t"]
+        m *= self.beta1
+        m += (1 - self.beta1) * g
+        v *= self.beta2
+        v += (1 - self.beta2) * (g * g)
+        # bias correction folded into the step size: Python floats, so float32 stays float32
+        step = self.lr * math.sqrt(1 - self.beta2 ** t) / (1 - self.beta1 ** t)
+        eps = self.eps * math.sqrt(1 - self.beta2 ** t)
+        w -= step * m / (np.sqrt(v) + eps)
+
+
+# ----- learning-rate schedules ----------------------------------------------------------------
+class Schedule:
+    """Changes ``optimizer.lr`` each time ``step()`` is called (once per epoch, usually)."""
+
+    def __init__(self, optimizer):
+        self.optimizer = optimizer
+        self.base_lr = optimizer.lr
+        self.steps = 0
+
+    def step(self):
+        self.steps += 1
+        self.optimizer.lr = float(self.lr_at(self.steps))
+        return self.optimizer.lr
+
+    def lr_at(self, steps):
+        raise NotImplementedError
+
+
+class StepLR(Schedule):
+    """Multiply the learning rate by ``gamma`` every ``step_size`` steps.
+
+    >>> from circuitgrad import nn
+    >>> opt = SGD([nn.Parameter([1.0])], lr=1.0)
+    >>> schedule = StepLR(opt, step_size=2, gamma=0.5)
+    >>> [schedule.step() for _ in range(5)]
+    [1.0, 0.5, 0.5, 0.25, 0.25]
+    """
+
+    def __init__(self, optimizer, step_size, gamma=0.1):
+        super().__init__(optimizer)
+        self.step_size, self.gamma = int(step_size), float(gamma)
+
+    def lr_at(self, steps):
+        return self.base_lr * self.gamma ** (steps // self.step_size)
+
+
+class CosineLR(Schedule):
+    """Cosine decay from the optimizer's learning rate to ``min_lr`` over ``total_steps``."""
+
+    def __init__(self, optimizer, total_steps, min_lr=0.0):
+        super().__init__(optimizer)
+        self.total_steps, self.min_lr = int(total_steps), float(min_lr)
+
+    def lr_at(self, steps):
+        progress = min(steps, self.total_steps) / self.total_steps
+        return self.min_lr + 0.5 * (self.base_lr - self.min_lr) * (1 + math.cos(math.pi * progress))

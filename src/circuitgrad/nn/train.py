@@ -1,0 +1,186 @@
+"""``circuitgrad train digits``: train a small network on scikit-learn's handwritten digits.
+
+The digits set (1,797 images of 8x8 pixels, 10 classes) ships inside scikit-learn, so
+nothing is downloaded. A fixed, stratified 20% of it is held out as the test set; the rest
+is shuffled and batched with the given seed, so the same seed gives the same numbers.
+While training, a progress bar shows the loss and accuracy; at the end the test accuracy
+is printed, a plot of the loss and the train/test accuracy per epoch is written (PNG), and
+the parameters are saved (``.npz``, loadable with ``model.load(path)``).
+
+Used by the ``circuitgrad`` command (``add_arguments`` + ``run``) and runnable on its own::
+
+    python -m circuitgrad.nn.train digits --model convnet --epochs 15 --seed 0
+
+scikit-learn, matplotlib and tqdm (the ``train`` extra) are imported only when it runs.
+"""
+
+import argparse
+import os
+import sys
+import time
+
+import numpy as np
+
+from . import (
+    Adam,
+    BatchNorm2d,
+    Conv2d,
+    CosineLR,
+    DataLoader,
+    Dropout,
+    Flatten,
+    LabelError,
+    Linear,
+    MaxPool2d,
+    ReLU,
+    Sequential,
+    TrainingError,
+    fit,
+    manual_seed,
+    softmax_cross_entropy,
+)
+
+NUM_CLASSES = 10
+TEST_FRACTION = 0.2
+SPLIT_SEED = 0  # the held-out split stays the same whatever --seed is, so runs compare
+
+# Per model: epochs and learning rate that reach the issue's targets (MLP >= 97%,
+# convnet >= 98% on the held-out digits) in a few seconds.
+DEFAULTS = {"mlp": {"epochs": 30, "lr": 0.01}, "convnet": {"epochs": 15, "lr": 0.01}}
+
+
+def build_model(name, seed=0):
+    """The ``mlp`` (64-256-10, dropout) or ``convnet`` (two conv+BN+ReLU+pool blocks)."""
+    manual_seed(seed)
+    if name == "mlp":
+        return Sequential(Linear(64, 256), ReLU(), Dropout(0.2), Linear(256, NUM_CLASSES))
+    if name == "convnet":
+        return Sequential(
+            Conv2d(1, 32, 3, padding=1), BatchNorm2d(32), ReLU(), MaxPool2d(2),   # 32 x 4 x 4
+            Conv2d(32, 64, 3, padding=1), BatchNorm2d(64), ReLU(), MaxPool2d(2),  # 64 x 2 x 2
+            Flatten(), Linear(64 * 2 * 2, NUM_CLASSES))
+    raise ValueError(f"unknown model {name!r}; choose mlp or convnet")
+
+
+def load_digits_split(model="mlp"):
+    """(X_train, X_test, y_train, y_test): pixels scaled to [0, 1], float32.
+
+    Images are (N, 64) rows for the MLP and (N, 1, 8, 8) for the convnet.
+    """
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    digits = load_digits()
+    X = (digits.data / 16.0).astype(np.float32)
+    y = digits.target.astype(np.int64)
+    X_train, X_test, y_train, y_test = train_test_split(
+        X, y, test_size=TEST_FRACTION, stratify=y, random_state=SPLIT_SEED)
+    if model == "convnet":
+        X_train, X_test = X_train.reshape(-1, 1, 8, 8), X_test.reshape(-1, 1, 8, 8)
+    return X_train, X_test, y_train, y_test
+
+
+def add_arguments(parser):
+    """Add the ``train`` sub-command's arguments to an argparse parser."""
+    parser.add_argument("dataset", choices=["digits"],
+                        help="the data set (scikit-learn's bundled 8x8 digits)")
+    parser.add_argument("--model", choices=sorted(DEFAULTS), default="mlp",
+                        help="network to train (default: mlp)")
+    parser.add_argument("--epochs", type=int, default=None,
+                        help="passes over the training set (default: 30 mlp, 15 convnet)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of initialisation, shuffling and dropout (default: 0)")
+    parser.add_argument("--lr", type=float, default=None,
+                        help="Adam learning rate, cosine-decayed (default: 0.01)")
+    parser.add_argument("--batch-size", type=int, default=64, help="default: 64")
+    parser.add_argument("--out-dir", default=".",
+                        help="where the plot and the parameters are written (default: .)")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    return parser
+
+
+def run(args):
+    """Train as ``args`` says; returns the process exit code (0 on success)."""
+    try:
+        import matplotlib  # noqa: F401  (checked here, used at the end)
+        import sklearn  # noqa: F401
+        from tqdm import tqdm
+    except ImportError as err:
+        print(f"circuitgrad train: {err.name} is missing; install the training extras with "
+              f"pip install 'circuitgrad[train]'", file=sys.stderr)
+        return 2
+    defaults = DEFAULTS[args.model]
+    epochs = defaults["epochs"] if args.epochs is None else args.epochs
+    lr = defaults["lr"] if args.lr is None else args.lr
+    if epochs < 1 or args.batch_size < 1 or not lr > 0:
+        print("circuitgrad train: --epochs and --batch-size must be at least 1 and --lr "
+              "positive", file=sys.stderr)
+        return 2
+
+    X_train, X_test, y_train, y_test = load_digits_split(args.model)
+    model = build_model(args.model, args.seed)
+    optimizer = Adam(model.parameters(), lr=lr)
+    loader = DataLoader((X_train, y_train), batch_size=args.batch_size, seed=args.seed)
+    bar = tqdm(total=epochs * len(loader), desc=f"digits {args.model}", unit="batch",
+               disable=args.no_progress, file=sys.stderr, dynamic_ncols=True)
+    state = {"test": ""}
+
+    def on_batch(epoch, step, loss, acc):
+        bar.set_postfix_str(f"epoch {epoch + 1}/{epochs} loss {loss:.4f} acc {acc:.1%}"
+                            f"{state['test']}", refresh=False)
+        bar.update(1)
+
+    def on_epoch(epoch, record):
+        state["test"] = f" test {record['test_accuracy']:.1%}"
+
+    start = time.perf_counter()
+    try:
+        with bar:
+            history = fit(model, loader, softmax_cross_entropy, optimizer, epochs,
+                          test=(X_test, y_test), schedule=CosineLR(optimizer, epochs),
+                          num_classes=NUM_CLASSES, on_batch=on_batch, on_epoch=on_epoch)
+    except (TrainingError, LabelError) as err:
+        print(f"circuitgrad train: {err}", file=sys.stderr)
+        return 1
+    seconds = time.perf_counter() - start
+
+    test_accuracy = history["test_accuracy"][-1]
+    right = round(test_accuracy * len(y_test))
+    print(f"test accuracy: {test_accuracy:.2%} ({right}/{len(y_test)}) - {args.model}, "
+          f"{epochs} epochs, seed {args.seed}, {seconds:.1f} s "
+          f"({seconds / epochs * 1000:.0f} ms per epoch)")
+    os.makedirs(args.out_dir, exist_ok=True)
+    stem = os.path.join(args.out_dir, f"digits-{args.model}")
+    model.save(stem + ".npz")
+    plot_history(history, stem + ".png", title=f"digits, {args.model}, seed {args.seed}")
+    print(f"saved parameters to {stem}.npz and the training curves to {stem}.png")
+    return 0
+
+
+def plot_history(history, path, title=""):
+    """Training loss, and train/test accuracy, per epoch, side by side in one PNG."""
+    from matplotlib.figure import Figure  # no pyplot: no GUI backend, no global state
+
+    epochs = np.arange(1, len(history["loss"]) + 1)
+    fig = Figure(figsize=(9, 3.6), layout="constrained")
+    loss_ax, acc_ax = fig.subplots(1, 2)
+    loss_ax.plot(epochs, history["loss"], marker=".")
+    loss_ax.set(xlabel="epoch", ylabel="training loss", yscale="log", title="loss")
+    acc_ax.plot(epochs, history["train_accuracy"], marker=".", label="train")
+    if history["test_accuracy"]:
+        acc_ax.plot(epochs, history["test_accuracy"], marker=".", label="test")
+    acc_ax.set(xlabel="epoch", ylabel="accuracy", title="accuracy")
+    acc_ax.legend()
+    if title:
+        fig.suptitle(title)
+    fig.savefig(path, dpi=100)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m circuitgrad.nn.train",
+                                     description=__doc__.split("\n\n")[0])
+    return run(add_arguments(parser).parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,139 @@
+"""A training loop that stops with a clear message instead of producing a NaN model.
+
+``fit`` checks the data before the first step (NaN or infinite features, labels out of
+range) and watches the loss at every step: a loss that becomes NaN or infinite, or grows
+far beyond where it started, means the learning rate is too large, and training stops
+there, naming the epoch, the step and the learning rate.
+
+>>> import numpy as np
+>>> from circuitgrad import nn
+>>> rng = np.random.default_rng(0)
+>>> X = rng.standard_normal((200, 2)).astype(np.float32)
+>>> y = (X[:, 0] > 0).astype(np.int64)
+>>> model = nn.Sequential(nn.Linear(2, 8, rng=0), nn.ReLU(), nn.Linear(8, 2, rng=0))
+>>> history = nn.fit(model, nn.DataLoader((X, y), batch_size=20, seed=0),
+...                  nn.softmax_cross_entropy, nn.SGD(model.parameters(), lr=0.5), epochs=5)
+>>> history["train_accuracy"][-1] > 0.9
+True
+"""
+
+import numpy as np
+
+from ..core.trace import no_grad
+from ..errors import CircuitError
+from .data import DataLoader
+from .losses import check_labels
+
+
+class TrainingError(CircuitError, RuntimeError):
+    """Training cannot go on: bad data, or a loss that diverged."""
+
+
+def check_finite(array, what):
+    """Raise a TrainingError if a floating-point array holds NaN or infinite values."""
+    array = np.asarray(array)
+    if array.dtype.kind not in "fc":
+        return
+    bad = ~np.isfinite(array)
+    if bad.any():
+        rows = np.nonzero(bad.reshape(len(array), -1).any(axis=1))[0] if array.ndim else [0]
+        kinds = " and ".join(k for k, hit in (("NaN", np.isnan(array).any()),
+                                              ("infinite", np.isinf(array).any())) if hit)
+        raise TrainingError(f"{what} contains {int(bad.sum())} {kinds} values (in "
+                            f"{len(rows)} rows, the first is row {int(rows[0])}); remove or "
+                            f"fill them before training")
+
+
+def predict(model, X, batch_size=512):
+    """The model's outputs for ``X`` as a NumPy array, in evaluation mode, without a circuit."""
+    was_training = model.training
+    model.eval()
+    try:
+        with no_grad():
+            parts = [np.asarray(model(X[i:i + batch_size]).data)
+                     for i in range(0, len(X), batch_size)]
+    finally:
+        model.train(was_training)
+    return np.concatenate(parts)
+
+
+def accuracy(model, X, y, batch_size=512):
+    """Fraction of rows whose highest score is at the true label."""
+    return float(np.mean(predict(model, X, batch_size).argmax(axis=1) == np.asarray(y)))
+
+
+class DivergenceGuard:
+    """Stops training when the loss is not finite or grows ``factor`` times above its start."""
+
+    def __init__(self, factor=1e4):
+        self.factor = factor
+        self.first = None
+
+    def check(self, loss, epoch, step, lr):
+        where = f"at epoch {epoch + 1}, step {step + 1} (learning rate {lr:g})"
+        if not np.isfinite(loss):
+            raise TrainingError(f"the loss became {loss} {where}: training diverged. Lower the "
+                                f"learning rate, or check the data and the model")
+        if self.first is None:
+            self.first = max(abs(loss), 1e-3)
+        elif self.factor is not None and loss > self.factor * self.first:
+            raise TrainingError(f"the loss grew from {self.first:.4g} to {loss:.4g} {where}: "
+                                f"training is diverging. Lower the learning rate")
+
+
+def fit(model, loader, loss_fn, optimizer, epochs, *, test=None, schedule=None,
+        num_classes=None, on_batch=None, on_epoch=None, divergence_factor=1e4):
+    """Train ``model`` for ``epochs`` passes over ``loader``; returns the history per epoch.
+
+    ``loader`` yields (inputs, labels) batches; ``loss_fn(scores, labels)`` is a loss such
+    as :func:`softmax_cross_entropy`. ``test`` is an optional (X, y) pair scored after every
+    epoch. ``schedule.step()`` is called after each epoch. ``on_batch(epoch, step, loss,
+    accuracy)`` and ``on_epoch(epoch, record)`` report progress. Accuracy is measured for
+    classifiers (2-d scores, integer labels).
+    """
+    if not isinstance(loader, DataLoader):
+        raise TypeError("fit takes a DataLoader of (inputs, labels) batches")
+    arrays = loader.dataset.arrays
+    if len(arrays) != 2:
+        raise ValueError(f"fit needs (inputs, labels) data, got {len(arrays)} arrays")
+    check_finite(arrays[0], "the training data")
+    if num_classes is not None:
+        check_labels(arrays[1], num_classes, len(arrays[0]))
+    if test is not None:
+        check_finite(test[0], "the test data")
+        if num_classes is not None:
+            check_labels(test[1], num_classes, len(test[0]))
+    guard = DivergenceGuard(divergence_factor)
+    history = {"loss": [], "train_accuracy": [], "test_accuracy": [], "lr": []}
+    for epoch in range(epochs):
+        model.train()
+        total_loss = seen = correct = 0
+        for step, (xb, yb) in enumerate(loader):
+            scores = model(xb)
+            loss = loss_fn(scores, yb)
+            value = float(loss)
+            guard.check(value, epoch, step, optimizer.lr)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            total_loss += value * len(xb)
+            seen += len(xb)
+            if scores.ndim == 2 and np.asarray(yb).dtype.kind in "iu":
+                correct += int(np.sum(np.argmax(scores.data, axis=1) == yb))
+            if on_batch is not None:
+                on_batch(epoch, step, total_loss / seen, correct / seen)
+        for name, p in model.named_parameters():
+            if not np.all(np.isfinite(p.data)):
+                raise TrainingError(f"parameter '{name}' holds NaN or infinite values after "
+                                    f"epoch {epoch + 1} (learning rate {optimizer.lr:g}): "
+                                    f"training diverged. Lower the learning rate")
+        history["loss"].append(total_loss / seen)
+        history["train_accuracy"].append(correct / seen)
+        history["lr"].append(optimizer.lr)
+        if test is not None:
+            history["test_accuracy"].append(accuracy(model, *test))
+        if schedule is not None:
+            schedule.step()
+        if on_epoch is not None:
+            on_epoch(epoch, {k: v[-1] for k, v in history.items() if v})
+    return history
