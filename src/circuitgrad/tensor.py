@@ -17,6 +17,8 @@ from .errors import NotDifferentiableError, ShapeError
 _NO_PARAMS = {}
 _ndarray = np.ndarray
 _NUMBERS = (float, int, np.float64, np.float32)
+_FIRST, _SECOND, _BOTH = (0,), (1,), (0, 1)  # shared edge lists: no allocation per gate
+_ABSENT = object()  # fills _b for one-input gates; never a real input
 
 
 class Tensor:
@@ -34,11 +36,16 @@ class Tensor:
     (-12.0, -3.0, 4.0)
     """
 
-    # _node is None for a leaf, else (gate, inputs, params, input values, edges) where
-    # edges lists (position, input) for the inputs that need a gradient. _acc and _deps are
-    # the backward walk's running gradient and count of consumers not yet processed.
-    __slots__ = ("_value", "_node", "requires_grad", "grad", "name", "_acc", "_deps",
-                 "_retains", "_tangents", "__weakref__")
+    # A recorded gate's output keeps the gate, its inputs (Tensors or constants: the first
+    # in _a, the second in _b, any others in the tuple _more), its params, and _edges: the
+    # positions of inputs that need a gradient. _gate is None for a leaf; _edges is None
+    # once backward() has freed the gate. Slots rather than a node object and an inputs
+    # tuple: one object per gate keeps allocation and garbage-collector work low.
+    # _acc, _deps and _epoch are the backward walk's running gradient, pending-consumer
+    # count, and the walk they belong to.
+    __slots__ = ("_value", "_gate", "_a", "_b", "_more", "_params", "_edges",
+                 "requires_grad", "grad", "name", "_acc", "_deps", "_epoch", "_retains",
+                 "_tangents", "__weakref__")
 
     # Make ndarray op Tensor defer to Tensor's reflected operators.
     __array_priority__ = 1000
@@ -50,11 +57,11 @@ class Tensor:
                 f"only floating-point tensors can require gradients; this data has dtype "
                 f"{np.result_type(value)} (make it float with dtype=np.float64)")
         self._value = value
-        self._node = None
+        self._gate = self._a = self._b = self._more = self._params = self._edges = None
         self.requires_grad = bool(requires_grad)
         self.grad = None
         self.name = name
-        self._acc = None
+        self._acc = self._epoch = None
         self._deps = 0
         self._retains = False
         self._tangents = None
@@ -98,24 +105,26 @@ class Tensor:
     @property
     def is_leaf(self):
         """True for tensors made by the user rather than by a recorded gate."""
-        return self._node is None
+        return self._gate is None
 
     @property
     def gate(self):
         """The gate that produced this tensor, or None for a leaf."""
-        return None if self._node is None else self._node[0]
+        return self._gate
 
     @property
     def inputs(self):
         """The gate's inputs (Tensors or constants); empty for a leaf or a freed gate."""
-        node = self._node
-        return () if node is None or node[1] is None else node[1]
+        if self._edges is None:
+            return ()
+        if self._more is not None:
+            return (self._a, self._b) + self._more
+        return (self._a,) if self._b is _ABSENT else (self._a, self._b)
 
     @property
     def params(self):
         """The gate's non-tensor parameters (axis, shape, index...)."""
-        node = self._node
-        return {} if node is None or node[2] is None else node[2]
+        return self._params or {}
 
     def item(self):
         """The value as a Python number (size-1 tensors only)."""
@@ -141,7 +150,7 @@ class Tensor:
 
     def requires_grad_(self, flag=True):
         """Set ``requires_grad`` on a leaf in place; returns the tensor."""
-        if self._node is not None:
+        if self._gate is not None:
             raise NotDifferentiableError(
                 "requires_grad_ works on leaves only; use detach() first")
         if flag and not _is_float(self._value):
@@ -178,8 +187,8 @@ class Tensor:
         extras = []
         if self._value.dtype != np.float64:
             extras.append(f"dtype={self._value.dtype}")
-        if self._node is not None:
-            extras.append(f"gate={self._node[0].name}")
+        if self._gate is not None:
+            extras.append(f"gate={self._gate.name}")
         elif self.requires_grad:
             extras.append("requires_grad=True")
         if self.name:
@@ -415,11 +424,11 @@ def _wrap(value):
     """A fresh leaf around an already-normalised value (internal fast path)."""
     t = _new(Tensor)
     t._value = value
-    t._node = None
+    t._gate = t._a = t._b = t._more = t._params = t._edges = None
     t.requires_grad = False
     t.grad = None
     t.name = None
-    t._acc = None
+    t._acc = t._epoch = None
     t._deps = 0
     t._retains = False
     t._tangents = None
@@ -493,7 +502,7 @@ def apply(gate, inputs, params=_NO_PARAMS):
         if isinstance(x, Tensor):
             values.append(x._value)
             if x.requires_grad:
-                edges.append((i, x))
+                edges.append(i)
         else:
             values.append(x)
     try:
@@ -505,7 +514,12 @@ def apply(gate, inputs, params=_NO_PARAMS):
     t = _wrap(out)
     if edges and state.grad_enabled and out.dtype.kind == "f":
         t.requires_grad = True
-        t._node = (gate, inputs, params, values, edges)
+        t._gate = gate
+        t._a = inputs[0]
+        t._b = inputs[1] if len(inputs) > 1 else _ABSENT
+        t._more = inputs[2:] if len(inputs) > 2 else None
+        t._params = params
+        t._edges = tuple(edges)
     if state.levels:
         _push_tangents(t, gate, inputs, params)
     return t
@@ -543,19 +557,20 @@ def _binary(gate, a, b):
         out = out[()]
     t = _new(Tensor)
     t._value = out
-    t.grad = None
-    t.name = None
-    t._acc = None
+    t.grad = t.name = t._acc = t._epoch = t._tangents = None
     t._deps = 0
     t._retains = False
-    t._tangents = None
     if (ga or gb) and state.grad_enabled:
         t.requires_grad = True
-        edges = ((0, a), (1, b)) if ga and gb else ((0, a),) if ga else ((1, b),)
-        t._node = (gate, (a, b), _NO_PARAMS, (av, bv), edges)
+        t._gate = gate
+        t._a = a
+        t._b = b
+        t._more = None
+        t._params = _NO_PARAMS
+        t._edges = _BOTH if ga and gb else _FIRST if ga else _SECOND
     else:
         t.requires_grad = False
-        t._node = None
+        t._gate = t._a = t._b = t._more = t._params = t._edges = None
     return t
 
 
@@ -572,18 +587,20 @@ def _unary(gate, a, params=_NO_PARAMS):
         out = out[()]
     t = _new(Tensor)
     t._value = out
-    t.grad = None
-    t.name = None
-    t._acc = None
+    t.grad = t.name = t._acc = t._epoch = t._tangents = None
     t._deps = 0
     t._retains = False
-    t._tangents = None
     if a.requires_grad and state.grad_enabled:  # a float input gives a float output
         t.requires_grad = True
-        t._node = (gate, (a,), params, (av,), ((0, a),))
+        t._gate = gate
+        t._a = a
+        t._b = _ABSENT
+        t._more = None
+        t._params = params
+        t._edges = _FIRST
     else:
         t.requires_grad = False
-        t._node = None
+        t._gate = t._a = t._b = t._more = t._params = t._edges = None
     return t
 
 

@@ -78,19 +78,20 @@ def _reaches_outside(roots, wires):
         if id(t) in seen:
             continue
         seen.add(id(t))
-        node = t._node
-        if node is None:
+        if t._gate is None:
             if t.requires_grad and id(t) not in stop:
                 return True
             continue
-        stack.extend(x for _, x in node[4] or ())
+        if t._edges is not None:  # a freed gate: nothing behind it can be reached again
+            inputs = t.inputs
+            stack.extend(inputs[i] for i in t._edges)
     return False
 
 
 def _retire(wires):
     """A finished transform's own input wires stop counting as differentiable leaves."""
     for w in wires:
-        if w._node is None:
+        if w._gate is None:
             w.requires_grad = False
 
 

@@ -30,24 +30,21 @@ def backprop(roots, cotangents, *, wrt=None, retain_graph=False, create_graph=Fa
     ``.grad`` is touched (circuit pictures use this).
     """
     stop = {id(t) for t in wrt} if wrt is not None else ()
-    visited = _count_consumers(roots, stop)
-    try:
-        for root, g in zip(roots, cotangents, strict=True):
-            _accumulate(root, g)
-        context = enable_grad() if create_graph else no_grad()
-        with context:
-            results = _walk(roots, stop, wrt, every, retain_graph, create_graph,
-                            {id(g) for g in cotangents})
-    finally:
-        for t in visited:  # leave every tensor ready for the next walk, even after an error
-            t._deps = 0
-            t._acc = None
+    _count_consumers(roots, stop)
+    for root, g in zip(roots, cotangents, strict=True):
+        _accumulate(root, g)
+    context = enable_grad() if create_graph else no_grad()
+    with context:
+        results = _walk(roots, stop, wrt, every, retain_graph, create_graph,
+                        {id(g) for g in cotangents})
     if wrt is not None:
         return [results.get(id(t)) for t in wrt]
     return None
 
 
 def _walk(roots, stop, wrt, every, retain_graph, create_graph, handed_out):
+    from ..tensor import _ABSENT, Tensor  # late: tensor.py imports this module
+
     results = {}
     plain = not (stop or every is not None or create_graph)
     ready = [r for r in roots if r._deps == 0]
@@ -55,27 +52,36 @@ def _walk(roots, stop, wrt, every, retain_graph, create_graph, handed_out):
         t = ready.pop()
         g = t._acc
         t._acc = None
-        node = t._node
+        gate = t._gate
         if not plain:
             if every is not None:
                 every[id(t)] = g
             if id(t) in stop:
                 results[id(t)] = g
                 continue
-        if node is None:  # a leaf
+        if gate is None:  # a leaf
             if wrt is None and every is None and g is not None:
                 _store_grad(t, g, handed_out)
             continue
-        gate, inputs, params, values, edges = node
+        params = t._params
+        edges = t._edges
         if t._retains and wrt is None and every is None and g is not None:
             _store_grad(t, g, handed_out)
         if g is not None:
+            a, b = t._a, t._b
             if create_graph:
-                out, args = t, inputs
+                out, args = t, t.inputs
             else:
-                out, args = t._value, values
+                out = t._value
+                if t._more is None:  # one or two inputs: spelled out, it is the hot path
+                    av = a._value if isinstance(a, Tensor) else a
+                    args = (av,) if b is _ABSENT else (
+                        av, b._value if isinstance(b, Tensor) else b)
+                else:
+                    args = [x._value if isinstance(x, Tensor) else x for x in t.inputs]
             vjp = gate.vjp
-            for i, x in edges:
+            for i in edges:
+                x = a if i == 0 else b if i == 1 else t._more[i - 2]
                 gi = vjp[i](g, out, *args, **params) if params else vjp[i](g, out, *args)
                 if gi is None:
                     pass
@@ -91,44 +97,50 @@ def _walk(roots, stop, wrt, every, retain_graph, create_graph, handed_out):
                 if deps == 0:
                     ready.append(x)
         else:
-            for _, x in edges:
+            for i in edges:
+                x = t._a if i == 0 else t._b if i == 1 else t._more[i - 2]
                 deps = x._deps - 1
                 x._deps = deps
                 if deps == 0:
                     ready.append(x)
-        if not retain_graph:
-            t._node = gate.freed
+        if not retain_graph:  # drop saved values now: the walk never comes back here
+            t._a = t._b = t._more = t._edges = None
     return results
 
 
 def _count_consumers(roots, stop):
-    """Set each tensor's ``_deps`` to its number of consuming gates; list those visited."""
-    root_ids = {id(r) for r in roots}
-    visited = list({id(r): r for r in roots}.values())
-    stack = list(visited)
-    try:
-        while stack:
-            t = stack.pop()
-            node = t._node
-            if node is None or (stop and id(t) in stop):
-                continue
-            edges = node[4]
-            if edges is None:
-                raise GraphFreedError(
-                    f"backward through gate '{node[0].name}' a second time: its saved values "
-                    f"were freed by an earlier backward(); pass retain_graph=True to the first "
-                    f"backward() to keep them")
-            for _, x in edges:
-                deps = x._deps
-                if deps == 0 and id(x) not in root_ids:
-                    visited.append(x)
-                    stack.append(x)
-                x._deps = deps + 1
-    except BaseException:
-        for t in visited:
-            t._deps = 0
-        raise
-    return visited
+    """Set each tensor's ``_deps`` to its number of consuming gates in this walk.
+
+    Each walk stamps the tensors it reaches with a fresh epoch, so counts and running
+    gradients left over from an earlier walk (one that raised halfway, say) never leak in.
+    """
+    epoch = object()
+    stack = []
+    for r in roots:
+        if r._epoch is not epoch:
+            r._epoch = epoch
+            r._deps = 0
+            r._acc = None
+            stack.append(r)
+    while stack:
+        t = stack.pop()
+        if t._gate is None or (stop and id(t) in stop):
+            continue
+        edges = t._edges
+        if edges is None:
+            raise GraphFreedError(
+                f"backward through gate '{t._gate.name}' a second time: its saved values "
+                f"were freed by an earlier backward(); pass retain_graph=True to the first "
+                f"backward() to keep them")
+        for i in edges:
+            x = t._a if i == 0 else t._b if i == 1 else t._more[i - 2]
+            if x._epoch is epoch:
+                x._deps += 1
+            else:
+                x._epoch = epoch
+                x._deps = 1
+                x._acc = None
+                stack.append(x)
 
 
 def _accumulate(x, g):

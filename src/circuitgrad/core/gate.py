@@ -27,7 +27,7 @@ cotangents back to each input's shape and broadcasts their tangents to the outpu
 
 
 class Gate:
-    __slots__ = ("name", "forward", "vjp", "jvp", "broadcasts", "symbol", "freed")
+    __slots__ = ("name", "forward", "vjp", "jvp", "broadcasts", "symbol")
 
     def __init__(self, name, forward, vjp, jvp=None, *, broadcasts=False, symbol=None):
         self.name = name
@@ -38,8 +38,6 @@ class Gate:
         self.jvp = jvp if jvp is None or callable(jvp) or isinstance(jvp, each) else tuple(jvp)
         self.broadcasts = broadcasts
         self.symbol = symbol or name  # the label a circuit picture shows
-        # what a recorded gate becomes once backward() has freed its saved values
-        self.freed = (self, None, None, None, None)
 
     def __repr__(self):
         return f"<gate {self.name}>"

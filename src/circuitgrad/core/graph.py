@@ -27,14 +27,13 @@ def topological(y):
             continue
         seen.add(id(t))
         stack.append((t, True))
-        node = t._node
-        if node is None:
+        if t._gate is None:
             continue
-        if node[1] is None:
+        if t._edges is None:
             raise GraphFreedError(
-                f"the circuit behind gate '{node[0].name}' was freed by backward(); call "
+                f"the circuit behind gate '{t._gate.name}' was freed by backward(); call "
                 f"backward(retain_graph=True), or look at the circuit before backward()")
-        for x in reversed(node[1]):
+        for x in reversed(t.inputs):
             if isinstance(x, Tensor) and id(x) not in seen:
                 stack.append((x, False))
     return order
