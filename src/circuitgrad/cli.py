@@ -6,6 +6,8 @@ Exit status: 0 on success, 1 when a gradient check fails or a picture cannot be 
 
 import argparse
 import sys
+import textwrap
+import warnings
 
 import numpy as np
 
@@ -20,7 +22,7 @@ examples:
 
 expressions: numbers, input names, + - * / ** @, parentheses, name := expr to name an
 intermediate, indexing with whole numbers (w[0], W[:, 1]), and the functions
-  {functions}
+{functions}
 (max(a, b) and min(a, b) compare two inputs; max(x), sum(x, axis=0), mean(x) reduce one).
 a / b is staged as a * (1 / b), the notes' 1/x gate. Values are numbers or nested lists.
 """
@@ -50,13 +52,16 @@ def build_parser(with_train=False):
 
     grad = commands.add_parser(
         "grad", help="value, gradients and staged forward/backward pass of an expression",
-        description="Evaluate EXPR at the given inputs, back-propagate, and print the value, "
-                    "each input's gradient, and the staged computation: the forward pass "
-                    "one gate per line, then the backward pass in reverse, one local-gradient "
-                    "step per line, with += where a wire forks.",
-        epilog=_GRAD_EXAMPLES.format(functions=", ".join(sorted(FUNCTIONS))),
+        description=textwrap.fill(
+            "Evaluate EXPR at the given inputs, back-propagate, and print the value, each "
+            "input's gradient, and the staged computation: the forward pass one gate per "
+            "line, then the backward pass in reverse, one local-gradient step per line, with "
+            "+= where a wire forks.", 79),
+        epilog=_GRAD_EXAMPLES.format(functions=textwrap.fill(
+            ", ".join(sorted(FUNCTIONS)), 79, initial_indent="  ", subsequent_indent="  ")),
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    grad.add_argument("expr", metavar="EXPR", help="the expression, e.g. \"(x + y) * z\"")
+    grad.add_argument("expr", metavar="EXPR",
+                      help="the expression, e.g. \"(x + y) * z\" (- reads it from standard input)")
     grad.add_argument("inputs", metavar="NAME=VALUE", nargs="*",
                       help="an input's value: a number (x=3) or a nested list "
                            "(W=\"[[1,2],[3,4]]\")")
@@ -109,9 +114,12 @@ def main(argv=None):
     try:
         parser = build_parser(with_train=command == "train")
     except _TrainMissing as err:
+        cause = err.args[0]
+        missing = getattr(cause, "name", None) or ""
+        hint = "" if missing.startswith("circuitgrad") else \
+            "; install its dependencies with: pip install 'circuitgrad[train]'"
         print(f"circuitgrad train: error: training is not available: cannot import "
-              f"circuitgrad.nn.train ({err.args[0]}); install with: pip install "
-              f"'circuitgrad[train]'", file=sys.stderr)
+              f"circuitgrad.nn.train ({cause}){hint}", file=sys.stderr)
         return EXIT_BAD_INPUT
     args = parser.parse_args(argv)
     try:
@@ -141,7 +149,10 @@ def run_grad(args):
     from .expr import ExprError, parse, parse_assignment, parse_value
 
     try:
-        expr = parse(args.expr)
+        text = args.expr
+        if text == "-":
+            text = sys.stdin.read()
+        expr = parse(text)
         values = {}
         for item in args.inputs:
             name, value = parse_assignment(item)
@@ -149,10 +160,6 @@ def run_grad(args):
                 raise ExprError(f"input '{name}' is given twice")
             values[name] = value
         expr.check_inputs(values)
-        if not expr.names:
-            raise ExprError("the expression has no inputs, so there is nothing to "
-                            "differentiate; use names, as in: circuitgrad grad \"x * y\" x=4 "
-                            "y=-3")
         upstream = None
         if args.upstream is not None:
             try:
@@ -160,6 +167,10 @@ def run_grad(args):
             except ExprError as err:
                 raise ExprError(f"--upstream: {err}") from None
         y = expr.evaluate(values)
+        if not expr.names:
+            raise ExprError("the expression has no inputs, so there is nothing to "
+                            "differentiate; use names, as in: circuitgrad grad \"x * y\" x=4 "
+                            "y=-3")
         report = compute(expr, y, upstream)
     except ExprError as err:
         return _fail("grad", str(err))
@@ -214,15 +225,21 @@ def compute(expr, y, upstream=None):
         raise ExprError(f"--upstream has shape {np.shape(upstream)} but the expression's "
                         f"value has shape {y.shape}")
     try:
-        listing = staged(y, upstream)
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            listing = staged(y, upstream)
     except DrawError as err:
         raise ExprError(str(err)) from None
     for step in listing.backward:
         value = np.asarray(step.value)
         if not np.all(np.isfinite(value)):
+            of, where = "", ""
+            place = expr.positions.get(id(step.node.tensor)) if step.node else None
+            if place:
+                of, where = f" of {place[2]}", ", at " + expr.where(place[0], place[1])
             raise ExprError(f"the gradient is not finite: the backward step "
-                            f"'{step.target} {step.op} {step.expr}' gives "
-                            f"{_first_bad(value)}")
+                            f"'{step.target} {step.op} {step.expr}'{of} gives "
+                            f"{_first_bad(value)}{where}")
     by_id = {id(n.tensor): n for n in listing.circuit.nodes}
     grads = {}
     for name, t in expr.inputs.items():

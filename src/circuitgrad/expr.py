@@ -147,10 +147,14 @@ class Expression:
         self.text = text
         self.tree = tree
         self.inputs = {}      # name -> Tensor, after evaluate()
-        self.positions = {}   # id(Tensor) -> (line, column) of the code that made it
+        self.positions = {}   # id(Tensor) -> (line, column, text) of the code that made it
         self.bound = []       # names given with :=
         self.names = []
         self._scan()
+
+    def where(self, line, col):
+        """``column 5: excerpt`` (or ``line 2, column 5: ...``) for messages."""
+        return _where(self.text, line, col)
 
     def error(self, message, node, hint=None):
         if isinstance(message, tuple):
@@ -177,7 +181,9 @@ class Expression:
             if id(node) in skip:
                 continue
             problem = self._refusal(node, skip)
-            if problem:
+            # parts with no place of their own (a lambda's arguments) go unsaid: their
+            # owner is reported; the leftmost problem wins
+            if problem and hasattr(node, "lineno"):
                 if isinstance(node, ast.Attribute):  # point at the dot, not at the object
                     node = _At(node.value.end_lineno, node.value.end_col_offset)
                 problems.append((_column(self.text, node), problem, node))
@@ -246,8 +252,8 @@ class Expression:
     def _call_refusal(self, node, skip):
         func = node.func
         if not isinstance(func, ast.Name):
-            if isinstance(func, ast.Attribute):
-                return f"attribute access (.{func.attr}) is not allowed"
+            if isinstance(func, ast.Attribute) or type(func) in _REFUSED:
+                return None  # the callee itself is reported (an attribute at its dot)
             return "only the gate functions can be called, by name"
         skip.add(id(func))
         name = func.id
@@ -322,7 +328,7 @@ class Expression:
             if bad is not None and not isinstance(node, ast.Name):
                 raise self.error(f"{self.segment(node)} is {bad}, not a finite number", node)
             if isinstance(value, Tensor) and id(value) not in self.positions:
-                self.positions[id(value)] = _column(self.text, node)
+                self.positions[id(value)] = (*_column(self.text, node), self.segment(node))
             results[id(node)] = value
         return results[id(root)]
 

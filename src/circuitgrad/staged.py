@@ -42,6 +42,7 @@ class Step:
     stage: int | None = None
     total: object = None  # for '+=': the target's value after this step
     note: str = ""
+    node: object = field(default=None, repr=False)  # the gate node of the circuit
 
     def code(self):
         rhs = f"{self.expr} = {summary(self.value)}" if self.expr else summary(self.value)
@@ -108,7 +109,7 @@ def staged(y, g=None, *, stop_at=(), max_gates=None):
         if node.kind == "gate":
             stage[id(node)] = len(stage) + 1
             listing.forward.append(Step(node.name, "=", forward_expr(node), node.value,
-                                        stage[id(node)]))
+                                        stage[id(node)], node=node))
         else:
             listing.forward.append(Step(node.name, "=", "", node.value))
     if not c.has_grads:
@@ -308,15 +309,15 @@ def _backward_steps(node, i, operand, share, totals, stage):
         if first:
             totals[key] = np.zeros_like(operand.value, dtype=share.dtype)
             steps.append(Step(target, "=", f"zeros_like({operand.name})",
-                              totals[key].copy(), stage))
+                              totals[key].copy(), stage, node=node))
         totals[key] = totals[key] + share
         steps.append(Step(f"{target}[{_index_text(index)}]", "+=", "d" + node.name,
-                          np.asarray(share)[index], stage))
+                          np.asarray(share)[index], stage, node=node))
         return steps
     if (node.gate.broadcasts and node.gate.name != "matmul"
             and np.shape(share) != np.shape(node.value)):
         note = f"summed to {operand.name}'s shape"
     totals[key] = share if first else totals[key] + share
     steps.append(Step(target, "=" if first else "+=", _local(node, i), share, stage,
-                      None if first else totals[key], note))
+                      None if first else totals[key], note, node))
     return steps

@@ -33,20 +33,21 @@ def _lines(value):
     return summary(value, rows=True)
 
 
-def _font(color, lines, size=None):
-    size = f' POINT-SIZE="{size}"' if size else ""
-    return "<BR/>".join(f'<FONT COLOR="{color}"{size}>{_esc(s)}</FONT>' for s in lines)
-
-
 def wire_label(value, grad=None, name=None, show_grad=True):
-    """The HTML label of one wire: its name (if any), value in green, gradient in red."""
-    parts = []
+    """The HTML label of one wire: its name (if any), value in green, gradient in red.
+
+    Matrices are written a row per line, left-aligned so their columns line up.
+    """
+    lines = []
     if name:
-        parts.append(f'<FONT COLOR="{GREY}"><I>{_esc(name)}</I></FONT>')
-    parts.append(_font(GREEN, _lines(value)))
-    if show_grad and grad is not None:
-        parts.append(_font(RED, _lines(grad)))
-    return "<" + "<BR/>".join(parts) + ">"
+        lines.append(f'<FONT COLOR="{GREY}"><I>{_esc(name)}</I></FONT>')
+    values = _lines(value)
+    grads = _lines(grad) if show_grad and grad is not None else []
+    lines += [f'<FONT COLOR="{GREEN}">{_esc(s)}</FONT>' for s in values]
+    lines += [f'<FONT COLOR="{RED}">{_esc(s)}</FONT>' for s in grads]
+    if len(values) > 1 or len(grads) > 1:
+        return "<" + "".join(f'{s}<BR ALIGN="LEFT"/>' for s in lines) + ">"
+    return "<" + "<BR/>".join(lines) + ">"
 
 
 def gate_label(node):

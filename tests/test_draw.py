@@ -1,0 +1,327 @@
+"""Circuit pictures: every wire's value and gradient, valid SVG and PNG, freed circuits,
+huge circuits, and the staged listing of the notes' staged example.
+
+Expected numbers are computed here with plain math, never read back from the code under
+test; they are written with 4 significant digits, as the pictures write them.
+"""
+
+import math
+import struct
+import xml.etree.ElementTree as ET
+from collections import Counter
+
+import numpy as np
+import pytest
+
+import circuitgrad as cg
+from circuitgrad.draw import (
+    CircuitTooLargeError,
+    DrawError,
+    EngineNotFoundError,
+    Picture,
+    draw,
+    find_engine,
+)
+from circuitgrad.errors import GraphFreedError
+from circuitgrad.staged import staged
+
+SVG = "{http://www.w3.org/2000/svg}"
+RED, GREEN = "#cf222e", "#1a7f37"
+
+
+def four(v):
+    """4 significant digits, trailing zeros kept: the pictures' way of writing numbers."""
+    v = float(v)
+    if v == 0:
+        return "0.000"
+    s = f"{v:#.4g}"
+    return s[:-1] if s.endswith(".") else s
+
+
+def sigmoid(v):
+    return 1.0 / (1.0 + math.exp(-v))
+
+
+def leaf(value, name):
+    return cg.tensor(value, requires_grad=True, name=name)
+
+
+def wires(svg_text):
+    """(value, gradient) texts of every wire of the picture, from the SVG's edges."""
+    root = ET.fromstring(svg_text)
+    out = []
+    for group in root.iter(SVG + "g"):
+        if group.get("class") != "edge":
+            continue
+        green = [t.text for t in group.iter(SVG + "text") if t.get("fill") == GREEN]
+        red = [t.text for t in group.iter(SVG + "text") if t.get("fill") == RED]
+        out.append((" ".join(green), " ".join(red) or None))
+    return out
+
+
+# ----- the notes' circuits, with their numbers worked out by hand ----------------------------
+def add_multiply():
+    x, y, z = leaf(-2.0, "x"), leaf(5.0, "y"), leaf(-4.0, "z")
+    f = (x + y) * z
+    q, dq = -2.0 + 5.0, -4.0                     # dq = z
+    expected = [(-2.0, dq), (5.0, dq), (q, dq), (-4.0, q), (q * -4.0, 1.0)]
+    return f, expected
+
+
+def sigmoid_neuron():
+    # the notes' figure: gates *, *, +, +, *-1, exp, +1, 1/x
+    w0, x0, w1, x1, w2 = (leaf(v, n) for v, n in ((2.0, "w0"), (-1.0, "x0"), (-3.0, "w1"),
+                                                   (-2.0, "x1"), (-3.0, "w2")))
+    f = 1.0 / (1.0 + cg.exp((w0 * x0 + w1 * x1 + w2) * -1.0))
+    dot = 2.0 * -1.0 + -3.0 * -2.0 + -3.0
+    e = math.exp(-dot)
+    out = 1.0 / (1.0 + e)
+    dden = -1.0 / (1.0 + e) ** 2          # 1/x gate
+    dexp = dden                           # +1 gate
+    dneg = e * dexp                       # exp gate
+    ddot = -1.0 * dneg                    # *-1 gate
+    expected = [(2.0, -1.0 * ddot), (-1.0, 2.0 * ddot), (-3.0, -2.0 * ddot),
+                (-2.0, -3.0 * ddot), (-2.0, ddot), (6.0, ddot), (4.0, ddot), (-3.0, ddot),
+                (dot, ddot), (-dot, dneg), (e, dexp), (1.0 + e, dden), (out, 1.0)]
+    return f, expected
+
+
+def gradient_patterns():
+    x, y, z, w = leaf(3.0, "x"), leaf(-4.0, "y"), leaf(2.0, "z"), leaf(-1.0, "w")
+    f = 2 * (x * y + cg.maximum(z, w))
+    expected = [(3.0, -8.0), (-4.0, 6.0), (2.0, 2.0), (-1.0, 0.0), (-12.0, 2.0), (2.0, 2.0),
+                (-10.0, 2.0), (-20.0, 1.0)]
+    return f, expected
+
+
+@pytest.mark.parametrize("circuit", [add_multiply, sigmoid_neuron, gradient_patterns])
+def test_svg_carries_every_wires_value_and_gradient(circuit):
+    f, expected = circuit()
+    picture = draw(f)
+    want = Counter((four(v), four(g)) for v, g in expected)
+    assert Counter(wires(picture.svg())) == want
+    assert picture.gates == len(expected) - sum(1 for t in cg_inputs(f))
+
+
+def cg_inputs(f):
+    from circuitgrad.core.graph import topological
+    return [t for t in topological(f) if t.is_leaf]
+
+
+def test_gates_are_labelled_with_their_operation_and_inputs_with_their_names():
+    f, _ = sigmoid_neuron()
+    texts = draw(f).texts()
+    for label in ("*", "+", "*-1", "exp", "+1", "1/x", "w0", "x0", "w1", "x1", "w2", "f"):
+        assert label in texts, label
+    patterns, _ = gradient_patterns()
+    assert {"max", "*2", "+", "*"} <= set(draw(patterns).texts())
+
+
+def test_svg_parses_and_png_is_a_valid_image_of_sensible_size(tmp_path):
+    f, _ = gradient_patterns()
+    picture = draw(f, title="f = 2 * (x * y + max(z, w))")
+    svg_path = picture.save(tmp_path / "patterns.svg")
+    root = ET.parse(svg_path).getroot()
+    assert root.tag == SVG + "svg"
+    png = picture.save(tmp_path / "patterns.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    length, kind = struct.unpack(">I4s", png[8:16])
+    assert kind == b"IHDR" and length == 13
+    width, height = struct.unpack(">II", png[16:24])
+    assert 300 <= width <= 4000 and 150 <= height <= 3000
+    assert png[-8:-4] == b"IEND"
+    assert (tmp_path / "patterns.png").stat().st_size > 5000
+
+
+def test_jupyter_shows_the_picture_inline():
+    f, _ = add_multiply()
+    picture = draw(f)
+    assert "<svg" in picture._repr_svg_()
+    assert picture._repr_png_()[:4] == b"\x89PNG"
+    assert "2 gates" in repr(picture)
+
+
+def test_gradients_are_those_backward_gives_and_backward_frees_the_circuit():
+    x, y = leaf(3.0, "x"), leaf(-4.0, "y")
+    f = (x + cg.sigmoid(y)) / (cg.sigmoid(x) + (x + y) ** 2)
+    before = wires(draw(f).svg())                # before backward: values and gradients
+    f.backward(retain_graph=True)
+    after = wires(draw(f).svg())                 # the circuit was kept: same picture
+    assert before == after
+    assert (four(3.0), four(float(x.grad))) in after
+    assert x.grad is not None and y.grad is not None
+    g = f * 1.0
+    g.backward()                                 # frees the circuit
+    with pytest.raises(GraphFreedError, match="retain_graph=True"):
+        draw(g)
+
+
+def test_grads_false_hides_gradients_and_a_non_scalar_output_needs_g():
+    f, _ = add_multiply()
+    assert all(grad is None for _, grad in wires(draw(f, grads=False).svg()))
+    v = leaf([1.0, 2.0], "v")
+    picture = draw(v * v)
+    assert all(grad is None for _, grad in wires(picture.svg()))
+    assert any("pass the upstream gradient" in t for t in picture.texts())
+    with_g = wires(draw(v * v, g=np.array([1.0, -1.0])).svg())
+    assert ("[1.000, 2.000]", "[2.000, -4.000]") in with_g   # 2 v g, before the fork
+    assert ("[1.000, 4.000]", "[1.000, -1.000]") in with_g   # the output wire carries g
+
+
+def test_a_fork_meets_a_dot_and_its_branches_add_up():
+    x = leaf(3.0, "x")
+    f = x * x + x                                # df/dx = 2x + 1 = 7
+    got = Counter(wires(draw(f).svg()))
+    assert got[(four(3.0), four(7.0))] == 1     # the wire before the fork: the sum
+    assert got[(four(3.0), four(3.0))] == 2     # x*x sends x back along each of its wires
+    assert got[(four(3.0), four(1.0))] == 1     # + sends 1 back
+
+
+def test_names_given_by_the_user_are_kept_and_names_true_labels_every_wire():
+    x, y = leaf(-2.0, "x"), leaf(5.0, "y")
+    q = x + y
+    q.name = "q"
+    f = q * leaf(-4.0, "z") + (x * y)
+    texts = draw(f).texts()
+    assert "q" in texts and "xy" not in texts
+    assert "xy" in draw(f, names=True).texts()
+
+
+def test_large_tensors_show_shape_and_a_summary_small_ones_their_values():
+    W = leaf(np.arange(50.0).reshape(5, 10) / 10, "W")
+    X = leaf(np.ones((10, 3)), "X")
+    texts = draw((W @ X).sum()).texts()
+    assert "5×10" in texts and "10×3" in texts
+    assert "5×10 array, mean 2.450" in texts
+    small = draw((leaf([1.0, -2.0], "v") * 2).sum()).texts()
+    assert "[1.000, -2.000]" in small and "[2.000, 2.000]" in small
+
+
+def test_a_huge_circuit_is_refused_with_a_way_to_draw_part_of_it():
+    x = leaf(1.0, "x")
+    y = x
+    for k in range(300):
+        y = y * 1.001 + 0.001
+        if k == 280:
+            middle = y
+    with pytest.raises(CircuitTooLargeError, match="stop_at") as err:
+        draw(y)
+    assert "more than 200 gates" in str(err.value)
+    part = draw(y, stop_at=[middle])
+    assert part.gates == 2 * (300 - 281)
+    assert draw(y, max_gates=1000).gates == 600
+
+
+def test_save_by_suffix_and_a_clear_error_for_an_unknown_one(tmp_path):
+    f, _ = add_multiply()
+    picture = draw(f)
+    assert picture.save(tmp_path / "f.dot").read_text().startswith("digraph circuit")
+    assert picture.save(tmp_path / "f", format="svg").read_text().lstrip().startswith("<?xml")
+    with pytest.raises(DrawError, match=r"\.svg, \.png or \.dot"):
+        picture.save(tmp_path / "f.jpg")
+
+
+def test_a_missing_engine_is_a_clear_error(monkeypatch):
+    monkeypatch.setenv("CIRCUITGRAD_DOT", "/nonexistent/dot")
+    assert find_engine() is None
+    picture = Picture("digraph { a -> b }")
+    with pytest.raises(EngineNotFoundError, match="CIRCUITGRAD_DOT"):
+        picture.svg()
+    assert picture._repr_svg_() is None          # Jupyter falls back to the text repr
+    assert "circuitgrad[draw]" in repr(picture)
+
+
+# ----- the staged listing of the notes' staged example ----------------------------------------
+def notes_staged_numbers(x, y):
+    """The notes' staged forward and backward pass, written out here with plain math."""
+    sigy = 1.0 / (1 + math.exp(-y))
+    num = x + sigy
+    sigx = 1.0 / (1 + math.exp(-x))
+    xpy = x + y
+    xpysqr = xpy ** 2
+    den = sigx + xpysqr
+    invden = 1.0 / den
+    f = num * invden
+    dnum, dinvden = invden, num
+    dden = (-1.0 / den ** 2) * dinvden
+    dsigx = dxpysqr = dden
+    dxpy = (2 * xpy) * dxpysqr
+    dx1 = dy1 = dxpy
+    dx2 = (1 - sigx) * sigx * dsigx
+    dx3 = dnum
+    dsigy = dnum
+    dy2 = (1 - sigy) * sigy * dsigy
+    forward = [("x", "", x), ("y", "", y), ("sigy", "sigmoid(y)", sigy),
+               ("num", "x + sigy", num), ("sigx", "sigmoid(x)", sigx),
+               ("xpy", "x + y", xpy), ("xpysqr", "xpy**2", xpysqr),
+               ("den", "sigx + xpysqr", den), ("invden", "1 / den", invden),
+               ("f", "num * invden", f)]
+    backward = [("df", "=", "", 1.0),
+                ("dnum", "=", "invden * df", dnum),
+                ("dinvden", "=", "num * df", dinvden),
+                ("dden", "=", "(-1 / den**2) * dinvden", dden),
+                ("dsigx", "=", "(1) * dden", dsigx),
+                ("dxpysqr", "=", "(1) * dden", dxpysqr),
+                ("dxpy", "=", "(2 * xpy) * dxpysqr", dxpy),
+                ("dx", "=", "(1) * dxpy", dx1),
+                ("dy", "=", "(1) * dxpy", dy1),
+                ("dx", "+=", "(1 - sigx) * sigx * dsigx", dx2),
+                ("dx", "+=", "(1) * dnum", dx3),
+                ("dsigy", "=", "(1) * dnum", dsigy),
+                ("dy", "+=", "(1 - sigy) * sigy * dsigy", dy2)]
+    return forward, backward, dx1 + dx2 + dx3, dy1 + dy2
+
+
+def staged_example():
+    """The notes' forward code, gate by gate, with the notes' names."""
+    x, y = leaf(3.0, "x"), leaf(-4.0, "y")
+    return x, y, (x + cg.sigmoid(y)) * (1.0 / (cg.sigmoid(x) + (x + y) ** 2))
+
+
+def test_staged_listing_is_the_notes_backward_pass_with_the_engines_numbers():
+    x, y, f = staged_example()
+    forward, backward, dx, dy = notes_staged_numbers(3.0, -4.0)
+    listing = staged(f)
+    assert [(s.target, s.expr) for s in listing.forward] == [(t, e) for t, e, _ in forward]
+    assert np.allclose([float(s.value) for s in listing.forward], [v for *_, v in forward],
+                       rtol=1e-12)
+    assert [(s.target, s.op, s.expr) for s in listing.backward] == \
+        [(t, op, e) for t, op, e, _ in backward]
+    assert np.allclose([float(s.value) for s in listing.backward],
+                       [v for *_, v in backward], rtol=1e-12)
+    f.backward()                                 # the engine's own gradients
+    assert math.isclose(float(x.grad), dx, rel_tol=1e-12)
+    assert math.isclose(float(y.grad), dy, rel_tol=1e-12)
+    text = str(listing)
+    assert f"dx += (1 - sigx) * sigx * dsigx = {four(backward[9][3])}" in text
+    assert f"sigy = sigmoid(y) = {four(forward[2][2])}" in text
+    assert f"dx is now {four(dx)}" in text
+
+
+def test_staged_listing_agrees_with_cg_grad_where_available():
+    grad = getattr(cg, "grad", None)
+    if grad is None:
+        pytest.skip("cg.grad is not there yet")
+    dfdx, dfdy = grad(lambda a, b: (a + cg.sigmoid(b)) / (cg.sigmoid(a) + (a + b) ** 2),
+                      argnums=(0, 1))(3.0, -4.0)
+    _, _, dx, dy = notes_staged_numbers(3.0, -4.0)
+    assert math.isclose(float(dfdx), dx, rel_tol=1e-12)
+    assert math.isclose(float(dfdy), dy, rel_tol=1e-12)
+
+
+def test_every_gates_shares_add_up_to_the_gradient_backward_gives():
+    rng = np.random.default_rng(0)
+    W = leaf(rng.standard_normal((3, 4)), "W")
+    b = leaf(rng.standard_normal(3), "b")
+    v = leaf(rng.standard_normal(4), "v")
+    h = cg.relu(W @ v + b)
+    loss = (cg.log_softmax(h * h + h) ** 2).mean() + cg.maximum(h, 0.1).sum()
+    listing = staged(loss)
+    totals = {}
+    for step in listing.backward[1:]:
+        if "[" in step.target:
+            continue
+        totals[step.target] = totals.get(step.target, 0) + np.asarray(step.value)
+    loss.backward()
+    for t, name in ((W, "W"), (b, "b"), (v, "v")):
+        assert np.allclose(totals["d" + name], t.grad, rtol=1e-12, atol=1e-15)
