@@ -87,14 +87,13 @@ def _fold_forward(windows, shape, stride, padding):
     n, c, h, w = shape
     kh, kw, _, _, oh, ow = windows.shape
     (sh, sw), (ph, pw) = stride, padding
-    if (sh, sw) == (kh, kw) and not (ph or pw):
-        # windows tile the image without overlap: folding is only a change of layout
-        tiled = windows.transpose(2, 3, 4, 0, 5, 1).reshape(n, c, oh * kh, ow * kw)
-        if (oh * kh, ow * kw) == (h, w):
-            return tiled
-        out = np.zeros(shape, dtype=windows.dtype)
-        out[:, :, :oh * kh, :ow * kw] = tiled
-        return out
+    if (sh, sw) == (kh, kw) and not (ph or pw) and (oh * kh, ow * kw) == (h, w):
+        # windows tile the image exactly: every pixel is written once, nothing to add up
+        image = np.empty(shape, dtype=windows.dtype)
+        for i in range(kh):
+            for j in range(kw):
+                image[:, :, i::sh, j::sw] = windows[i, j]
+        return image
     padded = np.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=windows.dtype)
     # a pixel covered by several windows gets the sum of their gradients: one strided add
     # per kernel offset
@@ -153,7 +152,7 @@ def _pool_share(x, out, kernel, stride):
     x, out = _value(x), _value(out)
     share = (_unfold_forward(x, kernel, stride, _NO_PADDING) == out).astype(x.dtype)
     ties = share.reshape(kernel[0] * kernel[1], -1).sum(axis=0).reshape(out.shape)
-    if ties.max() > 1:
+    if ties.size and ties.max() > 1:
         share /= ties
     return share
 
@@ -193,3 +192,67 @@ softmax_cross_entropy = Gate(
     "softmax_cross_entropy", _xent_forward, symbol="xent",
     vjp=(lambda g, out, scores, labels: g * _xent_local(scores, labels), None),
     jvp=(lambda t, out, scores, labels: (t * _xent_local(scores, labels)).sum(), None))
+
+
+def _sweep():
+    from ..nn import functional as F
+    from .sweep import Case, distinct, normal
+
+    def image(a, kernel, stride=1, padding=0):
+        """(N, C, H, W) from the drawn shape, with room for at least one window."""
+        n, c, h, w = (tuple(a) + (2, 2, 1, 2))[:4]
+        return (n, c + 1, h + kernel - 2 * padding, w + kernel - 2 * padding + stride)
+
+    def images(sampler, kernel, stride=1, padding=0):
+        return lambda rng, a, b: [sampler(rng, image(a, kernel, stride, padding))]
+
+    def window_sets(kernel, stride, padding):
+        def make(rng, a, b):
+            shape = image(a, kernel, stride, padding)
+            oh, ow = (gate_output(shape[2:], kernel, stride, padding))
+            return [normal(rng, (kernel, kernel) + shape[:2] + (oh, ow))]
+        return make
+
+    def gate_output(hw, kernel, stride, padding):
+        return tuple(output_size(size, kernel, stride, padding) for size in hw)
+
+    def conv_inputs(rng, a, b):
+        x = normal(rng, image(a, 3, 2, 1))
+        return [x, normal(rng, (3, x.shape[1], 3, 3)), normal(rng, 3)]
+
+    def scores(rng, a, b):
+        n, c = (tuple(a) + (3, 4))[:2]
+        return [normal(rng, (max(n, 1), max(c, 1)))]
+
+    def fold_fn(kernel, stride, padding):
+        def fn(windows):
+            n, c, oh, ow = windows.shape[2:]
+            h = (oh - 1) * stride + kernel - 2 * padding
+            w = (ow - 1) * stride + kernel - 2 * padding + stride - 1  # a column no window sees
+            return F.fold(windows, (n, c, h, w), stride, padding)
+        return fn
+
+    return [
+        Case(unfold, lambda x: F.unfold(x, 3, 1, 1), images(normal, 3, 1, 1),
+             "unfold 3x3 padded"),
+        Case(unfold, lambda x: F.unfold(x, 2, 2, 0), images(normal, 2, 2), "unfold 2x2 tiles"),
+        Case(fold, fold_fn(3, 2, 1), window_sets(3, 2, 1), "fold 3x3 stride 2 padded"),
+        Case(fold, fold_fn(2, 2, 0), window_sets(2, 2, 0), "fold 2x2 tiles"),
+        Case(fold, lambda w: F.fold(w, (w.shape[2], w.shape[3], 2 * w.shape[4],
+                                        2 * w.shape[5]), 2, 0),
+             window_sets(2, 2, 0), "fold 2x2 exact tiling"),
+        Case(unfold, lambda x, w, b: F.conv2d(x, w, b, stride=2, padding=1), conv_inputs,
+             "conv2d stride 2 padding 1"),
+        Case(max_pool2d, lambda x: F.max_pool2d(x, 2), images(distinct, 2, 2),
+             "max_pool2d 2x2"),
+        Case(max_pool2d, lambda x: F.max_pool2d(x, 3, stride=2), images(distinct, 3, 2),
+             "max_pool2d 3x3 stride 2 (overlapping)"),
+        Case(softmax_cross_entropy,
+             lambda s: _xent_case(s), scores, "softmax_cross_entropy"),
+    ]
+
+
+def _xent_case(s):
+    from ..tensor import apply
+    labels = np.arange(s.shape[0]) % s.shape[1]
+    return apply(softmax_cross_entropy, (s, labels))

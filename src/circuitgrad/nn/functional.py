@@ -64,6 +64,38 @@ def conv2d(x, weight, bias=None, stride=1, padding=0):
     return out
 
 
+def unfold(x, kernel_size, stride=1, padding=0):
+    """Every ``kernel_size`` window of ``x`` (N, C, H, W), as (KH, KW, N, C, OH, OW).
+
+    ``unfold(x)[i, j]`` is the image of every window's (i, j) entry: a view, no copy.
+    """
+    x = as_tensor(x)
+    kernel = pair(kernel_size, "kernel_size")
+    stride, padding = pair(stride, "stride"), pair(padding, "padding")
+    gates.check_window_shape(x.shape, kernel, stride, padding, "unfold")
+    return apply(gates.unfold, (x,), {"kernel": kernel, "stride": stride, "padding": padding})
+
+
+def fold(windows, shape, stride=1, padding=0):
+    """The adjoint of :func:`unfold`: add windows back into an (N, C, H, W) image of ``shape``.
+
+    A pixel that lies in several windows receives the sum of their values.
+    """
+    windows = as_tensor(windows)
+    stride, padding = pair(stride, "stride"), pair(padding, "padding")
+    shape = tuple(int(n) for n in shape)
+    kernel = windows.shape[:2]
+    gates.check_window_shape(shape, kernel, stride, padding, "fold")
+    expected = kernel + shape[:2] + tuple(gates.output_size(size, k, s, p) for size, k, s, p
+                                          in zip(shape[2:], kernel, stride, padding,
+                                                 strict=True))
+    if windows.shape != expected:
+        raise ShapeError(f"fold: windows of shape {windows.shape} do not fit an image of "
+                         f"shape {shape}; expected {expected}")
+    return apply(gates.fold, (windows,), {"shape": shape, "stride": stride,
+                                          "padding": padding})
+
+
 def max_pool2d(x, kernel_size, stride=None):
     """Max over each ``kernel_size`` window, stepping by ``stride`` (default: the kernel)."""
     x = as_tensor(x)

@@ -1,0 +1,167 @@
+"""Module bookkeeping: parameters, modes, casting, and saving/loading state."""
+
+import numpy as np
+import pytest
+
+import circuitgrad as cg
+from circuitgrad import nn
+
+
+def convnet(seed=0):
+    nn.manual_seed(seed)
+    return nn.Sequential(
+        nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Dropout(0.5), nn.Linear(4 * 4 * 4, 3), nn.BatchNorm1d(3))
+
+
+def batch(seed=1):
+    return np.random.default_rng(seed).standard_normal((8, 1, 8, 8)).astype(np.float32)
+
+
+def test_parameters_are_found_by_name_in_order():
+    model = convnet()
+    assert [name for name, _ in model.named_parameters()] == [
+        "0.weight", "0.bias", "1.weight", "1.bias", "6.weight", "6.bias", "7.weight", "7.bias"]
+    assert [name for name, _ in model.named_buffers()] == [
+        "1.running_mean", "1.running_var", "7.running_mean", "7.running_var"]
+    assert all(p.dtype == np.float32 and p.requires_grad for p in model.parameters())
+
+
+def test_shared_parameter_appears_once():
+    layer = nn.Linear(3, 3, rng=0)
+    model = nn.Sequential(layer, nn.ReLU(), layer)
+    assert len(model.parameters()) == 2
+
+
+def test_train_and_eval_reach_every_layer():
+    model = convnet()
+    model.eval()
+    assert not any(m.training for _, m in model.named_modules())
+    model.train()
+    assert all(m.training for _, m in model.named_modules())
+
+
+def test_state_dict_round_trip_reproduces_predictions_exactly(tmp_path):
+    model = convnet(seed=0)
+    opt = nn.SGD(model.parameters(), lr=0.1)
+    for _ in range(3):  # move parameters and running statistics away from their start
+        loss = nn.softmax_cross_entropy(model(batch()), np.array([0, 1, 2, 0, 1, 2, 0, 1]))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    model.eval()
+    with cg.no_grad():
+        before = model(batch(2)).data
+
+    path = tmp_path / "model.npz"
+    model.save(path)
+    other = convnet(seed=5).eval()
+    with cg.no_grad():
+        assert not np.array_equal(other(batch(2)).data, before)
+    other.load(path)
+    with cg.no_grad():
+        np.testing.assert_array_equal(other(batch(2)).data, before)
+
+    third = convnet(seed=6).eval()
+    third.load_state_dict(model.state_dict())
+    with cg.no_grad():
+        np.testing.assert_array_equal(third(batch(2)).data, before)
+
+
+def test_state_dict_is_a_copy():
+    model = nn.Linear(2, 2, rng=0)
+    state = model.state_dict()
+    state["weight"][:] = 99
+    assert not np.any(model.weight.data == 99)
+
+
+def test_wrong_shape_names_the_parameter_and_both_shapes():
+    model = nn.Sequential(nn.Linear(4, 3, rng=0), nn.ReLU(), nn.Linear(3, 2, rng=0))
+    state = model.state_dict()
+    state["2.weight"] = np.zeros((5, 2), np.float32)
+    before = model.state_dict()
+    with pytest.raises(cg.ShapeError,
+                       match=r"'2\.weight'.*shape \(5, 2\).*parameter has shape \(3, 2\)"):
+        model.load_state_dict(state)
+    for name, value in model.state_dict().items():  # nothing was half-loaded
+        np.testing.assert_array_equal(value, before[name])
+
+
+def test_missing_and_unexpected_keys_are_listed():
+    model = nn.Linear(2, 2, rng=0)
+    with pytest.raises(KeyError, match=r"missing \['bias'\], unexpected \['extra'\]"):
+        model.load_state_dict({"weight": np.zeros((2, 2)), "extra": np.zeros(1)})
+
+
+def test_loading_keeps_the_models_dtype():
+    model = nn.Linear(2, 2, rng=0)
+    model.load_state_dict({"weight": np.ones((2, 2)), "bias": np.zeros(2)})  # float64 arrays
+    assert model.weight.dtype == np.float32
+
+
+def test_astype_casts_parameters_and_buffers():
+    model = convnet().astype(np.float64)
+    assert all(p.dtype == np.float64 for p in model.parameters())
+    assert all(b.dtype == np.float64 for _, b in model.named_buffers())
+    assert model(batch().astype(np.float64)).dtype == np.float64
+
+
+def test_float32_model_stays_float32_through_training():
+    model = convnet()
+    opt = nn.Adam(model.parameters(), lr=1e-3)
+    loss = nn.softmax_cross_entropy(model(batch()), np.arange(8) % 3)
+    loss.backward()
+    assert loss.dtype == np.float32
+    assert all(p.grad.dtype == np.float32 for p in model.parameters())
+    opt.step()
+    assert all(p.dtype == np.float32 for p in model.parameters())
+    assert all(b.dtype == np.float32 for _, b in model.named_buffers())
+
+
+def test_substituted_restores_parameters_even_on_error():
+    layer = nn.Linear(2, 2, rng=0)
+    original = layer.weight
+    with pytest.raises(RuntimeError), nn.substituted(layer, {"weight": cg.tensor(np.eye(2))}):
+        raise RuntimeError
+    assert layer.weight is original
+    with pytest.raises(cg.ShapeError, match="shape"), \
+            nn.substituted(layer, {"weight": cg.tensor(np.eye(3))}):
+        pass
+
+
+def test_batch_norm_running_statistics():
+    rng = np.random.default_rng(0)
+    layer = nn.BatchNorm1d(3, momentum=0.5, dtype=np.float64)
+    x = rng.standard_normal((10, 3)) * 2 + 5
+    out = layer(x).data
+    np.testing.assert_allclose(out.mean(axis=0), 0, atol=1e-12)
+    np.testing.assert_allclose(out.std(axis=0), 1, atol=1e-4)
+    np.testing.assert_allclose(layer.running_mean, 0.5 * x.mean(axis=0))
+    np.testing.assert_allclose(layer.running_var, 0.5 + 0.5 * x.var(axis=0, ddof=1))
+    layer.eval()
+    expected = (x - layer.running_mean) / np.sqrt(layer.running_var + layer.eps)
+    np.testing.assert_allclose(layer(x).data, expected)
+
+
+def test_dropout_scales_in_training_and_passes_in_eval():
+    layer = nn.Dropout(0.25, rng=0)
+    x = np.ones((1000, 10))
+    out = layer(x).data
+    assert set(np.unique(out)) == {0.0, 1 / 0.75}
+    assert abs(out.mean() - 1) < 0.05
+    layer.eval()
+    np.testing.assert_array_equal(layer(x).data, x)
+
+
+def test_layer_shape_errors_are_clear():
+    with pytest.raises(cg.ShapeError, match="3 channels.*expects 1"):
+        nn.Conv2d(1, 2, 3)(np.zeros((1, 3, 5, 5), np.float32))
+    with pytest.raises(cg.ShapeError, match="does not fit an input H of 2"):
+        nn.Conv2d(1, 2, 3)(np.zeros((1, 1, 2, 5), np.float32))
+    with pytest.raises(ValueError, match=r"BatchNorm2d\(4\) expects 4-d"):
+        nn.BatchNorm2d(4)(np.zeros((2, 4), np.float32))
+
+
+def test_repr_shows_the_layers():
+    text = repr(convnet())
+    assert "(0): Conv2d(1, 4, kernel_size=(3, 3)" in text and "(5): Dropout(p=0.5)" in text

@@ -1,0 +1,179 @@
+"""Optimizers against their update rules written out by hand; schedules; data loading."""
+
+import math
+
+import numpy as np
+import pytest
+
+from circuitgrad import nn
+
+
+def run(optimizer_class, grads, w0, **options):
+    """Apply ``grads`` one step at a time; returns the parameter after each step."""
+    p = nn.Parameter(np.array(w0))
+    opt = optimizer_class([p], **options)
+    trail = []
+    for g in grads:
+        p.grad = np.array(g)
+        opt.step()
+        trail.append(p.data.copy())
+    return trail
+
+
+GRADS = [[1.0, -2.0], [0.5, 0.5], [-1.0, 3.0]]
+W0 = [0.3, -0.7]
+
+
+def test_sgd():
+    w = np.array(W0)
+    for got, g in zip(run(nn.SGD, GRADS, W0, lr=0.1), GRADS, strict=True):
+        w = w - 0.1 * np.array(g)
+        np.testing.assert_allclose(got, w)
+
+
+def test_sgd_momentum():
+    w, v = np.array(W0), np.zeros(2)
+    for got, g in zip(run(nn.SGD, GRADS, W0, lr=0.1, momentum=0.9), GRADS, strict=True):
+        v = 0.9 * v - 0.1 * np.array(g)
+        w = w + v
+        np.testing.assert_allclose(got, w)
+
+
+def test_sgd_nesterov():
+    w, v = np.array(W0), np.zeros(2)
+    trail = run(nn.SGD, GRADS, W0, lr=0.1, momentum=0.9, nesterov=True)
+    for got, g in zip(trail, GRADS, strict=True):
+        v_prev = v
+        v = 0.9 * v - 0.1 * np.array(g)
+        w = w - 0.9 * v_prev + 1.9 * v
+        np.testing.assert_allclose(got, w)
+
+
+def test_rmsprop():
+    w, cache = np.array(W0), np.zeros(2)
+    for got, g in zip(run(nn.RMSProp, GRADS, W0, lr=0.01, decay=0.9), GRADS, strict=True):
+        g = np.array(g)
+        cache = 0.9 * cache + 0.1 * g * g
+        w = w - 0.01 * g / (np.sqrt(cache) + 1e-8)
+        np.testing.assert_allclose(got, w)
+
+
+def test_adam():
+    w, m, v = np.array(W0), np.zeros(2), np.zeros(2)
+    for t, (got, g) in enumerate(zip(run(nn.Adam, GRADS, W0, lr=0.01), GRADS, strict=True),
+                                 start=1):
+        g = np.array(g)
+        m = 0.9 * m + 0.1 * g
+        v = 0.999 * v + 0.001 * g * g
+        w = w - 0.01 * (m / (1 - 0.9 ** t)) / (np.sqrt(v / (1 - 0.999 ** t)) + 1e-8)
+        np.testing.assert_allclose(got, w, rtol=1e-7)
+
+
+def test_weight_decay_adds_strength_times_weight():
+    got = run(nn.SGD, [[0.0, 0.0]], W0, lr=0.5, weight_decay=0.1)[0]
+    np.testing.assert_allclose(got, np.array(W0) * (1 - 0.5 * 0.1))
+
+
+@pytest.mark.parametrize("make", [
+    lambda ps: nn.SGD(ps, lr=0.1, momentum=0.9, nesterov=True),
+    lambda ps: nn.RMSProp(ps, lr=0.01),
+    lambda ps: nn.Adam(ps, lr=0.01),
+], ids=["nesterov", "rmsprop", "adam"])
+def test_updates_are_in_place_and_keep_float32(make):
+    p = nn.Parameter(np.ones(3, np.float32))
+    array = p.data
+    opt = make([p])
+    p.grad = np.full(3, 0.5, np.float32)
+    opt.step()
+    assert p.data is array and p.dtype == np.float32
+    assert all(v.dtype == np.float32 for s in opt.state for v in s.values()
+               if isinstance(v, np.ndarray))
+
+
+def test_zero_grad_and_parameters_without_gradients():
+    a, b = nn.Parameter([1.0]), nn.Parameter([2.0])
+    opt = nn.SGD([a, b], lr=1.0)
+    a.grad = np.array([1.0])
+    opt.step()  # b has no gradient: left alone
+    assert a.data[0] == 0.0 and b.data[0] == 2.0
+    opt.zero_grad()
+    assert a.grad is None
+
+
+def test_zero_dimensional_parameter():
+    p = nn.Parameter(2.0)
+    opt = nn.Adam([p], lr=0.5)
+    p.grad = np.float64(1.0)
+    opt.step()
+    assert float(p.data) == pytest.approx(1.5)
+
+
+@pytest.mark.parametrize("make", [
+    lambda ps: nn.SGD(ps, lr=0.1, momentum=0.9),
+    lambda ps: nn.SGD(ps, lr=0.1, momentum=0.9, nesterov=True),
+    lambda ps: nn.RMSProp(ps, lr=0.05),
+    lambda ps: nn.Adam(ps, lr=0.1),
+], ids=["momentum", "nesterov", "rmsprop", "adam"])
+def test_optimizers_minimise_a_quadratic(make):
+    target = np.array([1.0, -2.0, 0.5])
+    p = nn.Parameter(np.zeros(3))
+    opt = make([p])
+    for _ in range(300):
+        loss = ((p - target) ** 2).sum()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    np.testing.assert_allclose(p.data, target, atol=1e-2)
+
+
+def test_optimizer_argument_errors():
+    with pytest.raises(ValueError, match="no parameters"):
+        nn.SGD([], lr=0.1)
+    with pytest.raises(ValueError, match="positive"):
+        nn.Adam([nn.Parameter([1.0])], lr=0)
+    with pytest.raises(ValueError, match="Nesterov"):
+        nn.SGD([nn.Parameter([1.0])], lr=0.1, nesterov=True)
+
+
+def test_step_and_cosine_schedules():
+    opt = nn.SGD([nn.Parameter([1.0])], lr=0.8)
+    step = nn.StepLR(opt, step_size=3, gamma=0.5)
+    assert [step.step() for _ in range(7)] == [0.8, 0.8, 0.4, 0.4, 0.4, 0.2, 0.2]
+    opt = nn.SGD([nn.Parameter([1.0])], lr=1.0)
+    cosine = nn.CosineLR(opt, total_steps=4, min_lr=0.1)
+    lrs = [cosine.step() for _ in range(6)]
+    expected = [0.1 + 0.45 * (1 + math.cos(math.pi * min(k, 4) / 4)) for k in range(1, 7)]
+    np.testing.assert_allclose(lrs, expected)
+    assert opt.lr == pytest.approx(0.1)
+
+
+# ----- data ---------------------------------------------------------------------------------
+def test_loader_covers_every_row_once_per_epoch_in_batches():
+    X, y = np.arange(23)[:, None] * np.ones((1, 2)), np.arange(23)
+    loader = nn.DataLoader(nn.Dataset(X, y), batch_size=5, seed=3)
+    assert len(loader) == 5
+    batches = list(loader)
+    assert [len(yb) for _, yb in batches] == [5, 5, 5, 5, 3]
+    seen = np.concatenate([yb for _, yb in batches])
+    assert sorted(seen) == list(range(23)) and list(seen) != list(range(23))
+    for xb, yb in batches:
+        np.testing.assert_array_equal(xb[:, 0], yb)  # rows stay together
+
+
+def test_loader_is_reproducible_and_reshuffles_each_epoch():
+    data = (np.arange(20), np.arange(20))
+    a, b = nn.DataLoader(data, batch_size=4, seed=7), nn.DataLoader(data, batch_size=4, seed=7)
+    first_a, second_a = [yb.tolist() for _, yb in a], [yb.tolist() for _, yb in a]
+    assert first_a == [yb.tolist() for _, yb in b]
+    assert second_a == [yb.tolist() for _, yb in b]
+    assert first_a != second_a
+
+
+def test_loader_options():
+    X = np.arange(10)
+    plain = nn.DataLoader(X, batch_size=4, shuffle=False, drop_last=True)
+    assert [xb.tolist() for xb in plain] == [[0, 1, 2, 3], [4, 5, 6, 7]]
+    with pytest.raises(ValueError, match="same length"):
+        nn.Dataset(np.zeros(3), np.zeros(4))
+    with pytest.raises(ValueError, match="batch_size"):
+        nn.DataLoader(X, batch_size=0)

@@ -1,0 +1,140 @@
+"""Training end to end: digits, the train command, and the clear stops (bad data, divergence)."""
+
+import argparse
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from circuitgrad import nn
+
+pytest.importorskip("sklearn")
+train = pytest.importorskip("circuitgrad.nn.train")
+
+
+def args(*argv):
+    return train.add_arguments(argparse.ArgumentParser()).parse_args(list(argv))
+
+
+def small_problem(n=60, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, 4)).astype(np.float32)
+    return X, (X[:, 0] > 0).astype(np.int64)
+
+
+def small_model():
+    return nn.Sequential(nn.Linear(4, 8, rng=0), nn.ReLU(), nn.Linear(8, 2, rng=1))
+
+
+def test_small_model_learns_digits_well_above_chance():
+    X_train, X_test, y_train, y_test = train.load_digits_split("mlp")
+    nn.manual_seed(0)
+    model = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
+    history = nn.fit(model, nn.DataLoader((X_train, y_train), batch_size=64, seed=0),
+                     nn.softmax_cross_entropy, nn.Adam(model.parameters(), lr=0.01), epochs=3,
+                     test=(X_test, y_test), num_classes=10)
+    assert history["test_accuracy"][-1] > 0.85  # chance is 0.10
+    assert history["loss"][0] > history["loss"][-1]
+
+
+def test_train_command_writes_plot_and_parameters_and_is_reproducible(tmp_path, capsys):
+    outputs = []
+    for run_dir in ("a", "b"):
+        code = train.run(args("digits", "--model", "convnet", "--epochs", "1", "--seed", "3",
+                              "--no-progress", "--out-dir", str(tmp_path / run_dir)))
+        assert code == 0
+        outputs.append(capsys.readouterr().out)
+    assert "test accuracy:" in outputs[0]
+    # same seed, same numbers (the timing at the end of the line may differ)
+    assert outputs[0].split(" s (")[0].rsplit(",", 1)[0] == \
+        outputs[1].split(" s (")[0].rsplit(",", 1)[0]
+    png = (tmp_path / "a" / "digits-convnet.png").read_bytes()
+    assert png.startswith(b"\x89PNG")
+    saved_a = np.load(tmp_path / "a" / "digits-convnet.npz")
+    saved_b = np.load(tmp_path / "b" / "digits-convnet.npz")
+    assert saved_a.files == saved_b.files and "0.weight" in saved_a.files
+    for key in saved_a.files:
+        np.testing.assert_array_equal(saved_a[key], saved_b[key])
+    model = train.build_model("convnet").load(tmp_path / "a" / "digits-convnet.npz")
+    X_train, X_test, y_train, y_test = train.load_digits_split("convnet")
+    assert nn.accuracy(model, X_test, y_test) > 0.5
+
+
+def test_diverging_learning_rate_stops_the_command(tmp_path, capsys):
+    code = train.run(args("digits", "--lr", "1000", "--epochs", "2", "--no-progress",
+                          "--out-dir", str(tmp_path)))
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "diverging" in err and "learning rate 1000" in err
+    assert not (tmp_path / "digits-mlp.npz").exists()  # no NaN model is saved
+
+
+def test_loss_that_becomes_nan_stops_with_a_clear_message():
+    X, y = small_problem()
+    model = small_model()
+    with pytest.raises(nn.TrainingError, match="the loss became (nan|inf).*diverged"), \
+            np.errstate(all="ignore"):
+        nn.fit(model, nn.DataLoader((X * 1e30, y), batch_size=10, seed=0),
+               nn.softmax_cross_entropy, nn.SGD(model.parameters(), lr=1e30), epochs=3)
+
+
+def test_loss_growth_is_caught_before_it_overflows():
+    X, y = small_problem()
+    model = small_model()
+    with pytest.raises(nn.TrainingError, match=r"grew from .* at epoch 1, step \d+ "
+                                               r"\(learning rate 1e\+06\)"):
+        nn.fit(model, nn.DataLoader((X, y), batch_size=10, seed=0), nn.softmax_cross_entropy,
+               nn.SGD(model.parameters(), lr=1e6), epochs=3)
+
+
+def test_nan_in_the_data_stops_before_training():
+    X, y = small_problem()
+    X[17, 2] = np.nan
+    X[40, 0] = np.inf
+    model = small_model()
+    before = model.state_dict()
+    with pytest.raises(nn.TrainingError,
+                       match=r"training data contains 2 NaN and infinite values .*row 17"):
+        nn.fit(model, nn.DataLoader((X, y), batch_size=10), nn.softmax_cross_entropy,
+               nn.SGD(model.parameters(), lr=0.1), epochs=1)
+    for name, value in model.state_dict().items():
+        np.testing.assert_array_equal(value, before[name])
+
+
+def test_nan_in_the_test_data_is_reported():
+    X, y = small_problem()
+    X_test = X.copy()
+    X_test[3] = np.nan
+    model = small_model()
+    with pytest.raises(nn.TrainingError, match="test data contains 4 NaN values"):
+        nn.fit(model, nn.DataLoader((X, y)), nn.softmax_cross_entropy,
+               nn.SGD(model.parameters(), lr=0.1), epochs=1, test=(X_test, y))
+
+
+def test_out_of_range_labels_stop_before_training():
+    X, y = small_problem()
+    y[5] = 7
+    model = small_model()
+    with pytest.raises(nn.LabelError, match="label 7 at position 5 is out of range.*"
+                                            r"\[0, 1\]"):
+        nn.fit(model, nn.DataLoader((X, y), batch_size=10), nn.softmax_cross_entropy,
+               nn.SGD(model.parameters(), lr=0.1), epochs=1, num_classes=2)
+    with pytest.raises(nn.LabelError, match="out of range"):  # and without num_classes
+        nn.fit(model, nn.DataLoader((X, y), batch_size=60), nn.softmax_cross_entropy,
+               nn.SGD(model.parameters(), lr=0.1), epochs=1)
+
+
+def test_train_needs_no_optional_dependency_to_import():
+    code = ("import sys, circuitgrad, circuitgrad.nn, circuitgrad.nn.train\n"
+            "heavy = {'sklearn', 'matplotlib', 'tqdm', 'rich'} & set(sys.modules)\n"
+            "assert not heavy, heavy\n")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_module_runs_as_a_script(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "circuitgrad.nn.train", "digits", "--epochs", "1",
+         "--no-progress", "--out-dir", str(tmp_path)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "test accuracy" in result.stdout
