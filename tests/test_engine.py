@@ -92,6 +92,29 @@ def test_saved_intermediates_are_released_after_backward():
     assert ref() is None       # ... and lets go of it afterwards, without gc.collect()
 
 
+def test_large_values_no_rule_reads_are_released_before_backward():
+    W = leaf(np.ones((100, 100)))
+    b = leaf(np.ones(100))
+    h = np.ones((64, 100)) @ W          # large: gets its own record
+    ref = weakref.ref(h.data)
+    z = (h + b).relu()                  # add never reads h, relu reads only its output
+    del h
+    assert ref() is None                # gone already, as in a hand-written forward pass
+    z.sum().backward()
+    np.testing.assert_array_equal(W.grad, np.full((100, 100), 64.0))
+    np.testing.assert_array_equal(b.grad, np.full(100, 64.0))
+
+
+def test_large_intermediate_keeps_name_and_retained_gradient():
+    x = leaf(np.ones((80, 80)))
+    h = (x * 2).retain_grad()
+    h.name = "h"
+    (h * 3).sum().backward()
+    np.testing.assert_array_equal(h.grad, np.full((80, 80), 3.0))
+    np.testing.assert_array_equal(x.grad, np.full((80, 80), 6.0))
+    assert h.gate.name == "mul" and h.name == "h" and not h.is_leaf
+
+
 def test_no_grad_records_nothing():
     x = leaf(2.0)
     with cg.no_grad():

@@ -4,6 +4,7 @@ The cases (how to call each gate, which inputs suit it) live beside the gates, i
 family's ``_sweep()``; this file only drives them.
 """
 
+import contextlib
 import importlib
 import pkgutil
 
@@ -15,6 +16,7 @@ from hypothesis.extra.numpy import mutually_broadcastable_shapes
 
 import circuitgrad as cg
 import circuitgrad.gates
+from circuitgrad.core import node
 from circuitgrad.core.gate import Gate
 
 FAMILIES = [importlib.import_module(f"circuitgrad.gates.{m.name}")
@@ -57,10 +59,34 @@ def numeric_gradient(fn, arrays, k, g):
     return grad
 
 
+@contextlib.contextmanager
+def values_kept_below(size):
+    """Run with another size limit for keeping values no backward rule reads."""
+    previous = node.KEEP_VALUES_BELOW
+    node.KEEP_VALUES_BELOW = size
+    try:
+        yield
+    finally:
+        node.KEEP_VALUES_BELOW = previous
+
+
 @pytest.mark.parametrize("case", CASES, ids=repr)
 @settings(max_examples=40)
 @given(shapes=SHAPES, seed=st.integers(0, 2**32 - 1))
 def test_gradient_matches_central_differences(case, shapes, seed):
+    check_against_central_differences(case, shapes, seed)
+
+
+@pytest.mark.parametrize("case", CASES, ids=repr)
+@settings(max_examples=15)
+@given(shapes=SHAPES, seed=st.integers(0, 2**32 - 1))
+def test_gradient_when_unread_values_are_released(case, shapes, seed):
+    """Every array gets a separate Node, so a gate's ``saves`` declaration is put to test."""
+    with values_kept_below(0):
+        check_against_central_differences(case, shapes, seed)
+
+
+def check_against_central_differences(case, shapes, seed):
     rng = np.random.default_rng(seed)
     arrays = case.make(rng, *shapes.input_shapes)
     assume(arrays is not None)

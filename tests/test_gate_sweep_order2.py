@@ -12,7 +12,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import circuitgrad as cg
-from test_gate_sweep import CASES, SHAPES
+from test_gate_sweep import CASES, SHAPES, values_kept_below
 
 IDENTITY_TOL = 1e-10
 FD_EPS = 1e-6
@@ -68,6 +68,18 @@ def test_jvp_agrees_with_vjp_and_central_differences(case, shapes, seed):
 @settings(max_examples=6)
 @given(shapes=SHAPES, seed=st.integers(0, 2**32 - 1))
 def test_second_derivatives_in_both_modes(case, shapes, seed):
+    check_second_derivatives(case, shapes, seed)
+
+
+@pytest.mark.parametrize("case", CASES, ids=repr)
+@settings(max_examples=4)
+@given(shapes=SHAPES, seed=st.integers(0, 2**32 - 1))
+def test_second_derivatives_when_unread_values_are_released(case, shapes, seed):
+    with values_kept_below(0):
+        check_second_derivatives(case, shapes, seed)
+
+
+def check_second_derivatives(case, shapes, seed):
     arrays, c, ts = draw(case, shapes, seed)
     nums = tuple(range(len(arrays)))
     gradient = cg.grad(projected(case, c), argnums=nums)

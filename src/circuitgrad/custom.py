@@ -104,7 +104,9 @@ def _make_gate(cls):
                  for t, x in zip(tangents, inputs, strict=True)]
         return _as_value(cls.jvp(ctx, *plain))
 
-    return Gate(name, forward, vjp=each(vjp), jvp=jvp, symbol=name)
+    # backward reads ctx.saved, never the recorded values
+    return Gate(name, forward, vjp=each(vjp), jvp=jvp, symbol=name, saves=(),
+                saves_out=False)
 
 
 def _as_value(x):

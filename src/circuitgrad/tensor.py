@@ -11,6 +11,9 @@ import numbers
 import numpy as np
 
 from .core import backward as _backward
+from .core import node as _node_mod
+from .core.node import ABSENT as _ABSENT
+from .core.node import Node, Wire, place, stored_inputs
 from .core.trace import levels_below, state
 from .errors import NotDifferentiableError, ShapeError
 
@@ -18,10 +21,9 @@ _NO_PARAMS = {}
 _ndarray = np.ndarray
 _NUMBERS = (float, int, np.float64, np.float32)
 _FIRST, _SECOND, _BOTH = (0,), (1,), (0, 1)  # shared edge lists: no allocation per gate
-_ABSENT = object()  # fills _b for one-input gates; never a real input
 
 
-class Tensor:
+class Tensor(Wire):
     """A value on a wire: a NumPy array (0-d: a NumPy scalar) plus its place in the circuit.
 
     Make one with :func:`circuitgrad.tensor`. Gradients land in ``.grad`` after
@@ -36,15 +38,16 @@ class Tensor:
     (-12.0, -3.0, 4.0)
     """
 
-    # A recorded gate's output keeps the gate, its inputs (Tensors or constants: the first
+    # A recorded gate's output keeps the gate, its inputs (Wires or constants: the first
     # in _a, the second in _b, any others in the tuple _more), its params, and _edges: the
     # positions of inputs that need a gradient. _gate is None for a leaf; _edges is None
     # once backward() has freed the gate. Slots rather than a node object and an inputs
-    # tuple: one object per gate keeps allocation and garbage-collector work low.
+    # tuple: one object per gate keeps allocation and garbage-collector work low. Large
+    # arrays are the exception: their record is a separate Node in _node (see core/node.py).
     # _acc, _deps and _epoch are the backward walk's running gradient, pending-consumer
     # count, and the walk they belong to.
-    __slots__ = ("_value", "_gate", "_a", "_b", "_more", "_params", "_edges",
-                 "requires_grad", "grad", "name", "_acc", "_deps", "_epoch", "_retains",
+    __slots__ = ("_value", "_node", "_gate", "_a", "_b", "_more", "_params", "_edges",
+                 "requires_grad", "grad", "_name", "_acc", "_deps", "_epoch", "_retains",
                  "_tangents", "__weakref__")
 
     # Make ndarray op Tensor defer to Tensor's reflected operators.
@@ -57,10 +60,11 @@ class Tensor:
                 f"only floating-point tensors can require gradients; this data has dtype "
                 f"{np.result_type(value)} (make it float with dtype=np.float64)")
         self._value = value
-        self._gate = self._a = self._b = self._more = self._params = self._edges = None
+        self._node = self._gate = self._a = self._b = self._more = None
+        self._params = self._edges = None
         self.requires_grad = bool(requires_grad)
         self.grad = None
-        self.name = name
+        self._name = name
         self._acc = self._epoch = None
         self._deps = 0
         self._retains = False
@@ -74,6 +78,16 @@ class Tensor:
 
     @data.setter
     def data(self, value):
+        """Replace the value (shape and, for float tensors, dtype kept); arrays are not copied.
+
+        ``p.data -= lr * p.grad`` updates in place and stores the same array back.
+        """
+        if isinstance(value, np.ndarray) and value.ndim and value.dtype == self._value.dtype:
+            if value.shape != np.shape(self._value):
+                raise ShapeError(f"cannot set .data of shape {np.shape(self._value)} "
+                                 f"to a value of shape {value.shape}")
+            self._value = value
+            return
         value = _to_value(value, None)
         if np.shape(value) != np.shape(self._value):
             raise ShapeError(f"cannot set .data of shape {np.shape(self._value)} "
@@ -103,28 +117,39 @@ class Tensor:
         return self.transpose()
 
     @property
+    def name(self):
+        """A label for pictures and listings (inputs show it; so do named intermediates)."""
+        return self._name
+
+    @name.setter
+    def name(self, value):
+        self._name = value
+        if self._node is not None:
+            self._node.name = value
+
+    @property
     def is_leaf(self):
         """True for tensors made by the user rather than by a recorded gate."""
-        return self._gate is None
+        return self._gate is None and self._node is None
 
     @property
     def gate(self):
         """The gate that produced this tensor, or None for a leaf."""
-        return self._gate
+        return self._gate if self._node is None else self._node._gate
 
     @property
     def inputs(self):
-        """The gate's inputs (Tensors or constants); empty for a leaf or a freed gate."""
-        if self._edges is None:
-            return ()
-        if self._more is not None:
-            return (self._a, self._b) + self._more
-        return (self._a,) if self._b is _ABSENT else (self._a, self._b)
+        """The gate's inputs (Wires or constants); empty for a leaf or a freed gate.
+
+        An input whose large value no backward rule needed shows as its Node, whose
+        ``data`` is None.
+        """
+        return stored_inputs(place(self))
 
     @property
     def params(self):
         """The gate's non-tensor parameters (axis, shape, index...)."""
-        return self._params or {}
+        return place(self)._params or {}
 
     def item(self):
         """The value as a Python number (size-1 tensors only)."""
@@ -137,7 +162,7 @@ class Tensor:
     def detach(self):
         """A new leaf sharing this value, cut from the circuit."""
         out = _wrap(self._value)
-        out.name = self.name
+        out._name = self._name
         return out
 
     def retain_grad(self):
@@ -146,11 +171,14 @@ class Tensor:
             raise NotDifferentiableError(
                 "retain_grad() on a tensor that does not require gradients")
         self._retains = True
+        if self._node is not None:  # the walk visits the Node; it hands the gradient here
+            self._node._retains = True
+            self._node._handle = self
         return self
 
     def requires_grad_(self, flag=True):
         """Set ``requires_grad`` on a leaf in place; returns the tensor."""
-        if self._gate is not None:
+        if not self.is_leaf:
             raise NotDifferentiableError(
                 "requires_grad_ works on leaves only; use detach() first")
         if flag and not _is_float(self._value):
@@ -187,8 +215,8 @@ class Tensor:
         extras = []
         if self._value.dtype != np.float64:
             extras.append(f"dtype={self._value.dtype}")
-        if self._gate is not None:
-            extras.append(f"gate={self._gate.name}")
+        if not self.is_leaf:
+            extras.append(f"gate={self.gate.name}")
         elif self.requires_grad:
             extras.append("requires_grad=True")
         if self.name:
@@ -424,10 +452,10 @@ def _wrap(value):
     """A fresh leaf around an already-normalised value (internal fast path)."""
     t = _new(Tensor)
     t._value = value
-    t._gate = t._a = t._b = t._more = t._params = t._edges = None
+    t._node = t._gate = t._a = t._b = t._more = t._params = t._edges = None
     t.requires_grad = False
     t.grad = None
-    t.name = None
+    t._name = None
     t._acc = t._epoch = None
     t._deps = 0
     t._retains = False
@@ -513,16 +541,31 @@ def apply(gate, inputs, params=_NO_PARAMS):
         out = out[()]
     t = _wrap(out)
     if edges and state.grad_enabled and out.dtype.kind == "f":
-        t.requires_grad = True
-        t._gate = gate
-        t._a = inputs[0]
-        t._b = inputs[1] if len(inputs) > 1 else _ABSENT
-        t._more = inputs[2:] if len(inputs) > 2 else None
-        t._params = params
-        t._edges = tuple(edges)
+        _record(t, gate, inputs, params, tuple(edges))
     if state.levels:
         _push_tangents(t, gate, inputs, params)
     return t
+
+
+def _record(t, gate, inputs, params, edges):
+    """Make ``t`` the recorded output of ``gate``: its own record, or a Node if large."""
+    t.requires_grad = True
+    saves = gate.saves
+    if saves is not None:  # inputs whose values the rules never read: keep only their wire
+        inputs = tuple(x if i in saves or not isinstance(x, Tensor) else place(x)
+                       for i, x in enumerate(inputs))
+    out = t._value
+    # Forward mode keeps tangents on Tensors, so while it is live every wire stays a Tensor.
+    if (type(out) is _ndarray and out.size >= _node_mod.KEEP_VALUES_BELOW
+            and not state.levels):
+        t._node = Node(gate, out, gate.saves_out, inputs, params, edges, t._name)
+        return
+    t._gate = gate
+    t._a = inputs[0]
+    t._b = inputs[1] if len(inputs) > 1 else _ABSENT
+    t._more = tuple(inputs[2:]) if len(inputs) > 2 else None
+    t._params = params
+    t._edges = edges
 
 
 def _binary(gate, a, b):
@@ -531,7 +574,7 @@ def _binary(gate, a, b):
     Scalar circuits are made almost entirely of these calls, so it avoids apply's loops.
     Anything unusual (arrays as constants, Tensor subclasses, forward mode) goes to apply.
     """
-    if type(a) is Tensor:
+    if type(a) is Tensor and a._node is None:
         av = a._value
         ga = a.requires_grad
     elif type(a) in _NUMBERS:
@@ -539,7 +582,7 @@ def _binary(gate, a, b):
         ga = False
     else:
         return apply(gate, (a, b))
-    if type(b) is Tensor:
+    if type(b) is Tensor and b._node is None:
         bv = b._value
         gb = b.requires_grad
     elif type(b) in _NUMBERS:
@@ -553,11 +596,15 @@ def _binary(gate, a, b):
         out = gate.forward(av, bv)
     except (ValueError, IndexError) as err:
         raise _gate_error(gate, (av, bv), err) from None
-    if type(out) is _ndarray and out.ndim == 0:
-        out = out[()]
+    if type(out) is _ndarray:
+        if out.ndim == 0:
+            out = out[()]
+        elif out.size >= _node_mod.KEEP_VALUES_BELOW:
+            return _finish_large(gate, (a, b), out, ga or gb, _BOTH if ga and gb else
+                                 _FIRST if ga else _SECOND, _NO_PARAMS)
     t = _new(Tensor)
     t._value = out
-    t.grad = t.name = t._acc = t._epoch = t._tangents = None
+    t._node = t.grad = t._name = t._acc = t._epoch = t._tangents = None
     t._deps = 0
     t._retains = False
     if (ga or gb) and state.grad_enabled:
@@ -576,18 +623,21 @@ def _binary(gate, a, b):
 
 def _unary(gate, a, params=_NO_PARAMS):
     """``apply`` for one Tensor operand: the fast path of exp, relu, x**p and friends."""
-    if state.levels or type(a) is not Tensor:
+    if state.levels or type(a) is not Tensor or a._node is not None:
         return apply(gate, (a,), params)
     av = a._value
     try:
         out = gate.forward(av, **params) if params else gate.forward(av)
     except (ValueError, IndexError) as err:
         raise _gate_error(gate, (av,), err) from None
-    if type(out) is _ndarray and out.ndim == 0:
-        out = out[()]
+    if type(out) is _ndarray:
+        if out.ndim == 0:
+            out = out[()]
+        elif out.size >= _node_mod.KEEP_VALUES_BELOW:
+            return _finish_large(gate, (a,), out, a.requires_grad, _FIRST, params)
     t = _new(Tensor)
     t._value = out
-    t.grad = t.name = t._acc = t._epoch = t._tangents = None
+    t._node = t.grad = t._name = t._acc = t._epoch = t._tangents = None
     t._deps = 0
     t._retains = False
     if a.requires_grad and state.grad_enabled:  # a float input gives a float output
@@ -601,6 +651,14 @@ def _unary(gate, a, params=_NO_PARAMS):
     else:
         t.requires_grad = False
         t._gate = t._a = t._b = t._more = t._params = t._edges = None
+    return t
+
+
+def _finish_large(gate, inputs, out, needs_grad, edges, params):
+    """The fast paths hand a large output over to the general record."""
+    t = _wrap(out)
+    if needs_grad and state.grad_enabled:
+        _record(t, gate, inputs, params, edges)
     return t
 
 

@@ -17,6 +17,7 @@ import numpy as np
 
 from .core import trace
 from .core.backward import backprop
+from .core.node import place, stored_inputs
 from .core.tree import flatten, unflatten
 from .errors import NotDifferentiableError, ShapeError
 from .gates.elementwise import identity
@@ -70,9 +71,9 @@ def _reaches_outside(roots, wires):
     and the gradients must be built as circuits themselves. Wires lifted from an outer
     tensor are not leaves: the walk goes through them to what they came from.
     """
-    stop = {id(w) for w in wires}
+    stop = {id(place(w)) for w in wires}
     seen = set()
-    stack = [r for r in roots if isinstance(r, Tensor)]
+    stack = [place(r) for r in roots if isinstance(r, Tensor)]
     while stack:
         t = stack.pop()
         if id(t) in seen:
@@ -83,15 +84,15 @@ def _reaches_outside(roots, wires):
                 return True
             continue
         if t._edges is not None:  # a freed gate: nothing behind it can be reached again
-            inputs = t.inputs
-            stack.extend(inputs[i] for i in t._edges)
+            inputs = stored_inputs(t)
+            stack.extend(place(inputs[i]) for i in t._edges)
     return False
 
 
 def _retire(wires):
     """A finished transform's own input wires stop counting as differentiable leaves."""
     for w in wires:
-        if w._gate is None:
+        if w.is_leaf:
             w.requires_grad = False
 
 

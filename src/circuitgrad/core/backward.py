@@ -14,6 +14,7 @@ values are released as soon as the walk passes them.
 import numpy as np
 
 from ..errors import GraphFreedError, ShapeError
+from .node import ABSENT, Node, Wire, place, stored_inputs
 from .trace import enable_grad, no_grad
 
 _float64 = np.float64
@@ -29,6 +30,8 @@ def backprop(roots, cotangents, *, wrt=None, retain_graph=False, create_graph=Fa
     dict, the gradient of every tensor reached is stored there by ``id`` instead, and no
     ``.grad`` is touched (circuit pictures use this).
     """
+    roots = [place(r) for r in roots]
+    wrt = None if wrt is None else [place(t) for t in wrt]
     stop = {id(t) for t in wrt} if wrt is not None else ()
     _count_consumers(roots, stop)
     for root, g in zip(roots, cotangents, strict=True):
@@ -43,8 +46,6 @@ def backprop(roots, cotangents, *, wrt=None, retain_graph=False, create_graph=Fa
 
 
 def _walk(roots, stop, wrt, every, retain_graph, create_graph, handed_out):
-    from ..tensor import _ABSENT, Tensor  # late: tensor.py imports this module
-
     results = {}
     plain = not (stop or every is not None or create_graph)
     ready = [r for r in roots if r._deps == 0]
@@ -66,22 +67,24 @@ def _walk(roots, stop, wrt, every, retain_graph, create_graph, handed_out):
         params = t._params
         edges = t._edges
         if t._retains and wrt is None and every is None and g is not None:
-            _store_grad(t, g, handed_out)
+            _store_grad(t._handle if type(t) is Node else t, g, handed_out)
         if g is not None:
             a, b = t._a, t._b
             if create_graph:
-                out, args = t, t.inputs
+                out, args = _as_tensors(t)
             else:
                 out = t._value
                 if t._more is None:  # one or two inputs: spelled out, it is the hot path
-                    av = a._value if isinstance(a, Tensor) else a
-                    args = (av,) if b is _ABSENT else (
-                        av, b._value if isinstance(b, Tensor) else b)
+                    av = a._value if isinstance(a, Wire) else a
+                    args = (av,) if b is ABSENT else (
+                        av, b._value if isinstance(b, Wire) else b)
                 else:
-                    args = [x._value if isinstance(x, Tensor) else x for x in t.inputs]
+                    args = [x._value if isinstance(x, Wire) else x for x in stored_inputs(t)]
             vjp = gate.vjp
             for i in edges:
                 x = a if i == 0 else b if i == 1 else t._more[i - 2]
+                if x._node is not None:
+                    x = x._node
                 gi = vjp[i](g, out, *args, **params) if params else vjp[i](g, out, *args)
                 if gi is None:
                     pass
@@ -98,7 +101,7 @@ def _walk(roots, stop, wrt, every, retain_graph, create_graph, handed_out):
                     ready.append(x)
         else:
             for i in edges:
-                x = t._a if i == 0 else t._b if i == 1 else t._more[i - 2]
+                x = place(t._a if i == 0 else t._b if i == 1 else t._more[i - 2])
                 deps = x._deps - 1
                 x._deps = deps
                 if deps == 0:
@@ -106,6 +109,22 @@ def _walk(roots, stop, wrt, every, retain_graph, create_graph, handed_out):
         if not retain_graph:  # drop saved values now: the walk never comes back here
             t._a = t._b = t._more = t._edges = None
     return results
+
+
+def _as_tensors(t):
+    """A gate's output and inputs as Tensors, for rules that must record (create_graph)."""
+    from ..tensor import Tensor, _wrap  # late: tensor.py imports this module
+
+    def handle(w):
+        if isinstance(w, Node):
+            h = _wrap(w._value)
+            h._node = w
+            h.requires_grad = True
+            return h
+        return w
+
+    out = t if isinstance(t, Tensor) else handle(t)
+    return out, tuple(handle(x) for x in stored_inputs(t))
 
 
 def _count_consumers(roots, stop):
@@ -134,6 +153,8 @@ def _count_consumers(roots, stop):
                 f"backward() to keep them")
         for i in edges:
             x = t._a if i == 0 else t._b if i == 1 else t._more[i - 2]
+            if x._node is not None:
+                x = x._node
             if x._epoch is epoch:
                 x._deps += 1
             else:
@@ -199,4 +220,5 @@ def wire_gradients(y, g=None):
     if y.requires_grad:
         backprop([y], [_initial_cotangent(y, g, "wire_gradients")], retain_graph=True,
                  every=grads)
+        grads[id(y)] = grads.get(id(place(y)))
     return grads

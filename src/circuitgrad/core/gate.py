@@ -23,13 +23,20 @@ differentiable. A rule that calls something with no Tensor support must say so.
 
 ``broadcasts=True`` marks elementwise gates whose inputs broadcast: the engine sums their
 cotangents back to each input's shape and broadcasts their tangents to the output's.
+
+``saves`` lists the inputs whose *values* the VJP rules read (default: all) and
+``saves_out`` whether they read the output's. A large array that no rule reads is let go
+as soon as the user drops it; the rules then see a zero-filled stand-in with the right
+shape and dtype, so a wrong declaration shows up as a wrong gradient in the sweep.
 """
 
 
 class Gate:
-    __slots__ = ("name", "forward", "vjp", "jvp", "broadcasts", "symbol")
+    __slots__ = ("name", "forward", "vjp", "jvp", "broadcasts", "symbol", "saves",
+                 "saves_out")
 
-    def __init__(self, name, forward, vjp, jvp=None, *, broadcasts=False, symbol=None):
+    def __init__(self, name, forward, vjp, jvp=None, *, broadcasts=False, symbol=None,
+                 saves=None, saves_out=True):
         self.name = name
         self.forward = forward
         # a tuple of per-input rules, or ``each(rule)`` for any number of inputs; ``jvp`` may
@@ -38,6 +45,8 @@ class Gate:
         self.jvp = jvp if jvp is None or callable(jvp) or isinstance(jvp, each) else tuple(jvp)
         self.broadcasts = broadcasts
         self.symbol = symbol or name  # the label a circuit picture shows
+        self.saves = None if saves is None else tuple(saves)
+        self.saves_out = saves_out
 
     def __repr__(self):
         return f"<gate {self.name}>"

@@ -1,23 +1,23 @@
 """Walking a recorded circuit forwards, for pictures and staged listings."""
 
 from ..errors import GraphFreedError
+from .node import Wire, place, stored_inputs
 
 
 def topological(y):
-    """Every Tensor of ``y``'s circuit, inputs before the gates that consume them.
+    """Every wire of ``y``'s circuit, inputs before the gates that consume them.
 
-    Iterative, so deep circuits need no deep stack. Constants (non-Tensor inputs) are
-    not listed; read them from ``t.inputs``.
+    Wires are Tensors, or Nodes for large arrays (see ``core/node.py``); compare them by
+    ``place(x)``, as the backward walk does. Iterative, so deep circuits need no deep
+    stack. Constants (non-wire inputs) are not listed; read them from ``t.inputs``.
 
     >>> import circuitgrad as cg
     >>> x = cg.tensor(2.0, requires_grad=True, name="x")
     >>> [t.name or t.gate.name for t in topological(x * x + 1)]
     ['x', 'mul', 'add']
     """
-    from ..tensor import Tensor
-
     order, seen = [], set()
-    stack = [(y, False)]
+    stack = [(place(y), False)]
     while stack:
         t, expanded = stack.pop()
         if expanded:
@@ -33,7 +33,7 @@ def topological(y):
             raise GraphFreedError(
                 f"the circuit behind gate '{t._gate.name}' was freed by backward(); call "
                 f"backward(retain_graph=True), or look at the circuit before backward()")
-        for x in reversed(t.inputs):
-            if isinstance(x, Tensor) and id(x) not in seen:
-                stack.append((x, False))
+        for x in reversed(stored_inputs(t)):
+            if isinstance(x, Wire) and id(place(x)) not in seen:
+                stack.append((place(x), False))
     return order

@@ -22,31 +22,31 @@ def _one(rule):
     return (rule,)
 
 
-add = Gate("add", operator.add, symbol="+", broadcasts=True,
+add = Gate("add", operator.add, symbol="+", broadcasts=True, saves=(), saves_out=False,
            vjp=(lambda g, out, x, y: g,
                 lambda g, out, x, y: g),
            jvp=(lambda t, out, x, y: t,
                 lambda t, out, x, y: t))
 
-sub = Gate("sub", operator.sub, symbol="-", broadcasts=True,
+sub = Gate("sub", operator.sub, symbol="-", broadcasts=True, saves=(), saves_out=False,
            vjp=(lambda g, out, x, y: g,
                 lambda g, out, x, y: -g),
            jvp=(lambda t, out, x, y: t,
                 lambda t, out, x, y: -t))
 
-mul = Gate("mul", operator.mul, symbol="*", broadcasts=True,
+mul = Gate("mul", operator.mul, symbol="*", broadcasts=True, saves_out=False,
            vjp=(lambda g, out, x, y: g * y,       # the multiply gate swaps its inputs
                 lambda g, out, x, y: g * x),
            jvp=(lambda t, out, x, y: t * y,
                 lambda t, out, x, y: x * t))
 
-div = Gate("div", operator.truediv, symbol="/", broadcasts=True,
+div = Gate("div", operator.truediv, symbol="/", broadcasts=True, saves=(1,),
            vjp=(lambda g, out, x, y: g / y,
                 lambda g, out, x, y: -g * out / y),
            jvp=(lambda t, out, x, y: t / y,
                 lambda t, out, x, y: -t * out / y))
 
-neg = Gate("neg", operator.neg, symbol="-x",
+neg = Gate("neg", operator.neg, symbol="-x", saves=(), saves_out=False,
            vjp=_one(lambda g, out, x: -g),
            jvp=_one(lambda t, out, x: -t))
 
@@ -78,13 +78,13 @@ def _pow_const_local(x, p):
     return p * x ** (p - 1)
 
 
-pow_const = Gate("pow_const", _pow_const_forward, symbol="**",
+pow_const = Gate("pow_const", _pow_const_forward, symbol="**", saves_out=False,
                  vjp=_one(lambda g, out, x, p: g * _pow_const_local(x, p)),
                  jvp=_one(lambda t, out, x, p: t * _pow_const_local(x, p)))
 
 
 # x**2 is common enough in losses and scalar circuits to be its own gate.
-square = Gate("square", lambda x: x * x, symbol="**2",
+square = Gate("square", lambda x: x * x, symbol="**2", saves_out=False,
               vjp=_one(lambda g, out, x: g * (2 * x)),
               jvp=_one(lambda t, out, x: t * (2 * x)))
 
@@ -95,19 +95,19 @@ def _exp_forward(x):
         return np.exp(x)
 
 
-exp = Gate("exp", _exp_forward,
+exp = Gate("exp", _exp_forward, saves=(),
            vjp=_one(lambda g, out, x: g * out),
            jvp=_one(lambda t, out, x: t * out))
 
-log = Gate("log", np.log,
+log = Gate("log", np.log, saves_out=False,
            vjp=_one(lambda g, out, x: g / x),
            jvp=_one(lambda t, out, x: t / x))
 
-sqrt = Gate("sqrt", np.sqrt, symbol="sqrt",
+sqrt = Gate("sqrt", np.sqrt, symbol="sqrt", saves=(),
             vjp=_one(lambda g, out, x: g * 0.5 / out),
             jvp=_one(lambda t, out, x: t * 0.5 / out))
 
-abs = Gate("abs", np.abs, symbol="|x|",
+abs = Gate("abs", np.abs, symbol="|x|", saves_out=False,
            vjp=_one(lambda g, out, x: g * np.sign(x)),
            jvp=_one(lambda t, out, x: t * np.sign(x)))
 
@@ -117,13 +117,13 @@ def _routes(x, y):
     return (x > y) + 0.5 * (x == y)
 
 
-maximum = Gate("maximum", np.maximum, symbol="max", broadcasts=True,
+maximum = Gate("maximum", np.maximum, symbol="max", broadcasts=True, saves_out=False,
                vjp=(lambda g, out, x, y: g * _routes(x, y),
                     lambda g, out, x, y: g * _routes(y, x)),
                jvp=(lambda t, out, x, y: t * _routes(x, y),
                     lambda t, out, x, y: t * _routes(y, x)))
 
-minimum = Gate("minimum", np.minimum, symbol="min", broadcasts=True,
+minimum = Gate("minimum", np.minimum, symbol="min", broadcasts=True, saves_out=False,
                vjp=(lambda g, out, x, y: g * _routes(y, x),
                     lambda g, out, x, y: g * _routes(x, y)),
                jvp=(lambda t, out, x, y: t * _routes(y, x),
@@ -136,9 +136,9 @@ def _relu_forward(x):
     return x if not x < 0 else type(x)(0)  # a NumPy scalar: skip the ufunc call
 
 
-relu = Gate("relu", _relu_forward,
-            vjp=_one(lambda g, out, x: g * (x > 0)),
-            jvp=_one(lambda t, out, x: t * (x > 0)))
+relu = Gate("relu", _relu_forward, saves=(),  # out > 0 exactly where x > 0
+            vjp=_one(lambda g, out, x: g * (out > 0)),
+            jvp=_one(lambda t, out, x: t * (out > 0)))
 
 
 def _sigmoid_forward(x):
@@ -147,23 +147,23 @@ def _sigmoid_forward(x):
     return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
 
 
-sigmoid = Gate("sigmoid", _sigmoid_forward, symbol="σ",
+sigmoid = Gate("sigmoid", _sigmoid_forward, symbol="σ", saves=(),
                vjp=_one(lambda g, out, x: g * (out * (1 - out))),
                jvp=_one(lambda t, out, x: t * (out * (1 - out))))
 
-tanh = Gate("tanh", np.tanh,
+tanh = Gate("tanh", np.tanh, saves=(),
             vjp=_one(lambda g, out, x: g * (1 - out * out)),
             jvp=_one(lambda t, out, x: t * (1 - out * out)))
 
-sin = Gate("sin", np.sin,
+sin = Gate("sin", np.sin, saves_out=False,
            vjp=_one(lambda g, out, x: g * np.cos(x)),
            jvp=_one(lambda t, out, x: t * np.cos(x)))
 
-cos = Gate("cos", np.cos,
+cos = Gate("cos", np.cos, saves_out=False,
            vjp=_one(lambda g, out, x: -g * np.sin(x)),
            jvp=_one(lambda t, out, x: -t * np.sin(x)))
 
-log1p = Gate("log1p", np.log1p,
+log1p = Gate("log1p", np.log1p, saves_out=False,
              vjp=_one(lambda g, out, x: g / (1 + x)),
              jvp=_one(lambda t, out, x: t / (1 + x)))
 
@@ -173,7 +173,7 @@ def _expm1_forward(x):
         return np.expm1(x)
 
 
-expm1 = Gate("expm1", _expm1_forward,
+expm1 = Gate("expm1", _expm1_forward, saves=(),
              vjp=_one(lambda g, out, x: g * (out + 1)),
              jvp=_one(lambda t, out, x: t * (out + 1)))
 
@@ -195,12 +195,13 @@ def _clip_forward(x, lo, hi):
     return x
 
 
-clip = Gate("clip", _clip_forward,
+clip = Gate("clip", _clip_forward, saves_out=False,
             vjp=_one(lambda g, out, x, lo, hi: g * _inside(x, lo, hi)),
             jvp=_one(lambda t, out, x, lo, hi: t * _inside(x, lo, hi)))
 
 # where(cond, x, y): cond is boolean and never differentiated.
-where = Gate("where", np.where, symbol="where", broadcasts=True,
+where = Gate("where", np.where, symbol="where", broadcasts=True, saves=(0,),
+             saves_out=False,
              vjp=(None,
                   lambda g, out, c, x, y: np.where(c, g, 0),
                   lambda g, out, c, x, y: np.where(c, 0, g)),
@@ -209,12 +210,12 @@ where = Gate("where", np.where, symbol="where", broadcasts=True,
                   lambda t, out, c, x, y: np.where(c, 0, t)))
 
 # Changing float precision: the gradient changes it back.
-cast = Gate("cast", lambda x, dtype: x.astype(dtype),
+cast = Gate("cast", lambda x, dtype: x.astype(dtype), saves=(), saves_out=False,
             vjp=_one(lambda g, out, x, dtype: g.astype(x.dtype)),
             jvp=_one(lambda t, out, x, dtype: t.astype(dtype)))
 
 # Passes its input through; transforms use it to start a new, separately tracked wire.
-identity = Gate("identity", lambda x: x,
+identity = Gate("identity", lambda x: x, saves=(), saves_out=False,
                 vjp=_one(lambda g, out, x: g),
                 jvp=_one(lambda t, out, x: t))
 

@@ -50,6 +50,7 @@ def _scatter_add_forward(g, index, shape):
 
 
 scatter_add = Gate("scatter_add", _scatter_add_forward, symbol="scatter",
+                   saves=(), saves_out=False,
                    vjp=(lambda g, out, v, index, shape: g[index],),
                    jvp=(lambda t, out, v, index, shape: _scatter(t, index, shape),))
 
@@ -60,6 +61,7 @@ def _scatter(g, index, shape):
 
 
 getitem = Gate("getitem", lambda x, index: x[index], symbol="[]",
+               saves=(), saves_out=False,
                vjp=(lambda g, out, x, index: _scatter(g, index, x.shape),),
                jvp=(lambda t, out, x, index: t[index],))
 

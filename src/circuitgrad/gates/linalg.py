@@ -36,7 +36,7 @@ def _matmul_vjp_y(g, out, x, y):
     return _mT(x) @ g                         # dY = X.T @ dD
 
 
-matmul = Gate("matmul", operator.matmul, symbol="@", broadcasts=True,
+matmul = Gate("matmul", operator.matmul, symbol="@", broadcasts=True, saves_out=False,
               vjp=(_matmul_vjp_x, _matmul_vjp_y),
               jvp=(lambda t, out, x, y: t @ y,
                    lambda t, out, x, y: x @ t))
@@ -92,7 +92,8 @@ def _einsum_jvp(i, t, out, *xs, ins, out_spec):
 
 einsum = Gate("einsum",
               lambda *xs, ins, out_spec: np.einsum(",".join(ins) + "->" + out_spec, *xs),
-              symbol="einsum", vjp=each(_einsum_vjp), jvp=each(_einsum_jvp))
+              symbol="einsum", saves_out=False, vjp=each(_einsum_vjp),
+              jvp=each(_einsum_jvp))
 
 
 # ----- sample inputs for the gradient sweep (see gates/sweep.py) ---------------------------

@@ -62,12 +62,12 @@ def _count(x, axis):
 
 
 sum = Gate("sum", lambda x, axis, keepdims: np.sum(x, axis=axis, keepdims=keepdims),
-           symbol="sum",
+           symbol="sum", saves=(), saves_out=False,
            vjp=(lambda g, out, x, axis, keepdims: _spread(g, x, axis, keepdims),),
            jvp=(lambda t, out, x, axis, keepdims: t.sum(axis=axis, keepdims=keepdims),))
 
 mean = Gate("mean", lambda x, axis, keepdims: np.mean(x, axis=axis, keepdims=keepdims),
-            symbol="mean",
+            symbol="mean", saves=(), saves_out=False,
             vjp=(lambda g, out, x, axis, keepdims:
                  _spread(g / _count(x, axis), x, axis, keepdims),),
             jvp=(lambda t, out, x, axis, keepdims: t.mean(axis=axis, keepdims=keepdims),))
@@ -126,7 +126,7 @@ def _log_softmax_forward(x, axis):
 
 
 log_softmax = Gate(
-    "log_softmax", _log_softmax_forward, symbol="log_softmax",
+    "log_softmax", _log_softmax_forward, symbol="log_softmax", saves=(),
     vjp=(lambda g, out, x, axis: g - np.exp(out) * g.sum(axis=axis, keepdims=True),),
     jvp=(lambda t, out, x, axis: t - (np.exp(out) * t).sum(axis=axis, keepdims=True),))
 

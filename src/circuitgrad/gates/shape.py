@@ -16,15 +16,18 @@ from ..errors import ShapeError
 from .reduce import normalize_axes
 
 reshape = Gate("reshape", lambda x, shape: np.reshape(x, shape), symbol="reshape",
+               saves=(), saves_out=False,
                vjp=(lambda g, out, x, shape: g.reshape(x.shape),),
                jvp=(lambda t, out, x, shape: t.reshape(shape),))
 
 transpose = Gate("transpose", lambda x, axes: np.transpose(x, axes), symbol="T",
+                 saves=(), saves_out=False,
                  vjp=(lambda g, out, x, axes: g.transpose(tuple(np.argsort(axes))),),
                  jvp=(lambda t, out, x, axes: t.transpose(axes),))
 
 broadcast_to_gate = Gate(
     "broadcast_to", lambda x, shape: np.broadcast_to(x, shape), symbol="broadcast",
+    saves=(), saves_out=False,
     vjp=(lambda g, out, x, shape: unbroadcast(g, x.shape),),
     jvp=(lambda t, out, x, shape: np.broadcast_to(t, shape),))
 
@@ -55,11 +58,13 @@ def out_dtype(xs):
 
 concatenate = Gate(
     "concatenate", lambda *xs, axis: np.concatenate(xs, axis=axis), symbol="concat",
+    saves=(), saves_out=False,
     vjp=each(_concat_vjp),
     jvp=lambda tangents, out, *xs, axis: np.concatenate(_zeros_for(tangents, xs), axis=axis))
 
 stack = Gate(
     "stack", lambda *xs, axis: np.stack(xs, axis=axis), symbol="stack",
+    saves=(), saves_out=False,
     vjp=each(lambda i, g, out, *xs, axis: g[(slice(None),) * axis + (i,)]),
     jvp=lambda tangents, out, *xs, axis: np.stack(_zeros_for(tangents, xs), axis=axis))
 

@@ -1,0 +1,117 @@
+"""Wires and gate records: what the backward walk visits.
+
+Every wire of a circuit is a ``Wire``. Most are Tensors that record the gate that made
+them: for scalars and small arrays one object is both the value and its place in the
+circuit, which keeps scalar circuits cheap. A large array made by a gate gets a separate
+:class:`Node` instead, so that a consumer whose backward rule does not need that value
+(``add`` never does, ``relu`` needs only its own output) can hold the Node and let the
+array go when the user drops the Tensor. That keeps peak memory near what a hand-written
+backward pass needs, the way PyTorch saves only what each gate's derivative uses.
+
+Slots shared by both kinds (the walk reads them the same way):
+``_gate`` (None for a leaf), inputs ``_a``, ``_b``, ``_more`` (Wires or constants),
+``_params``, ``_edges`` (positions of inputs that need a gradient; None once freed),
+and the walk's ``_acc``, ``_deps``, ``_epoch``, ``_retains``.
+"""
+
+import numpy as np
+
+# Arrays smaller than this are kept in the circuit even when no backward rule needs them,
+# so pictures and staged listings can show every value; larger ones only where needed.
+KEEP_VALUES_BELOW = 4096
+
+ABSENT = object()  # fills _b for one-input gates; never a real input
+
+
+class Wire:
+    """Base of Tensor and Node: anything the backward walk can visit."""
+
+    __slots__ = ()
+
+
+class Node(Wire):
+    """The gate record of a large array, apart from the Tensor that holds the array."""
+
+    __slots__ = ("_value", "_released", "_gate", "_a", "_b", "_more", "_params", "_edges",
+                 "_acc", "_deps", "_epoch", "_retains", "_handle", "name")
+
+    # A Node is its own place in the circuit, always needs a gradient, never a tangent.
+    _node = None
+    requires_grad = True
+    _tangents = None
+
+    def __init__(self, gate, value, keep_value, stored, params, edges, name):
+        self._released = not keep_value
+        # A released value leaves a zero-stride stand-in: rules still see shape and dtype.
+        self._value = value if keep_value else np.broadcast_to(
+            np.zeros((), dtype=value.dtype), value.shape)
+        self._gate = gate
+        self._a = stored[0]
+        self._b = stored[1] if len(stored) > 1 else ABSENT
+        self._more = tuple(stored[2:]) if len(stored) > 2 else None
+        self._params = params
+        self._edges = edges
+        self._acc = self._epoch = self._handle = None
+        self._deps = 0
+        self._retains = False
+        self.name = name
+
+    # ----- the read-only view pictures use, matching Tensor's ------------------------------
+    @property
+    def gate(self):
+        return self._gate
+
+    @property
+    def inputs(self):
+        return stored_inputs(self)
+
+    @property
+    def params(self):
+        return self._params or {}
+
+    @property
+    def data(self):
+        """The value, or None when no backward rule needed it and it was let go."""
+        return None if self._released else self._value
+
+    @property
+    def shape(self):
+        return self._value.shape
+
+    @property
+    def dtype(self):
+        return self._value.dtype
+
+    @property
+    def ndim(self):
+        return self._value.ndim
+
+    @property
+    def size(self):
+        return self._value.size
+
+    @property
+    def is_leaf(self):
+        return False
+
+    @property
+    def grad(self):
+        return None
+
+    def __repr__(self):
+        return f"<node of gate {self._gate.name}, shape {self.shape}>"
+
+
+def stored_inputs(w):
+    """The inputs a wire's gate recorded, as a tuple (empty for leaves and freed gates)."""
+    if w._edges is None:
+        return ()
+    if w._more is not None:
+        return (w._a, w._b) + w._more
+    return (w._a,) if w._b is ABSENT else (w._a, w._b)
+
+
+def place(x):
+    """The wire the walk visits for a recorded input: its Node if it has one."""
+    node = x._node
+    return x if node is None else node
