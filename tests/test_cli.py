@@ -145,6 +145,8 @@ BAD = [
     ("shape mismatch", ["grad", "sum(x @ y)", "x=[1, 2]", "y=[1, 2, 3]"], None,
      ["(2,) and (3,)", "column 5"]),
     ("vector output", ["grad", "x * 2", "x=[1, 2]"], None, ["shape (2,)", "--upstream"]),
+    ("picture too large", ["grad", "x" + " * x" * 250, "x=1", "--svg", "never.svg"], None,
+     ["250 gates", "stop_at"]),
     ("no command arguments", ["grad"], None, ["required", "EXPR"]),
     ("unknown command", ["frobnicate"], None, ["invalid choice"]),
 ]

@@ -192,7 +192,7 @@ def test_large_tensors_show_shape_and_a_summary_small_ones_their_values():
     X = leaf(np.ones((10, 3)), "X")
     texts = draw((W @ X).sum()).texts()
     assert "5×10" in texts and "10×3" in texts
-    assert "5×10 array, mean 2.450" in texts
+    assert "5×10, mean 2.450, range [0.000, 4.900]" in texts
     small = draw((leaf([1.0, -2.0], "v") * 2).sum()).texts()
     assert "[1.000, -2.000]" in small and "[2.000, 2.000]" in small
 

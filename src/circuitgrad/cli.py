@@ -177,13 +177,19 @@ def run_grad(args):
     except DrawError as err:  # a listing of a circuit too large, or similar
         return _fail("grad", str(err))
 
+    picture = None
+    if args.svg or args.png:
+        try:
+            picture = picture_for(report)  # a circuit too big to draw is refused up front
+        except DrawError as err:
+            return _fail("grad", str(err))
     print("\n".join(report.lines(staged=not args.no_staged)))
     status = EXIT_OK
     if args.check:
         status = max(status, _check(expr, values, upstream))
     for path, fmt in ((args.svg, "svg"), (args.png, "png")):
         if path:
-            status = max(status, _save_picture(report, path, fmt))
+            status = max(status, _save_picture(picture, path, fmt))
     return status
 
 
@@ -194,11 +200,14 @@ class Report:
         self.expr, self.y, self.listing, self.grads = expr, y, listing, grads
 
     def lines(self, staged=True):
-        from .draw.format import summary
+        from .draw.format import SMALL, summary
 
         name = self.listing.circuit.output.name
-        given = ", ".join(f"{n}={summary(self.expr.inputs[n].data)}" for n in self.expr.names)
-        out = [f"{name} = {' '.join(self.expr.text.split())}   at {given}",
+        data = [self.expr.inputs[n].data for n in self.expr.names]
+        sep = "; " if any(np.size(d) > SMALL for d in data) else ", "
+        given = sep.join(f"{n}={summary(d)}" for n, d in zip(self.expr.names, data,
+                                                             strict=True))
+        out = [f"{name} = {self.expr.shown()}   at {given}",
                f"value: {name} = {summary(self.y.data)}", "gradients:"]
         width = max(len(n) for n in self.expr.names)
         for n in self.expr.names:
@@ -290,19 +299,17 @@ def picture_for(report):
             f"the circuit has {len(circuit.gates)} gates, more than a readable picture "
             f"holds ({DEFAULT_MAX_GATES}); draw a smaller expression, or part of it from "
             f"Python with circuitgrad.draw(y, stop_at=[...])")
-    title = f"{circuit.output.name} = {' '.join(report.expr.text.split())}"
+    title = f"{circuit.output.name} = {report.expr.shown()}"
     if len(title) > 90:
         title = title[:87] + "..."
     return Picture(to_dot(circuit, names=True, title=title), gates=len(circuit.gates))
 
 
-def _save_picture(report, path, fmt):
-    from .draw import CircuitTooLargeError, DrawError
+def _save_picture(picture, path, fmt):
+    from .draw import DrawError
 
     try:
-        picture_for(report).save(path, format=fmt)
-    except CircuitTooLargeError as err:
-        return _fail("grad", str(err))
+        picture.save(path, format=fmt)
     except DrawError as err:
         return _fail("grad", str(err), EXIT_FAILED)
     except OSError as err:

@@ -152,6 +152,14 @@ class Expression:
         self.names = []
         self._scan()
 
+    def shown(self):
+        """The expression as a title shows it: ``(D := W @ X)`` as ``W @ X``, one line."""
+        body = self.tree.body
+        text = self.text
+        if isinstance(body, ast.NamedExpr):
+            text = ast.get_source_segment(self.text, body.value) or text
+        return " ".join(text.split())
+
     def where(self, line, col):
         """``column 5: excerpt`` (or ``line 2, column 5: ...``) for messages."""
         return _where(self.text, line, col)

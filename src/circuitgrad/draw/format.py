@@ -7,7 +7,7 @@
 >>> summary([[1.0, 2.0], [3.0, 4.0]])
 '[[1.000, 2.000], [3.000, 4.000]]'
 >>> summary(list(range(50)))
-'(50,) array, mean 24.50'
+'(50,), mean 24.50, range [0.000, 49.00]'
 """
 
 import numbers
@@ -56,7 +56,8 @@ def shape_text(shape):
 
 
 def summary(a, rows=False):
-    """A value for a label: the number, the entries of a small array, or shape and mean.
+    """A value for a label: the number, the entries of a small array, or its shape, mean
+    and range.
 
     With ``rows=True`` the rows of a small matrix are returned as a list of lines.
     """
@@ -74,10 +75,11 @@ def summary(a, rows=False):
                 if len(lines) > 1 else ["[" + lines[0] + "]"]
         return "[" + ", ".join(lines) + "]"
     if a.size == 0:
-        out = f"{shape_text(a.shape)} array, empty"
+        out = f"{shape_text(a.shape)}, empty"
     elif a.dtype.kind in "biuf":
         mean = np.mean(a, dtype=np.float64)
-        out = f"{shape_text(a.shape)} array, mean {fmt(mean)}"
+        out = (f"{shape_text(a.shape)}, mean {fmt(mean)}, "
+               f"range [{fmt(np.min(a))}, {fmt(np.max(a))}]")
     else:
         out = f"{shape_text(a.shape)} array"
     return [out] if rows else out
