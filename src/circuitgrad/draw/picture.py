@@ -31,7 +31,8 @@ class Picture:
         import xml.etree.ElementTree as ET
 
         root = ET.fromstring(self.svg())
-        return ["".join(t.itertext()) for t in root.iter("{http://www.w3.org/2000/svg}text")]
+        texts = ("".join(t.itertext()) for t in root.iter("{http://www.w3.org/2000/svg}text"))
+        return [t for t in texts if t.strip()]
 
     def png(self, dpi=PNG_DPI):
         """The picture as PNG bytes (``dpi`` sets the resolution; 144 by default)."""
