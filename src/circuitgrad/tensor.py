@@ -155,6 +155,10 @@ class Tensor(Wire):
         """The value as a Python number (size-1 tensors only)."""
         return self._value.item()
 
+    def tolist(self):
+        """The value as nested Python lists."""
+        return self._value.tolist()
+
     def numpy(self):
         """The value as an ndarray, detached from the circuit (0-d gives a 0-d array)."""
         return np.asarray(self._value)
@@ -253,7 +257,8 @@ class Tensor(Wire):
             raise NotDifferentiableError(
                 "converting a tensor that requires gradients to a NumPy array would drop its "
                 "gradient; call .detach().numpy() if that is what you want, or use NumPy "
-                "functions on the tensor directly (np.exp(t), np.sum(t), ...)")
+                "functions on the tensor directly (np.exp(t), np.sum(t), ...). Array methods "
+                "given a tensor convert it: write X @ W or np.dot(X, W), not X.dot(W)")
         value = np.asarray(self._value, dtype=dtype)
         return value.copy() if copy else value
 
@@ -388,6 +393,10 @@ class Tensor(Wire):
         if dtype.kind != "f":
             return _wrap(self._value.astype(dtype))
         return apply(_ew.cast, (self,), {"dtype": dtype})
+
+    def dot(self, other):
+        """``W.dot(X)`` as the notes write it: np.dot for 0-d, 1-d and 2-d operands."""
+        return _fn().dot(self, other)
 
     # ----- reductions --------------------------------------------------------------------
     def sum(self, axis=None, keepdims=False):
