@@ -194,6 +194,9 @@ def test_train_is_dispatched_to_circuitgrad_nn_train(monkeypatch, capsys):
     monkeypatch.setattr(_nn_package(monkeypatch), "train", fake, raising=False)
     assert cli.main(["train", "--epochs", "3"]) == 0
     assert seen == {"epochs": 3}
+    with pytest.raises(SystemExit) as done:
+        cli.main(["train", "--help"])
+    assert done.value.code == 0 and "--epochs" in capsys.readouterr().out
 
 
 def test_train_says_clearly_when_it_is_not_there(monkeypatch, capsys):

@@ -88,8 +88,7 @@ def build_parser(with_train=False):
 
     train = commands.add_parser(
         "train", help="train a network on data (see circuitgrad train --help)",
-        description="Train a neural network built from circuitgrad's layers.",
-        add_help=not with_train)
+        description="Train a neural network built from circuitgrad's layers.")
     if with_train:
         _train_module().add_arguments(train)
     return parser
