@@ -16,7 +16,7 @@ demo: $(STAMP)
 	$(VENV)/bin/circuitgrad demo
 
 test: $(STAMP)
-	$(VENV)/bin/ruff check src tests bench examples
+	$(VENV)/bin/ruff check .
 	$(PY) -m pytest
 
 bench: $(STAMP)
