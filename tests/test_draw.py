@@ -325,3 +325,11 @@ def test_every_gates_shares_add_up_to_the_gradient_backward_gives():
     loss.backward()
     for t, name in ((W, "W"), (b, "b"), (v, "v")):
         assert np.allclose(totals["d" + name], t.grad, rtol=1e-12, atol=1e-15)
+
+
+def test_large_value_no_rule_needed_is_drawn_by_its_shape():
+    W = cg.tensor(np.full((100, 100), 0.01), requires_grad=True, name="W")
+    y = (np.ones((64, 100)) @ W + 1.0).relu().sum()   # add never reads the product
+    texts = " ".join(cg.draw(y).texts())
+    assert "64×100, not kept" in texts
+    assert "100×100" in texts

@@ -22,7 +22,9 @@ import numpy as np
 
 from ..core.backward import unbroadcast, wire_gradients
 from ..core.graph import topological
+from ..core.node import Wire, place
 from ..errors import CircuitError
+from .format import ReleasedValue
 
 DEFAULT_MAX_GATES = 200
 
@@ -57,7 +59,10 @@ class Node:
         self.operands = []
         self.shares = []
         self.consumers = []  # (gate node, input index), in circuit order
-        self.value = np.asarray(tensor.data)
+        data = tensor.data
+        # a large value no backward rule needed was let go: keep its shape for the label
+        self.value = np.asarray(data) if data is not None else \
+            tensor._value.view(ReleasedValue)
         self.grad = None
 
     @property
@@ -92,20 +97,16 @@ class Circuit:
 
 def _is_folded_constant(x):
     """Scalar constants are written into the gate's label (``*2``, ``+1``, ``1/x``)."""
-    from ..tensor import Tensor
-
-    if not isinstance(x, Tensor):
+    if not isinstance(x, Wire):
         return isinstance(x, numbers.Number) or np.ndim(x) == 0
     return (x.gate is None and not x.requires_grad and not x.name and x.size == 1
             and x.ndim == 0)
 
 
 def _walk(y, stop, max_gates):
-    """Tensors of ``y``'s circuit, inputs first; stops at ``stop``; refuses huge circuits."""
-    from ..tensor import Tensor
-
+    """Wires of ``y``'s circuit, inputs first; stops at ``stop``; refuses huge circuits."""
     order, seen, gates = [], set(), 0
-    stack = [(y, False)]
+    stack = [(place(y), False)]
     while stack:
         t, expanded = stack.pop()
         if expanded:
@@ -129,8 +130,8 @@ def _walk(y, stop, max_gates):
                 f"circuit that produced t; draw(y, stop_at=[a, b]) shows only the gates "
                 f"between the tensors a, b and y; or pass max_gates=N to draw it whole")
         for x in reversed(inputs):
-            if isinstance(x, Tensor) and not _is_folded_constant(x) and id(x) not in seen:
-                stack.append((x, False))
+            if isinstance(x, Wire) and not _is_folded_constant(x) and id(place(x)) not in seen:
+                stack.append((place(x), False))
     return order
 
 
@@ -146,7 +147,7 @@ def read_circuit(y, *, grads=True, g=None, stop_at=(), max_gates=DEFAULT_MAX_GAT
 
     if not isinstance(y, Tensor):
         raise TypeError(f"expected a circuitgrad Tensor, got {type(y).__name__}")
-    stop = {id(t) for t in stop_at}
+    stop = {id(place(t)) for t in stop_at}
     order = _walk(y, stop, max_gates)
     nodes, by_id = [], {}
     for t in order:
@@ -165,13 +166,14 @@ def read_circuit(y, *, grads=True, g=None, stop_at=(), max_gates=DEFAULT_MAX_GAT
         if node.kind != "gate":
             continue
         for i, x in enumerate(node.tensor.inputs):
-            if isinstance(x, Tensor) and id(x) in by_id:
-                operand = by_id[id(x)]
+            if isinstance(x, Wire) and id(place(x)) in by_id:
+                operand = by_id[id(place(x))]
                 node.operands.append(("node", operand))
                 operand.consumers.append((node, i))
             else:
-                node.operands.append(("const", x.data if isinstance(x, Tensor) else x))
-    output = by_id[id(y)]
+                node.operands.append(("const", x.data if isinstance(x, Wire) else x))
+    output = by_id[id(place(y))]
+    output.value = np.asarray(y.data)  # the caller holds y, so its value is always there
 
     has_grads, note = False, None
     if not grads:
@@ -195,21 +197,20 @@ def read_circuit(y, *, grads=True, g=None, stop_at=(), max_gates=DEFAULT_MAX_GAT
 
 def _shares(node):
     """Per input of a gate: the gradient it sends back along that wire (its VJP rule)."""
-    from ..tensor import Tensor
-
     t, g = node.tensor, node.grad
     inputs = t.inputs
     shares = [None] * len(inputs)
     if g is None:
         return shares
     gate, params = t.gate, t.params
-    args = [x.data if isinstance(x, Tensor) else x for x in inputs]
+    # the values the rule saw (a value no rule reads may be a zero-filled stand-in)
+    args = [x._value if isinstance(x, Wire) else x for x in inputs]
     for i, x in enumerate(inputs):
-        if not (isinstance(x, Tensor) and x.requires_grad):
+        if not (isinstance(x, Wire) and x.requires_grad):
             continue
         try:
             with np.errstate(all="ignore"):
-                share = gate.vjp[i](g, t.data, *args, **params)
+                share = gate.vjp[i](g, t._value, *args, **params)
         except Exception:  # a rule that cannot be replayed: show the wire without a share
             share = None
         if share is None:

@@ -17,6 +17,10 @@ import numpy as np
 SMALL = 6  # arrays with at most this many entries are written out in full
 
 
+class ReleasedValue(np.ndarray):
+    """Stands for a large value the circuit let go (no backward rule needed it): shape only."""
+
+
 def fmt(v):
     """One number with 4 significant digits (trailing zeros kept, as the notes' 3.00)."""
     v = float(v)
@@ -61,6 +65,9 @@ def summary(a, rows=False):
 
     With ``rows=True`` the rows of a small matrix are returned as a list of lines.
     """
+    if isinstance(a, ReleasedValue):
+        out = f"{shape_text(a.shape)}, not kept"
+        return [out] if rows else out
     a = np.asarray(a)
     if a.ndim == 0:
         out = fmt(a)
