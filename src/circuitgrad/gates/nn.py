@@ -83,18 +83,31 @@ def _unfold_forward(x, kernel, stride, padding):
     return windows[:, :, ::stride[0], ::stride[1]].transpose(4, 5, 0, 1, 2, 3)
 
 
-def _fold_forward(windows, shape, stride, padding):
+def channels_last(x):
+    """True when an (N, C, H, W) array keeps its channels innermost in memory (NHWC)."""
+    x = _value(x)
+    return x.ndim == 4 and x.strides[1] < x.strides[3]
+
+
+def _image(shape, dtype, last, fill):
+    """A fresh (N, C, H, W) array, laid out NHWC in memory when ``last``."""
+    n, c, h, w = shape
+    make = np.zeros if fill else np.empty
+    return make((n, h, w, c), dtype).transpose(0, 3, 1, 2) if last else make(shape, dtype)
+
+
+def _fold_forward(windows, shape, stride, padding, channels_last=False):
     n, c, h, w = shape
     kh, kw, _, _, oh, ow = windows.shape
     (sh, sw), (ph, pw) = stride, padding
     if (sh, sw) == (kh, kw) and not (ph or pw) and (oh * kh, ow * kw) == (h, w):
         # windows tile the image exactly: every pixel is written once, nothing to add up
-        image = np.empty(shape, dtype=windows.dtype)
+        image = _image(shape, windows.dtype, channels_last, fill=False)
         for i in range(kh):
             for j in range(kw):
                 image[:, :, i::sh, j::sw] = windows[i, j]
         return image
-    padded = np.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=windows.dtype)
+    padded = _image((n, c, h + 2 * ph, w + 2 * pw), windows.dtype, channels_last, fill=True)
     # a pixel covered by several windows gets the sum of their gradients: one strided add
     # per kernel offset
     for i in range(kh):
@@ -103,9 +116,13 @@ def _fold_forward(windows, shape, stride, padding):
     return padded[:, :, ph:ph + h, pw:pw + w]
 
 
-def fold_windows(windows, shape, stride, padding):
-    """Sum windows back into an image of ``shape``; a Tensor input records a ``fold`` gate."""
-    return call(fold, windows, shape=tuple(shape), stride=stride, padding=padding)
+def fold_windows(windows, shape, stride, padding, channels_last=False):
+    """Sum windows back into an image of ``shape``; a Tensor input records a ``fold`` gate.
+
+    ``channels_last`` lays the image out NHWC in memory (the values are the same).
+    """
+    return call(fold, windows, shape=tuple(shape), stride=stride, padding=padding,
+                channels_last=channels_last)
 
 
 def unfold_windows(x, kernel, stride, padding):
@@ -115,17 +132,17 @@ def unfold_windows(x, kernel, stride, padding):
 
 unfold = Gate(
     "unfold", _unfold_forward, symbol="unfold",
-    vjp=(lambda g, out, x, kernel, stride, padding:
-         fold_windows(g, x.shape, stride, padding),),
+    vjp=(lambda g, out, x, kernel, stride, padding:    # the gradient is laid out like x
+         fold_windows(g, x.shape, stride, padding, channels_last(x)),),
     jvp=(lambda t, out, x, kernel, stride, padding:
          unfold_windows(t, kernel, stride, padding),))
 
 fold = Gate(
     "fold", _fold_forward, symbol="fold",
-    vjp=(lambda g, out, windows, shape, stride, padding:
+    vjp=(lambda g, out, windows, shape, stride, padding, channels_last=False:
          unfold_windows(g, tuple(windows.shape[:2]), stride, padding),),
-    jvp=(lambda t, out, windows, shape, stride, padding:
-         fold_windows(t, shape, stride, padding),))
+    jvp=(lambda t, out, windows, shape, stride, padding, channels_last=False:
+         fold_windows(t, shape, stride, padding, channels_last),))
 
 
 # ----- max-pooling -----------------------------------------------------------------------------
@@ -136,7 +153,7 @@ def _pool_forward(x, kernel, stride):
     # elementwise maximum over the KH * KW offsets: far faster than NumPy's max over two
     # short window axes
     windows = _unfold_forward(x, kernel, stride, _NO_PADDING)
-    out = windows[0, 0].copy()
+    out = windows[0, 0].copy(order="K")  # laid out like x
     for i in range(kernel[0]):
         for j in range(kernel[1]):
             if i or j:
@@ -151,14 +168,19 @@ def _pool_share(x, out, kernel, stride):
     """
     x, out = _value(x), _value(out)
     share = (_unfold_forward(x, kernel, stride, _NO_PADDING) == out).astype(x.dtype)
-    ties = share.reshape(kernel[0] * kernel[1], -1).sum(axis=0).reshape(out.shape)
+    ties = share[0, 0].copy(order="K")  # summed offset by offset, keeping x's memory layout
+    for i in range(kernel[0]):
+        for j in range(kernel[1]):
+            if i or j:
+                ties += share[i, j]
     if ties.size and ties.max() > 1:
         share /= ties
     return share
 
 
 def _pool_vjp(g, out, x, kernel, stride):
-    return fold_windows(g * _pool_share(x, out, kernel, stride), x.shape, stride, _NO_PADDING)
+    return fold_windows(g * _pool_share(x, out, kernel, stride), x.shape, stride, _NO_PADDING,
+                        channels_last(x))
 
 
 def _pool_jvp(t, out, x, kernel, stride):
@@ -224,13 +246,17 @@ def _sweep():
         n, c = (tuple(a) + (3, 4))[:2]
         return [normal(rng, (max(n, 1), max(c, 1)))]
 
-    def fold_fn(kernel, stride, padding):
+    def fold_fn(kernel, stride, padding, last=False):
         def fn(windows):
             n, c, oh, ow = windows.shape[2:]
             h = (oh - 1) * stride + kernel - 2 * padding
             w = (ow - 1) * stride + kernel - 2 * padding + stride - 1  # a column no window sees
-            return F.fold(windows, (n, c, h, w), stride, padding)
+            return F.fold(windows, (n, c, h, w), stride, padding, channels_last=last)
         return fn
+
+    def nhwc(x):  # the same image, laid out channels-last in memory
+        return x.transpose(0, 2, 3, 1).reshape(x.shape[0], x.shape[2], x.shape[3],
+                                               x.shape[1]).transpose(0, 3, 1, 2)
 
     return [
         Case(unfold, lambda x: F.unfold(x, 3, 1, 1), images(normal, 3, 1, 1),
@@ -238,6 +264,7 @@ def _sweep():
         Case(unfold, lambda x: F.unfold(x, 2, 2, 0), images(normal, 2, 2), "unfold 2x2 tiles"),
         Case(fold, fold_fn(3, 2, 1), window_sets(3, 2, 1), "fold 3x3 stride 2 padded"),
         Case(fold, fold_fn(2, 2, 0), window_sets(2, 2, 0), "fold 2x2 tiles"),
+        Case(fold, fold_fn(3, 1, 1, last=True), window_sets(3, 1, 1), "fold channels-last"),
         Case(fold, lambda w: F.fold(w, (w.shape[2], w.shape[3], 2 * w.shape[4],
                                         2 * w.shape[5]), 2, 0),
              window_sets(2, 2, 0), "fold 2x2 exact tiling"),
@@ -247,6 +274,8 @@ def _sweep():
              "max_pool2d 2x2"),
         Case(max_pool2d, lambda x: F.max_pool2d(x, 3, stride=2), images(distinct, 3, 2),
              "max_pool2d 3x3 stride 2 (overlapping)"),
+        Case(max_pool2d, lambda x: F.max_pool2d(nhwc(x), 2), images(distinct, 2, 2),
+             "max_pool2d channels-last"),
         Case(softmax_cross_entropy,
              lambda s: _xent_case(s), scores, "softmax_cross_entropy"),
     ]

@@ -42,9 +42,11 @@ def conv2d(x, weight, bias=None, stride=1, padding=0):
     """2-d convolution (cross-correlation, as in every deep-learning library), batched.
 
     ``x`` is (N, C, H, W), ``weight`` (F, C, KH, KW), ``bias`` (F,); zero padding.
-    Staged as unfold -> one column of patch values per output pixel -> a matmul per image
-    (W @ cols) -> (N, F, OH, OW). The columns are laid out per image, (N, C*KH*KW, OH*OW),
-    so the output comes out contiguous in (N, F, OH, OW) order with no copy.
+    Staged as unfold -> im2col (one row of patch values per output pixel) -> one matmul for
+    the whole batch -> (N, F, OH, OW). The result is laid out channels-last (NHWC) in memory:
+    the next convolution's im2col and its backward fold then copy runs of C values instead
+    of runs of W, which NumPy does several times faster. See :mod:`circuitgrad.gates.nn`
+    for the stages of the backward pass.
     """
     x = as_tensor(x)
     stride, padding = pair(stride, "stride"), pair(padding, "padding")
@@ -57,11 +59,13 @@ def conv2d(x, weight, bias=None, stride=1, padding=0):
     windows = apply(gates.unfold, (x,), {"kernel": (kh, kw), "stride": stride,
                                          "padding": padding})
     oh, ow = windows.shape[4:]
-    cols = windows.transpose(2, 3, 0, 1, 4, 5).reshape(n, channels * kh * kw, oh * ow)
-    out = (weight.reshape(filters, channels * kh * kw) @ cols).reshape(n, filters, oh, ow)
+    patch = kh * kw * channels
+    # rows: output pixels (n, oh, ow); columns: patch entries in (kh, kw, c) order
+    cols = windows.transpose(2, 4, 5, 0, 1, 3).reshape(n * oh * ow, patch)
+    out = cols @ weight.transpose(0, 2, 3, 1).reshape(filters, patch).T
     if bias is not None:
-        out = out + bias.reshape(filters, 1, 1)
-    return out
+        out = out + bias
+    return out.reshape(n, oh, ow, filters).transpose(0, 3, 1, 2)
 
 
 def unfold(x, kernel_size, stride=1, padding=0):
@@ -76,10 +80,11 @@ def unfold(x, kernel_size, stride=1, padding=0):
     return apply(gates.unfold, (x,), {"kernel": kernel, "stride": stride, "padding": padding})
 
 
-def fold(windows, shape, stride=1, padding=0):
+def fold(windows, shape, stride=1, padding=0, channels_last=False):
     """The adjoint of :func:`unfold`: add windows back into an (N, C, H, W) image of ``shape``.
 
-    A pixel that lies in several windows receives the sum of their values.
+    A pixel that lies in several windows receives the sum of their values. ``channels_last``
+    lays the result out NHWC in memory.
     """
     windows = as_tensor(windows)
     stride, padding = pair(stride, "stride"), pair(padding, "padding")
@@ -93,7 +98,7 @@ def fold(windows, shape, stride=1, padding=0):
         raise ShapeError(f"fold: windows of shape {windows.shape} do not fit an image of "
                          f"shape {shape}; expected {expected}")
     return apply(gates.fold, (windows,), {"shape": shape, "stride": stride,
-                                          "padding": padding})
+                                          "padding": padding, "channels_last": channels_last})
 
 
 def max_pool2d(x, kernel_size, stride=None):
