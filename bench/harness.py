@@ -13,6 +13,7 @@ import gc
 import os
 import platform
 import statistics
+import subprocess
 import time
 import tracemalloc
 from collections.abc import Callable, Iterable
@@ -332,6 +333,24 @@ def limit_blas_threads(n: int = BLAS_THREADS) -> object | None:
     except ImportError:
         return None
     return threadpool_limits(limits=n, user_api="blas")
+
+
+def source_version(path: str) -> str:
+    """The git commit a file belongs to, and whether its folder has uncommitted changes."""
+    folder = os.path.dirname(os.path.abspath(path))
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", folder, *args], capture_output=True, text=True,
+                              timeout=10).stdout.strip()
+
+    try:
+        commit = git("rev-parse", "--short", "HEAD")
+        dirty = git("status", "--porcelain", "--", ".")
+    except (OSError, subprocess.SubprocessError):
+        return "not in git"
+    if not commit:
+        return "not in git"
+    return f"git {commit}" + (" + uncommitted changes" if dirty else "")
 
 
 def machine_lines() -> list[str]:

@@ -72,7 +72,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")
     for line in harness.machine_lines():
         print(line)
-    print(f"circuitgrad: {getattr(cg, '__file__', None) or list(cg.__path__)}")
+    where = getattr(cg, "__file__", None) or next(iter(cg.__path__))
+    print(f"circuitgrad: {where} ({harness.source_version(where)})")
     print(f"method: alternating blocks, {cfg.blocks} per side of ~{cfg.block_seconds * 1e3:.0f} ms"
           f" ({cfg.slow_blocks} of 1 rep for matmul); median of per-block ratios candidate/"
           f"baseline; times are each side's median; gc.freeze() after set-up")
