@@ -138,3 +138,18 @@ def test_module_runs_as_a_script(tmp_path):
          "--no-progress", "--out-dir", str(tmp_path)], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert "test accuracy" in result.stdout
+
+
+def test_spiral_example_learns_and_draws(tmp_path):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "examples" / "spiral.py"
+    spec = importlib.util.spec_from_file_location("spiral_example", path)
+    spiral = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(spiral)
+    out = tmp_path / "regions.png"
+    assert spiral.main(["--steps", "600", "--out", str(out)]) == 0
+    assert out.read_bytes().startswith(b"\x89PNG")
+    X, y = spiral.spiral()
+    assert X.shape == (300, 2) and np.bincount(y).tolist() == [100, 100, 100]

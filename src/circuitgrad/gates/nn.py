@@ -1,32 +1,35 @@
 """Neural-network gates: sliding windows (unfold/fold), max-pooling, softmax cross-entropy.
 
 Convolution is not a primitive here. It is staged, the way the notes stage every backward
-pass, out of gates that already have simple rules::
+pass, out of gates that already have simple rules (``nn.functional.conv2d``)::
 
-    windows = unfold(x)                # (KH, KW, N, C, OH, OW): every receptive field
-    cols = windows.transpose(2, 3, 0, 1, 4, 5).reshape(N, C * KH * KW, OH * OW)  # im2col
-    out = W.reshape(F, -1) @ cols      # (N, F, OH * OW): every dot product, one matmul
-    out = out.reshape(N, F, OH, OW) + b.reshape(F, 1, 1)
+    windows = unfold(x)                                     # (KH, KW, N, C, OH, OW)
+    cols = windows.transpose(2, 4, 5, 0, 1, 3).reshape(N * OH * OW, KH * KW * C)  # im2col
+    Wm = W.transpose(0, 2, 3, 1).reshape(F, KH * KW * C)    # one row per filter
+    out = cols @ Wm.T + b                                   # every dot product, one matmul
+    out = out.reshape(N, OH, OW, F).transpose(0, 3, 1, 2)   # (N, F, OH, OW)
 
-and the backward pass walks the same stages in reverse; each line is a local gradient::
+and the backward pass walks the same stages in reverse; each line is one local gradient::
 
-    db = dout.sum(axis=(0, 2, 3))      # the bias fanned out to every pixel: add up
-    dout = dout.reshape(N, F, OH * OW)
-    dW = (dout @ cols.transpose(0, 2, 1)).sum(axis=0).reshape(W.shape)  # dW = dD @ X.T
-    dcols = W.reshape(F, -1).T @ dout  # dX = W.T @ dD
-    dwindows = dcols.reshape(N, C, KH, KW, OH, OW).transpose(2, 3, 0, 1, 4, 5)
-    dx = fold(dwindows)                # a pixel seen by several windows: add up
+    dout = dout.transpose(0, 2, 3, 1).reshape(N * OH * OW, F)   # undo the layout moves
+    db = dout.sum(axis=0)                   # b was fanned out to every row: add up
+    dWm = dout.T @ cols                     # D = X W.T: dW = dD.T @ X, shapes decide
+    dcols = dout @ Wm                       #            dX = dD @ W
+    dW = dWm.reshape(F, KH, KW, C).transpose(0, 3, 1, 2)
+    dwindows = dcols.reshape(N, OH, OW, KH, KW, C).transpose(3, 4, 0, 5, 1, 2)
+    dx = fold(dwindows)                     # a pixel seen by several windows: add up
 
 ``fold`` is the only new idea: a pixel that appears in several overlapping windows is a
 wire that forks, so its gradient is the sum of what each window sends back. ``unfold`` and
 ``fold`` are linear and each other's adjoint (``<unfold(x), w> == <x, fold(w)>``), so each
-is the other's VJP, and convolution stays differentiable to any order.
+is the other's VJP, and convolution stays differentiable to any order. docs/convolution.md
+walks through it with a runnable example.
 
 Max-pooling is the notes' max gate, applied to every window: the gradient goes to the
 largest entry of each window (split evenly among exact ties, as the engine's ``max`` does)
 and nothing to the others; then ``fold`` adds it back into the image::
 
-    out = windows.max(axis=(0, 1))
+    out = windows.max(axis=(0, 1))          # (computed as KH * KW elementwise maximums)
     dwindows = dout * (windows == out) / ties
     dx = fold(dwindows)
 
