@@ -133,15 +133,17 @@ def unfold_windows(x, kernel, stride, padding):
     return call(unfold, x, kernel=kernel, stride=stride, padding=padding)
 
 
+# unfold keeps its input: its VJP reads the input's memory layout (channels-last or not) to
+# lay the gradient out the same way
 unfold = Gate(
-    "unfold", _unfold_forward, symbol="unfold",
+    "unfold", _unfold_forward, symbol="unfold", saves_out=False,
     vjp=(lambda g, out, x, kernel, stride, padding:    # the gradient is laid out like x
          fold_windows(g, x.shape, stride, padding, channels_last(x)),),
     jvp=(lambda t, out, x, kernel, stride, padding:
          unfold_windows(t, kernel, stride, padding),))
 
 fold = Gate(
-    "fold", _fold_forward, symbol="fold",
+    "fold", _fold_forward, symbol="fold", saves=(), saves_out=False,  # rules read shapes only
     vjp=(lambda g, out, windows, shape, stride, padding, channels_last=False:
          unfold_windows(g, tuple(windows.shape[:2]), stride, padding),),
     jvp=(lambda t, out, windows, shape, stride, padding, channels_last=False:
@@ -214,7 +216,7 @@ def _xent_local(scores, labels):
 
 
 softmax_cross_entropy = Gate(
-    "softmax_cross_entropy", _xent_forward, symbol="xent",
+    "softmax_cross_entropy", _xent_forward, symbol="xent", saves_out=False,
     vjp=(lambda g, out, scores, labels: g * _xent_local(scores, labels), None),
     jvp=(lambda t, out, scores, labels: (t * _xent_local(scores, labels)).sum(), None))
 
