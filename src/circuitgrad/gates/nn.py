@@ -80,8 +80,11 @@ def _value(x):
 # over pixels), each on a block laid out like the image itself.
 def _unfold_forward(x, kernel, stride, padding):
     ph, pw = padding
-    if ph or pw:
-        x = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    if ph or pw:  # zero padding, in x's memory layout (np.pad would turn NHWC into NCHW)
+        n, c, h, w = x.shape
+        padded = _image((n, c, h + 2 * ph, w + 2 * pw), x.dtype, channels_last(x), fill=True)
+        padded[:, :, ph:ph + h, pw:pw + w] = x
+        x = padded
     windows = sliding_window_view(x, kernel, axis=(2, 3))  # a view: nothing is copied
     return windows[:, :, ::stride[0], ::stride[1]].transpose(4, 5, 0, 1, 2, 3)
 

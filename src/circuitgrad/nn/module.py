@@ -111,7 +111,11 @@ class Module:
         return self.train(False)
 
     def astype(self, dtype):
-        """Cast every floating-point parameter and buffer to ``dtype`` in place; returns self."""
+        """Cast every floating-point parameter and buffer to ``dtype``; returns self.
+
+        Parameters of another dtype are replaced by new ones, so cast before making an
+        optimizer (which holds on to the parameters it was given).
+        """
         dtype = np.dtype(dtype)
         for _, module in self.named_modules():
             for k, v in list(vars(module).items()):
