@@ -75,7 +75,7 @@ mean = Gate("mean", lambda x, axis, keepdims: np.mean(x, axis=axis, keepdims=kee
 
 def _arg_share(x, out, axis, keepdims):
     """Each entry's share of the gradient: 1/k for the k entries equal to the extreme."""
-    hit = x == _keep(out, x, axis, keepdims)
+    hit = (x == _keep(out, x, axis, keepdims)).astype(x.dtype)  # float32 stays float32
     return hit / hit.sum(axis=axis, keepdims=True)
 
 
