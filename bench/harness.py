@@ -217,10 +217,11 @@ def check_close(what: str, got: object, want: object, rtol: float, atol: float =
         raise AssertionError(f"{what}: shape {got_a.shape}, expected {want_a.shape}")
     if not np.allclose(got_a, want_a, rtol=rtol, atol=atol):
         err = np.abs(got_a - want_a)
-        worst = np.unravel_index(np.argmax(err), err.shape) if err.ndim else ()
+        worst = tuple(int(i) for i in np.unravel_index(np.argmax(err), err.shape))
         raise AssertionError(
             f"{what}: candidate differs from baseline (max abs error {err.max():.3g} at "
-            f"{worst}: got {got_a[worst]!r}, expected {want_a[worst]!r}; rtol={rtol}, atol={atol})"
+            f"{worst}: got {float(got_a[worst])!r}, expected {float(want_a[worst])!r}; "
+            f"rtol={rtol}, atol={atol:.3g})"
         )
 
 
