@@ -36,13 +36,83 @@ def backprop(roots, cotangents, *, wrt=None, retain_graph=False, create_graph=Fa
     _count_consumers(roots, stop)
     for root, g in zip(roots, cotangents, strict=True):
         _accumulate(root, g)
+    handed_out = {id(g) for g in cotangents}
+    if not (stop or every is not None or create_graph):
+        with no_grad():
+            _walk_plain(roots, retain_graph, handed_out)
+        return None
     context = enable_grad() if create_graph else no_grad()
     with context:
-        results = _walk(roots, stop, wrt, every, retain_graph, create_graph,
-                        {id(g) for g in cotangents})
+        results = _walk(roots, stop, wrt, every, retain_graph, create_graph, handed_out)
     if wrt is not None:
         return [results.get(id(t)) for t in wrt]
     return None
+
+
+def _walk_plain(roots, retain_graph, handed_out):
+    """``_walk`` for ``backward()``: the same steps, spelled out for one- and two-input gates.
+
+    Most circuits are made of such gates, and this loop runs once per gate, so it avoids
+    building argument tuples and checks that only the general walk needs.
+    """
+    ready = [r for r in roots if r._deps == 0]
+    pop, push = ready.pop, ready.append
+    while ready:
+        t = pop()
+        g = t._acc
+        t._acc = None
+        gate = t._gate
+        if gate is None:  # a leaf
+            if g is not None:
+                _store_grad(t, g, handed_out)
+            continue
+        if t._retains and g is not None:
+            _store_grad(t._handle if type(t) is Node else t, g, handed_out)
+        a, b, more, params = t._a, t._b, t._more, t._params
+        if g is not None and more is None and not params:
+            out = t._value
+            av = a._value if isinstance(a, Wire) else a
+            unary = b is ABSENT
+            if not unary:
+                bv = b._value if isinstance(b, Wire) else b
+            for i in t._edges:
+                x = a if i == 0 else b
+                if x._node is not None:
+                    x = x._node
+                gi = gate.vjp[i](g, out, av) if unary else gate.vjp[i](g, out, av, bv)
+                if gi is not None:
+                    xv = x._value
+                    if type(gi) is not _float64 or type(xv) is not _float64:
+                        gi = _fit(gi, xv, gate, i)
+                    previous = x._acc
+                    x._acc = gi if previous is None else previous + gi  # never in place
+                deps = x._deps - 1
+                x._deps = deps
+                if deps == 0:
+                    push(x)
+        elif g is not None:
+            out = t._value
+            args = [x._value if isinstance(x, Wire) else x for x in stored_inputs(t)]
+            for i in t._edges:
+                x = place(a if i == 0 else b if i == 1 else more[i - 2])
+                gi = gate.vjp[i](g, out, *args, **params)
+                if gi is not None:
+                    gi = _fit(gi, x._value, gate, i)
+                    previous = x._acc
+                    x._acc = gi if previous is None else previous + gi
+                deps = x._deps - 1
+                x._deps = deps
+                if deps == 0:
+                    push(x)
+        else:
+            for i in t._edges:
+                x = place(a if i == 0 else b if i == 1 else more[i - 2])
+                deps = x._deps - 1
+                x._deps = deps
+                if deps == 0:
+                    push(x)
+        if not retain_graph:  # drop saved values now: the walk never comes back here
+            t._a = t._b = t._more = t._edges = None
 
 
 def _walk(roots, stop, wrt, every, retain_graph, create_graph, handed_out):
@@ -141,8 +211,9 @@ def _count_consumers(roots, stop):
             r._deps = 0
             r._acc = None
             stack.append(r)
+    pop, push = stack.pop, stack.append
     while stack:
-        t = stack.pop()
+        t = pop()
         if t._gate is None or (stop and id(t) in stop):
             continue
         edges = t._edges
@@ -151,8 +222,9 @@ def _count_consumers(roots, stop):
                 f"backward through gate '{t._gate.name}' a second time: its saved values "
                 f"were freed by an earlier backward(); pass retain_graph=True to the first "
                 f"backward() to keep them")
+        a, b = t._a, t._b
         for i in edges:
-            x = t._a if i == 0 else t._b if i == 1 else t._more[i - 2]
+            x = a if i == 0 else b if i == 1 else t._more[i - 2]
             if x._node is not None:
                 x = x._node
             if x._epoch is epoch:
@@ -161,7 +233,7 @@ def _count_consumers(roots, stop):
                 x._epoch = epoch
                 x._deps = 1
                 x._acc = None
-                stack.append(x)
+                push(x)
 
 
 def _accumulate(x, g):
