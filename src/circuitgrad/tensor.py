@@ -561,8 +561,11 @@ def _record(t, gate, inputs, params, edges):
     t.requires_grad = True
     saves = gate.saves
     if saves is not None:  # inputs whose values the rules never read: keep only their wire
-        inputs = tuple(x if i in saves or not isinstance(x, Tensor) else place(x)
-                       for i, x in enumerate(inputs))
+        for i, x in enumerate(inputs):
+            if i not in saves and isinstance(x, Tensor) and x._node is not None:
+                inputs = tuple(x if i in saves or not isinstance(x, Tensor) else place(x)
+                               for i, x in enumerate(inputs))
+                break
     out = t._value
     # Forward mode keeps tangents on Tensors, so while it is live every wire stays a Tensor.
     if (type(out) is _ndarray and out.size >= _node_mod.KEEP_VALUES_BELOW

@@ -258,14 +258,17 @@ def _fit(gi, value, gate, i):
 
 
 def unbroadcast(g, shape):
-    """Sum ``g`` over the axes that broadcasting added or stretched, giving ``shape``."""
+    """Sum ``g`` over the axes that broadcasting added or stretched, giving ``shape``.
+
+    Each step is a reduction into a fresh array (never a reshaped view), so the result
+    can be stored as a gradient without a defensive copy.
+    """
     lead = g.ndim - len(shape)
-    axes = tuple(range(lead)) + tuple(
-        lead + k for k, n in enumerate(shape) if n == 1 and g.shape[lead + k] != 1)
-    if axes:
-        g = g.sum(axis=axes, keepdims=True)
-    if lead or g.shape != shape:
-        g = g.reshape(shape)
+    if lead:
+        g = g.sum(axis=tuple(range(lead)))
+    stretched = tuple(k for k, n in enumerate(shape) if n == 1 and g.shape[k] != 1)
+    if stretched:
+        g = g.sum(axis=stretched, keepdims=True)
     return g
 
 

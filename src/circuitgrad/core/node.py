@@ -42,9 +42,7 @@ class Node(Wire):
 
     def __init__(self, gate, value, keep_value, stored, params, edges, name):
         self._released = not keep_value
-        # A released value leaves a zero-stride stand-in: rules still see shape and dtype.
-        self._value = value if keep_value else np.broadcast_to(
-            np.zeros((), dtype=value.dtype), value.shape)
+        self._value = value if keep_value else stand_in(value)
         self._gate = gate
         self._a = stored[0]
         self._b = stored[1] if len(stored) > 1 else ABSENT
@@ -100,6 +98,19 @@ class Node(Wire):
 
     def __repr__(self):
         return f"<node of gate {self._gate.name}, shape {self.shape}>"
+
+
+_ZERO_BYTES = bytes(16)  # one element of any NumPy dtype, all zero
+
+
+def stand_in(value):
+    """A read-only, zero-filled, zero-stride array with ``value``'s shape and dtype.
+
+    What a rule sees in place of a released value: shape and dtype are right, and it
+    costs one element of memory. (The plain ndarray constructor is the cheapest way.)
+    """
+    return np.ndarray(value.shape, value.dtype, buffer=_ZERO_BYTES,
+                      strides=(0,) * value.ndim)
 
 
 def stored_inputs(w):
