@@ -27,6 +27,7 @@ except ImportError:  # not installed: use the checkout this script lives in
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
     import circuitgrad as cg
 
+import dispatch
 import harness
 import matmul
 import mlp
@@ -40,6 +41,7 @@ BENCHMARKS: dict[str, Callable[[Config], list[Row]]] = {
     "deep_chain": scalar.bench_deep_chain,
     "mlp_step": mlp.bench_mlp_step,
     "matmul": matmul.bench_matmul,
+    "dispatch_mlp": dispatch.bench_dispatch_mlp,
 }
 
 

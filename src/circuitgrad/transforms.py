@@ -128,16 +128,18 @@ def _scalar_output(out, where):
 
 
 def _reverse(out_leaves, cotangents, wires, retain):
-    """Gradients of sum(out * cotangent) for each wire, Tensors only where they must be."""
-    live = [o for o in out_leaves if isinstance(o, Tensor) and o.requires_grad]
-    if not live:
-        return [None] * len(wires), False
-    create = bool(trace.state.levels) or _reaches_outside(live, wires)
+    """Gradients of sum(out * cotangent) for each wire, Tensors only where they must be.
+
+    Returns ``(grads, created)``: the engine builds the gradients as circuits (``created``)
+    when forward mode is live or the walk reaches a differentiable leaf other than the
+    wires, that is, when an enclosing transform differentiates through this one.
+    """
     pairs = [(o, c) for o, c in zip(out_leaves, cotangents, strict=True)
              if isinstance(o, Tensor) and o.requires_grad]
-    grads = backprop([o for o, _ in pairs], [c for _, c in pairs], wrt=wires,
-                     retain_graph=retain or create, create_graph=create)
-    return grads, create
+    if not pairs:
+        return [None] * len(wires), False
+    return backprop([o for o, _ in pairs], [c for _, c in pairs], wrt=wires,
+                    retain_graph=retain, create_graph=None)
 
 
 def _fill(grads, wires, keep):

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..errors import GraphFreedError, ShapeError
 from .node import ABSENT, Node, Wire, place, stored_inputs
-from .trace import enable_grad, no_grad
+from .trace import enable_grad, no_grad, state
 
 _float64 = np.float64
 
@@ -29,44 +29,55 @@ def backprop(roots, cotangents, *, wrt=None, retain_graph=False, create_graph=Fa
     their gradients (None where none arrived), touching no ``.grad``. With ``every`` a
     dict, the gradient of every tensor reached is stored there by ``id`` instead, and no
     ``.grad`` is touched (circuit pictures use this).
+
+    ``create_graph=None`` decides for itself: the gradients are built as circuits when
+    forward mode is live or when the walk reaches a differentiable leaf outside ``wrt``
+    (an enclosing transform is watching). Returns ``(grads, created)`` in that case.
     """
     roots = [place(r) for r in roots]
     wrt = None if wrt is None else [place(t) for t in wrt]
     stop = {id(t) for t in wrt} if wrt is not None else ()
-    _count_consumers(roots, stop)
+    reaches_outside = _count_consumers(roots, stop)
+    decide = create_graph is None
+    if decide:
+        create_graph = bool(state.levels) or reaches_outside
+        retain_graph = retain_graph or create_graph
     for root, g in zip(roots, cotangents, strict=True):
         _accumulate(root, g)
     handed_out = {id(g) for g in cotangents}
-    if not (stop or every is not None or create_graph):
+    if every is None and not create_graph:
         with no_grad():
-            _walk_plain(roots, retain_graph, handed_out)
-        return None
-    context = enable_grad() if create_graph else no_grad()
-    with context:
-        results = _walk(roots, stop, wrt, every, retain_graph, create_graph, handed_out)
-    if wrt is not None:
-        return [results.get(id(t)) for t in wrt]
-    return None
+            results = _walk_plain(roots, stop, retain_graph, handed_out)
+    else:
+        context = enable_grad() if create_graph else no_grad()
+        with context:
+            results = _walk(roots, stop, wrt, every, retain_graph, create_graph, handed_out)
+    grads = None if wrt is None else [results.get(id(t)) for t in wrt]
+    return (grads, create_graph) if decide else grads
 
 
-def _walk_plain(roots, retain_graph, handed_out):
-    """``_walk`` for ``backward()``: the same steps, spelled out for one- and two-input gates.
+def _walk_plain(roots, stop, retain_graph, handed_out):
+    """``_walk`` without recording: the same steps, spelled out for one- and two-input gates.
 
     Most circuits are made of such gates, and this loop runs once per gate, so it avoids
     building argument tuples and checks that only the general walk needs.
     """
+    results = {}
     ready = [r for r in roots if r._deps == 0]
     pop, push = ready.pop, ready.append
     while ready:
         t = pop()
         g = t._acc
         t._acc = None
+        if stop and id(t) in stop:
+            results[id(t)] = g
+            continue
         gate = t._gate
         if gate is None:  # a leaf
-            if g is not None:
+            if g is not None and not stop:
                 _store_grad(t, g, handed_out)
             continue
-        if t._retains and g is not None:
+        if t._retains and g is not None and not stop:
             _store_grad(t._handle if type(t) is Node else t, g, handed_out)
         a, b, more, params = t._a, t._b, t._more, t._params
         if g is not None and more is None and not params:
@@ -113,6 +124,7 @@ def _walk_plain(roots, retain_graph, handed_out):
                     push(x)
         if not retain_graph:  # drop saved values now: the walk never comes back here
             t._a = t._b = t._more = t._edges = None
+    return results
 
 
 def _walk(roots, stop, wrt, every, retain_graph, create_graph, handed_out):
@@ -202,6 +214,7 @@ def _count_consumers(roots, stop):
 
     Each walk stamps the tensors it reaches with a fresh epoch, so counts and running
     gradients left over from an earlier walk (one that raised halfway, say) never leak in.
+    Returns whether a differentiable leaf outside ``stop`` was reached.
     """
     epoch = object()
     stack = []
@@ -212,9 +225,15 @@ def _count_consumers(roots, stop):
             r._acc = None
             stack.append(r)
     pop, push = stack.pop, stack.append
+    outside = False
     while stack:
         t = pop()
-        if t._gate is None or (stop and id(t) in stop):
+        if stop and id(t) in stop:
+            # a target with a gate of its own was lifted from a tensor someone differentiates
+            outside = outside or t._gate is not None
+            continue
+        if t._gate is None:
+            outside = outside or t.requires_grad
             continue
         edges = t._edges
         if edges is None:
@@ -234,6 +253,7 @@ def _count_consumers(roots, stop):
                 x._deps = 1
                 x._acc = None
                 push(x)
+    return outside
 
 
 def _accumulate(x, g):
