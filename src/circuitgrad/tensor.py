@@ -17,10 +17,133 @@ from .core.node import Node, Wire, place, stored_inputs
 from .core.trace import levels_below, state
 from .errors import NotDifferentiableError, ShapeError
 
+# Gate families reach this module only inside their rules, so they can be imported first.
+from .gates import elementwise as _ew  # noqa: I001
+from .gates import indexing as _ix
+from .gates import linalg as _la
+from .gates import reduce as _rd
+from .gates import shape as _sh
+
 _NO_PARAMS = {}
 _ndarray = np.ndarray
 _NUMBERS = (float, int, np.float64, np.float32)
 _FIRST, _SECOND, _BOTH = (0,), (1,), (0, 1)  # shared edge lists: no allocation per gate
+
+
+def _binary_operator(gate, reflected=False):
+    """The method behind one arithmetic operator: ``a OP b`` through ``gate``, fast.
+
+    Scalar circuits are made almost entirely of these calls, so the method is the fast
+    path itself (no further call for the common case: two plain Tensors or a Tensor and a
+    number); anything unusual (arrays as constants, Tensor subclasses, large outputs,
+    forward mode) goes to ``apply``. ``reflected`` serves ``2 * t``: the number comes first.
+    """
+    forward = gate.forward
+
+    def operator(a, b):
+        if type(a) is Tensor and a._node is None:
+            av = a._value
+            ga = a.requires_grad
+        elif type(a) in _NUMBERS:
+            av = a
+            ga = False
+        else:
+            return apply(gate, (a, b))
+        if type(b) is Tensor and b._node is None:
+            bv = b._value
+            gb = b.requires_grad
+        elif type(b) in _NUMBERS:
+            bv = b
+            gb = False
+        else:
+            return apply(gate, (a, b))
+        if state.levels:
+            return apply(gate, (a, b))
+        try:
+            out = forward(av, bv)
+        except (ValueError, IndexError) as err:
+            raise _gate_error(gate, (av, bv), err) from None
+        if type(out) is _ndarray:
+            if out.ndim == 0:
+                out = out[()]
+            elif out.size >= _node_mod.KEEP_VALUES_BELOW:
+                return _finish_large(gate, (a, b), out, ga or gb, _BOTH if ga and gb else
+                                     _FIRST if ga else _SECOND, _NO_PARAMS)
+        t = _new(Tensor)
+        t._value = out
+        t._node = t.grad = t._name = t._acc = t._epoch = t._tangents = None
+        t._deps = 0
+        t._retains = False
+        if (ga or gb) and state.grad_enabled:
+            t.requires_grad = True
+            t._gate = gate
+            t._a = a
+            t._b = b
+            t._more = None
+            t._params = _NO_PARAMS
+            t._edges = _BOTH if ga and gb else _FIRST if ga else _SECOND
+        else:
+            t.requires_grad = False
+            t._gate = t._a = t._b = t._more = t._params = t._edges = None
+        return t
+
+    operator.__doc__ = f"``a {gate.symbol} b`` through the gate '{gate.name}'."
+    if not reflected:
+        operator.__name__ = f"__{gate.name}__"
+        return operator
+
+    def reflected_operator(self, other):
+        return operator(other, self)
+    reflected_operator.__name__ = f"__r{gate.name}__"
+    reflected_operator.__doc__ = operator.__doc__
+    return reflected_operator
+
+
+def _unary_operator(gate):
+    """The method behind one elementwise gate of a single tensor (``t.exp()``, ``-t``...).
+
+    Like ``_binary_operator``: the method is the fast path itself (for gates without
+    parameters; those with parameters go through ``apply``).
+    """
+    forward = gate.forward
+
+    def operator(a):
+        if state.levels or type(a) is not Tensor or a._node is not None:
+            return apply(gate, (a,))
+        av = a._value
+        try:
+            out = forward(av)
+        except (ValueError, IndexError) as err:
+            raise _gate_error(gate, (av,), err) from None
+        if type(out) is _ndarray:
+            if out.ndim == 0:
+                out = out[()]
+            elif out.size >= _node_mod.KEEP_VALUES_BELOW:
+                return _finish_large(gate, (a,), out, a.requires_grad, _FIRST, _NO_PARAMS)
+        t = _new(Tensor)
+        t._value = out
+        t._node = t.grad = t._name = t._acc = t._epoch = t._tangents = None
+        t._deps = 0
+        t._retains = False
+        if a.requires_grad and state.grad_enabled:  # a float input gives a float output
+            t.requires_grad = True
+            t._gate = gate
+            t._a = a
+            t._b = _ABSENT
+            t._more = None
+            t._params = _NO_PARAMS
+            t._edges = _FIRST
+        else:
+            t.requires_grad = False
+            t._gate = t._a = t._b = t._more = t._params = t._edges = None
+        return t
+
+    operator.__name__ = gate.name
+    operator.__doc__ = f"Elementwise {gate.name}, as one gate of the circuit."
+    return operator
+
+
+_square = _unary_operator(_ew.square)
 
 
 class Tensor(Wire):
@@ -270,55 +393,45 @@ class Tensor(Wire):
 
     __hash__ = object.__hash__  # identity: tensors are graph nodes, usable as dict keys
 
-    # ----- arithmetic: each operator is one gate -----------------------------------------
-    def __add__(self, other):
-        return _binary(_ew.add, self, other)
+    # ----- arithmetic: each operator is one gate ---------------------------------------------
+    # The binary operators come from _binary_operator (above the class), one fast path for
+    # all of them; the rest are written out.
+    __add__ = _binary_operator(_ew.add)
 
-    def __radd__(self, other):
-        return _binary(_ew.add, other, self)
+    __radd__ = _binary_operator(_ew.add, reflected=True)
 
-    def __sub__(self, other):
-        return _binary(_ew.sub, self, other)
+    __sub__ = _binary_operator(_ew.sub)
 
-    def __rsub__(self, other):
-        return _binary(_ew.sub, other, self)
+    __rsub__ = _binary_operator(_ew.sub, reflected=True)
 
-    def __mul__(self, other):
-        return _binary(_ew.mul, self, other)
+    __mul__ = _binary_operator(_ew.mul)
 
-    def __rmul__(self, other):
-        return _binary(_ew.mul, other, self)
+    __rmul__ = _binary_operator(_ew.mul, reflected=True)
 
-    def __truediv__(self, other):
-        return _binary(_ew.div, self, other)
+    __truediv__ = _binary_operator(_ew.div)
 
-    def __rtruediv__(self, other):
-        return _binary(_ew.div, other, self)
+    __rtruediv__ = _binary_operator(_ew.div, reflected=True)
 
     def __pow__(self, other):
         if type(other) in _NUMBERS and other == 2:
-            return _unary(_ew.square, self)
+            return _square(self)
         if isinstance(other, numbers.Real) and not isinstance(other, bool):
-            return _unary(_ew.pow_const, self, {"p": other})
+            return apply(_ew.pow_const, (self,), {"p": other})
         return apply(_ew.pow, (self, other))
 
     def __rpow__(self, other):
         return apply(_ew.pow, (other, self))
 
-    def __matmul__(self, other):
-        return _binary(_la.matmul, self, other)
+    __matmul__ = _binary_operator(_la.matmul)
 
-    def __rmatmul__(self, other):
-        return _binary(_la.matmul, other, self)
+    __rmatmul__ = _binary_operator(_la.matmul, reflected=True)
 
-    def __neg__(self):
-        return _unary(_ew.neg, self)
+    __neg__ = _unary_operator(_ew.neg)
 
     def __pos__(self):
         return self
 
-    def __abs__(self):
-        return _unary(_ew.abs, self)
+    __abs__ = _unary_operator(_ew.abs)
 
     # Comparisons are not differentiable: they give boolean tensors outside the circuit.
     def __lt__(self, other):
@@ -361,27 +474,20 @@ class Tensor(Wire):
     def __getitem__(self, index):
         return apply(_ix.getitem, (self,), {"index": _ix.normalize_index(index)})
 
-    # ----- elementwise methods -----------------------------------------------------------
-    def exp(self):
-        return _unary(_ew.exp, self)
+    # ----- elementwise methods (each the fast path of its gate, from _unary_operator) -------
+    exp = _unary_operator(_ew.exp)
 
-    def log(self):
-        return _unary(_ew.log, self)
+    log = _unary_operator(_ew.log)
 
-    def sqrt(self):
-        return _unary(_ew.sqrt, self)
+    sqrt = _unary_operator(_ew.sqrt)
 
-    def abs(self):
-        return _unary(_ew.abs, self)
+    abs = _unary_operator(_ew.abs)
 
-    def relu(self):
-        return _unary(_ew.relu, self)
+    relu = _unary_operator(_ew.relu)
 
-    def sigmoid(self):
-        return _unary(_ew.sigmoid, self)
+    sigmoid = _unary_operator(_ew.sigmoid)
 
-    def tanh(self):
-        return _unary(_ew.tanh, self)
+    tanh = _unary_operator(_ew.tanh)
 
     def clip(self, lo=None, hi=None):
         return apply(_ew.clip, (self,), {"lo": lo, "hi": hi})
@@ -580,92 +686,6 @@ def _record(t, gate, inputs, params, edges):
     t._edges = edges
 
 
-def _binary(gate, a, b):
-    """``apply`` for two operands, one of them a Tensor: the operators' fast path.
-
-    Scalar circuits are made almost entirely of these calls, so it avoids apply's loops.
-    Anything unusual (arrays as constants, Tensor subclasses, forward mode) goes to apply.
-    """
-    if type(a) is Tensor and a._node is None:
-        av = a._value
-        ga = a.requires_grad
-    elif type(a) in _NUMBERS:
-        av = a
-        ga = False
-    else:
-        return apply(gate, (a, b))
-    if type(b) is Tensor and b._node is None:
-        bv = b._value
-        gb = b.requires_grad
-    elif type(b) in _NUMBERS:
-        bv = b
-        gb = False
-    else:
-        return apply(gate, (a, b))
-    if state.levels:
-        return apply(gate, (a, b))
-    try:
-        out = gate.forward(av, bv)
-    except (ValueError, IndexError) as err:
-        raise _gate_error(gate, (av, bv), err) from None
-    if type(out) is _ndarray:
-        if out.ndim == 0:
-            out = out[()]
-        elif out.size >= _node_mod.KEEP_VALUES_BELOW:
-            return _finish_large(gate, (a, b), out, ga or gb, _BOTH if ga and gb else
-                                 _FIRST if ga else _SECOND, _NO_PARAMS)
-    t = _new(Tensor)
-    t._value = out
-    t._node = t.grad = t._name = t._acc = t._epoch = t._tangents = None
-    t._deps = 0
-    t._retains = False
-    if (ga or gb) and state.grad_enabled:
-        t.requires_grad = True
-        t._gate = gate
-        t._a = a
-        t._b = b
-        t._more = None
-        t._params = _NO_PARAMS
-        t._edges = _BOTH if ga and gb else _FIRST if ga else _SECOND
-    else:
-        t.requires_grad = False
-        t._gate = t._a = t._b = t._more = t._params = t._edges = None
-    return t
-
-
-def _unary(gate, a, params=_NO_PARAMS):
-    """``apply`` for one Tensor operand: the fast path of exp, relu, x**p and friends."""
-    if state.levels or type(a) is not Tensor or a._node is not None:
-        return apply(gate, (a,), params)
-    av = a._value
-    try:
-        out = gate.forward(av, **params) if params else gate.forward(av)
-    except (ValueError, IndexError) as err:
-        raise _gate_error(gate, (av,), err) from None
-    if type(out) is _ndarray:
-        if out.ndim == 0:
-            out = out[()]
-        elif out.size >= _node_mod.KEEP_VALUES_BELOW:
-            return _finish_large(gate, (a,), out, a.requires_grad, _FIRST, params)
-    t = _new(Tensor)
-    t._value = out
-    t._node = t.grad = t._name = t._acc = t._epoch = t._tangents = None
-    t._deps = 0
-    t._retains = False
-    if a.requires_grad and state.grad_enabled:  # a float input gives a float output
-        t.requires_grad = True
-        t._gate = gate
-        t._a = a
-        t._b = _ABSENT
-        t._more = None
-        t._params = params
-        t._edges = _FIRST
-    else:
-        t.requires_grad = False
-        t._gate = t._a = t._b = t._more = t._params = t._edges = None
-    return t
-
-
 def _finish_large(gate, inputs, out, needs_grad, edges, params):
     """The fast paths hand a large output over to the general record."""
     t = _wrap(out)
@@ -759,10 +779,3 @@ def _fn():
     from . import functions
     return functions
 
-
-# Gate families import this module (for ``apply``), so they are bound at the end.
-from .gates import elementwise as _ew  # noqa: E402
-from .gates import indexing as _ix  # noqa: E402
-from .gates import linalg as _la  # noqa: E402
-from .gates import reduce as _rd  # noqa: E402
-from .gates import shape as _sh  # noqa: E402
