@@ -112,22 +112,29 @@ abs = Gate("abs", np.abs, symbol="|x|", saves_out=False,
            jvp=_one(lambda t, out, x: t * np.sign(x)))
 
 
-def _routes(x, y):
-    """Share of the gradient ``maximum`` sends to ``x``: 1 if larger, 1/2 at a tie, else 0."""
-    return (x > y) + 0.5 * (x == y)
+def _routed(g, x, y):
+    """What ``maximum`` sends back to ``x``: all of ``g`` where x > y, half of it at a tie.
+
+    Ties are rare in real data, so the half-shares are only computed when there is one.
+    """
+    share = g * (x > y)
+    tie = x == y
+    if np.any(tie):
+        share = share + 0.5 * g * tie
+    return share
 
 
 maximum = Gate("maximum", np.maximum, symbol="max", broadcasts=True, saves_out=False,
-               vjp=(lambda g, out, x, y: g * _routes(x, y),
-                    lambda g, out, x, y: g * _routes(y, x)),
-               jvp=(lambda t, out, x, y: t * _routes(x, y),
-                    lambda t, out, x, y: t * _routes(y, x)))
+               vjp=(lambda g, out, x, y: _routed(g, x, y),
+                    lambda g, out, x, y: _routed(g, y, x)),
+               jvp=(lambda t, out, x, y: _routed(t, x, y),
+                    lambda t, out, x, y: _routed(t, y, x)))
 
 minimum = Gate("minimum", np.minimum, symbol="min", broadcasts=True, saves_out=False,
-               vjp=(lambda g, out, x, y: g * _routes(y, x),
-                    lambda g, out, x, y: g * _routes(x, y)),
-               jvp=(lambda t, out, x, y: t * _routes(y, x),
-                    lambda t, out, x, y: t * _routes(x, y)))
+               vjp=(lambda g, out, x, y: _routed(g, y, x),
+                    lambda g, out, x, y: _routed(g, x, y)),
+               jvp=(lambda t, out, x, y: _routed(t, y, x),
+                    lambda t, out, x, y: _routed(t, x, y)))
 
 
 def _relu_forward(x):
