@@ -209,6 +209,15 @@ def test_matmul_shape_mismatch_names_gate_and_shapes():
         leaf(np.ones((5, 10))) @ leaf(np.ones((3, 10)))
 
 
+def test_matmul_of_scalars_and_bad_transpose_say_what_is_wrong():
+    with pytest.raises(cg.ShapeError, match="matmul.*at least one dimension"):
+        leaf(2.0) @ cg.tensor(3.0)
+    with pytest.raises(cg.ShapeError, match=r"axes \(1, 0\) are out of range.*\(2,\)"):
+        leaf([1.0, 2.0]).transpose(1, 0)
+    with pytest.raises(cg.ShapeError, match="getitem.*out of bounds"):
+        leaf([1.0, 2.0])[5]
+
+
 def test_broadcast_failure_names_gate_and_shapes():
     with pytest.raises(cg.ShapeError, match=r"add.*\(2, 3\).*\(4,\)"):
         leaf(np.ones((2, 3))) + np.ones(4)

@@ -5,8 +5,6 @@ transposes go where. A 1-d operand is treated as a row (left) or a column (right
 as NumPy does; batch axes broadcast, and the engine sums their gradients back.
 """
 
-import operator
-
 import numpy as np
 
 from ..core.gate import Gate, each
@@ -36,7 +34,13 @@ def _matmul_vjp_y(g, out, x, y):
     return _mT(x) @ g                         # dY = X.T @ dD
 
 
-matmul = Gate("matmul", operator.matmul, symbol="@", broadcasts=True, saves_out=False,
+def _matmul_forward(x, y):
+    if np.ndim(x) == 0 or np.ndim(y) == 0:
+        raise ValueError("matmul needs operands of at least one dimension; use * for scalars")
+    return x @ y
+
+
+matmul = Gate("matmul", _matmul_forward, symbol="@", broadcasts=True, saves_out=False,
               vjp=(_matmul_vjp_x, _matmul_vjp_y),
               jvp=(lambda t, out, x, y: t @ y,
                    lambda t, out, x, y: x @ t))

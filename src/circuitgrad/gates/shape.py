@@ -90,7 +90,11 @@ def reshape_tensor(t, shape):
 def transpose_tensor(t, axes):
     if axes is None:
         axes = tuple(range(t.ndim - 1, -1, -1))
-    axes = tuple(int(a) % max(t.ndim, 1) for a in axes)
+    axes = tuple(int(a) for a in axes)
+    if any(not -t.ndim <= a < t.ndim for a in axes):
+        raise ShapeError(f"transpose axes {axes} are out of range for a tensor of shape "
+                         f"{t.shape}")
+    axes = tuple(a % t.ndim for a in axes)
     if sorted(axes) != list(range(t.ndim)):
         raise ShapeError(f"transpose axes {axes} are not a permutation of the "
                          f"{t.ndim} axes of a tensor of shape {t.shape}")
