@@ -49,7 +49,7 @@ _CONSTANT_UFUNCS = {
     np.sign, np.floor, np.ceil, np.trunc, np.rint, np.isfinite, np.isnan, np.isinf,
     np.signbit, np.greater, np.greater_equal, np.less, np.less_equal, np.equal,
     np.not_equal, np.logical_and, np.logical_or, np.logical_not, np.logical_xor,
-    np.floor_divide, np.remainder, np.bitwise_and, np.bitwise_or, np.invert,
+    np.floor_divide, np.bitwise_and, np.bitwise_or, np.invert,
 }
 
 
