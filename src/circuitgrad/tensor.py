@@ -13,7 +13,7 @@ import numpy as np
 from .core import backward as _backward
 from .core import node as _node_mod
 from .core.node import ABSENT as _ABSENT
-from .core.node import Node, Wire, place, stored_inputs
+from .core.node import Meta, Node, Wire, place, stored_inputs
 from .core.trace import levels_below, state
 from .errors import NotDifferentiableError, ShapeError
 
@@ -71,9 +71,8 @@ def _binary_operator(gate, reflected=False):
                                      _FIRST if ga else _SECOND, _NO_PARAMS)
         t = _new(Tensor)
         t._value = out
-        t._node = t.grad = t._name = t._acc = t._epoch = t._tangents = None
+        t._node = t._acc = t._epoch = t._meta = None
         t._deps = 0
-        t._retains = False
         if (ga or gb) and state.grad_enabled:
             t.requires_grad = True
             t._gate = gate
@@ -122,9 +121,8 @@ def _unary_operator(gate):
                 return _finish_large(gate, (a,), out, a.requires_grad, _FIRST, _NO_PARAMS)
         t = _new(Tensor)
         t._value = out
-        t._node = t.grad = t._name = t._acc = t._epoch = t._tangents = None
+        t._node = t._acc = t._epoch = t._meta = None
         t._deps = 0
-        t._retains = False
         if a.requires_grad and state.grad_enabled:  # a float input gives a float output
             t.requires_grad = True
             t._gate = gate
@@ -169,9 +167,9 @@ class Tensor(Wire):
     # arrays are the exception: their record is a separate Node in _node (see core/node.py).
     # _acc, _deps and _epoch are the backward walk's running gradient, pending-consumer
     # count, and the walk they belong to.
+    # What few tensors carry (.grad, a name, retain_grad, tangents) waits in _meta.
     __slots__ = ("_value", "_node", "_gate", "_a", "_b", "_more", "_params", "_edges",
-                 "requires_grad", "grad", "_name", "_acc", "_deps", "_epoch", "_retains",
-                 "_tangents", "__weakref__")
+                 "requires_grad", "_acc", "_deps", "_epoch", "_meta", "__weakref__")
 
     # Make ndarray op Tensor defer to Tensor's reflected operators.
     __array_priority__ = 1000
@@ -186,12 +184,10 @@ class Tensor(Wire):
         self._node = self._gate = self._a = self._b = self._more = None
         self._params = self._edges = None
         self.requires_grad = bool(requires_grad)
-        self.grad = None
-        self._name = name
-        self._acc = self._epoch = None
+        self._acc = self._epoch = self._meta = None
         self._deps = 0
-        self._retains = False
-        self._tangents = None
+        if name is not None:
+            self.name = name
 
     # ----- what the wire carries -------------------------------------------------------
     @property
@@ -240,15 +236,44 @@ class Tensor(Wire):
         return self.transpose()
 
     @property
+    def grad(self):
+        """The gradient ``backward()`` left here (leaves, retained intermediates), or None."""
+        meta = self._meta
+        return None if meta is None else meta.grad
+
+    @grad.setter
+    def grad(self, value):
+        if value is None and self._meta is None:
+            return
+        self._meta_or_new().grad = value
+
+    @property
     def name(self):
         """A label for pictures and listings (inputs show it; so do named intermediates)."""
-        return self._name
+        meta = self._meta
+        return None if meta is None else meta.name
 
     @name.setter
     def name(self, value):
-        self._name = value
+        self._meta_or_new().name = value
         if self._node is not None:
             self._node.name = value
+
+    @property
+    def _tangents(self):
+        """Forward-mode tangents by level (see core/trace.py), or None."""
+        meta = self._meta
+        return None if meta is None else meta.tangents
+
+    @_tangents.setter
+    def _tangents(self, value):
+        self._meta_or_new().tangents = value
+
+    def _meta_or_new(self):
+        meta = self._meta
+        if meta is None:
+            meta = self._meta = Meta()
+        return meta
 
     @property
     def is_leaf(self):
@@ -289,7 +314,8 @@ class Tensor(Wire):
     def detach(self):
         """A new leaf sharing this value, cut from the circuit."""
         out = _wrap(self._value)
-        out._name = self._name
+        if self.name is not None:
+            out.name = self.name
         return out
 
     def retain_grad(self):
@@ -297,10 +323,11 @@ class Tensor(Wire):
         if not self.requires_grad:
             raise NotDifferentiableError(
                 "retain_grad() on a tensor that does not require gradients")
-        self._retains = True
+        self._meta_or_new().retains = True
         if self._node is not None:  # the walk visits the Node; it hands the gradient here
-            self._node._retains = True
-            self._node._handle = self
+            meta = self._node._meta = Meta()
+            meta.retains = True
+            meta.handle = self
         return self
 
     def requires_grad_(self, flag=True):
@@ -569,12 +596,8 @@ def _wrap(value):
     t._value = value
     t._node = t._gate = t._a = t._b = t._more = t._params = t._edges = None
     t.requires_grad = False
-    t.grad = None
-    t._name = None
-    t._acc = t._epoch = None
+    t._acc = t._epoch = t._meta = None
     t._deps = 0
-    t._retains = False
-    t._tangents = None
     return t
 
 
@@ -676,7 +699,7 @@ def _record(t, gate, inputs, params, edges):
     # Forward mode keeps tangents on Tensors, so while it is live every wire stays a Tensor.
     if (type(out) is _ndarray and out.size >= _node_mod.KEEP_VALUES_BELOW
             and not state.levels):
-        t._node = Node(gate, out, gate.saves_out, inputs, params, edges, t._name)
+        t._node = Node(gate, out, gate.saves_out, inputs, params, edges, t.name)
         return
     t._gate = gate
     t._a = inputs[0]

@@ -77,8 +77,9 @@ def _walk_plain(roots, stop, retain_graph, handed_out):
             if g is not None and not stop:
                 _store_grad(t, g, handed_out)
             continue
-        if t._retains and g is not None and not stop:
-            _store_grad(t._handle if type(t) is Node else t, g, handed_out)
+        meta = t._meta
+        if meta is not None and meta.retains and g is not None and not stop:
+            _store_grad(t if meta.handle is None else meta.handle, g, handed_out)
         a, b, more, params = t._a, t._b, t._more, t._params
         if g is not None and more is None and not params:
             out = t._value
@@ -148,8 +149,10 @@ def _walk(roots, stop, wrt, every, retain_graph, create_graph, handed_out):
             continue
         params = t._params
         edges = t._edges
-        if t._retains and wrt is None and every is None and g is not None:
-            _store_grad(t._handle if type(t) is Node else t, g, handed_out)
+        meta = t._meta
+        if meta is not None and meta.retains and wrt is None and every is None \
+                and g is not None:
+            _store_grad(t if meta.handle is None else meta.handle, g, handed_out)
         if g is not None:
             a, b = t._a, t._b
             if create_graph:

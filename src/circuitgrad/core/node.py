@@ -11,7 +11,8 @@ backward pass needs, the way PyTorch saves only what each gate's derivative uses
 Slots shared by both kinds (the walk reads them the same way):
 ``_gate`` (None for a leaf), inputs ``_a``, ``_b``, ``_more`` (Wires or constants),
 ``_params``, ``_edges`` (positions of inputs that need a gradient; None once freed),
-and the walk's ``_acc``, ``_deps``, ``_epoch``, ``_retains``.
+the walk's ``_acc``, ``_deps``, ``_epoch``, and ``_meta`` (None, or a :class:`Meta` with
+what few wires carry: a gradient to keep, a name, forward-mode tangents).
 """
 
 import numpy as np
@@ -29,11 +30,24 @@ class Wire:
     __slots__ = ()
 
 
+class Meta:
+    """What only some wires carry, kept out of the per-gate slots (fewer slots to fill and
+    for the garbage collector to visit): ``.grad``, a name, whether to keep the gradient
+    (``retain_grad``) and where (``handle``: the Tensor of a Node), forward-mode tangents.
+    """
+
+    __slots__ = ("grad", "name", "retains", "handle", "tangents")
+
+    def __init__(self):
+        self.grad = self.name = self.handle = self.tangents = None
+        self.retains = False
+
+
 class Node(Wire):
     """The gate record of a large array, apart from the Tensor that holds the array."""
 
     __slots__ = ("_value", "_released", "_gate", "_a", "_b", "_more", "_params", "_edges",
-                 "_acc", "_deps", "_epoch", "_retains", "_handle", "name")
+                 "_acc", "_deps", "_epoch", "_meta", "name")
 
     # A Node is its own place in the circuit, always needs a gradient, never a tangent.
     _node = None
@@ -49,9 +63,8 @@ class Node(Wire):
         self._more = tuple(stored[2:]) if len(stored) > 2 else None
         self._params = params
         self._edges = edges
-        self._acc = self._epoch = self._handle = None
+        self._acc = self._epoch = self._meta = None
         self._deps = 0
-        self._retains = False
         self.name = name
 
     # ----- the read-only view pictures use, matching Tensor's ------------------------------
