@@ -15,7 +15,7 @@ import numpy as np
 
 from ..errors import GraphFreedError, ShapeError
 from .node import ABSENT, Node, Wire, place, stored_inputs
-from .trace import enable_grad, no_grad, state
+from .trace import state
 
 _float64 = np.float64
 
@@ -45,13 +45,15 @@ def backprop(roots, cotangents, *, wrt=None, retain_graph=False, create_graph=Fa
     for root, g in zip(roots, cotangents, strict=True):
         _accumulate(root, g)
     handed_out = {id(g) for g in cotangents}
-    if every is None and not create_graph:
-        with no_grad():
+    recording = state.grad_enabled
+    state.grad_enabled = create_graph  # rules record gates only when building circuits
+    try:
+        if every is None and not create_graph:
             results = _walk_plain(roots, stop, retain_graph, handed_out)
-    else:
-        context = enable_grad() if create_graph else no_grad()
-        with context:
+        else:
             results = _walk(roots, stop, wrt, every, retain_graph, create_graph, handed_out)
+    finally:
+        state.grad_enabled = recording
     grads = None if wrt is None else [results.get(id(t)) for t in wrt]
     return (grads, create_graph) if decide else grads
 
@@ -275,7 +277,7 @@ def _fit(gi, value, gate, i):
             raise ShapeError(
                 f"gate '{gate.name}' returned a gradient of shape {gshape} for its input "
                 f"{i}, which has shape {shape}")
-    if gi.dtype != value.dtype:
+    if gi.dtype is not value.dtype and gi.dtype != value.dtype:
         gi = gi.astype(value.dtype)
     return gi
 

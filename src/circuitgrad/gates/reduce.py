@@ -66,7 +66,12 @@ sum = Gate("sum", lambda x, axis, keepdims: np.sum(x, axis=axis, keepdims=keepdi
            vjp=(lambda g, out, x, axis, keepdims: _spread(g, x, axis, keepdims),),
            jvp=(lambda t, out, x, axis, keepdims: t.sum(axis=axis, keepdims=keepdims),))
 
-mean = Gate("mean", lambda x, axis, keepdims: np.mean(x, axis=axis, keepdims=keepdims),
+def _mean_forward(x, axis, keepdims):
+    # the sum over the count, as np.mean computes it, without np.mean's Python-level checks
+    return np.add.reduce(x, axis=axis, keepdims=keepdims) / _count(x, axis)
+
+
+mean = Gate("mean", _mean_forward,
             symbol="mean", saves=(), saves_out=False,
             vjp=(lambda g, out, x, axis, keepdims:
                  _spread(g / _count(x, axis), x, axis, keepdims),),
