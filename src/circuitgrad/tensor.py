@@ -662,15 +662,24 @@ def apply(gate, inputs, params=_NO_PARAMS):
     records the gate (when reverse mode records and some input requires a gradient) and
     pushes forward-mode tangents through the gate's JVP rules.
     """
-    values = []
-    edges = []
-    for i, x in enumerate(inputs):
+    if len(inputs) == 1:  # reductions, reshapes, indexing: spelled out, it is the hot path
+        x = inputs[0]
         if isinstance(x, Tensor):
-            values.append(x._value)
-            if x.requires_grad:
-                edges.append(i)
+            values = (x._value,)
+            edges = _FIRST if x.requires_grad else ()
         else:
-            values.append(x)
+            values, edges = inputs, ()
+    else:
+        values = []
+        edges = []
+        for i, x in enumerate(inputs):
+            if isinstance(x, Tensor):
+                values.append(x._value)
+                if x.requires_grad:
+                    edges.append(i)
+            else:
+                values.append(x)
+        edges = tuple(edges)
     try:
         out = gate.forward(*values, **params)
     except (ValueError, IndexError) as err:
@@ -679,7 +688,7 @@ def apply(gate, inputs, params=_NO_PARAMS):
         out = out[()]
     t = _wrap(out)
     if edges and state.grad_enabled and out.dtype.kind == "f":
-        _record(t, gate, inputs, params, tuple(edges))
+        _record(t, gate, inputs, params, edges)
     if state.levels:
         _push_tangents(t, gate, inputs, params)
     return t
@@ -793,12 +802,22 @@ def _initial_cotangent(y, g, where):
     return graw[()] if graw.ndim == 0 else graw
 
 
+_late_modules = {}
+
+
 def _numpy_api():
-    from . import numpy_api
-    return numpy_api
+    """numpy_api and functions import this module, so they are looked up on first use."""
+    module = _late_modules.get("numpy_api")
+    if module is None:
+        from . import numpy_api as module
+        _late_modules["numpy_api"] = module
+    return module
 
 
 def _fn():
-    from . import functions
-    return functions
+    module = _late_modules.get("functions")
+    if module is None:
+        from . import functions as module
+        _late_modules["functions"] = module
+    return module
 
