@@ -24,13 +24,17 @@ def reduce_params(t, axis, keepdims):
     return {"axis": normalize_axes(axis, t.ndim), "keepdims": bool(keepdims)}
 
 
+def _is_int(a):
+    return type(a) is int or isinstance(a, numbers.Integral)  # the common case first
+
+
 def normalize_axes(axis, ndim):
     if axis is None:
         return None
-    axes = (axis,) if isinstance(axis, numbers.Integral) else tuple(axis)
+    axes = (axis,) if _is_int(axis) else tuple(axis)
     out = []
     for a in axes:
-        if not isinstance(a, numbers.Integral) or not -ndim <= a < builtins.max(ndim, 1):
+        if not _is_int(a) or not -ndim <= a < builtins.max(ndim, 1):
             raise ShapeError(f"axis {a} is out of range for a tensor with {ndim} dimensions")
         out.append(int(a) % builtins.max(ndim, 1))
     if len(set(out)) != len(out):
@@ -61,7 +65,7 @@ def _count(x, axis):
     return int(np.prod([x.shape[a] for a in axis]))
 
 
-sum = Gate("sum", lambda x, axis, keepdims: np.sum(x, axis=axis, keepdims=keepdims),
+sum = Gate("sum", lambda x, axis, keepdims: np.add.reduce(x, axis=axis, keepdims=keepdims),
            symbol="sum", saves=(), saves_out=False,
            vjp=(lambda g, out, x, axis, keepdims: _spread(g, x, axis, keepdims),),
            jvp=(lambda t, out, x, axis, keepdims: t.sum(axis=axis, keepdims=keepdims),))
