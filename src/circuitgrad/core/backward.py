@@ -131,20 +131,20 @@ def _walk_plain(roots, stop, retain_graph, handed_out):
 
 
 def _walk(roots, stop, wrt, every, retain_graph, create_graph, handed_out):
+    """The general walk: for gradients built as circuits (``create_graph``) or reported for
+    every wire (``every``). ``_walk_plain`` takes every other backward pass."""
     results = {}
-    plain = not (stop or every is not None or create_graph)
     ready = [r for r in roots if r._deps == 0]
     while ready:
         t = ready.pop()
         g = t._acc
         t._acc = None
         gate = t._gate
-        if not plain:
-            if every is not None:
-                every[id(t)] = g
-            if id(t) in stop:
-                results[id(t)] = g
-                continue
+        if every is not None:
+            every[id(t)] = g
+        if stop and id(t) in stop:
+            results[id(t)] = g
+            continue
         if gate is None:  # a leaf
             if wrt is None and every is None and g is not None:
                 _store_grad(t, g, handed_out)
