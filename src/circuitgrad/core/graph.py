@@ -4,12 +4,14 @@ from ..errors import GraphFreedError
 from .node import Wire, place, stored_inputs
 
 
-def topological(y):
+def topological(y, stop=(), skip=None):
     """Every wire of ``y``'s circuit, inputs before the gates that consume them.
 
     Wires are Tensors, or Nodes for large arrays (see ``core/node.py``); compare them by
     ``place(x)``, as the backward walk does. Iterative, so deep circuits need no deep
     stack. Constants (non-wire inputs) are not listed; read them from ``t.inputs``.
+    Wires whose ``id`` is in ``stop`` are listed but their inputs are not followed; input
+    wires for which ``skip(x)`` is true are left out.
 
     >>> import circuitgrad as cg
     >>> x = cg.tensor(2.0, requires_grad=True, name="x")
@@ -27,13 +29,13 @@ def topological(y):
             continue
         seen.add(id(t))
         stack.append((t, True))
-        if t._gate is None:
+        if t._gate is None or id(t) in stop:
             continue
         if t._edges is None:
             raise GraphFreedError(
                 f"the circuit behind gate '{t._gate.name}' was freed by backward(); call "
                 f"backward(retain_graph=True), or look at the circuit before backward()")
         for x in reversed(stored_inputs(t)):
-            if isinstance(x, Wire) and id(place(x)) not in seen:
+            if isinstance(x, Wire) and id(place(x)) not in seen and not (skip and skip(x)):
                 stack.append((place(x), False))
     return order

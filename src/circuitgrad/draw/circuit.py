@@ -105,33 +105,14 @@ def _is_folded_constant(x):
 
 def _walk(y, stop, max_gates):
     """Wires of ``y``'s circuit, inputs first; stops at ``stop``; refuses huge circuits."""
-    order, seen, gates = [], set(), 0
-    stack = [(place(y), False)]
-    while stack:
-        t, expanded = stack.pop()
-        if expanded:
-            order.append(t)
-            continue
-        if id(t) in seen:
-            continue
-        seen.add(id(t))
-        stack.append((t, True))
-        if t.gate is None or id(t) in stop:
-            continue
-        inputs = t.inputs
-        if not inputs:
-            topological(t)  # a gate with no inputs left was freed: the engine says so
-            continue
-        gates += 1
-        if max_gates is not None and gates > max_gates:
-            raise CircuitTooLargeError(
-                f"this circuit has more than {max_gates} gates, too many for a readable "
-                f"picture. Draw part of it: draw(t) for an intermediate tensor t shows the "
-                f"circuit that produced t; draw(y, stop_at=[a, b]) shows only the gates "
-                f"between the tensors a, b and y; or pass max_gates=N to draw it whole")
-        for x in reversed(inputs):
-            if isinstance(x, Wire) and not _is_folded_constant(x) and id(place(x)) not in seen:
-                stack.append((place(x), False))
+    order = topological(y, stop=stop, skip=_is_folded_constant)
+    gates = sum(1 for t in order if t.gate is not None and id(t) not in stop)
+    if max_gates is not None and gates > max_gates:
+        raise CircuitTooLargeError(
+            f"this circuit has more than {max_gates} gates, too many for a readable "
+            f"picture. Draw part of it: draw(t) for an intermediate tensor t shows the "
+            f"circuit that produced t; draw(y, stop_at=[a, b]) shows only the gates "
+            f"between the tensors a, b and y; or pass max_gates=N to draw it whole")
     return order
 
 
