@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from circuitgrad import cli
+from support import four
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 
@@ -24,14 +25,6 @@ def run(*args, stdin=None):
     env["PYTHONPATH"] = SRC + os.pathsep + env.get("PYTHONPATH", "")
     return subprocess.run([sys.executable, "-m", "circuitgrad", *args], input=stdin,
                           capture_output=True, text=True, env=env, timeout=300)
-
-
-def four(v):
-    v = float(v)
-    if v == 0:
-        return "0.000"
-    s = f"{v:#.4g}"
-    return s[:-1] if s.endswith(".") else s
 
 
 STAGED = "(x + sigmoid(y)) / (sigmoid(x) + (x + y)**2)"

@@ -24,18 +24,10 @@ from circuitgrad.draw import (
 )
 from circuitgrad.errors import GraphFreedError
 from circuitgrad.staged import staged
+from support import four
 
 SVG = "{http://www.w3.org/2000/svg}"
 RED, GREEN = "#cf222e", "#1a7f37"
-
-
-def four(v):
-    """4 significant digits, trailing zeros kept: the pictures' way of writing numbers."""
-    v = float(v)
-    if v == 0:
-        return "0.000"
-    s = f"{v:#.4g}"
-    return s[:-1] if s.endswith(".") else s
 
 
 def sigmoid(v):
