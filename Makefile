@@ -3,10 +3,12 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# The core Cython compiles (setup.py): editing one rebuilds it.
+CORE := $(wildcard src/circuitgrad/tensor.p* src/circuitgrad/core/node.p* src/circuitgrad/core/backward.p*)
 
 .PHONY: demo test lint bench clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py $(CORE)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[test]'
@@ -15,12 +17,16 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(VENV)/bin/circuitgrad demo
 
+# The tests run twice: on the compiled core, then on the same core as pure Python (what a
+# machine without a C compiler runs).
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest
+	CIRCUITGRAD_PURE_PYTHON=1 $(PY) -m pytest
 
 bench: $(STAMP)
 	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(PY) bench/run.py
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache
+	find src -name "*.so" -delete -o -name "*.c" -delete

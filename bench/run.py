@@ -75,7 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     for line in harness.machine_lines():
         print(line)
     where = getattr(cg, "__file__", None) or next(iter(cg.__path__))
-    print(f"circuitgrad: {where} ({harness.source_version(where)})")
+    core = "compiled" if cg.compiled.core_is_compiled() else "pure Python"
+    print(f"circuitgrad: {where} ({harness.source_version(where)}), core {core}")
     print(f"method: alternating blocks, {cfg.blocks} per side of ~{cfg.block_seconds * 1e3:.0f} ms"
           f" ({cfg.slow_blocks} of 1 rep for matmul); median of per-block ratios candidate/"
           f"baseline; times are each side's median; gc.freeze() after set-up")

@@ -13,6 +13,11 @@ by its local gradient; where a wire forks, the gradients add up.
 (-12.0, -4.0, -4.0, 3.0)
 """
 
+# ruff: noqa: E402 -- the core modules must load after compiled.prepare()
+from . import compiled
+
+compiled.prepare()  # before the core modules load: pure Python if asked for
+
 from .core.trace import enable_grad, is_grad_enabled, no_grad
 from .custom import Function
 from .draw import draw

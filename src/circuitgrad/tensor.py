@@ -30,118 +30,99 @@ _NUMBERS = (float, int, np.float64, np.float32)
 _FIRST, _SECOND, _BOTH = (0,), (1,), (0, 1)  # shared edge lists: no allocation per gate
 
 
-def _binary_operator(gate, reflected=False):
-    """The method behind one arithmetic operator: ``a OP b`` through ``gate``, fast.
+def _binary(gate, a, b):
+    """``a OP b`` through ``gate``: the fast path behind every arithmetic operator.
 
-    Scalar circuits are made almost entirely of these calls, so the method is the fast
-    path itself (no further call for the common case: two plain Tensors or a Tensor and a
-    number); anything unusual (arrays as constants, Tensor subclasses, large outputs,
-    forward mode) goes to ``apply``. ``reflected`` serves ``2 * t``: the number comes first.
+    Scalar circuits are made almost entirely of these calls, so the common case (two plain
+    Tensors, or a Tensor and a number) is spelled out here; anything unusual (arrays as
+    constants, Tensor subclasses, large outputs, forward mode) goes to ``apply``.
     """
-    forward = gate.forward
-
-    def operator(a, b):
-        if type(a) is Tensor and a._node is None:
-            av = a._value
-            ga = a.requires_grad
-        elif type(a) in _NUMBERS:
-            av = a
-            ga = False
-        else:
+    if type(a) is Tensor:
+        ta = a
+        if ta._node is not None:
             return apply(gate, (a, b))
-        if type(b) is Tensor and b._node is None:
-            bv = b._value
-            gb = b.requires_grad
-        elif type(b) in _NUMBERS:
-            bv = b
-            gb = False
-        else:
+        av = ta._value
+        ga = ta.requires_grad
+    elif type(a) in _NUMBERS:
+        av = a
+        ga = False
+    else:
+        return apply(gate, (a, b))
+    if type(b) is Tensor:
+        tb = b
+        if tb._node is not None:
             return apply(gate, (a, b))
-        if state.levels:
-            return apply(gate, (a, b))
-        try:
-            out = forward(av, bv)
-        except (ValueError, IndexError) as err:
-            raise _gate_error(gate, (av, bv), err) from None
-        if type(out) is _ndarray:
-            if out.ndim == 0:
-                out = out[()]
-            elif out.size >= _node_mod.KEEP_VALUES_BELOW:
-                return _finish_large(gate, (a, b), out, ga or gb, _BOTH if ga and gb else
-                                     _FIRST if ga else _SECOND, _NO_PARAMS)
-        t = _new(Tensor)
-        t._value = out
-        t._node = t._acc = t._epoch = t._meta = None
-        t._deps = 0
-        if (ga or gb) and state.grad_enabled:
-            t.requires_grad = True
-            t._gate = gate
-            t._a = a
-            t._b = b
-            t._more = None
-            t._params = _NO_PARAMS
-            t._edges = _BOTH if ga and gb else _FIRST if ga else _SECOND
-        else:
-            t.requires_grad = False
-            t._gate = t._a = t._b = t._more = t._params = t._edges = None
-        return t
-
-    operator.__doc__ = f"``a {gate.symbol} b`` through the gate '{gate.name}'."
-    if not reflected:
-        operator.__name__ = f"__{gate.name}__"
-        return operator
-
-    def reflected_operator(self, other):
-        return operator(other, self)
-    reflected_operator.__name__ = f"__r{gate.name}__"
-    reflected_operator.__doc__ = operator.__doc__
-    return reflected_operator
+        bv = tb._value
+        gb = tb.requires_grad
+    elif type(b) in _NUMBERS:
+        bv = b
+        gb = False
+    else:
+        return apply(gate, (a, b))
+    if state.levels:
+        return apply(gate, (a, b))
+    try:
+        out = gate.forward(av, bv)
+    except (ValueError, IndexError) as err:
+        raise _gate_error(gate, (av, bv), err) from None
+    if type(out) is _ndarray:
+        if out.ndim == 0:
+            out = out[()]
+        elif out.size >= _node_mod.KEEP_VALUES_BELOW:
+            return _finish_large(gate, (a, b), out, ga or gb, _BOTH if ga and gb else
+                                 _FIRST if ga else _SECOND, _NO_PARAMS)
+    t = Tensor.__new__(Tensor)
+    t._value = out
+    t._node = t._acc = t._epoch = t._meta = None
+    t._deps = 0
+    if (ga or gb) and state.grad_enabled:
+        t.requires_grad = True
+        t._gate = gate
+        t._a = a
+        t._b = b
+        t._more = None
+        t._params = _NO_PARAMS
+        t._edges = _BOTH if ga and gb else _FIRST if ga else _SECOND
+    else:
+        t.requires_grad = False
+        t._gate = t._a = t._b = t._more = t._params = t._edges = None
+    return t
 
 
-def _unary_operator(gate):
-    """The method behind one elementwise gate of a single tensor (``t.exp()``, ``-t``...).
-
-    Like ``_binary_operator``: the method is the fast path itself (for gates without
-    parameters; those with parameters go through ``apply``).
-    """
-    forward = gate.forward
-
-    def operator(a):
-        if state.levels or type(a) is not Tensor or a._node is not None:
-            return apply(gate, (a,))
-        av = a._value
-        try:
-            out = forward(av)
-        except (ValueError, IndexError) as err:
-            raise _gate_error(gate, (av,), err) from None
-        if type(out) is _ndarray:
-            if out.ndim == 0:
-                out = out[()]
-            elif out.size >= _node_mod.KEEP_VALUES_BELOW:
-                return _finish_large(gate, (a,), out, a.requires_grad, _FIRST, _NO_PARAMS)
-        t = _new(Tensor)
-        t._value = out
-        t._node = t._acc = t._epoch = t._meta = None
-        t._deps = 0
-        if a.requires_grad and state.grad_enabled:  # a float input gives a float output
-            t.requires_grad = True
-            t._gate = gate
-            t._a = a
-            t._b = _ABSENT
-            t._more = None
-            t._params = _NO_PARAMS
-            t._edges = _FIRST
-        else:
-            t.requires_grad = False
-            t._gate = t._a = t._b = t._more = t._params = t._edges = None
-        return t
-
-    operator.__name__ = gate.name
-    operator.__doc__ = f"Elementwise {gate.name}, as one gate of the circuit."
-    return operator
-
-
-_square = _unary_operator(_ew.square)
+def _unary(gate, a):
+    """``gate`` on one tensor (``t.exp()``, ``-t``...): the fast path of one-input gates
+    without parameters, like ``_binary``."""
+    if state.levels or type(a) is not Tensor:
+        return apply(gate, (a,))
+    ta = a
+    if ta._node is not None:
+        return apply(gate, (a,))
+    av = ta._value
+    try:
+        out = gate.forward(av)
+    except (ValueError, IndexError) as err:
+        raise _gate_error(gate, (av,), err) from None
+    if type(out) is _ndarray:
+        if out.ndim == 0:
+            out = out[()]
+        elif out.size >= _node_mod.KEEP_VALUES_BELOW:
+            return _finish_large(gate, (a,), out, ta.requires_grad, _FIRST, _NO_PARAMS)
+    t = Tensor.__new__(Tensor)
+    t._value = out
+    t._node = t._acc = t._epoch = t._meta = None
+    t._deps = 0
+    if ta.requires_grad and state.grad_enabled:  # a float input gives a float output
+        t.requires_grad = True
+        t._gate = gate
+        t._a = a
+        t._b = _ABSENT
+        t._more = None
+        t._params = _NO_PARAMS
+        t._edges = _FIRST
+    else:
+        t.requires_grad = False
+        t._gate = t._a = t._b = t._more = t._params = t._edges = None
+    return t
 
 
 class Tensor(Wire):
@@ -162,14 +143,13 @@ class Tensor(Wire):
     # A recorded gate's output keeps the gate, its inputs (Wires or constants: the first
     # in _a, the second in _b, any others in the tuple _more), its params, and _edges: the
     # positions of inputs that need a gradient. _gate is None for a leaf; _edges is None
-    # once backward() has freed the gate. Slots rather than a node object and an inputs
-    # tuple: one object per gate keeps allocation and garbage-collector work low. Large
-    # arrays are the exception: their record is a separate Node in _node (see core/node.py).
-    # _acc, _deps and _epoch are the backward walk's running gradient, pending-consumer
-    # count, and the walk they belong to.
+    # once backward() has freed the gate. These are slots of Wire (core/node.py) rather
+    # than a node object and an inputs tuple: one object per gate keeps allocation and
+    # garbage-collector work low. Large arrays are the exception: their record is a separate
+    # Node in _node. _acc, _deps and _epoch are the backward walk's running gradient,
+    # pending-consumer count, and the walk they belong to.
     # What few tensors carry (.grad, a name, retain_grad, tangents) waits in _meta.
-    __slots__ = ("_value", "_node", "_gate", "_a", "_b", "_more", "_params", "_edges",
-                 "requires_grad", "_acc", "_deps", "_epoch", "_meta", "__weakref__")
+    __slots__ = ()
 
     # Make ndarray op Tensor defer to Tensor's reflected operators.
     __array_priority__ = 1000
@@ -418,30 +398,38 @@ class Tensor(Wire):
     def __array_function__(self, func, types, args, kwargs):
         return _numpy_api().array_function(func, args, kwargs)
 
-    __hash__ = object.__hash__  # identity: tensors are graph nodes, usable as dict keys
+    def __hash__(self):  # identity: tensors are graph nodes, usable as dict keys
+        return object.__hash__(self)
 
     # ----- arithmetic: each operator is one gate ---------------------------------------------
-    # The binary operators come from _binary_operator (above the class), one fast path for
-    # all of them; the rest are written out.
-    __add__ = _binary_operator(_ew.add)
+    # The binary operators share one fast path, _binary (above the class).
+    def __add__(self, other):
+        return _binary(_ew.add, self, other)
 
-    __radd__ = _binary_operator(_ew.add, reflected=True)
+    def __radd__(self, other):
+        return _binary(_ew.add, other, self)
 
-    __sub__ = _binary_operator(_ew.sub)
+    def __sub__(self, other):
+        return _binary(_ew.sub, self, other)
 
-    __rsub__ = _binary_operator(_ew.sub, reflected=True)
+    def __rsub__(self, other):
+        return _binary(_ew.sub, other, self)
 
-    __mul__ = _binary_operator(_ew.mul)
+    def __mul__(self, other):
+        return _binary(_ew.mul, self, other)
 
-    __rmul__ = _binary_operator(_ew.mul, reflected=True)
+    def __rmul__(self, other):
+        return _binary(_ew.mul, other, self)
 
-    __truediv__ = _binary_operator(_ew.div)
+    def __truediv__(self, other):
+        return _binary(_ew.div, self, other)
 
-    __rtruediv__ = _binary_operator(_ew.div, reflected=True)
+    def __rtruediv__(self, other):
+        return _binary(_ew.div, other, self)
 
     def __pow__(self, other):
         if type(other) in _NUMBERS and other == 2:
-            return _square(self)
+            return _unary(_ew.square, self)
         if isinstance(other, numbers.Real) and not isinstance(other, bool):
             return apply(_ew.pow_const, (self,), {"p": other})
         return apply(_ew.pow, (self, other))
@@ -449,16 +437,20 @@ class Tensor(Wire):
     def __rpow__(self, other):
         return apply(_ew.pow, (other, self))
 
-    __matmul__ = _binary_operator(_la.matmul)
+    def __matmul__(self, other):
+        return _binary(_la.matmul, self, other)
 
-    __rmatmul__ = _binary_operator(_la.matmul, reflected=True)
+    def __rmatmul__(self, other):
+        return _binary(_la.matmul, other, self)
 
-    __neg__ = _unary_operator(_ew.neg)
+    def __neg__(self):
+        return _unary(_ew.neg, self)
 
     def __pos__(self):
         return self
 
-    __abs__ = _unary_operator(_ew.abs)
+    def __abs__(self):
+        return _unary(_ew.abs, self)
 
     # Comparisons are not differentiable: they give boolean tensors outside the circuit.
     def __lt__(self, other):
@@ -501,20 +493,27 @@ class Tensor(Wire):
     def __getitem__(self, index):
         return apply(_ix.getitem, (self,), {"index": _ix.normalize_index(index)})
 
-    # ----- elementwise methods (each the fast path of its gate, from _unary_operator) -------
-    exp = _unary_operator(_ew.exp)
+    # ----- elementwise methods (each through the fast path _unary) --------------------------
+    def exp(self):
+        return _unary(_ew.exp, self)
 
-    log = _unary_operator(_ew.log)
+    def log(self):
+        return _unary(_ew.log, self)
 
-    sqrt = _unary_operator(_ew.sqrt)
+    def sqrt(self):
+        return _unary(_ew.sqrt, self)
 
-    abs = _unary_operator(_ew.abs)
+    def abs(self):
+        return _unary(_ew.abs, self)
 
-    relu = _unary_operator(_ew.relu)
+    def relu(self):
+        return _unary(_ew.relu, self)
 
-    sigmoid = _unary_operator(_ew.sigmoid)
+    def sigmoid(self):
+        return _unary(_ew.sigmoid, self)
 
-    tanh = _unary_operator(_ew.tanh)
+    def tanh(self):
+        return _unary(_ew.tanh, self)
 
     def clip(self, lo=None, hi=None):
         return apply(_ew.clip, (self,), {"lo": lo, "hi": hi})
@@ -587,12 +586,9 @@ class Tensor(Wire):
 
 
 # ----- making tensors ----------------------------------------------------------------------
-_new = object.__new__
-
-
 def _wrap(value):
     """A fresh leaf around an already-normalised value (internal fast path)."""
-    t = _new(Tensor)
+    t = Tensor.__new__(Tensor)
     t._value = value
     t._node = t._gate = t._a = t._b = t._more = t._params = t._edges = None
     t.requires_grad = False

@@ -106,7 +106,7 @@ def _walk_plain(roots, stop, retain_graph, handed_out):
                     push(x)
         elif g is not None:
             out = t._value
-            args = [x._value if isinstance(x, Wire) else x for x in stored_inputs(t)]
+            args = [w._value if isinstance(w, Wire) else w for w in stored_inputs(t)]
             for i in t._edges:
                 x = place(a if i == 0 else b if i == 1 else more[i - 2])
                 gi = gate.vjp[i](g, out, *args, **params)
@@ -166,7 +166,7 @@ def _walk(roots, stop, wrt, every, retain_graph, create_graph, handed_out):
                     args = (av,) if b is ABSENT else (
                         av, b._value if isinstance(b, Wire) else b)
                 else:
-                    args = [x._value if isinstance(x, Wire) else x for x in stored_inputs(t)]
+                    args = [w._value if isinstance(w, Wire) else w for w in stored_inputs(t)]
             vjp = gate.vjp
             for i in edges:
                 x = a if i == 0 else b if i == 1 else t._more[i - 2]

@@ -25,9 +25,11 @@ ABSENT = object()  # fills _b for one-input gates; never a real input
 
 
 class Wire:
-    """Base of Tensor and Node: anything the backward walk can visit."""
+    """Base of Tensor and Node: anything the backward walk can visit, with the slots both
+    have. (When the core is compiled, node.pxd makes these C struct fields.)"""
 
-    __slots__ = ()
+    __slots__ = ("_value", "_node", "_gate", "_a", "_b", "_more", "_params", "_edges",
+                 "requires_grad", "_acc", "_deps", "_epoch", "_meta", "__weakref__")
 
 
 class Meta:
@@ -46,15 +48,12 @@ class Meta:
 class Node(Wire):
     """The gate record of a large array, apart from the Tensor that holds the array."""
 
-    __slots__ = ("_value", "_released", "_gate", "_a", "_b", "_more", "_params", "_edges",
-                 "_acc", "_deps", "_epoch", "_meta", "name")
-
-    # A Node is its own place in the circuit, always needs a gradient, never a tangent.
-    _node = None
-    requires_grad = True
-    _tangents = None
+    __slots__ = ("_released", "name")
 
     def __init__(self, gate, value, keep_value, stored, params, edges, name):
+        # A Node is its own place in the circuit and always needs a gradient.
+        self._node = None
+        self.requires_grad = True
         self._released = not keep_value
         self._value = value if keep_value else stand_in(value)
         self._gate = gate
@@ -66,6 +65,10 @@ class Node(Wire):
         self._acc = self._epoch = self._meta = None
         self._deps = 0
         self.name = name
+
+    @property
+    def _tangents(self):
+        return None  # forward mode keeps every wire a Tensor
 
     # ----- the read-only view pictures use, matching Tensor's ------------------------------
     @property

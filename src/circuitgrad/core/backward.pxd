@@ -1,0 +1,15 @@
+# Compiled core (see setup.py): the walks know their locals are Wires (C struct fields).
+cimport cython
+
+from .node cimport Wire
+
+
+@cython.locals(t=Wire, x=Wire, deps=Py_ssize_t, i=Py_ssize_t, unary=bint)
+cpdef dict _walk_plain(list roots, stop, bint retain_graph, set handed_out)
+
+@cython.locals(t=Wire, x=Wire, deps=Py_ssize_t, i=Py_ssize_t)
+cpdef dict _walk(list roots, stop, wrt, every, bint retain_graph, bint create_graph,
+                 set handed_out)
+
+@cython.locals(t=Wire, x=Wire, r=Wire, outside=bint)
+cpdef bint _count_consumers(list roots, stop)

@@ -1,0 +1,20 @@
+# Compiled core (see setup.py): Wire's slots become C struct fields, so the forward fast
+# paths and the backward walk read and write them without a dictionary or descriptor lookup.
+
+cimport cython
+
+
+# Freeing a long chain of wires nests one deallocation per link; the trashcan defers
+# them, as Python does for its own containers, so a million-gate chain frees safely.
+@cython.trashcan(True)
+cdef class Wire:
+    cdef public object _value, _node, _gate, _a, _b, _more, _params, _edges
+    cdef public object _acc, _epoch, _meta
+    cdef public bint requires_grad
+    cdef public Py_ssize_t _deps
+    cdef object __weakref__
+
+
+cdef class Node(Wire):
+    cdef public bint _released
+    cdef public object name

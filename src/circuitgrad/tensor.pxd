@@ -1,0 +1,19 @@
+# Compiled core (see setup.py): Tensor is a C type, and the fast paths of the operators
+# know their locals are Tensors.
+cimport cython
+
+from .core.node cimport Wire
+
+
+cdef class Tensor(Wire):
+    pass
+
+
+@cython.locals(ta=Tensor, tb=Tensor, t=Tensor, ga=bint, gb=bint)
+cpdef _binary(gate, a, b)
+
+@cython.locals(ta=Tensor, t=Tensor)
+cpdef _unary(gate, a)
+
+@cython.locals(t=Tensor)
+cpdef Tensor _wrap(value)
