@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 # The core Cython compiles (setup.py): editing one rebuilds it.
-CORE := $(wildcard src/circuitgrad/tensor.p* src/circuitgrad/core/node.p* src/circuitgrad/core/backward.p*)
+CORE := $(wildcard src/circuitgrad/tensor.p* $(addprefix src/circuitgrad/core/,$(addsuffix .p*,gate trace node backward)))
 
 .PHONY: demo test lint bench clean
 

@@ -11,6 +11,8 @@ from setuptools import setup
 from setuptools.command.build_ext import build_ext
 
 COMPILED = [
+    "src/circuitgrad/core/gate.py",
+    "src/circuitgrad/core/trace.py",
     "src/circuitgrad/core/node.py",
     "src/circuitgrad/core/backward.py",
     "src/circuitgrad/tensor.py",

@@ -20,7 +20,8 @@ import warnings
 from importlib.machinery import EXTENSION_SUFFIXES
 
 # Compiled in this order (setup.py lists the same files; a test checks they agree).
-MODULES = ("circuitgrad.core.node", "circuitgrad.core.backward", "circuitgrad.tensor")
+MODULES = ("circuitgrad.core.gate", "circuitgrad.core.trace", "circuitgrad.core.node",
+            "circuitgrad.core.backward", "circuitgrad.tensor")
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 

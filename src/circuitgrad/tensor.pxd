@@ -2,7 +2,11 @@
 # know their locals are Tensors.
 cimport cython
 
+from .core.gate cimport Gate
 from .core.node cimport Wire
+from .core.trace cimport _State
+
+cdef _State state
 
 
 cdef class Tensor(Wire):
@@ -10,10 +14,10 @@ cdef class Tensor(Wire):
 
 
 @cython.locals(ta=Tensor, tb=Tensor, t=Tensor, ga=bint, gb=bint)
-cpdef _binary(gate, a, b)
+cpdef _binary(Gate gate, a, b)
 
 @cython.locals(ta=Tensor, t=Tensor)
-cpdef _unary(gate, a)
+cpdef _unary(Gate gate, a)
 
 @cython.locals(t=Tensor)
 cpdef Tensor _wrap(value)

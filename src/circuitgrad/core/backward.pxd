@@ -1,13 +1,17 @@
 # Compiled core (see setup.py): the walks know their locals are Wires (C struct fields).
 cimport cython
 
+from .gate cimport Gate
 from .node cimport Wire
+from .trace cimport _State
+
+cdef _State state
 
 
-@cython.locals(t=Wire, x=Wire, deps=Py_ssize_t, i=Py_ssize_t, unary=bint)
+@cython.locals(t=Wire, x=Wire, gate=Gate, deps=Py_ssize_t, i=Py_ssize_t, unary=bint)
 cpdef dict _walk_plain(list roots, stop, bint retain_graph, set handed_out)
 
-@cython.locals(t=Wire, x=Wire, deps=Py_ssize_t, i=Py_ssize_t)
+@cython.locals(t=Wire, x=Wire, gate=Gate, deps=Py_ssize_t, i=Py_ssize_t)
 cpdef dict _walk(list roots, stop, wrt, every, bint retain_graph, bint create_graph,
                  set handed_out)
 

@@ -1,0 +1,4 @@
+# Compiled core (see setup.py): a gate's forward and rules are C struct fields.
+
+cdef class Gate:
+    cdef public object name, forward, vjp, jvp, broadcasts, symbol, saves, saves_out
