@@ -1,15 +1,20 @@
 """The compiled core and its pure-Python twin: same files, chosen as documented."""
 
 import ast
+import copy
 import os
+import pickle
 import subprocess
 import sys
 import warnings
+import weakref
 from importlib.machinery import EXTENSION_SUFFIXES
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+import circuitgrad as cg
 from circuitgrad import compiled
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -67,3 +72,38 @@ def test_a_current_build_is_not_reported(tmp_path, source_age, build_age):
         warnings.simplefilter("error")
         compiled.warn_if_stale(_pair(tmp_path, source_age, build_age))
         compiled.warn_if_stale(str(tmp_path / "absent.py"))  # no build at all: nothing to say
+
+
+# What a C type could change for users, checked in both builds (make test runs both).
+
+def test_tensors_copy_and_pickle_as_leaves_with_their_settings():
+
+
+    x = cg.tensor([1.0, 2.0], requires_grad=True, name="x")
+    for clone in (copy.deepcopy(x), pickle.loads(pickle.dumps(x))):
+        assert type(clone) is cg.Tensor and clone is not x
+        assert clone.requires_grad and clone.name == "x" and clone.is_leaf
+        np.testing.assert_array_equal(clone.data, x.data)
+        (clone * clone).sum().backward()
+        np.testing.assert_array_equal(clone.grad, [2.0, 4.0])
+    assert x.grad is None
+
+
+def test_a_user_subclass_keeps_its_own_attributes_and_records_gates():
+    class Labelled(cg.Tensor):
+        pass
+
+    a = Labelled(3.0, requires_grad=True)
+    a.unit = "m"  # a subclass without __slots__ has a __dict__, as for any Python class
+    y = a * a + 1.0
+    y.backward()
+    assert a.unit == "m" and float(a.grad) == 6.0 and type(y) is cg.Tensor
+
+
+def test_tensors_are_hashable_by_identity_and_weakly_referenceable():
+    a, b = cg.tensor(1.0), cg.tensor(1.0)
+    assert len({a, b, a}) == 2
+    ref = weakref.ref(a)
+    assert ref() is a
+    del a
+    assert ref() is None
