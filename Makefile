@@ -21,6 +21,8 @@ demo: $(STAMP)
 # machine without a C compiler runs).
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
+	$(PY) -c "import circuitgrad as cg; print('core under test:', \
+	    'compiled' if cg.compiled.core_is_compiled() else 'pure Python (no compiled build)')"
 	$(PY) -m pytest
 	CIRCUITGRAD_PURE_PYTHON=1 $(PY) -m pytest
 

@@ -43,8 +43,13 @@ def extensions():
     except ImportError:
         print("circuitgrad: Cython is not installed; the core runs as pure Python")
         return []
-    return cythonize(COMPILED, language_level=3, quiet=True,
-                     compiler_directives={"binding": False})
+    try:
+        return cythonize(COMPILED, language_level=3, quiet=True,
+                         compiler_directives={"binding": False})
+    except Exception as err:  # noqa: BLE001 -- a Cython that rejects the code: stay pure
+        print(f"circuitgrad: Cython could not translate the core ({err}); it runs as pure "
+              f"Python")
+        return []
 
 
 setup(ext_modules=extensions(), cmdclass={"build_ext": OptionalBuildExt})

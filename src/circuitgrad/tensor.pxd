@@ -21,3 +21,6 @@ cpdef _unary(Gate gate, a)
 
 @cython.locals(t=Tensor)
 cpdef Tensor _wrap(value)
+
+@cython.locals(t=Tensor)
+cpdef apply(Gate gate, inputs, params=*)
