@@ -231,6 +231,24 @@ def test_backward_of_non_scalar_needs_a_gradient():
         y.backward()
 
 
+def test_operands_of_the_wrong_kind_name_the_gate_and_what_it_was_given():
+    x = cg.tensor(2.0, requires_grad=True)
+    with pytest.raises(TypeError, match=r"gate 'add' cannot take inputs \(float64 scalar, "
+                                        r"NoneType\)"):
+        x + None
+    with pytest.raises(TypeError, match=r"gate 'add' cannot take inputs .*str"):
+        x + "s"
+
+
+def test_a_complex_result_is_an_error_not_a_lost_gradient():
+    x = cg.tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(TypeError, match=r"gate 'mul' made complex128 values from inputs "
+                                        r"\(float64 array of shape \(2,\), complex\)"):
+        x * 1j
+    with pytest.raises(TypeError, match="complex128"):
+        np.exp(x) * np.complex128(1j)
+
+
 def test_backward_with_wrong_shaped_gradient():
     y = leaf(np.ones(3)) * 2
     with pytest.raises(cg.ShapeError, match=r"\(2,\).*\(3,\)"):

@@ -680,10 +680,18 @@ def apply(gate, inputs, params=_NO_PARAMS):
         out = gate.forward(*values, **params)
     except (ValueError, IndexError) as err:
         raise _gate_error(gate, values, err) from None
+    except TypeError as err:
+        raise _gate_type_error(gate, values, err) from None
     if type(out) is _ndarray and out.ndim == 0:
         out = out[()]
+    try:
+        kind = out.dtype.kind
+    except AttributeError:
+        kind = None
+    if kind is None or kind not in "biuf":
+        raise _output_error(gate, values, out)
     t = _wrap(out)
-    if edges and state.grad_enabled and out.dtype.kind == "f":
+    if edges and state.grad_enabled and kind == "f":
         _record(t, gate, inputs, params, edges)
     if state.levels:
         _push_tangents(t, gate, inputs, params)
@@ -733,6 +741,23 @@ def call(gate, *args, **params):
 def _gate_error(gate, values, err):
     shapes = " and ".join(str(np.shape(v)) for v in values)
     return ShapeError(f"gate '{gate.name}' cannot take inputs of shapes {shapes}: {err}")
+
+
+def _describe(values):
+    return ", ".join(type(v).__name__ if not isinstance(v, (_ndarray, np.generic))
+                     else f"{v.dtype} scalar" if v.ndim == 0
+                     else f"{v.dtype} array of shape {v.shape}" for v in values)
+
+
+def _gate_type_error(gate, values, err):
+    return TypeError(f"gate '{gate.name}' cannot take inputs ({_describe(values)}): {err}")
+
+
+def _output_error(gate, values, out):
+    """Tensors hold real numbers: a complex (or non-numeric) result would lose its gradient."""
+    what = f"{out.dtype} values" if hasattr(out, "dtype") else f"a {type(out).__name__}"
+    return TypeError(f"gate '{gate.name}' made {what} from inputs ({_describe(values)}); "
+                     f"tensors hold boolean, integer or real data")
 
 
 def _push_tangents(t, gate, inputs, params):
