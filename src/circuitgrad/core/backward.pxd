@@ -17,3 +17,6 @@ cpdef dict _walk(list roots, stop, wrt, every, bint retain_graph, bint create_gr
 
 @cython.locals(t=Wire, x=Wire, r=Wire, outside=bint)
 cpdef bint _count_consumers(list roots, stop)
+
+@cython.locals(w=Wire)
+cdef _value_of(x)

@@ -85,10 +85,10 @@ def _walk_plain(roots, stop, retain_graph, handed_out):
         a, b, more, params = t._a, t._b, t._more, t._params
         if g is not None and more is None and not params:
             out = t._value
-            av = a._value if isinstance(a, Wire) else a
+            av = _value_of(a)
             unary = b is ABSENT
             if not unary:
-                bv = b._value if isinstance(b, Wire) else b
+                bv = _value_of(b)
             for i in t._edges:
                 x = a if i == 0 else b
                 if x._node is not None:
@@ -106,7 +106,7 @@ def _walk_plain(roots, stop, retain_graph, handed_out):
                     push(x)
         elif g is not None:
             out = t._value
-            args = [w._value if isinstance(w, Wire) else w for w in stored_inputs(t)]
+            args = [_value_of(w) for w in stored_inputs(t)]
             for i in t._edges:
                 x = place(a if i == 0 else b if i == 1 else more[i - 2])
                 gi = gate.vjp[i](g, out, *args, **params)
@@ -162,11 +162,10 @@ def _walk(roots, stop, wrt, every, retain_graph, create_graph, handed_out):
             else:
                 out = t._value
                 if t._more is None:  # one or two inputs: spelled out, it is the hot path
-                    av = a._value if isinstance(a, Wire) else a
-                    args = (av,) if b is ABSENT else (
-                        av, b._value if isinstance(b, Wire) else b)
+                    av = _value_of(a)
+                    args = (av,) if b is ABSENT else (av, _value_of(b))
                 else:
-                    args = [w._value if isinstance(w, Wire) else w for w in stored_inputs(t)]
+                    args = [_value_of(w) for w in stored_inputs(t)]
             vjp = gate.vjp
             for i in edges:
                 x = a if i == 0 else b if i == 1 else t._more[i - 2]
@@ -196,6 +195,14 @@ def _walk(roots, stop, wrt, every, retain_graph, create_graph, handed_out):
         if not retain_graph:  # drop saved values now: the walk never comes back here
             t._a = t._b = t._more = t._edges = None
     return results
+
+
+def _value_of(x):
+    """The value of a recorded input: a Wire's value, or the constant itself."""
+    if isinstance(x, Wire):
+        w = x
+        return w._value
+    return x
 
 
 def _as_tensors(t):
