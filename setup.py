@@ -18,6 +18,10 @@ COMPILED = [
     "src/circuitgrad/tensor.py",
 ]
 
+# Plain C methods (binding=False) are the fastest to call; the embedded signatures keep
+# help() and inspect.signature() working on them (the "clinic" format is what inspect reads).
+DIRECTIVES = {"binding": False, "embedsignature": True, "embedsignature.format": "clinic"}
+
 
 class OptionalBuildExt(build_ext):
     """Compile what can be compiled; a failure leaves that module pure Python."""
@@ -45,7 +49,7 @@ def extensions():
         return []
     try:
         return cythonize(COMPILED, language_level=3, quiet=True,
-                         compiler_directives={"binding": False})
+                         compiler_directives=DIRECTIVES)
     except Exception as err:  # noqa: BLE001 -- a Cython that rejects the code: stay pure
         print(f"circuitgrad: Cython could not translate the core ({err}); it runs as pure "
               f"Python")

@@ -2,6 +2,7 @@
 
 import ast
 import copy
+import inspect
 import os
 import pickle
 import subprocess
@@ -107,3 +108,11 @@ def test_tensors_are_hashable_by_identity_and_weakly_referenceable():
     assert ref() is a
     del a
     assert ref() is None
+
+
+def test_signatures_and_docstrings_survive_compilation():
+    assert str(inspect.signature(cg.tensor)) == (
+        "(data, requires_grad=False, dtype=None, name=None)")
+    params = inspect.signature(cg.Tensor.backward).parameters
+    assert list(params)[1:] == ["g", "retain_graph", "create_graph"]
+    assert "upstream gradient" in cg.Tensor.backward.__doc__
