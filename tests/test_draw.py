@@ -301,6 +301,17 @@ def test_staged_listing_agrees_with_cg_grad_where_available():
     assert math.isclose(float(dfdy), dy, rel_tol=1e-12)
 
 
+def test_staged_remainder_lists_its_local_gradients_with_the_engines_numbers():
+    x, y = leaf(5.5, "x"), leaf(2.0, "y")
+    listing = staged((x % y) * x)
+    (x % y * x).backward()
+    text = str(listing)
+    assert "remainder1 = x % y = 1.500" in text
+    # d(x % y)/dy = -floor(x / y) = -2, times the upstream x = 5.5
+    assert "dy = (-floor(x / y)) * dremainder1 = -11.00" in text
+    assert float(y.grad) == -11.0 and float(x.grad) == 1.5 + 5.5
+
+
 def test_every_gates_shares_add_up_to_the_gradient_backward_gives():
     rng = np.random.default_rng(0)
     W = leaf(rng.standard_normal((3, 4)), "W")

@@ -100,7 +100,8 @@ def test_numpy_functions_on_tensors_record_gates():
                            + np.square(t).sum() + np.amax(t) + np.amin(t) + np.mean(t)
                            + np.minimum(t, 2.5).sum() + np.power(t, 1.5).sum()
                            + np.reshape(t, (4,))[1] + np.dot(t, t).sum() + np.matmul(t, t)[0, 0]
-                           + np.true_divide(t, 2).sum() + np.subtract(t, 1).sum(),
+                           + np.true_divide(t, 2).sum() + np.subtract(t, 1).sum()
+                           + np.mod(t, 0.7).sum() + np.remainder(3.3, t).sum(),
                            x.data)
     assert report.ok, report
 

@@ -51,6 +51,7 @@ from .functions import (
     outer,
     power,
     relu,
+    remainder,
     reshape,
     sigmoid,
     sin,
@@ -81,7 +82,7 @@ __all__ = [
     "concatenate", "cos", "divide", "dot", "draw", "einsum", "enable_grad", "exp", "expand_dims",
     "expm1", "is_grad_enabled", "log", "log1p", "log_softmax", "logsumexp", "matmul", "max",
     "maximum", "mean", "min", "minimum", "multiply", "negative", "no_grad", "norm", "outer",
-    "power", "relu", "reshape", "sigmoid", "sin", "softmax", "sqrt", "square", "squeeze",
-    "stack", "std", "subtract", "sum", "swapaxes", "tanh", "tensor", "transpose", "var",
-    "where",
+    "power", "relu", "remainder", "reshape", "sigmoid", "sin", "softmax", "sqrt", "square",
+    "squeeze", "stack", "std", "subtract", "sum", "swapaxes", "tanh", "tensor", "transpose",
+    "var", "where",
 ]

@@ -47,6 +47,11 @@ def subtract(a, b):
     return apply(ew.sub, (as_tensor(a), b))
 
 
+def remainder(a, b):
+    """``a % b`` with NumPy's sign rule (the result takes the sign of ``b``)."""
+    return apply(ew.remainder, (as_tensor(a), b))
+
+
 def multiply(a, b):
     return apply(ew.mul, (as_tensor(a), b))
 

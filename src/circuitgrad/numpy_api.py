@@ -25,6 +25,7 @@ _UFUNCS = {
     np.subtract: lambda a, b: apply(ew.sub, (a, b)),
     np.multiply: lambda a, b: apply(ew.mul, (a, b)),
     np.divide: lambda a, b: apply(ew.div, (a, b)),
+    np.remainder: lambda a, b: apply(ew.remainder, (a, b)),  # also np.mod
     np.power: _pow,
     np.float_power: _pow,
     np.matmul: lambda a, b: apply(la.matmul, (a, b)),

@@ -167,7 +167,8 @@ def _index_text(index):
     return ", ".join(parts)
 
 
-_BINARY = {"add": "+", "sub": "-", "mul": "*", "div": "/", "matmul": "@", "pow": "**"}
+_BINARY = {"add": "+", "sub": "-", "mul": "*", "div": "/", "matmul": "@", "pow": "**",
+           "remainder": "%"}
 
 
 def forward_expr(node):
@@ -218,6 +219,8 @@ def _local(node, i):
         if i == 0:
             return f"(1 / {b}) * {g}"
         return f"(-{a} / {b}**2) * {g}"
+    if gate == "remainder":
+        return f"(1) * {g}" if i == 0 else f"(-floor({a} / {b})) * {g}"
     if gate == "neg":
         return f"(-1) * {g}"
     if gate in ("pow_const", "square"):

@@ -427,6 +427,19 @@ class Tensor(Wire):
     def __rtruediv__(self, other):
         return _binary(_ew.div, other, self)
 
+    def __mod__(self, other):
+        return _binary(_ew.remainder, self, other)
+
+    def __rmod__(self, other):
+        return _binary(_ew.remainder, other, self)
+
+    # Floor division is piecewise constant: like a comparison, its result is a plain tensor.
+    def __floordiv__(self, other):
+        return _compare(np.floor_divide, self, other)
+
+    def __rfloordiv__(self, other):
+        return _compare(np.floor_divide, other, self)
+
     def __pow__(self, other):
         if type(other) in _NUMBERS and other == 2:
             return _unary(_ew.square, self)

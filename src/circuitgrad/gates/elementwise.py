@@ -46,6 +46,15 @@ div = Gate("div", operator.truediv, symbol="/", broadcasts=True, saves=(1,),
            jvp=(lambda t, out, x, y: t / y,
                 lambda t, out, x, y: -t * out / y))
 
+# x % y = x - y * floor(x / y), with the floor piecewise constant: d/dx is 1 and d/dy is
+# -floor(x / y) away from the jumps (where x / y is a whole number). np.floor_divide on
+# Tensors gives a plain tensor, so these rules also serve higher derivatives.
+remainder = Gate("remainder", np.remainder, symbol="%", broadcasts=True, saves_out=False,
+                 vjp=(lambda g, out, x, y: g,
+                      lambda g, out, x, y: -g * np.floor_divide(x, y)),
+                 jvp=(lambda t, out, x, y: t,
+                      lambda t, out, x, y: -t * np.floor_divide(x, y)))
+
 neg = Gate("neg", operator.neg, symbol="-x", saves=(), saves_out=False,
            vjp=_one(lambda g, out, x: -g),
            jvp=_one(lambda t, out, x: -t))
@@ -233,6 +242,14 @@ def _sweep():
     from ..tensor import apply
     from .sweep import Case, away_from_zero, binary, gapped_pair, normal, positive, unary
 
+    def remainder_sample(rng, a, b):
+        # y near one value c, x = y * (whole number + a fraction in [0.3, 0.7]): x / y stays
+        # well away from the jumps for every broadcast pair
+        c = rng.choice([-1.0, 1.0]) * rng.uniform(0.5, 2.0)
+        y = c * (1 + rng.uniform(-0.01, 0.01, b))
+        x = c * (rng.integers(-3, 4, a) + rng.uniform(0.3, 0.7, a))
+        return [x, y]
+
     def clip_sample(rng, a, b):
         x = rng.choice([-1.0, 0.0, 1.0], size=a) + rng.uniform(-0.4, 0.4, a)
         return [x]   # entries at least 0.1 from the bounds +-0.5
@@ -242,6 +259,7 @@ def _sweep():
         Case(sub, lambda x, y: x - y, binary(normal)),
         Case(mul, lambda x, y: x * y, binary(normal)),
         Case(div, lambda x, y: x / y, binary(normal, away_from_zero)),
+        Case(remainder, lambda x, y: x % y, remainder_sample),
         Case(neg, lambda x: -x, unary(normal)),
         Case(pow, lambda x, y: x ** y, binary(positive, normal)),
         Case(pow_const, lambda x: x ** 3.5, unary(positive), "pow_const 3.5"),
