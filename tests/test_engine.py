@@ -177,6 +177,14 @@ def test_log_softmax_with_minus_inf_entries():
     assert np.all(np.isfinite(x.grad))
 
 
+def test_log_softmax_of_an_all_minus_inf_slice_is_minus_inf_without_nan():
+    x = leaf([[1.0, -np.inf], [-np.inf, -np.inf]])
+    y = cg.log_softmax(x, axis=1)
+    np.testing.assert_array_equal(y.data, [[0.0, -np.inf], [-np.inf, -np.inf]])
+    y[0, 0].backward()  # nothing flows into the masked row: its gradient is 0, not NaN
+    np.testing.assert_array_equal(x.grad, [[0.0, 0.0], [0.0, 0.0]])
+
+
 # ----- kinks and ties --------------------------------------------------------------------------
 def test_maximum_and_minimum_split_ties_evenly():
     for fn in (cg.maximum, cg.minimum):
@@ -331,6 +339,17 @@ def test_source_array_is_copied():
     assert x.data[0] == 1.0
 
 
+def test_grad_can_be_cleared_or_set_only_to_the_tensors_shape():
+    x = leaf(np.ones(2))
+    with pytest.raises(cg.ShapeError, match=r"\.grad of a tensor of shape \(2,\).*\(1,\)"):
+        x.grad = [1.0]
+    x.grad = np.array([0.5, 0.5])
+    (x * 2).sum().backward()
+    np.testing.assert_array_equal(x.grad, [2.5, 2.5])
+    x.grad = None
+    assert x.grad is None
+
+
 def test_data_update_keeps_shape_and_dtype():
     p = leaf(np.ones(3, dtype=np.float32))
     p.data -= 0.5 * np.ones(3)
@@ -388,6 +407,30 @@ def test_custom_gate_with_wrong_gradient_shape_names_gate_and_shapes():
     y = WrongShape.apply(x).sum()
     with pytest.raises(cg.ShapeError, match=r"WrongShape.*\(1,\).*\(3,\)"):
         y.backward()
+
+
+class Cube(cg.Function):
+    @staticmethod
+    def forward(ctx, x, y):
+        ctx.save_for_backward(x, y)
+        return x ** 3 * y
+
+    @staticmethod
+    def backward(ctx, g):
+        x, y = ctx.saved
+        return 3 * x ** 2 * y * g, x ** 3 * g
+
+
+def test_custom_gate_backward_runs_again_for_a_refilled_gradient():
+    x, y = leaf(np.array([1.0, 2.0])), leaf(np.array([3.0, 4.0]))
+    out = Cube.apply(x, y)
+    g = np.ones(2)
+    out.backward(g, retain_graph=True)
+    g *= 10  # the same array, refilled: a cached answer would be the first one again
+    x.grad = y.grad = None
+    out.backward(g)
+    np.testing.assert_array_equal(x.grad, 10 * 3 * np.array([1.0, 4.0]) * [3.0, 4.0])
+    np.testing.assert_array_equal(y.grad, 10 * np.array([1.0, 8.0]))
 
 
 # ----- check_grad ----------------------------------------------------------------------------

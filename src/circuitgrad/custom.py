@@ -84,15 +84,19 @@ def _make_gate(cls):
 
     def vjp(i, g, out, *values, ctx):
         g = _plain(g, "backward", name)
+        # The engine asks for one input's gradient at a time; backward gives them all. So
+        # one call serves the inputs of one visit: a second request for the same input
+        # (the next backward, maybe with the same array refilled) calls backward again.
         cache = ctx._cache
-        if cache is None or cache[0] is not g:
+        if cache is None or cache[0] is not g or i in cache[2]:
             grads = cls.backward(ctx, g)
             if not isinstance(grads, tuple):
                 grads = (grads,)
             if len(grads) != len(values):
                 raise ValueError(f"custom gate '{name}': backward returned {len(grads)} "
                                  f"gradients for {len(values)} inputs")
-            cache = ctx._cache = (g, grads)
+            cache = ctx._cache = (g, grads, set())
+        cache[2].add(i)
         grad = cache[1][i]
         return None if grad is None else _as_value(grad)
 

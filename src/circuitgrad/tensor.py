@@ -223,8 +223,14 @@ class Tensor(Wire):
 
     @grad.setter
     def grad(self, value):
-        if value is None and self._meta is None:
-            return
+        if value is None:
+            if self._meta is None:
+                return
+        else:  # the next backward() adds into it: a wrong shape would broadcast silently
+            shape = value.shape if hasattr(value, "shape") else np.shape(value)
+            if shape != self._value.shape:
+                raise ShapeError(f"cannot set .grad of a tensor of shape {self._value.shape} "
+                                 f"to a value of shape {shape}")
         self._meta_or_new().grad = value
 
     @property
@@ -529,7 +535,7 @@ class Tensor(Wire):
         return _unary(_ew.tanh, self)
 
     def clip(self, lo=None, hi=None):
-        return apply(_ew.clip, (self,), {"lo": lo, "hi": hi})
+        return _fn().clip(self, lo, hi)
 
     def astype(self, dtype):
         dtype = np.dtype(dtype)

@@ -18,7 +18,7 @@ import numpy as np
 from .core import trace
 from .core.backward import backprop
 from .core.node import place, stored_inputs
-from .core.tree import flatten, unflatten
+from .core.tree import flatten, tree_map, unflatten
 from .errors import NotDifferentiableError, ShapeError
 from .gates.elementwise import identity
 from .tensor import Tensor, _initial_cotangent, _wrap, apply, as_tensor
@@ -184,6 +184,8 @@ def value_and_grad(f, argnums=0, has_aux=False):
             i += len(ws)
         grad_tree = trees[0] if isinstance(argnums, numbers.Integral) else tuple(trees)
         value = _lower(y if y.ndim == 0 else y.reshape(()), create and _is_live(y))
+        if has_aux:  # arrays in, arrays out: aux too, unless an outer transform needs it
+            aux = tree_map(lambda a: _lower(a, create and _is_live(a)), aux)
         return ((value, aux) if has_aux else value), grad_tree
 
     wrapped.__name__ = f"value_and_grad_{getattr(f, '__name__', 'f')}"

@@ -54,7 +54,7 @@ def backprop(roots, cotangents, *, wrt=None, retain_graph=False, create_graph=Fa
             results = _walk(roots, stop, wrt, every, retain_graph, create_graph, handed_out)
     finally:
         state.grad_enabled = recording
-    grads = None if wrt is None else [results.get(id(t)) for t in wrt]
+    grads = None if wrt is None else [_owned(results.get(id(t)), handed_out) for t in wrt]
     return (grads, create_graph) if decide else grads
 
 
@@ -304,11 +304,19 @@ def unbroadcast(g, shape):
     return g
 
 
-def _store_grad(t, g, handed_out):
-    """Add ``g`` into ``t.grad``; copy it first if it may be shared with another gradient."""
+def _owned(g, handed_out):
+    """``g``, or a copy of it where it may be shared: with the caller's upstream gradient,
+    with another gradient handed out, or with an array (a broadcast view, say). Gradients
+    handed to users are theirs to change in place."""
     if type(g) is np.ndarray and (g.base is not None or id(g) in handed_out):
         g = g.copy()
     handed_out.add(id(g))
+    return g
+
+
+def _store_grad(t, g, handed_out):
+    """Add ``g`` into ``t.grad`` (a gradient of its own, see ``_owned``)."""
+    g = _owned(g, handed_out)
     if t.grad is None:
         t.grad = g
     else:

@@ -69,8 +69,9 @@ def parse_subscripts(subscripts, ndims):
 def _einsum_vjp(i, g, out, *xs, ins, out_spec):
     """The gradient of operand i is an einsum of g with the other operands.
 
-    Axes of operand i that appear nowhere else (summed away) come back by broadcasting;
-    a repeated index within operand i (a diagonal) is not supported.
+    Axes of operand i that appear nowhere else (summed away) come back by broadcasting,
+    and size-1 axes that einsum broadcast are summed back; a repeated index within operand
+    i (a diagonal) is not supported.
     """
     target = ins[i]
     if len(set(target)) != len(target):
@@ -81,10 +82,14 @@ def _einsum_vjp(i, g, out, *xs, ins, out_spec):
     kept = "".join(c for c in target if c in present)
     spec = ",".join([out_spec] + others) + "->" + kept
     grad = np.einsum(spec, g, *other_xs)
-    if kept != target:  # axes summed away inside operand i: broadcast the gradient back
-        kept_shape = tuple(n if c in present else 1
-                           for c, n in zip(target, xs[i].shape, strict=True))
-        grad = np.broadcast_to(grad.reshape(kept_shape), xs[i].shape)
+    size = dict(zip(target, xs[i].shape, strict=True))
+    stretched = tuple(k for k, c in enumerate(kept) if size[c] == 1 and grad.shape[k] != 1)
+    if stretched:  # a size-1 axis of operand i that einsum broadcast: sum it back
+        grad = grad.sum(axis=stretched, keepdims=True)
+    if grad.shape != xs[i].shape:
+        # axes summed away inside operand i, or met at size 1 in the others: broadcast back
+        placed = tuple(grad.shape[kept.index(c)] if c in present else 1 for c in target)
+        grad = np.broadcast_to(grad.reshape(placed), xs[i].shape)
     return grad
 
 
@@ -133,6 +138,11 @@ def _sweep():
         return [rng.standard_normal((n, k)), rng.standard_normal((k, m)),
                 rng.standard_normal(k)]
 
+    def size_one(rng, a, b):
+        n, k = sides(a, 2)
+        return [rng.standard_normal((n, 1)), rng.standard_normal((n, k)),
+                rng.standard_normal((1, k))]
+
     return [
         Case(matmul, lambda x, y: x @ y, mat_mat, "matmul 2d"),
         Case(matmul, lambda x, y: x @ y, vec_mat, "matmul vector-batch"),
@@ -143,4 +153,6 @@ def _sweep():
              "einsum chain"),
         Case(einsum, lambda x, y, z: F.einsum("ij,jk,j->j", x, y, z), three,
              "einsum summed axes"),
+        Case(einsum, lambda x, y, z: F.einsum("ij,ij,ij->i", x, y, z), size_one,
+             "einsum size-1 broadcast"),
     ]

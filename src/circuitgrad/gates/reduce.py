@@ -131,7 +131,9 @@ logsumexp = Gate(
 
 
 def _log_softmax_forward(x, axis):
-    return x - _lse_forward(x, (axis,), True)
+    lse = _lse_forward(x, (axis,), True)
+    # an all -inf slice: -inf - (-inf) would be NaN; its entries stay -inf instead
+    return x - np.where(lse == -np.inf, 0, lse)
 
 
 log_softmax = Gate(

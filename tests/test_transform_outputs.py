@@ -1,0 +1,58 @@
+"""What transforms hand back belongs to the caller: plain arrays, never shared memory."""
+
+import numpy as np
+
+import circuitgrad as cg
+
+
+def test_vjp_rows_from_one_refilled_cotangent_buffer_are_the_jacobian():
+    x0 = np.array([1.0, 2.0, 3.0])
+    for f, jac in ((lambda x: x + 1.0, np.eye(3)),         # the gradient is the cotangent
+                   (lambda x: x.T, np.eye(3)),
+                   (lambda x: x * x, np.diag(2 * x0))):
+        _, back = cg.vjp(f, x0)
+        buffer, rows = np.zeros(3), []
+        for i in range(3):
+            buffer[:] = 0
+            buffer[i] = 1
+            (row,) = back(buffer)
+            assert not np.shares_memory(row, buffer)
+            rows.append(row)
+        np.testing.assert_array_equal(np.array(rows), jac)
+
+
+def test_gradients_of_different_arguments_never_share_memory():
+    gx, gy = cg.grad(lambda x, y: np.sum(x + y), argnums=(0, 1))(np.ones(3), np.ones(3))
+    gx *= 5  # gradients are the caller's to change in place
+    np.testing.assert_array_equal(gy, np.ones(3))
+
+
+def test_a_gradient_made_by_broadcasting_is_a_writeable_array_of_its_own():
+    for reduce in (np.sum, np.mean):
+        g = cg.grad(reduce)(np.ones((2, 3)))
+        assert g.flags.writeable and g.base is None
+        g *= 0.5
+
+
+def test_aux_comes_back_as_plain_arrays():
+    def loss(x):
+        pred = x * 2
+        return np.sum(pred ** 2), {"pred": pred, "n": 3}
+
+    (value, aux), g = cg.value_and_grad(loss, has_aux=True)(np.array([1.0, 2.0]))
+    assert type(aux["pred"]) is np.ndarray and aux["n"] == 3
+    np.testing.assert_array_equal(aux["pred"], [2.0, 4.0])
+    g2, aux2 = cg.grad(loss, has_aux=True)(np.array([1.0, 2.0]))
+    assert type(aux2["pred"]) is np.ndarray
+    np.testing.assert_array_equal(g, g2)
+
+
+def test_aux_stays_differentiable_for_an_enclosing_transform():
+    def inner(x):
+        return np.sum(x ** 2), x ** 3           # aux depends on the outer x
+
+    def outer(x):
+        _, aux = cg.grad(inner, has_aux=True)(x)
+        return np.sum(aux)
+
+    np.testing.assert_allclose(cg.grad(outer)(np.array([1.0, 2.0])), [3.0, 12.0])
