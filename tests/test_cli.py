@@ -96,6 +96,26 @@ def test_expression_from_standard_input():
     assert "value: f = -12.00" in done.stdout
 
 
+def test_name_colon_equals_at_the_top_names_the_result():
+    # README: "name := expr to name an intermediate"; Python itself wants parentheses there
+    done = run("grad", "q := x * y", "x=-2", "y=5")
+    assert done.returncode == 0, done.stderr
+    out = done.stdout.splitlines()
+    assert out[0].startswith("q = x * y   at")
+    assert "value: q = -10.00" in out and "  dq/dx = 5.000" in out
+    assert "q = x * y = -10.00   # (1)" in out
+    same = run("grad", "(q := x * y)", "x=-2", "y=5")
+    assert same.returncode == 0 and same.stdout == done.stdout
+
+
+def test_name_colon_equals_at_the_top_with_inner_names_and_check():
+    done = run("grad", "  s := (p := x + y) * p  # a comment", "x=1", "y=2", "--check",
+               "--no-staged")
+    assert done.returncode == 0, done.stderr
+    assert "value: s = 9.000" in done.stdout and "  ds/dx = 6.000" in done.stdout
+    assert "MISMATCH" not in done.stdout
+
+
 BAD = [
     # (what, args, stdin, words the message must contain)
     ("syntax error", ["grad", "(x + y", "x=1", "y=2"], None,
@@ -140,6 +160,15 @@ BAD = [
     ("vector output", ["grad", "x * 2", "x=[1, 2]"], None, ["shape (2,)", "--upstream"]),
     ("picture too large", ["grad", "x" + " * x" * 250, "x=1", "--svg", "never.svg"], None,
      ["250 gates", "stop_at"]),
+    # a top-level 'name := expr' reports columns in the text as typed
+    ("syntax error after :=", ["grad", "q := (x + y", "x=1", "y=2"], None,
+     ["syntax error", "never closed", "column 6"]),
+    ("refused after :=", ["grad", "q := x.real", "x=1"], None,
+     ["attribute access (.real)", "column 7"]),
+    ("nothing after :=", ["grad", "q :="], None, ["syntax error"]),
+    ("keyword before :=", ["grad", "if := x", "x=1"], None, ["syntax error", "column 1"]),
+    ("input assigned at the top", ["grad", "x := x * 2", "x=1"], None,
+     ["'x' is given as an input", ":="]),
     ("no command arguments", ["grad"], None, ["required", "EXPR"]),
     ("unknown command", ["frobnicate"], None, ["invalid choice"]),
 ]

@@ -75,6 +75,46 @@ def test_state_dict_is_a_copy():
     assert not np.any(model.weight.data == 99)
 
 
+def sgd_step(model, lr=0.5):
+    X = np.random.default_rng(0).standard_normal((8, 3)).astype(np.float32)
+    loss = nn.softmax_cross_entropy(model(X), np.arange(8) % 2)
+    model.zero_grad()
+    loss.backward()
+    nn.SGD(model.parameters(), lr=lr).step()  # updates p.data in place
+
+
+def test_state_dict_keeps_its_values_while_training_goes_on():
+    model = nn.Sequential(nn.Linear(3, 4, rng=0), nn.BatchNorm1d(4), nn.Linear(4, 2, rng=1))
+    best = model.state_dict()
+    saved = {k: v.copy() for k, v in best.items()}
+    sgd_step(model)
+    assert not np.array_equal(model[0].weight.data, saved["0.weight"])  # training moved it
+    for name, value in best.items():
+        np.testing.assert_array_equal(value, saved[name])
+
+
+def test_load_state_dict_copies_so_training_leaves_the_dict_alone():
+    model = nn.Sequential(nn.Linear(3, 2, rng=0))
+    best = model.state_dict()
+    saved = {k: v.copy() for k, v in best.items()}
+    model.load_state_dict(best)
+    for name, p in model.named_parameters():
+        assert not np.shares_memory(p.data, best[name])
+    sgd_step(model)
+    for name, value in best.items():
+        np.testing.assert_array_equal(value, saved[name])
+
+
+def test_two_models_loaded_from_one_dict_do_not_share_weights():
+    state = nn.Sequential(nn.Linear(3, 2, rng=0)).state_dict()
+    a, b = nn.Sequential(nn.Linear(3, 2, rng=1)), nn.Sequential(nn.Linear(3, 2, rng=2))
+    a.load_state_dict(state)
+    b.load_state_dict(state)
+    sgd_step(a)
+    np.testing.assert_array_equal(b[0].weight.data, state["0.weight"])
+    assert not np.array_equal(a[0].weight.data, b[0].weight.data)
+
+
 def test_wrong_shape_names_the_parameter_and_both_shapes():
     model = nn.Sequential(nn.Linear(4, 3, rng=0), nn.ReLU(), nn.Linear(3, 2, rng=0))
     state = model.state_dict()

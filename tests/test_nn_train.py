@@ -61,6 +61,21 @@ def test_train_command_writes_plot_and_parameters_and_is_reproducible(tmp_path, 
     assert nn.accuracy(model, X_test, y_test) > 0.5
 
 
+def test_progress_bar_ends_showing_the_last_epochs_numbers(tmp_path, capsys):
+    code = train.run(args("digits", "--epochs", "2", "--out-dir", str(tmp_path)))
+    assert code == 0
+    captured = capsys.readouterr()
+    right, total = captured.out.split("(")[1].split(")")[0].split("/")
+    final_bar = captured.err.strip().split("\r")[-1]
+    assert "epoch 2/2" in final_bar
+    assert final_bar.endswith(f"test {int(right) / int(total):.1%}]"), final_bar
+
+
+def test_progress_postfix():
+    assert train.progress_postfix(0, 5, 1.0, 0.5) == "epoch 1/5 loss 1.0000 acc 50.0%"
+    assert train.progress_postfix(4, 5, 0.1, 0.95, 0.9639).endswith(" acc 95.0% test 96.4%")
+
+
 def test_diverging_learning_rate_stops_the_command(tmp_path, capsys):
     code = train.run(args("digits", "--lr", "1000", "--epochs", "2", "--no-progress",
                           "--out-dir", str(tmp_path)))

@@ -20,8 +20,8 @@ examples:
   circuitgrad grad "2 * (x * y + max(z, w))" x=3 y=-4 z=2 w=-1 --png patterns.png
   circuitgrad grad "sum((D := W @ X) * D)" W="[[1, 2], [3, 4]]" X="[[1], [-1]]" --svg d.svg
 
-expressions: numbers, input names, + - * / ** @, parentheses, name := expr to name an
-intermediate, indexing with whole numbers (w[0], W[:, 1]), and the functions
+expressions: numbers, input names, + - * / ** @, parentheses, name := expr to name the
+result or an intermediate, indexing with whole numbers (w[0], W[:, 1]), and the functions
 {functions}
 (max(a, b) and min(a, b) compare two inputs; max(x), sum(x, axis=0), mean(x) reduce one).
 a / b is staged as a * (1 / b), the notes' 1/x gate. Values are numbers or nested lists.

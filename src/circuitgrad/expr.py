@@ -4,9 +4,10 @@ circuit of gates. Never ``eval`` or ``exec``.
 Allowed: numbers; input names; ``+ - * / ** @``; unary ``-`` and ``+``; parentheses;
 calls of the gate functions in :data:`FUNCTIONS` (``axis=`` for reductions); indexing
 with whole numbers and slices (``w[0]``, ``W[:, 1]``); lists of numbers as constants; and
-``name := expr`` to name an intermediate, as the notes name their stages. Anything else
-(attribute access, lambda, comparisons, strings, unknown names...) is an
-:class:`ExprError` whose one-line message says what is wrong and where.
+``name := expr`` to name an intermediate, as the notes name their stages (at the top it
+needs no parentheses and names the result). Anything else (attribute access, lambda,
+comparisons, strings, unknown names...) is an :class:`ExprError` whose one-line message
+says what is wrong and where.
 
 As in the notes' staged example, ``a / b`` with two varying operands is staged as
 ``a * (1 / b)``: the ``1/x`` gate and a multiply (``invden = 1.0 / den``;
@@ -527,6 +528,8 @@ def _parse_tree(text, what):
     if not text.strip():
         raise ExprError(f"the {what} is empty")
     try:
+        if what == "expression" and _named_at_top(text):
+            return _parse_named(text)
         return ast.parse(text.strip() if what != "expression" else text, mode="eval")
     except SyntaxError as err:
         message = (err.msg or "invalid syntax").split(" (")[0]
@@ -544,11 +547,47 @@ def _parse_tree(text, what):
         raise ExprError(f"the {what} cannot be parsed: {err}") from None
 
 
+def _named_at_top(text):
+    """Does ``text`` start with ``name :=``? (Python takes that only in parentheses.)"""
+    head, sep, _ = text.partition(":=")
+    name = head.strip(" \t")
+    return bool(sep) and name.isidentifier() and not keyword.iskeyword(name)
+
+
+def _parse_named(text):
+    """Parse a top-level ``name := value``: the value as an expression of its own, with
+    columns (and syntax errors' columns) counted in ``text``."""
+    head, _, rest = text.partition(":=")
+    value_text = rest.lstrip(" \t")
+    start = len(text) - len(value_text)  # characters before the value
+    try:
+        value = ast.parse(value_text, mode="eval").body
+    except SyntaxError as err:
+        if (err.lineno or 1) == 1 and err.offset:
+            err.offset += start
+        raise
+    shift = len(text[:start].encode("utf-8"))  # AST columns count UTF-8 bytes
+    for node in ast.walk(value):
+        if getattr(node, "lineno", None) == 1:
+            node.col_offset += shift
+        if getattr(node, "end_lineno", None) == 1:
+            node.end_col_offset += shift
+    name = head.strip(" \t")
+    col = len(head[:len(head) - len(head.lstrip(" \t"))].encode("utf-8"))
+    target = ast.Name(name, ast.Store(), lineno=1, col_offset=col, end_lineno=1,
+                      end_col_offset=col + len(name.encode("utf-8")))
+    return ast.Expression(ast.NamedExpr(target, value, lineno=1, col_offset=col,
+                                        end_lineno=value.end_lineno,
+                                        end_col_offset=value.end_col_offset))
+
+
 def parse(text):
     """Parse an expression; raises :class:`ExprError` for anything off the whitelist.
 
     >>> parse("2 * (x * y + max(z, w))").names
     ['x', 'y', 'z', 'w']
+    >>> parse("q := x * (r := y) + r").names      # 'q := ...' at the top names the result
+    ['x', 'y']
     >>> parse("__import__('os')")
     Traceback (most recent call last):
         ...

@@ -129,7 +129,12 @@ class Module:
 
     # ----- saving and loading -------------------------------------------------------------
     def state_dict(self):
-        """Copies of every parameter and buffer, by dotted name (a plain dict of arrays)."""
+        """Copies of every parameter and buffer, by dotted name (a plain dict of arrays).
+
+        The arrays share no memory with the module (unlike PyTorch's ``state_dict``), so
+        ``best = model.state_dict()`` keeps its values while training goes on, and editing
+        the dict does not change the model.
+        """
         state = {name: np.array(p.data) for name, p in self.named_parameters()}
         state.update((name, np.array(b)) for name, b in self.named_buffers())
         return state
@@ -138,7 +143,8 @@ class Module:
         """Set parameters and buffers from ``state``; names and shapes must match exactly.
 
         Everything is checked before anything is changed, so a bad state leaves the module
-        as it was.
+        as it was. The values are copied: training the module afterwards does not change
+        ``state``, and two modules loaded from one dict do not share their parameters.
         """
         params = dict(self.named_parameters())
         buffers = dict(self.named_buffers())
@@ -155,7 +161,9 @@ class Module:
                 raise ShapeError(f"cannot load '{name}': the saved value has shape {got} but "
                                  f"the parameter has shape {shape}")
         for name, p in params.items():
-            p.data = np.asarray(state[name], dtype=p.dtype)
+            # np.array copies: the .data setter keeps the array it is given, and optimizers
+            # update it in place, which would otherwise write into the caller's dict
+            p.data = np.array(state[name], dtype=p.dtype)
         for name, b in buffers.items():
             owner, attr = self._owner(name)
             setattr(owner, attr, np.array(state[name], dtype=b.dtype))

@@ -123,15 +123,19 @@ def run(args):
     loader = DataLoader((X_train, y_train), batch_size=args.batch_size, seed=args.seed)
     bar = tqdm(total=epochs * len(loader), desc=f"digits {args.model}", unit="batch",
                disable=args.no_progress, file=sys.stderr, dynamic_ncols=True)
-    state = {"test": ""}
+    state = {"test": None}  # the latest test accuracy, shown while the next epoch runs
 
     def on_batch(epoch, step, loss, acc):
-        bar.set_postfix_str(f"epoch {epoch + 1}/{epochs} loss {loss:.4f} acc {acc:.1%}"
-                            f"{state['test']}", refresh=False)
+        bar.set_postfix_str(progress_postfix(epoch, epochs, loss, acc, state["test"]),
+                            refresh=False)
         bar.update(1)
 
     def on_epoch(epoch, record):
-        state["test"] = f" test {record['test_accuracy']:.1%}"
+        state["test"] = record["test_accuracy"]
+        # the batches showed the previous epoch's test accuracy; after the last epoch no
+        # batch follows, so show this epoch's numbers now or the bar ends one epoch behind
+        bar.set_postfix_str(progress_postfix(epoch, epochs, record["loss"],
+                                             record["train_accuracy"], state["test"]))
 
     start = time.perf_counter()
     try:
@@ -155,6 +159,16 @@ def run(args):
     plot_history(history, stem + ".png", title=f"digits, {args.model}, seed {args.seed}")
     print(f"saved parameters to {stem}.npz and the training curves to {stem}.png")
     return 0
+
+
+def progress_postfix(epoch, epochs, loss, accuracy, test_accuracy=None):
+    """What the progress bar shows after its count: epoch, loss, accuracies.
+
+    >>> progress_postfix(2, 30, 0.12345, 0.9612, 0.9639)
+    'epoch 3/30 loss 0.1235 acc 96.1% test 96.4%'
+    """
+    test = "" if test_accuracy is None else f" test {test_accuracy:.1%}"
+    return f"epoch {epoch + 1}/{epochs} loss {loss:.4f} acc {accuracy:.1%}{test}"
 
 
 def plot_history(history, path, title=""):
