@@ -9,6 +9,7 @@ import numbers
 
 import numpy as np
 
+from .errors import NotDifferentiableError
 from .gates import elementwise as ew
 from .gates import linalg as la
 from .gates import reduce as rd
@@ -89,10 +90,34 @@ def minimum(a, b):
 
 
 def clip(x, lo=None, hi=None):
-    """Clamp into [lo, hi]; the gradient passes where lo <= x <= hi."""
+    """Clamp into [lo, hi] as ``np.clip`` does; the bounds broadcast against ``x``.
+
+    Constant bounds (numbers, arrays, tensors that need no gradient) make one ``clip``
+    gate, whose gradient passes where lo <= x <= hi. A bound that needs a gradient makes
+    ``minimum(maximum(x, lo), hi)``, so the bound gets the gradient where it is the output;
+    at an exact tie between ``x`` and such a bound the gradient is split evenly between
+    them, as ``maximum``/``minimum`` split it.
+    """
     if lo is None and hi is None:
         raise ValueError("clip needs at least one of lo and hi")
-    return apply(ew.clip, (as_tensor(x),), {"lo": lo, "hi": hi})
+    x = as_tensor(x)
+    if _needs_grad(lo) or _needs_grad(hi):
+        out = x if lo is None else maximum(x, lo)
+        return out if hi is None else minimum(out, hi)
+    lo, hi = _raw(lo), _raw(hi)
+    # The gate's rules assume the output has x's shape: widen x first if the bounds do.
+    shape = np.broadcast_shapes(x.shape, *[np.shape(b) for b in (lo, hi) if b is not None])
+    if shape != x.shape:
+        x = broadcast_to(x, shape)
+    return apply(ew.clip, (x,), {"lo": lo, "hi": hi})
+
+
+def _needs_grad(v):
+    return isinstance(v, Tensor) and bool(v.requires_grad or v._tangents)
+
+
+def _raw(v):
+    return v._value if isinstance(v, Tensor) else v
 
 
 def where(condition, x, y):
@@ -147,10 +172,25 @@ def logsumexp(x, axis=None, keepdims=False):
 
 
 def log_softmax(x, axis=-1):
-    """x - logsumexp(x) along ``axis``, stable for large inputs."""
+    """x - logsumexp(x) along ``axis``, stable for large inputs.
+
+    ``axis`` is an int, a tuple of ints (the softmax over those axes together) or None (over
+    all entries).
+    """
     x = as_tensor(x)
-    (axis,) = rd.normalize_axes(axis, x.ndim)
-    return apply(rd.log_softmax, (x,), {"axis": axis})
+    axes = rd.normalize_axes(axis, x.ndim)
+    if axes is None:
+        axes = tuple(range(x.ndim))
+    if len(axes) == 1:
+        return apply(rd.log_softmax, (x,), {"axis": axes[0]})
+    # The gate takes one axis: move the axes last and merge them into one (the gate keeps
+    # its -inf handling, which x - logsumexp(x) would turn into nan on an all -inf slice).
+    rest = [a for a in range(x.ndim) if a not in axes]
+    perm = tuple(rest) + axes
+    moved = x.transpose(perm)
+    merged = moved.reshape(moved.shape[:len(rest)] + (int(np.prod([x.shape[a] for a in axes])),))
+    out = apply(rd.log_softmax, (merged,), {"axis": len(rest)}).reshape(moved.shape)
+    return out.transpose(tuple(int(a) for a in np.argsort(perm)))
 
 
 def softmax(x, axis=-1):
@@ -158,20 +198,105 @@ def softmax(x, axis=-1):
 
 
 def norm(x, ord=None, axis=None, keepdims=False):
-    """Vector norms: 2 (default, and Frobenius for matrices), 1 and inf."""
+    """``np.linalg.norm``: vector norms of any order, and the matrix norms 'fro', 1, -1, inf, -inf.
+
+    As in NumPy, a 2-tuple ``axis`` (or a 2-d input with ``axis=None`` and an ``ord``) asks
+    for a matrix norm. The matrix norms 2, -2 and 'nuc' need singular values, which have no
+    gate: NumPy computes them when nothing needs a gradient, otherwise they raise.
+    """
     x = as_tensor(x)
-    if ord is None or ord == "fro" or (ord == 2 and (axis is not None or x.ndim == 1)):
+    if x.dtype.kind != "f":
+        x = x.astype(np.float64)  # as NumPy does: integer data has no gradient anyway
+    if axis is None:
+        if ord is None or (ord in ("fro", "f") and x.ndim == 2) or (ord == 2 and x.ndim == 1):
+            out = sqrt((x * x).sum())
+            return out.reshape((1,) * x.ndim) if keepdims else out
+        if x.ndim not in (1, 2):
+            raise ValueError(f"norm with ord={ord!r} takes a 1-d or 2-d tensor or an axis, "
+                             f"not a {x.ndim}-d tensor")
+        axis = tuple(range(x.ndim))
+    axes = (axis,) if isinstance(axis, numbers.Integral) else tuple(axis)
+    if len(axes) == 1:
+        return _vector_norm(x, ord, axes[0], keepdims)
+    if len(axes) == 2:
+        return _matrix_norm(x, ord, axes, keepdims)
+    raise ValueError(f"norm takes one axis (a vector norm) or two (a matrix norm), not {axis}")
+
+
+def _vector_norm(x, ord, axis, keepdims):
+    if isinstance(ord, str):
+        raise ValueError(f"norm has no vector norm of order {ord!r}")
+    if ord is None or ord == 2:
         return sqrt((x * x).sum(axis=axis, keepdims=keepdims))
-    if ord == 1 and (axis is not None or x.ndim == 1):
-        return abs(x).sum(axis=axis, keepdims=keepdims)
-    if ord == np.inf and (axis is not None or x.ndim == 1):
+    if ord == np.inf:
         return abs(x).max(axis=axis, keepdims=keepdims)
-    raise NotImplementedError(f"norm with ord={ord!r} of a {x.ndim}-d tensor is not supported")
+    if ord == -np.inf:
+        return abs(x).min(axis=axis, keepdims=keepdims)
+    if ord == 1:
+        return abs(x).sum(axis=axis, keepdims=keepdims)
+    if ord == 0:  # a count of nonzero entries: piecewise constant, no gradient
+        count = (x._value != 0).sum(axis=axis, keepdims=keepdims)
+        return as_tensor(np.asarray(count, dtype=x.dtype))
+    return power(power(abs(x), ord).sum(axis=axis, keepdims=keepdims), 1.0 / ord)
+
+
+def _matrix_norm(x, ord, axes, keepdims):
+    # Each axis on its own: their order matters (ord=1 sums over rows, inf over columns).
+    row, col = (rd.normalize_axes(a, x.ndim)[0] for a in axes)
+    if row == col:
+        raise ValueError(f"norm over axis {axes} repeats an axis")
+    if ord is None or ord in ("fro", "f"):
+        return sqrt((x * x).sum(axis=(row, col), keepdims=keepdims))
+    if ord in (2, -2, "nuc"):
+        if _needs_grad(x):
+            raise NotDifferentiableError(
+                f"norm with ord={ord!r} of a matrix needs singular values, which have no "
+                f"gradient rule in circuitgrad; use ord='fro', 1, -1, inf or -inf")
+        return as_tensor(np.linalg.norm(x._value, ord=ord, axis=(row, col), keepdims=keepdims))
+    if ord in (1, -1):  # largest (smallest) column sum of |x|
+        sums, over = abs(x).sum(axis=row, keepdims=True), col
+    elif ord in (np.inf, -np.inf):  # largest (smallest) row sum of |x|
+        sums, over = abs(x).sum(axis=col, keepdims=True), row
+    else:
+        raise ValueError(f"norm has no matrix norm of order {ord!r}")
+    out = sums.max(axis=over, keepdims=True) if ord > 0 else sums.min(axis=over, keepdims=True)
+    return out if keepdims else sh.squeeze(out, (row, col))
 
 
 # ----- shapes ------------------------------------------------------------------------------
-def reshape(x, shape):
-    return as_tensor(x).reshape(shape)
+def reshape(x, shape, order="C"):
+    """Reshape as ``np.reshape`` does; ``order='F'`` reads and writes first index fastest."""
+    x = as_tensor(x)
+    if _memory_order("reshape", x, order) == "C":
+        return x.reshape(shape)
+    # Fortran order is C order on the reversed axes: reverse, reshape reversed, reverse back.
+    shape = (shape,) if isinstance(shape, numbers.Integral) else tuple(shape)
+    return x.transpose().reshape(shape[::-1]).transpose()
+
+
+def ravel(x, order="C"):
+    """The entries as a 1-d tensor, in ``np.ravel``'s ``order``."""
+    x = as_tensor(x)
+    return reshape(x, (-1,), _memory_order("ravel", x, order, memory_ok=True))
+
+
+def _memory_order(fn, x, order, memory_ok=False):
+    """'C' or 'F': NumPy's orders 'A' (and 'K' for ravel) follow how the values lie in memory."""
+    order = "C" if order is None else str(order).upper()
+    value = x._value
+    if isinstance(value, np.ndarray):
+        c, f = value.flags.c_contiguous, value.flags.f_contiguous
+    else:
+        c = f = True  # a 0-d value lies the same way in both orders
+    if order == "A":
+        return "F" if f and not c else "C"
+    if order == "K" and memory_ok and (c or f):
+        return "C" if c else "F"
+    if order in ("C", "F"):
+        return order
+    allowed = "'C', 'F', 'A' or (for values contiguous in memory) 'K'" if memory_ok \
+        else "'C', 'F' or 'A'"
+    raise ValueError(f"{fn} takes order={allowed}, not order={order!r}")
 
 
 def transpose(x, axes=None):
@@ -195,11 +320,14 @@ def broadcast_to(x, shape):
 
 
 def concatenate(xs, axis=0):
-    """Join tensors along an existing axis; the gradient is sliced back to each."""
+    """Join tensors along an existing axis (None: flattened first, as NumPy does); the
+    gradient is sliced back to each."""
     xs = [as_tensor(x) for x in xs]
     if not xs:
         raise ValueError("concatenate needs at least one tensor")
-    (axis,) = rd.normalize_axes(axis, xs[0].ndim)
+    if axis is None:
+        xs, axis = [x.flatten() for x in xs], 0
+    axis = _one_axis("concatenate", axis, xs[0].ndim)
     return apply(sh.concatenate, tuple(xs), {"axis": axis})
 
 
@@ -208,8 +336,14 @@ def stack(xs, axis=0):
     xs = [as_tensor(x) for x in xs]
     if not xs:
         raise ValueError("stack needs at least one tensor")
-    (axis,) = rd.normalize_axes(axis, xs[0].ndim + 1)
+    axis = _one_axis("stack", axis, xs[0].ndim + 1)
     return apply(sh.stack, tuple(xs), {"axis": axis})
+
+
+def _one_axis(fn, axis, ndim):
+    if not isinstance(axis, numbers.Integral):
+        raise TypeError(f"{fn} takes one integer axis, not axis={axis!r}")
+    return rd.normalize_axes(axis, ndim)[0]
 
 
 def getitem(x, index):

@@ -54,20 +54,28 @@ _CONSTANT_UFUNCS = {
 }
 
 
+def _public_name(func):
+    """How NumPy's documentation names ``func``: np.linalg.inv, not np.inv."""
+    module = getattr(func, "__module__", None) or "numpy"
+    if module == "numpy" or module.startswith("numpy."):
+        module = "np" + module[len("numpy"):]
+    return f"{module}.{func.__name__}"
+
+
 def array_ufunc(ufunc, method, inputs, kwargs):
     if method != "__call__":
-        return _unsupported(f"np.{ufunc.__name__}.{method}", inputs, lambda: getattr(
+        return _unsupported(f"{_public_name(ufunc)}.{method}", inputs, lambda: getattr(
             ufunc, method)(*_raw_all(inputs), **kwargs))
     if kwargs.get("out") is not None:
         raise NotDifferentiableError(
-            f"np.{ufunc.__name__}(..., out=...) would write into an array in place; "
+            f"{_public_name(ufunc)}(..., out=...) would write into an array in place; "
             f"tensors are immutable, assign the result instead")
     rule = _UFUNCS.get(ufunc)
     if rule is not None and not kwargs:
         return rule(*inputs)
     if ufunc in _CONSTANT_UFUNCS:
         return _wrap(_scalarize(ufunc(*_raw_all(inputs), **kwargs)))
-    return _unsupported(f"np.{ufunc.__name__}", inputs,
+    return _unsupported(_public_name(ufunc), inputs,
                         lambda: ufunc(*_raw_all(inputs), **kwargs))
 
 
@@ -109,22 +117,38 @@ def _unsupported(name, args, run):
 
 
 def _sum_like(method):
-    def fn(a, axis=None, dtype=None, out=None, keepdims=False, **unused):
-        _no_extras(method, dtype=dtype, out=out, **unused)
+    def fn(a, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=True):
+        _no_extras(method, dtype=dtype, out=out, initial=initial, where=_unless_all(where))
         return getattr(as_tensor(a), method)(axis=axis, keepdims=keepdims)
     return fn
 
 
+def _max_like(method):
+    def fn(a, axis=None, out=None, keepdims=False, initial=None, where=True):
+        _no_extras(method, out=out, initial=initial, where=_unless_all(where))
+        return getattr(as_tensor(a), method)(axis=axis, keepdims=keepdims)
+    return fn
+
+
+def _unless_all(where):
+    """None for NumPy's default where=True (every entry takes part), else ``where``."""
+    return None if isinstance(where, (bool, np.bool_)) and where else where
+
+
 def _no_extras(name, **options):
+    """Refuse options that would change the result; None (and NumPy's _NoValue) mean unset."""
     given = {k: v for k, v in options.items() if v is not None and v is not np._NoValue}
     if given:
         raise NotDifferentiableError(
-            f"np.{name} with {', '.join(given)}= is not supported on tensors")
+            f"np.{name} with {', '.join(f'{k}=' for k in given)} is not supported on tensors")
 
 
 def _var_like(fn_name):
-    def fn(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, **unused):
-        _no_extras(fn_name, dtype=dtype, out=out, **unused)
+    def fn(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=True,
+           correction=np._NoValue, **unused):
+        _no_extras(fn_name, dtype=dtype, out=out, where=_unless_all(where), **unused)
+        if correction is not np._NoValue:  # NumPy 2's other name for ddof
+            ddof = correction
         return getattr(F, fn_name)(a, axis=axis, keepdims=keepdims, ddof=ddof)
     return fn
 
@@ -139,61 +163,107 @@ def _clip(a, a_min=np._NoValue, a_max=np._NoValue, out=None, *, min=np._NoValue,
           max=np._NoValue, **unused):
     lo = a_min if a_min is not np._NoValue else min
     hi = a_max if a_max is not np._NoValue else max
-    lo = None if lo is np._NoValue else _raw_deep(lo)
-    hi = None if hi is np._NoValue else _raw_deep(hi)
     _no_extras("clip", out=out, **unused)
-    return F.clip(a, lo, hi)
+    # Bounds go to F.clip as given: a Tensor bound gets its gradient there.
+    return F.clip(a, None if lo is np._NoValue else lo, None if hi is np._NoValue else hi)
 
 
-def _concatenate(arrays, axis=0, out=None, **unused):
-    _no_extras("concatenate", out=out, **unused)
+def _concatenate(arrays, axis=0, out=None, *, dtype=None, casting="same_kind"):
+    _no_extras("concatenate", out=out, dtype=dtype, casting=_unless(casting, "same_kind"))
     return F.concatenate(arrays, axis=axis)
 
 
-def _stack(arrays, axis=0, out=None, **unused):
-    _no_extras("stack", out=out, **unused)
+def _stack(arrays, axis=0, out=None, *, dtype=None, casting="same_kind"):
+    _no_extras("stack", out=out, dtype=dtype, casting=_unless(casting, "same_kind"))
     return F.stack(arrays, axis=axis)
+
+
+def _unless(value, default):
+    return None if isinstance(value, str) and value == default else value
+
+
+def _reshape(a, shape=None, order="C", *, newshape=None, copy=None):
+    # copy= only says whether memory may be shared, which cannot be seen: tensors are immutable.
+    return F.reshape(a, shape if shape is not None else newshape, order=order)
+
+
+def _einsum(*operands, out=None, dtype=None, casting="safe", optimize=False, order="K"):
+    # optimize picks the contraction order and order the result's memory layout: neither
+    # changes the values.
+    _no_extras("einsum", out=out, dtype=dtype, casting=_unless(casting, "safe"))
+    if not operands or not isinstance(operands[0], str):
+        raise NotDifferentiableError(
+            "np.einsum on tensors takes a subscripts string first, e.g. "
+            "np.einsum('ij,jk->ik', a, b); the operand, sublist form is not supported")
+    return F.einsum(*operands)
+
+
+def _without_out(name, fn):
+    def wrapper(a, b, out=None):
+        _no_extras(name, out=out)
+        return fn(a, b)
+    return wrapper
 
 
 def _norm(x, ord=None, axis=None, keepdims=False):
     return F.norm(x, ord=ord, axis=axis, keepdims=keepdims)
 
 
+def _full_like(a, fill_value, *args, **kwargs):
+    # The result depends on fill_value: constant only when fill_value needs no gradient.
+    return _unsupported("np.full_like", [fill_value], lambda: np.full_like(
+        _raw_deep(a), _raw_deep(fill_value), *_raw_all(args),
+        **{k: _raw_deep(v) for k, v in kwargs.items()}))
+
+
 _FUNCTIONS = {
     np.sum: _sum_like("sum"),
     np.mean: _sum_like("mean"),
-    np.max: _sum_like("max"),
-    np.amax: _sum_like("max"),
-    np.min: _sum_like("min"),
-    np.amin: _sum_like("min"),
+    np.max: _max_like("max"),
+    np.amax: _max_like("max"),
+    np.min: _max_like("min"),
+    np.amin: _max_like("min"),
     np.var: _var_like("var"),
     np.std: _var_like("std"),
-    np.reshape: lambda a, shape=None, **kw: as_tensor(a).reshape(
-        shape if shape is not None else kw.pop("newshape")),
+    np.reshape: _reshape,
     np.transpose: lambda a, axes=None: F.transpose(a, axes),
-    np.swapaxes: F.swapaxes,
-    np.expand_dims: F.expand_dims,
+    np.swapaxes: lambda a, axis1, axis2: F.swapaxes(a, axis1, axis2),
+    np.expand_dims: lambda a, axis: F.expand_dims(a, axis),
     np.squeeze: lambda a, axis=None: F.squeeze(a, axis),
-    np.ravel: lambda a, order="C": as_tensor(a).flatten(),
+    np.ravel: lambda a, order="C": F.ravel(a, order=order),
     np.concatenate: _concatenate,
     np.stack: _stack,
     np.where: _where,
     np.clip: _clip,
-    np.einsum: lambda subscripts, *operands, **kw: F.einsum(subscripts, *operands),
-    np.outer: lambda a, b, out=None: F.outer(a, b),
-    np.dot: lambda a, b, out=None: F.dot(a, b),
+    np.einsum: _einsum,
+    np.outer: _without_out("outer", F.outer),
+    np.dot: _without_out("dot", F.dot),
     np.linalg.norm: _norm,
+    # subok only asks for an ndarray subclass back; the result is a Tensor either way.
     np.broadcast_to: lambda array, shape, subok=False: F.broadcast_to(array, shape),
-    np.shape: lambda a: np.shape(_raw_deep(a)),
-    np.ndim: lambda a: np.ndim(_raw_deep(a)),
-    np.size: lambda a, axis=None: np.size(_raw_deep(a), axis),
+    np.full_like: _full_like,
 }
+
+# Functions whose result carries no gradient: indices, counts, booleans, shapes, values
+# rounded (piecewise constant), or fresh arrays shaped like the input. They run on the raw
+# values and give NumPy's own result; no gradient flows through them, so none is lost.
+_CONSTANT_FUNCTIONS = {getattr(np, name) for name in (
+    "argmax", "argmin", "argsort", "argpartition", "argwhere", "nonzero", "flatnonzero",
+    "nanargmax", "nanargmin", "lexsort", "searchsorted", "digitize", "count_nonzero",
+    "isclose", "allclose", "array_equal", "array_equiv", "isin", "isposinf", "isneginf",
+    "isreal", "iscomplex", "isrealobj", "iscomplexobj", "any", "all", "round", "around",
+    "fix", "zeros_like", "ones_like", "empty_like", "shape", "ndim", "size", "result_type",
+    "tril_indices_from", "triu_indices_from", "diag_indices_from", "may_share_memory",
+    "shares_memory") if hasattr(np, name)}
 
 
 def array_function(func, args, kwargs):
     impl = _FUNCTIONS.get(func)
     if impl is not None:
         return impl(*args, **kwargs)
-    return _unsupported(f"np.{func.__name__}", list(args) + list(kwargs.values()),
-                        lambda: func(*_raw_all(args), **{k: _raw_deep(v)
-                                                         for k, v in kwargs.items()}))
+
+    def run():
+        return func(*_raw_all(args), **{k: _raw_deep(v) for k, v in kwargs.items()})
+    if func in _CONSTANT_FUNCTIONS:
+        return run()
+    return _unsupported(_public_name(func), list(args) + list(kwargs.values()), run)
