@@ -53,7 +53,20 @@ def extensions():
     except Exception as err:  # noqa: BLE001 -- a Cython that rejects the code: stay pure
         print(f"circuitgrad: Cython could not translate the core ({err}); it runs as pure "
               f"Python")
+        _remove_old_builds()
         return []
+
+
+def _remove_old_builds():
+    """Builds of the core left in the source tree (editable installs) would be imported
+    instead of the pure-Python modules, and they are older than the source: remove them."""
+    import glob
+    from importlib.machinery import EXTENSION_SUFFIXES
+
+    for source in COMPILED:
+        for suffix in EXTENSION_SUFFIXES:
+            for path in glob.glob(source[:-3] + suffix):
+                os.remove(path)
 
 
 setup(ext_modules=extensions(), cmdclass={"build_ext": OptionalBuildExt})

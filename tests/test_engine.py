@@ -185,6 +185,35 @@ def test_log_softmax_of_an_all_minus_inf_slice_is_minus_inf_without_nan():
     np.testing.assert_array_equal(x.grad, [[0.0, 0.0], [0.0, 0.0]])
 
 
+def test_float16_mean_accumulates_like_numpy():
+    h = np.full(100_000, 10.0, dtype=np.float16)  # its float16 sum overflows past 65504
+    x = leaf(h)
+    m = x.mean()
+    assert m.dtype == np.float16 and float(m) == float(np.mean(h)) == 10.0
+    m.backward()
+    assert x.grad.dtype == np.float16 and np.all(x.grad == np.float16(1 / h.size))
+
+
+def test_logsumexp_and_softmax_take_integer_tensors_as_numpy_does():
+    x = cg.tensor(np.array([1, 2]))
+    want = np.log(np.exp(1.0) + np.exp(2.0))
+    assert float(cg.logsumexp(x)) == pytest.approx(want)
+    np.testing.assert_allclose(cg.log_softmax(x).data, [1 - want, 2 - want])
+
+
+def test_list_constants_are_arrays_in_every_gate():
+    x = leaf(np.array([1.0, 2.0]))
+    y = ([[1.0, 2.0], [3.0, 4.0]] @ x).sum() + (x ** [1, 2]).sum() + ([2.0, 3.0] ** x).sum()
+    y.backward()
+    np.testing.assert_allclose(x.grad, [4.0 + 1 + 2 * np.log(2.0), 6.0 + 4 + 9 * np.log(3.0)])
+
+
+def test_a_numpy_complaint_that_is_not_about_shapes_is_a_value_error():
+    with pytest.raises(ValueError, match="gate 'pow_const' cannot compute with inputs "
+                                         r"\(int64 array of shape \(2,\)\): Integers"):
+        cg.tensor(np.array([1, 2])) ** -1
+
+
 # ----- kinks and ties --------------------------------------------------------------------------
 def test_maximum_and_minimum_split_ties_evenly():
     for fn in (cg.maximum, cg.minimum):

@@ -1,6 +1,7 @@
 """What transforms hand back belongs to the caller: plain arrays, never shared memory."""
 
 import numpy as np
+import pytest
 
 import circuitgrad as cg
 
@@ -56,3 +57,27 @@ def test_aux_stays_differentiable_for_an_enclosing_transform():
         return np.sum(aux)
 
     np.testing.assert_allclose(cg.grad(outer)(np.array([1.0, 2.0])), [3.0, 12.0])
+
+
+def test_transforms_record_their_function_even_inside_no_grad():
+    x = np.array([1.0, 2.0])
+    cube = lambda a: np.sum(a ** 3)  # noqa: E731
+    with cg.no_grad():
+        np.testing.assert_array_equal(cg.grad(cube)(x), [3.0, 12.0])
+        _, back = cg.vjp(lambda a: a ** 3, x)
+        np.testing.assert_array_equal(back(np.ones(2))[0], [3.0, 12.0])
+        np.testing.assert_array_equal(np.diag(cg.hessian(cube)(x)), [6.0, 12.0])
+        assert not cg.is_grad_enabled()  # and the block's setting is back afterwards
+
+
+def test_jacobian_checks_argnums_and_takes_one_array_in_and_out():
+    f = lambda a, x: a * x  # noqa: E731
+    with pytest.raises(ValueError, match="argnums 5 out of range for 2 arguments"):
+        cg.jacobian(f, argnums=5)(np.ones(2), np.ones(2))
+    np.testing.assert_array_equal(cg.jacobian(f, argnums=-1)(np.array([2.0, 3.0]), np.ones(2)),
+                                  np.diag([2.0, 3.0]))
+    with pytest.raises(TypeError, match="argument 0 is a dict"):
+        cg.jacobian(lambda p: p["a"] * 2)({"a": np.ones(2)})
+    for mode in ("rev", "fwd"):
+        with pytest.raises(TypeError, match="returned a tuple"):
+            cg.jacobian(lambda x: (x, x), mode=mode)(np.ones(2))

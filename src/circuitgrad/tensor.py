@@ -687,14 +687,21 @@ def apply(gate, inputs, params=_NO_PARAMS):
     else:
         values = []
         edges = []
+        lists = False
         for i, x in enumerate(inputs):
             if isinstance(x, Tensor):
                 values.append(x._value)
                 if x.requires_grad:
                     edges.append(i)
+            elif type(x) is list or type(x) is tuple:
+                values.append(np.asarray(x))  # a constant written as a list, as NumPy reads it
+                lists = True
             else:
                 values.append(x)
         edges = tuple(edges)
+        if lists:  # the rules then see the array too
+            inputs = tuple([x if isinstance(x, Tensor) else v
+                            for x, v in zip(inputs, values, strict=True)])
     try:
         out = gate.forward(*values, **params)
     except (ValueError, IndexError) as err:
@@ -757,9 +764,18 @@ def call(gate, *args, **params):
     return gate.forward(*args, **params)
 
 
+_SHAPE_WORDS = ("shape", "broadcast", "dimension", "axis", "axes", "size", "index")
+
+
 def _gate_error(gate, values, err):
-    shapes = " and ".join(str(np.shape(v)) for v in values)
-    return ShapeError(f"gate '{gate.name}' cannot take inputs of shapes {shapes}: {err}")
+    """A gate's forward failed: a ShapeError when NumPy's complaint is about shapes (the
+    usual case), otherwise a ValueError; either way naming the gate and its inputs."""
+    message = str(err)
+    if any(word in message.lower() for word in _SHAPE_WORDS):
+        shapes = " and ".join(str(np.shape(v)) for v in values)
+        return ShapeError(f"gate '{gate.name}' cannot take inputs of shapes {shapes}: {err}")
+    return ValueError(f"gate '{gate.name}' cannot compute with inputs ({_describe(values)}): "
+                      f"{err}")
 
 
 def _describe(values):

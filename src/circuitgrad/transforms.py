@@ -170,7 +170,8 @@ def value_and_grad(f, argnums=0, has_aux=False):
     def wrapped(*args, **kwargs):
         nums = _argnums_tuple(argnums, len(args), where)
         args, lifted = _lift_args(args, nums, where)
-        result = f(*args, **kwargs)
+        with trace.enable_grad():  # a transform records f even inside no_grad()
+            result = f(*args, **kwargs)
         out, aux = result if has_aux else (result, None)
         y = _scalar_output(out, where)
         wires = [w for _, ws in lifted for w in ws]
@@ -225,7 +226,8 @@ def vjp(f, *primals):
     """
     where = f"vjp({getattr(f, '__name__', 'f')})"
     args, lifted = _lift_args(primals, range(len(primals)), where)
-    out = f(*args)
+    with trace.enable_grad():  # a transform records f even inside no_grad()
+        out = f(*args)
     out_leaves, out_def = flatten(out)
     out_leaves = [as_tensor(o) for o in out_leaves]
     wires = [w for _, ws in lifted for w in ws]
@@ -326,9 +328,15 @@ def jacobian(f, argnums=0, mode="rev"):
     if mode not in ("rev", "fwd"):
         raise ValueError(f"jacobian mode must be 'rev' or 'fwd', not {mode!r}")
 
+    where = f"jacobian({getattr(f, '__name__', 'f')})"
+
     def wrapped(*args):
-        k = argnums % len(args)
+        (k,) = _argnums_tuple(argnums, len(args), where)
         x = args[k]
+        if isinstance(x, (dict, list, tuple)):
+            raise TypeError(f"{where}: argument {k} is a {type(x).__name__}; jacobian "
+                            f"differentiates with respect to one array (for a tree of "
+                            f"arrays, take the jacobian of each leaf, or use vjp)")
         x_shape = np.shape(x._value if isinstance(x, Tensor) else x)
 
         def f_of_x(xk):
@@ -336,6 +344,7 @@ def jacobian(f, argnums=0, mode="rev"):
 
         if mode == "rev":
             out, back = vjp(f_of_x, x)
+            _one_array_out(out, where)
             out_shape = np.shape(out._value if isinstance(out, Tensor) else out)
             rows = []
             for j in range(int(np.prod(out_shape))):
@@ -348,6 +357,7 @@ def jacobian(f, argnums=0, mode="rev"):
             e = np.zeros(int(np.prod(x_shape)))
             e[j] = 1.0
             out, col = jvp(f_of_x, (x,), (e.reshape(x_shape),))
+            _one_array_out(out, where)
             out_shape = np.shape(out._value if isinstance(out, Tensor) else out)
             columns.append(col)
         if out_shape is None:  # empty input: the Jacobian has no columns
@@ -356,6 +366,13 @@ def jacobian(f, argnums=0, mode="rev"):
 
     wrapped.__name__ = f"jacobian_{getattr(f, '__name__', 'f')}"
     return wrapped
+
+
+def _one_array_out(out, where):
+    if isinstance(out, (dict, list, tuple)):
+        raise TypeError(f"{where}: the function returned a {type(out).__name__}; jacobian "
+                        f"takes functions that return one array (take the jacobian of each "
+                        f"output separately)")
 
 
 def _assemble(pieces, out_shape, x_shape, by):

@@ -72,13 +72,16 @@ sum = Gate("sum", lambda x, axis, keepdims: np.add.reduce(x, axis=axis, keepdims
 
 def _mean_forward(x, axis, keepdims):
     # the sum over the count, as np.mean computes it, without np.mean's Python-level checks
+    if x.dtype == np.float16:  # as np.mean does: a float16 sum overflows past 65504
+        total = np.add.reduce(x, axis=axis, keepdims=keepdims, dtype=np.float32)
+        return (total / _count(x, axis)).astype(np.float16)
     return np.add.reduce(x, axis=axis, keepdims=keepdims) / _count(x, axis)
 
 
 mean = Gate("mean", _mean_forward,
             symbol="mean", saves=(), saves_out=False,
             vjp=(lambda g, out, x, axis, keepdims:
-                 _spread(g / _count(x, axis), x, axis, keepdims),),
+                 _spread(g * (1.0 / _count(x, axis)), x, axis, keepdims),),
             jvp=(lambda t, out, x, axis, keepdims: t.mean(axis=axis, keepdims=keepdims),))
 
 
@@ -107,6 +110,8 @@ def _finite_or_zero(m):
 
 
 def _lse_forward(x, axis, keepdims):
+    if x.dtype.kind != "f":  # integers: computed in float64, as np.exp would
+        x = x.astype(np.float64)
     shift = _finite_or_zero(np.max(x, axis=axis, keepdims=True, initial=-np.inf))
     with np.errstate(divide="ignore"):  # log(0) = -inf for an all -inf slice is the answer
         out = np.log(np.sum(np.exp(x - shift), axis=axis, keepdims=True)) + shift
