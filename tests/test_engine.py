@@ -208,6 +208,14 @@ def test_list_constants_are_arrays_in_every_gate():
     np.testing.assert_allclose(x.grad, [4.0 + 1 + 2 * np.log(2.0), 6.0 + 4 + 9 * np.log(3.0)])
 
 
+def test_the_exponents_gradient_keeps_float64_over_a_low_precision_base():
+    for base in (np.array([100, 50], np.int8), np.array([2.0, 3.0], np.float16)):
+        y = leaf(np.array([2.0, 2.0]))
+        (cg.tensor(base) ** y).sum().backward()
+        wide = base.astype(np.float64)
+        np.testing.assert_allclose(y.grad, wide ** 2 * np.log(wide), rtol=1e-14)
+
+
 def test_a_numpy_complaint_that_is_not_about_shapes_is_a_value_error():
     with pytest.raises(ValueError, match="gate 'pow_const' cannot compute with inputs "
                                          r"\(int64 array of shape \(2,\)\): Integers"):

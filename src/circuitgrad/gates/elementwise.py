@@ -60,16 +60,19 @@ neg = Gate("neg", operator.neg, symbol="-x", saves=(), saves_out=False,
            jvp=_one(lambda t, out, x: -t))
 
 
-def _safe_log(x):
-    # d(x**y)/dy = x**y * log(x); taken as 0 where x <= 0 (the power is not smooth in y there)
-    return np.log(np.where(x > 0, x, 1))
+def _safe_log(x, out):
+    # d(x**y)/dy = x**y * log(x); taken as 0 where x <= 0 (the power is not smooth in y there).
+    # The log is taken in the output's precision: an int8 or float16 base alone would give
+    # a float16 log, and a float64 exponent's gradient would keep 3 digits.
+    base = np.where(x > 0, x, 1)
+    return np.log(base if base.dtype == out.dtype else base.astype(out.dtype))
 
 
 pow = Gate("pow", np.power, symbol="**", broadcasts=True,
            vjp=(lambda g, out, x, y: g * y * x ** (y - 1),
-                lambda g, out, x, y: g * out * _safe_log(x)),
+                lambda g, out, x, y: g * out * _safe_log(x, out)),
            jvp=(lambda t, out, x, y: t * y * x ** (y - 1),
-                lambda t, out, x, y: t * out * _safe_log(x)))
+                lambda t, out, x, y: t * out * _safe_log(x, out)))
 
 
 def _pow_const_forward(x, p):
