@@ -336,3 +336,135 @@ def test_large_value_no_rule_needed_is_drawn_by_its_shape():
     texts = " ".join(cg.draw(y).texts())
     assert "64×100, not kept" in texts
     assert "100×100" in texts
+
+
+# ----- every listed backward formula gives the listed number --------------------------------
+def run_listing(listing):
+    """Execute a staged listing's backward pass as the NumPy program it reads as.
+
+    Each right-hand side is evaluated in an environment of the listed forward values and
+    the gradients listed so far; it must give the value listed beside it (summed to the
+    input's shape where the line's note says so). Returns the gradients the program ends
+    with.
+    """
+    env = {name: getattr(np, name) for name in dir(np) if not name.startswith("_")}
+    env.update({s.target: np.asarray(s.value) for s in listing.forward})
+    seed = listing.backward[0]
+    env[seed.target] = np.asarray(seed.value)
+    grads = {}
+    for step in listing.backward[1:]:
+        assert "/d" not in step.expr, f"no formula listed: {step}"
+        with np.errstate(all="ignore"):
+            value = np.asarray(eval(step.expr, env), dtype=np.float64)
+        listed = np.asarray(step.value)
+        if step.note.startswith("summed to"):
+            value = cg.core.backward.unbroadcast(value, listed.shape)
+        assert value.shape == listed.shape, f"{step}: formula gives shape {value.shape}"
+        np.testing.assert_allclose(value, listed, rtol=1e-10, atol=1e-12, err_msg=str(step))
+        name = step.target.split("[")[0]
+        if "[" in step.target:              # dx[index] += dgate: entries add up
+            np.add.at(grads[name], step.node.params["index"], value)
+        elif step.op == "+=":
+            grads[name] = grads[name] + value
+        else:
+            grads[name] = value.copy()
+        env[name] = grads[name]
+    return grads
+
+
+def formula_circuits():
+    """(circuit builder, description) pairs covering every gate with a listed formula, in
+    several shapes: broadcasting, batched and 1-d matmul, reductions over no, one and
+    several axes with and without keepdims, ties, -inf slices, transposes."""
+    rng = np.random.default_rng(1)
+
+    def leaves(names, *shapes, positive=False):
+        values = [rng.standard_normal(shape) for shape in shapes]
+        return [leaf(np.abs(v) + 0.5 if positive else v, name)
+                for v, name in zip(values, names.split(), strict=True)]
+
+    def project(y, k):  # a random upstream gradient for every entry of y (named constant)
+        r = cg.tensor(rng.standard_normal(y.shape), name=f"r{k}")
+        return (y * r).sum() if y.ndim else y * r
+
+    def elementwise():
+        a, b = leaves("a b", (3, 4), (4,))
+        p, q = leaves("p q", (3, 4), (4,), positive=True)
+        return [(a + b) * (a - b) / q, (-a) % 2 * b, p ** q, a ** 3, q ** -1, q ** 0.5,
+                a ** 2, p ** 1, p ** 0, cg.exp(a), cg.expm1(b), cg.log(p), cg.log1p(q),
+                cg.sqrt(p), abs(a), cg.relu(a), cg.sigmoid(b), cg.tanh(a), cg.sin(a),
+                cg.cos(b), cg.maximum(a, b), cg.minimum(a, 0.5), 2 / a]
+
+    def pow_at_zero():
+        x, y = leaf(np.array([0.0, 2.0, 3.0]), "x"), leaf(np.array([2.0, 0.5, -1.0]), "y")
+        return [x ** y]
+
+    def ties():
+        a = leaf(np.array([[1.0, 3.0, 3.0], [2.0, 2.0, 2.0]]), "a")
+        b = leaf(np.array([1.0, 3.0, 0.0]), "b")
+        return [cg.maximum(a, b), cg.minimum(a, b), a.max(), a.max(axis=1),
+                a.min(axis=0, keepdims=True), a.max(axis=(0, 1), keepdims=True)]
+
+    def reductions():
+        (a,) = leaves("a", (2, 3, 4))
+        return [a.sum(axis=1), a.mean(axis=(0, 2)), a.max(axis=2), a.min(), a.sum(),
+                a.mean(axis=-1, keepdims=True), cg.logsumexp(a, axis=1), a.mean(),
+                cg.logsumexp(a, axis=(0, 2), keepdims=True), cg.logsumexp(a)]
+
+    def minus_inf():
+        a = leaf(np.array([[0.0, -np.inf, 1.0], [-np.inf, -np.inf, -np.inf]]), "a")
+        # the output stays finite: the -inf slices only pass zero gradients back
+        return [cg.logsumexp(a, axis=1)[:1], cg.logsumexp(a[0]),
+                cg.log_softmax(a, axis=1)[0, np.array([0, 2])]]
+
+    def softmax():
+        (a,) = leaves("a", (3, 4))
+        return [cg.log_softmax(a, axis=1), cg.log_softmax(a, axis=0)]
+
+    def shapes():
+        (a,) = leaves("a", (2, 3, 4))
+        return [a.transpose(1, 2, 0).reshape(3, 8) @ a.reshape(8, 3), a.transpose(0, 2, 1),
+                a.T, a[1, :, ::2]]
+
+    def matmuls():
+        m, n, k = 2, 3, 4
+        A, x, y = leaves("A x y", (n, k), (k,), (n,))
+        B, C, D = leaves("B C D", (5, n, k), (5, k, m), (1, k, m))
+        return [(A @ x) @ y, (y @ A) @ x, x @ x, B @ C, B @ D, A @ C, B @ x, y @ B, A @ C[0]]
+
+    def indexing():
+        a = leaf(np.arange(6.0).reshape(2, 3), "a")
+        return [a[0, 1], a[:, 1:], a[np.array([1, 1, 0]), np.array([2, 2, 0])],
+                a[None, ..., 0], a[a.data > 2]]
+
+    builders = [elementwise, pow_at_zero, ties, reductions, minus_inf, softmax, shapes,
+                matmuls, indexing]
+    return [pytest.param(lambda b=b: sum(project(t, k) for k, t in enumerate(b())), id=b.__name__)
+            for b in builders]
+
+
+@pytest.mark.parametrize("build", formula_circuits())
+def test_every_listed_backward_formula_gives_the_listed_value(build):
+    y = build()
+    listing = staged(y)
+    grads = run_listing(listing)
+    y.backward()
+    for node in listing.circuit.inputs:
+        if node.tensor.requires_grad:
+            np.testing.assert_allclose(grads["d" + node.name], node.tensor.grad, rtol=1e-12,
+                                       atol=1e-15, err_msg=node.name)
+
+
+def test_staged_max_tie_and_transpose_formulas_read_as_the_gradient():
+    a = leaf(np.array([1.0, 3.0, 3.0]), "a")
+    text = str(staged(a.max() * 2))
+    assert "da = ((a == maxa) / sum(a == maxa)) * dmaxa = [0.000, 1.000, 1.000]" in text
+    b = leaf(np.arange(24.0).reshape(2, 3, 4), "b")
+    text = str(staged(b.transpose(1, 2, 0).sum()))
+    assert "db = transpose(dtranspose1, (2, 0, 1))" in text
+    assert "dc = dtranspose1.T" in str(staged(leaf(np.ones((2, 3)), "c").T.sum()))
+    # a repeated index: the line lists the upstream gradient, and says the entries add up
+    x = leaf(np.array([1.0, 2.0]), "x")
+    text = str(staged((x[np.array([0, 0])] * np.array([1.0, 2.0])).sum()))
+    assert "dx[[0, 0]] += dgetitem1 = [1.000, 2.000]" in text
+    assert "repeated indices add up" in text

@@ -242,3 +242,47 @@ def test_second_derivatives_through_conv_and_pool(pool):
                          np.asarray(cg.grad(f)(x - step))).ravel() / (2 * eps)
     np.testing.assert_allclose(hessian, numeric, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(hessian, hessian.T, atol=1e-10)
+
+
+def test_svm_loss_with_a_minus_inf_score_is_finite_with_the_right_gradient():
+    # s = [0, -inf, 1], y = 0: max(0, -inf) + max(0, 1 - 0 + 1) = 2; the ruled-out class
+    # gets gradient 0, as softmax_cross_entropy gives it
+    scores = cg.tensor([[0.0, -np.inf, 1.0], [2.0, 0.5, -np.inf]], requires_grad=True)
+    loss = nn.svm_loss(scores, np.array([0, 1]))
+    loss.backward()
+    assert float(loss) == (2.0 + 2.5) / 2
+    np.testing.assert_array_equal(scores.grad, [[-0.5, 0.0, 0.5], [0.5, -0.5, 0.0]])
+
+
+def test_svm_loss_keeps_float32():
+    scores = cg.tensor(np.ones((2, 3), np.float32), requires_grad=True)
+    loss = nn.svm_loss(scores, np.array([0, 2]))
+    loss.backward()
+    assert loss.dtype == np.float32 and scores.grad.dtype == np.float32
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: nn.Conv2d(1, 1, 3, stride=0), "Conv2d: stride must be a positive integer"),
+    (lambda: nn.Conv2d(1, 1, 0), "Conv2d: kernel_size must be a positive integer"),
+    (lambda: nn.Conv2d(1, 1, (3, -1)), r"Conv2d: kernel_size .*, got \(3, -1\)"),
+    (lambda: nn.Conv2d(1, 1, 3, padding=-1), "Conv2d: padding must be a non-negative"),
+    (lambda: nn.MaxPool2d(2, stride=0), "MaxPool2d: stride must be a positive integer"),
+    (lambda: nn.MaxPool2d(0), "MaxPool2d: kernel_size must be a positive integer.* got 0"),
+])
+def test_bad_window_hyperparameters_are_refused_at_construction(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda x, w: F.conv2d(x, w, stride=0), "conv2d: stride must be a positive integer"),
+    (lambda x, w: F.conv2d(x, w, padding=(0, -2)), "conv2d: padding must be a non-negative"),
+    (lambda x, w: F.conv2d(x, w[:, :, :0]), "conv2d: kernel_size must be a positive"),
+    (lambda x, w: F.max_pool2d(x, 2, stride=0), "max_pool2d: stride must be a positive"),
+    (lambda x, w: F.unfold(x, 0), "unfold: kernel_size must be a positive"),
+    (lambda x, w: F.fold(F.unfold(x, 2), x.shape, stride=0), "fold: stride must be"),
+])
+def test_bad_window_hyperparameters_are_refused_by_the_functions(call, message):
+    x, w = np.zeros((1, 1, 5, 5)), cg.tensor(np.ones((1, 1, 3, 3)))
+    with pytest.raises(ValueError, match=message):
+        call(x, w)

@@ -177,3 +177,32 @@ def test_loader_options():
         nn.Dataset(np.zeros(3), np.zeros(4))
     with pytest.raises(ValueError, match="batch_size"):
         nn.DataLoader(X, batch_size=0)
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda opt: nn.StepLR(opt, step_size=0), "StepLR: step_size must be a positive integer, "
+                                              "got 0"),
+    (lambda opt: nn.StepLR(opt, step_size=1.5), "StepLR: step_size .* got 1.5"),
+    (lambda opt: nn.CosineLR(opt, total_steps=0), "CosineLR: total_steps must be a positive "
+                                                  "integer, got 0"),
+    (lambda opt: nn.CosineLR(opt, total_steps=-3), "CosineLR: total_steps .* got -3"),
+])
+def test_bad_schedule_lengths_are_refused_at_construction(make, message):
+    opt = nn.SGD([nn.Parameter([1.0])], lr=1.0)
+    with pytest.raises(ValueError, match=message):
+        make(opt)
+
+
+@pytest.mark.parametrize("make", [nn.SGD, nn.RMSProp, nn.Adam])
+def test_a_parameter_listed_twice_is_refused(make):
+    w, b = nn.Parameter(np.ones(2)), nn.Parameter(np.zeros(1), name="b")
+    with pytest.raises(ValueError, match="parameter 2 is parameter 0 again"):
+        make([w, b, w], lr=0.1)
+    with pytest.raises(ValueError, match=r"parameter 1 \('b'\) is parameter 0 again"):
+        make([b, b], lr=0.1)
+    # a tied weight shared by two modules: each module's list has it, the model's once
+    enc, dec = nn.Linear(2, 2, rng=0), nn.Linear(2, 2, rng=0)
+    dec.weight = enc.weight
+    with pytest.raises(ValueError, match="parameter 2 is parameter 0 again"):
+        make(enc.parameters() + dec.parameters(), lr=0.1)
+    make(nn.Sequential(enc, dec).parameters(), lr=0.1)

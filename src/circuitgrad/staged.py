@@ -29,6 +29,8 @@ import numpy as np
 
 from .draw.circuit import read_circuit
 from .draw.format import const, summary
+from .gates.indexing import is_basic
+from .gates.reduce import kept_shape
 
 
 @dataclass
@@ -202,8 +204,26 @@ def forward_expr(node):
     return f"{gate}({', '.join(args)})"
 
 
+def _axes_text(axis):
+    return str(axis[0]) if len(axis) == 1 else str(tuple(axis))
+
+
+def _kept(text, params):
+    """``text`` (a reduction's output or gradient) with the reduced axes put back as size 1,
+    so it broadcasts against the reduction's input; ``axis`` reaches a gate normalised."""
+    axis = params.get("axis")
+    if axis is None or params.get("keepdims"):
+        return text
+    return f"expand_dims({text}, {_axes_text(axis)})"
+
+
 def _local(node, i):
-    """The local-gradient factor times the upstream gradient, as the notes write it."""
+    """The local-gradient factor times the upstream gradient, as the notes write it.
+
+    Evaluated with NumPy on the listed values, every formula gives the listed value (summed
+    to the input's shape where the line's note says so); special cases such as ties are
+    written out only when the values have them.
+    """
     gate, params = node.gate.name, node.params
     ops = node.operands
     a = _text(ops[0])
@@ -233,6 +253,8 @@ def _local(node, i):
     if gate == "pow":
         if i == 0:
             return f"({b} * {a}**({b} - 1)) * {g}"
+        if np.any(_value(ops[0]) <= 0):  # the rule takes log(a) as 0 there (not smooth in b)
+            return f"(where({a} > 0, log({a}), 0) * {out}) * {g}"
         return f"(log({a}) * {out}) * {g}"
     if gate == "exp":
         return f"{out} * {g}"
@@ -266,34 +288,64 @@ def _local(node, i):
     if gate == "matmul":
         return _matmul_local(i, a, b, g, _value(ops[0]).ndim, _value(ops[1]).ndim)
     if gate in ("sum", "mean"):
-        spread = g if params.get("axis") is None or params.get("keepdims") else \
-            f"expand_dims({g}, {params['axis']})"
+        spread = _kept(g, params)
         if gate == "mean":
             n = node.tensor.inputs[0].size // max(node.value.size, 1)
             return f"ones_like({a}) * {spread} / {n}"
         return f"ones_like({a}) * {spread}"
     if gate in ("max", "min"):
-        return f"({a} == {out}) * {g}"
+        hit = f"{a} == {_kept(out, params)}"
+        axis = params.get("axis")
+        kept_out = np.reshape(node.value, kept_shape(_value(ops[0]).shape, axis))
+        if np.any(np.sum(_value(ops[0]) == kept_out, axis=axis) > 1):
+            # a tie: the entries equal to the extreme share the gradient evenly
+            count = f"sum({hit})" if axis is None else \
+                f"sum({hit}, axis={_axes_text(axis)}, keepdims=True)"
+            return f"(({hit}) / {count}) * {_kept(g, params)}"
+        return f"({hit}) * {_kept(g, params)}"
     if gate == "logsumexp":
-        return f"exp({a} - {out}) * {g}"
+        lse = _kept(out, params)
+        if np.any(node.value == -np.inf):  # an all -inf slice: weights 0, as the rule has
+            lse = f"where({lse} == -inf, 0, {lse})"
+        return f"exp({a} - {lse}) * {_kept(g, params)}"
     if gate == "log_softmax":
-        return f"{g} - exp({out}) * sum({g}, axis={params['axis']})"
+        return f"{g} - exp({out}) * sum({g}, axis={params['axis']}, keepdims=True)"
     if gate == "transpose":
-        return f"{g}.T"
+        axes = params.get("axes")
+        ndim = np.ndim(node.value)
+        if axes is None or list(axes) == list(range(ndim))[::-1]:
+            return f"{g}.T"
+        return f"transpose({g}, {tuple(int(k) for k in np.argsort(axes))})"  # the inverse
     if gate == "reshape":
         return f"reshape({g}, {a}.shape)"
     return f"(d{out}/d{_text(ops[i])}) * {g}"
 
 
 def _matmul_local(i, a, b, g, nda, ndb):
+    """The notes' dW = dD @ X.T and dX = W.T @ dD, with NumPy's rules for 1-d and batched
+    operands (a 1-d operand is a row on the left, a column on the right)."""
     t = ".T" if max(nda, ndb) <= 2 else ".mT"
     if nda == 1 and ndb == 1:
         return f"{b if i == 0 else a} * {g}"
     if nda >= 2 and ndb == 1:
-        return f"outer({g}, {b})" if i == 0 else f"{a}{t} @ {g}"
+        if nda == 2:
+            return f"outer({g}, {b})" if i == 0 else f"{a}.T @ {g}"
+        return f"{g}[..., None] * {b}" if i == 0 else f"({a}.mT @ {g}[..., None])[..., 0]"
     if nda == 1 and ndb >= 2:
-        return f"{b} @ {g}" if i == 0 else f"outer({a}, {g})"
+        if ndb == 2:
+            return f"{b} @ {g}" if i == 0 else f"outer({a}, {g})"
+        return f"({b} @ {g}[..., None])[..., 0]" if i == 0 else \
+            f"{a}[:, None] * {g}[..., None, :]"
     return f"{g} @ {b}{t}" if i == 0 else f"{a}{t} @ {g}"
+
+
+def _matmul_summed(node, i):
+    """Whether operand ``i`` of a batched matmul was broadcast over batch axes, so that the
+    listed formula gives more axes than the operand has and its share is summed back."""
+    shapes = [np.shape(_value(op)) for op in node.operands]
+    core = sum(len(s) >= 2 for s in shapes)  # output axes that are not batch axes
+    batch = np.shape(node.value)[:np.ndim(node.value) - core]
+    return batch != shapes[i][:-2]
 
 
 def _value(operand):
@@ -314,13 +366,29 @@ def _backward_steps(node, i, operand, share, totals, stage):
             steps.append(Step(target, "=", f"zeros_like({operand.name})",
                               totals[key].copy(), stage, node=node))
         totals[key] = totals[key] + share
+        # dx[index] += dgate reads as np.add.at: where an integer index repeats, each of its
+        # entries adds up (NumPy's own += on a repeated index would keep only the last)
+        note = "repeated indices add up" if _repeats(index, operand.value.shape) else ""
         steps.append(Step(f"{target}[{_index_text(index)}]", "+=", "d" + node.name,
-                          np.asarray(share)[index], stage, node=node))
+                          np.asarray(node.grad), stage, note=note, node=node))
         return steps
-    if (node.gate.broadcasts and node.gate.name != "matmul"
-            and np.shape(share) != np.shape(node.value)):
+    if node.gate.name == "matmul":
+        summed = _matmul_summed(node, i)
+    else:
+        summed = node.gate.broadcasts and np.shape(share) != np.shape(node.value)
+    if summed:
         note = f"summed to {operand.name}'s shape"
     totals[key] = share if first else totals[key] + share
     steps.append(Step(target, "=" if first else "+=", _local(node, i), share, stage,
                       None if first else totals[key], note, node))
     return steps
+
+
+def _repeats(index, shape):
+    """Whether ``index`` picks some entry of an array of ``shape`` more than once."""
+    index = index if isinstance(index, tuple) else (index,)
+    if is_basic(index):
+        return False
+    hits = np.zeros(shape, dtype=np.int64)
+    np.add.at(hits, index, 1)
+    return bool(np.any(hits > 1))

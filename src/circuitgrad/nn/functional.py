@@ -22,14 +22,31 @@ from ..tensor import apply, as_tensor
 from .init import generator
 
 
-def pair(value, what="value"):
-    """(v, v) from an int, or a pair of ints as a tuple."""
+def pair(value, what="value", least=None):
+    """(v, v) from an int, or a pair of ints as a tuple.
+
+    With ``least`` (1 for kernel sizes and strides, 0 for padding) a smaller entry is a
+    ValueError naming ``what``, rather than a ZeroDivisionError or a broadcasting error from
+    deep inside a gate.
+    """
     if isinstance(value, numbers.Integral):
-        return (int(value), int(value))
-    value = tuple(int(v) for v in value)
-    if len(value) != 2:
-        raise ValueError(f"{what} must be an int or a pair of ints, not {value}")
-    return value
+        out = (int(value), int(value))
+    else:
+        out = tuple(int(v) for v in value)
+        if len(out) != 2:
+            raise ValueError(f"{what} must be an int or a pair of ints, not {value}")
+    if least is not None and min(out) < least:
+        kind = "a positive integer" if least == 1 else "a non-negative integer"
+        raise ValueError(f"{what} must be {kind} (or a pair of them), got {value!r}")
+    return out
+
+
+def window_options(what, kernel_size, stride, padding=0):
+    """Kernel size, stride (default: the kernel size) and padding of a sliding window, as
+    pairs, checked: ``what`` (the layer or function) names the culprit in the error."""
+    kernel = pair(kernel_size, f"{what}: kernel_size", 1)
+    stride = kernel if stride is None else pair(stride, f"{what}: stride", 1)
+    return kernel, stride, pair(padding, f"{what}: padding", 0)
 
 
 def linear(x, weight, bias=None):
@@ -49,8 +66,8 @@ def conv2d(x, weight, bias=None, stride=1, padding=0):
     for the stages of the backward pass.
     """
     x = as_tensor(x)
-    stride, padding = pair(stride, "stride"), pair(padding, "padding")
     filters, channels, kh, kw = weight.shape
+    _, stride, padding = window_options("conv2d", (kh, kw), stride, padding)
     gates.check_window_shape(x.shape, (kh, kw), stride, padding, "conv2d")
     if x.shape[1] != channels:
         raise ShapeError(f"conv2d: the input has {x.shape[1]} channels (shape {x.shape}) but "
@@ -74,8 +91,7 @@ def unfold(x, kernel_size, stride=1, padding=0):
     ``unfold(x)[i, j]`` is the image of every window's (i, j) entry: a view, no copy.
     """
     x = as_tensor(x)
-    kernel = pair(kernel_size, "kernel_size")
-    stride, padding = pair(stride, "stride"), pair(padding, "padding")
+    kernel, stride, padding = window_options("unfold", kernel_size, stride, padding)
     gates.check_window_shape(x.shape, kernel, stride, padding, "unfold")
     return apply(gates.unfold, (x,), {"kernel": kernel, "stride": stride, "padding": padding})
 
@@ -87,9 +103,8 @@ def fold(windows, shape, stride=1, padding=0, channels_last=False):
     lays the result out NHWC in memory.
     """
     windows = as_tensor(windows)
-    stride, padding = pair(stride, "stride"), pair(padding, "padding")
     shape = tuple(int(n) for n in shape)
-    kernel = windows.shape[:2]
+    kernel, stride, padding = window_options("fold", windows.shape[:2], stride, padding)
     gates.check_window_shape(shape, kernel, stride, padding, "fold")
     expected = kernel + shape[:2] + tuple(gates.output_size(size, k, s, p) for size, k, s, p
                                           in zip(shape[2:], kernel, stride, padding,
@@ -104,8 +119,7 @@ def fold(windows, shape, stride=1, padding=0, channels_last=False):
 def max_pool2d(x, kernel_size, stride=None):
     """Max over each ``kernel_size`` window, stepping by ``stride`` (default: the kernel)."""
     x = as_tensor(x)
-    kernel = pair(kernel_size, "kernel_size")
-    stride = kernel if stride is None else pair(stride, "stride")
+    kernel, stride, _ = window_options("max_pool2d", kernel_size, stride)
     gates.check_window_shape(x.shape, kernel, stride, (0, 0), "max_pool2d")
     return apply(gates.max_pool2d, (x,), {"kernel": kernel, "stride": stride})
 

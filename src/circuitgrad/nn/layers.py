@@ -42,10 +42,10 @@ class Conv2d(Module):
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True,
                  init="he", rng=None, dtype=np.float32):
-        kh, kw = F.pair(kernel_size, "kernel_size")
+        (kh, kw), self.stride, self.padding = F.window_options("Conv2d", kernel_size, stride,
+                                                               padding)
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size = (kh, kw)
-        self.stride, self.padding = F.pair(stride, "stride"), F.pair(padding, "padding")
         self.weight = Parameter(initializer(init)((out_channels, in_channels, kh, kw),
                                                   rng=rng, dtype=dtype))
         self.bias = Parameter(np.zeros(out_channels, dtype=dtype)) if bias else None
@@ -62,8 +62,7 @@ class MaxPool2d(Module):
     """Max over each window; the gradient goes to each window's largest entry."""
 
     def __init__(self, kernel_size, stride=None):
-        self.kernel_size = F.pair(kernel_size, "kernel_size")
-        self.stride = self.kernel_size if stride is None else F.pair(stride, "stride")
+        self.kernel_size, self.stride, _ = F.window_options("MaxPool2d", kernel_size, stride)
 
     def forward(self, x):
         return F.max_pool2d(x, self.kernel_size, self.stride)

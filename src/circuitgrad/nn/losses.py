@@ -75,10 +75,13 @@ def svm_loss(scores, labels, margin=1.0):
     scores = _scores(scores, "svm_loss")
     labels = check_labels(labels, scores.shape[1], scores.shape[0])
     n, classes = scores.shape
-    others = np.ones((n, classes), dtype=scores.dtype)
-    others[np.arange(n), labels] = 0
-    correct = (scores * (1 - others)).sum(axis=1, keepdims=True)
-    margins = cgf.relu(scores - correct + margin) * others
+    rows = np.arange(n)
+    # picked by indexing and masked by where: a one-hot product would turn a -inf score
+    # (a class ruled out) into 0 * -inf = nan
+    correct = scores[rows, labels].reshape(n, 1)
+    others = np.ones((n, classes), dtype=bool)
+    others[rows, labels] = False
+    margins = cgf.where(others, cgf.relu(scores - correct + margin), 0.0)
     return margins.sum() / n
 
 

@@ -16,6 +16,7 @@ array([ 0.8, -1.6])
 """
 
 import math
+import numbers
 
 import numpy as np
 
@@ -27,10 +28,19 @@ class Optimizer:
         self.parameters = list(parameters)
         if not self.parameters:
             raise ValueError(f"{type(self).__name__} got no parameters to optimise")
+        first = {}
         for i, p in enumerate(self.parameters):
             if not getattr(p, "requires_grad", False):
                 raise ValueError(f"parameter {i} does not require gradients, so "
                                  f"{type(self).__name__} could never change it")
+            # listed twice (e.g. a tied weight in two modules' lists), step() would move it
+            # twice; model.parameters() lists a shared parameter once
+            j = first.setdefault(id(p), i)
+            if j != i:
+                name = f" ({p.name!r})" if getattr(p, "name", None) else ""
+                raise ValueError(f"parameter {i}{name} is parameter {j} again: "
+                                 f"{type(self).__name__} would update it twice per step; "
+                                 f"list each parameter once")
         if not lr > 0:
             raise ValueError(f"the learning rate must be positive, not {lr}")
         self.lr = float(lr)
@@ -158,6 +168,13 @@ class Schedule:
         raise NotImplementedError
 
 
+def _positive_int(value, what):
+    """``value`` as an int, or a ValueError naming ``what`` (schedules divide by it)."""
+    if isinstance(value, numbers.Real) and float(value).is_integer() and value >= 1:
+        return int(value)
+    raise ValueError(f"{what} must be a positive integer, got {value!r}")
+
+
 class StepLR(Schedule):
     """Multiply the learning rate by ``gamma`` every ``step_size`` steps.
 
@@ -170,7 +187,8 @@ class StepLR(Schedule):
 
     def __init__(self, optimizer, step_size, gamma=0.1):
         super().__init__(optimizer)
-        self.step_size, self.gamma = int(step_size), float(gamma)
+        self.step_size = _positive_int(step_size, "StepLR: step_size")
+        self.gamma = float(gamma)
 
     def lr_at(self, steps):
         return self.base_lr * self.gamma ** (steps // self.step_size)
@@ -181,7 +199,8 @@ class CosineLR(Schedule):
 
     def __init__(self, optimizer, total_steps, min_lr=0.0):
         super().__init__(optimizer)
-        self.total_steps, self.min_lr = int(total_steps), float(min_lr)
+        self.total_steps = _positive_int(total_steps, "CosineLR: total_steps")
+        self.min_lr = float(min_lr)
 
     def lr_at(self, steps):
         progress = min(steps, self.total_steps) / self.total_steps
