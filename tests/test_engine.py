@@ -222,6 +222,21 @@ def test_a_numpy_complaint_that_is_not_about_shapes_is_a_value_error():
         cg.tensor(np.array([1, 2])) ** -1
 
 
+@pytest.mark.parametrize("shape", [(), (3,), (80, 80)])  # (80, 80): a large value's Node
+@pytest.mark.parametrize("keep", [False, True])
+def test_a_symmetric_gate_with_one_wire_on_both_inputs(shape, keep):
+    rng = np.random.default_rng(0)
+    x = leaf(rng.standard_normal(shape))
+    g = rng.standard_normal(shape)
+    y = x * x + (x + x) + cg.maximum(x, x) + cg.minimum(x, x)
+    y.backward(g, retain_graph=keep)
+    np.testing.assert_allclose(x.grad, g * (2 * x.data + 2 + 1 + 1), rtol=1e-12, atol=1e-14)
+    if keep:  # the circuit is still there for a second pass
+        x.grad = None
+        y.backward(g)
+        np.testing.assert_allclose(x.grad, g * (2 * x.data + 4), rtol=1e-12, atol=1e-14)
+
+
 # ----- kinks and ties --------------------------------------------------------------------------
 def test_maximum_and_minimum_split_ties_evenly():
     for fn in (cg.maximum, cg.minimum):

@@ -20,3 +20,6 @@ cpdef bint _count_consumers(list roots, stop)
 
 @cython.locals(w=Wire)
 cdef _value_of(x)
+
+@cython.locals(x=Wire)
+cdef _twice(a, Gate gate, g, out, av, push)

@@ -89,21 +89,24 @@ def _walk_plain(roots, stop, retain_graph, handed_out):
             unary = b is ABSENT
             if not unary:
                 bv = _value_of(b)
-            for i in t._edges:
-                x = a if i == 0 else b
-                if x._node is not None:
-                    x = x._node
-                gi = gate.vjp[i](g, out, av) if unary else gate.vjp[i](g, out, av, bv)
-                if gi is not None:
-                    xv = x._value
-                    if type(gi) is not _float64 or type(xv) is not _float64:
-                        gi = _fit(gi, xv, gate, i)
-                    previous = x._acc
-                    x._acc = gi if previous is None else previous + gi  # never in place
-                deps = x._deps - 1
-                x._deps = deps
-                if deps == 0:
-                    push(x)
+            if not unary and b is a and gate.symmetric:  # x * x: one gradient, added twice
+                _twice(a, gate, g, out, av, push)
+            else:
+                for i in t._edges:
+                    x = a if i == 0 else b
+                    if x._node is not None:
+                        x = x._node
+                    gi = gate.vjp[i](g, out, av) if unary else gate.vjp[i](g, out, av, bv)
+                    if gi is not None:
+                        xv = x._value
+                        if type(gi) is not _float64 or type(xv) is not _float64:
+                            gi = _fit(gi, xv, gate, i)
+                        previous = x._acc
+                        x._acc = gi if previous is None else previous + gi  # never in place
+                    deps = x._deps - 1
+                    x._deps = deps
+                    if deps == 0:
+                        push(x)
         elif g is not None:
             out = t._value
             args = [_value_of(w) for w in stored_inputs(t)]
@@ -195,6 +198,20 @@ def _walk(roots, stop, wrt, every, retain_graph, create_graph, handed_out):
         if not retain_graph:  # drop saved values now: the walk never comes back here
             t._a = t._b = t._more = t._edges = None
     return results
+
+
+def _twice(a, gate, g, out, av, push):
+    """Both inputs of a symmetric gate are one wire (``x * x``): its two rules give the
+    same gradient, so compute it once and add it twice (one full-size product fewer)."""
+    x = a if a._node is None else a._node
+    gi = gate.vjp[0](g, out, av, av)
+    if gi is not None:
+        gi = _fit(gi, x._value, gate, 0)
+        previous = x._acc
+        x._acc = gi + gi if previous is None else previous + gi + gi
+    x._deps -= 2
+    if x._deps == 0:
+        push(x)
 
 
 def _value_of(x):

@@ -2,3 +2,4 @@
 
 cdef class Gate:
     cdef public object name, forward, vjp, jvp, broadcasts, symbol, saves, saves_out
+    cdef public bint symmetric

@@ -24,6 +24,10 @@ differentiable. A rule that calls something with no Tensor support must say so.
 ``broadcasts=True`` marks elementwise gates whose inputs broadcast: the engine sums their
 cotangents back to each input's shape and broadcasts their tangents to the output's.
 
+``symmetric=True`` marks two-input gates whose second rule is the first with the inputs
+swapped (add, mul, maximum, minimum): for ``x * x`` the engine then computes the gradient
+once and counts it twice.
+
 ``saves`` lists the inputs whose *values* the VJP rules read (default: all) and
 ``saves_out`` whether they read the output's. A large array that no rule reads is let go
 as soon as the user drops it; the rules then see a zero-filled stand-in with the right
@@ -33,10 +37,10 @@ shape and dtype, so a wrong declaration shows up as a wrong gradient in the swee
 
 class Gate:
     __slots__ = ("name", "forward", "vjp", "jvp", "broadcasts", "symbol", "saves",
-                 "saves_out")
+                 "saves_out", "symmetric")
 
     def __init__(self, name, forward, vjp, jvp=None, *, broadcasts=False, symbol=None,
-                 saves=None, saves_out=True):
+                 saves=None, saves_out=True, symmetric=False):
         self.name = name
         self.forward = forward
         # a tuple of per-input rules, or ``each(rule)`` for any number of inputs; ``jvp`` may
@@ -47,6 +51,7 @@ class Gate:
         self.symbol = symbol or name  # the label a circuit picture shows
         self.saves = None if saves is None else tuple(saves)
         self.saves_out = saves_out
+        self.symmetric = symmetric
 
     def __repr__(self):
         return f"<gate {self.name}>"

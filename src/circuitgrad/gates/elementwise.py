@@ -23,6 +23,7 @@ def _one(rule):
 
 
 add = Gate("add", operator.add, symbol="+", broadcasts=True, saves=(), saves_out=False,
+           symmetric=True,
            vjp=(lambda g, out, x, y: g,
                 lambda g, out, x, y: g),
            jvp=(lambda t, out, x, y: t,
@@ -34,7 +35,7 @@ sub = Gate("sub", operator.sub, symbol="-", broadcasts=True, saves=(), saves_out
            jvp=(lambda t, out, x, y: t,
                 lambda t, out, x, y: -t))
 
-mul = Gate("mul", operator.mul, symbol="*", broadcasts=True, saves_out=False,
+mul = Gate("mul", operator.mul, symbol="*", broadcasts=True, saves_out=False, symmetric=True,
            vjp=(lambda g, out, x, y: g * y,       # the multiply gate swaps its inputs
                 lambda g, out, x, y: g * x),
            jvp=(lambda t, out, x, y: t * y,
@@ -137,12 +138,14 @@ def _routed(g, x, y):
 
 
 maximum = Gate("maximum", np.maximum, symbol="max", broadcasts=True, saves_out=False,
+               symmetric=True,
                vjp=(lambda g, out, x, y: _routed(g, x, y),
                     lambda g, out, x, y: _routed(g, y, x)),
                jvp=(lambda t, out, x, y: _routed(t, x, y),
                     lambda t, out, x, y: _routed(t, y, x)))
 
 minimum = Gate("minimum", np.minimum, symbol="min", broadcasts=True, saves_out=False,
+               symmetric=True,
                vjp=(lambda g, out, x, y: _routed(g, y, x),
                     lambda g, out, x, y: _routed(g, x, y)),
                jvp=(lambda t, out, x, y: _routed(t, y, x),
