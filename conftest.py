@@ -9,7 +9,7 @@ import os
 from circuitgrad import compiled
 
 collect_ignore = [] if not compiled.core_is_compiled() else [
-    os.path.relpath(compiled._source(name), os.path.dirname(__file__))
+    os.path.relpath(compiled.source_path(name), os.path.dirname(__file__))
     for name in compiled.MODULES]
 
 

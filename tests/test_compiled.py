@@ -29,7 +29,7 @@ def test_setup_compiles_exactly_the_modules_compiled_py_names():
                        for p in listed)
     assert as_modules == compiled.MODULES
     for name in compiled.MODULES:  # each has the .pxd that types it
-        assert Path(compiled._source(name)).with_suffix(".pxd").exists(), name
+        assert Path(compiled.source_path(name)).with_suffix(".pxd").exists(), name
 
 
 def test_pure_python_setting_loads_the_python_files():
@@ -46,7 +46,7 @@ def test_the_core_in_use_is_the_one_asked_for():
     if compiled.pure_python_requested():
         assert not compiled.core_is_compiled()
     else:  # compiled wherever a build sits beside the sources
-        built = any(Path(compiled._source(name)[:-3] + suffix).exists()
+        built = any(Path(compiled.source_path(name)[:-3] + suffix).exists()
                     for name in compiled.MODULES for suffix in EXTENSION_SUFFIXES)
         assert compiled.core_is_compiled() == built
 

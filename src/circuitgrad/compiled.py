@@ -7,10 +7,7 @@ run the same code; the compiled one is several times faster on scalar circuits.
 
 Set ``CIRCUITGRAD_PURE_PYTHON=1`` before importing circuitgrad to run the Python files
 even where a compiled build exists: to step through the engine in a debugger, say.
-
->>> import circuitgrad as cg
->>> cg.compiled.core_is_compiled() in (True, False)
-True
+``core_is_compiled()`` tells which one runs.
 """
 
 import importlib.util
@@ -21,12 +18,13 @@ from importlib.machinery import EXTENSION_SUFFIXES
 
 # Compiled in this order (setup.py lists the same files; a test checks they agree).
 MODULES = ("circuitgrad.core.gate", "circuitgrad.core.trace", "circuitgrad.core.node",
-            "circuitgrad.core.backward", "circuitgrad.tensor")
+           "circuitgrad.core.backward", "circuitgrad.tensor")
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
 
-def _source(name):
+def source_path(name):
+    """The .py file of core module ``name``."""
     return os.path.join(_PACKAGE_DIR, *name.split(".")[1:]) + ".py"
 
 
@@ -45,7 +43,7 @@ class _PythonSourceFinder:
     @staticmethod
     def find_spec(name, path=None, target=None):
         if name in MODULES:
-            return importlib.util.spec_from_file_location(name, _source(name))
+            return importlib.util.spec_from_file_location(name, source_path(name))
         return None
 
 
@@ -56,7 +54,7 @@ def prepare():
             sys.meta_path.insert(0, _PythonSourceFinder)
         return
     for name in MODULES:
-        warn_if_stale(_source(name))
+        warn_if_stale(source_path(name))
 
 
 # A wheel's files are unpacked within moments of each other; an edit comes much later.

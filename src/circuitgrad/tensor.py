@@ -36,6 +36,7 @@ def _binary(gate, a, b):
     Scalar circuits are made almost entirely of these calls, so the common case (two plain
     Tensors, or a Tensor and a number) is spelled out here; anything unusual (arrays as
     constants, Tensor subclasses, large outputs, forward mode) goes to ``apply``.
+    (``ta`` and ``tb`` are typed Tensor locals in the compiled build: C field reads.)
     """
     if type(a) is Tensor:
         ta = a
@@ -408,7 +409,8 @@ class Tensor(Wire):
         return object.__hash__(self)
 
     # ----- arithmetic: each operator is one gate ---------------------------------------------
-    # The binary operators share one fast path, _binary (above the class).
+    # The binary operators share one fast path, _binary (above the class). Each is written
+    # out: a compiled class takes its operators only from methods defined in its body.
     def __add__(self, other):
         return _binary(_ew.add, self, other)
 

@@ -217,7 +217,7 @@ def _twice(a, gate, g, out, av, push):
 def _value_of(x):
     """The value of a recorded input: a Wire's value, or the constant itself."""
     if isinstance(x, Wire):
-        w = x
+        w = x  # typed Wire in the compiled build (backward.pxd): a C field read
         return w._value
     return x
 
