@@ -77,6 +77,17 @@ def test_a_current_build_is_not_reported(tmp_path, source_age, build_age):
 
 # What a C type could change for users, checked in both builds (make test runs both).
 
+def test_an_intermediate_copies_and_pickles_as_a_leaf():
+    x = cg.tensor([1.0, 2.0], requires_grad=True)
+    y = (x * 2).sum(axis=0)
+    for clone in (copy.deepcopy(y), pickle.loads(pickle.dumps(y))):
+        assert clone.is_leaf and clone.requires_grad and float(clone) == 6.0
+        (clone * 3).backward()
+        assert float(clone.grad) == 3.0
+    y.backward()  # the original circuit is untouched
+    np.testing.assert_array_equal(x.grad, [2.0, 2.0])
+
+
 def test_tensors_copy_and_pickle_as_leaves_with_their_settings():
 
 

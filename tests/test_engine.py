@@ -1,5 +1,6 @@
 """Engine behaviour: forks, deep chains, freeing, special values, ties, errors, dtypes."""
 
+import gc
 import weakref
 
 import numpy as np
@@ -90,6 +91,73 @@ def test_saved_intermediates_are_released_after_backward():
     assert ref() is not None   # the circuit keeps it for the backward pass
     y.backward()
     assert ref() is None       # ... and lets go of it afterwards, without gc.collect()
+
+
+def test_a_retained_large_intermediate_dies_with_its_last_reference():
+    x = leaf(np.ones((80, 80)))              # large: the intermediate gets its own record
+    h = (x * 2).retain_grad()
+    (h * h).sum().backward()
+    np.testing.assert_array_equal(h.grad, np.full((80, 80), 4.0))
+    ref = weakref.ref(h)
+    del h
+    assert ref() is None                     # no reference cycle: no gc.collect() needed
+
+
+def test_a_custom_gates_saved_values_are_released_after_backward():
+    class Scale(cg.Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(np.full_like(x, 3.0))
+            return 3 * x
+
+        @staticmethod
+        def backward(ctx, g):
+            (k,) = ctx.saved
+            return k * g
+
+    x = leaf(np.ones(5))
+    y = Scale.apply(x)
+    ref = weakref.ref(y.params["ctx"].saved[0])
+    y.sum().backward()
+    assert ref() is None and y is not None   # freed while the output is still alive
+    np.testing.assert_array_equal(x.grad, np.full(5, 3.0))
+
+
+def test_a_backward_inside_a_custom_gates_backward_leaves_the_outer_walk_intact():
+    W = leaf(np.array([[1.0, 2.0], [3.0, 4.0]]))
+
+    class Recompute(cg.Function):  # checkpointing: recompute the block, backward through it
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return (x @ W.data).sum(axis=1)
+
+        @staticmethod
+        def backward(ctx, g):
+            (x,) = ctx.saved
+            xt = cg.tensor(x, requires_grad=True)
+            with cg.enable_grad():
+                ((xt @ W).sum(axis=1) * g).sum().backward()   # reaches W, as the outer does
+            return xt.grad
+
+    x = leaf(np.array([[1.0, -1.0], [2.0, 0.5]]))
+    loss = (Recompute.apply(x) * 1.0).sum() + (W * W).sum()
+    loss.backward()
+    # W gets the inner walk's x.T @ ones plus the outer 2 W; x gets ones @ W.T
+    np.testing.assert_allclose(W.grad, x.data.T @ np.ones((2, 2)) + 2 * W.data)
+    np.testing.assert_allclose(x.grad, np.ones((2, 2)) @ W.data.T)
+
+
+def test_building_gradients_as_circuits_makes_no_reference_cycles():
+    f = lambda a: np.sum(np.sin(a) * a ** 2)  # noqa: E731
+    gc.collect()
+    gc.disable()
+    try:
+        for _ in range(20):
+            cg.hessian(f)(np.array([0.5, 1.5, 2.5]))
+        assert gc.collect() == 0   # everything was freed by reference counting alone
+    finally:
+        gc.enable()
 
 
 def test_large_values_no_rule_reads_are_released_before_backward():

@@ -7,6 +7,7 @@ these links; ``backward`` walks them in reverse.
 """
 
 import numbers
+import weakref
 
 import numpy as np
 
@@ -298,6 +299,12 @@ class Tensor(Wire):
         """The value as an ndarray, detached from the circuit (0-d gives a 0-d array)."""
         return np.asarray(self._value)
 
+    def __reduce__(self):
+        """Copies and pickles carry the value, ``requires_grad``, the name and ``.grad``, not
+        the circuit: a copy of an intermediate is a leaf (its gates hold functions and
+        other wires, which a copy could not share sensibly)."""
+        return (_rebuild, (type(self), self._value, self.requires_grad, self.name, self.grad))
+
     def detach(self):
         """A new leaf sharing this value, cut from the circuit."""
         out = _wrap(self._value)
@@ -314,7 +321,7 @@ class Tensor(Wire):
         if self._node is not None:  # the walk visits the Node; it hands the gradient here
             meta = self._node._meta = Meta()
             meta.retains = True
-            meta.handle = self
+            meta.handle = weakref.ref(self)  # weak: this Tensor holds the Node
         return self
 
     def requires_grad_(self, flag=True):
@@ -615,6 +622,21 @@ def _wrap(value):
     t.requires_grad = False
     t._acc = t._epoch = t._meta = None
     t._deps = 0
+    return t
+
+
+def _rebuild(cls, value, requires_grad, name, grad):
+    """The other half of ``Tensor.__reduce__``: a leaf of class ``cls``."""
+    t = cls.__new__(cls)
+    t._value = value
+    t._node = t._gate = t._a = t._b = t._more = t._params = t._edges = None
+    t._acc = t._epoch = t._meta = None
+    t._deps = 0
+    t.requires_grad = requires_grad
+    if name is not None:
+        t.name = name
+    if grad is not None:
+        t.grad = grad
     return t
 
 

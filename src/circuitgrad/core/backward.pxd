@@ -16,10 +16,13 @@ cpdef dict _walk(list roots, stop, wrt, every, bint retain_graph, bint create_gr
                  set handed_out)
 
 @cython.locals(t=Wire, x=Wire, r=Wire, outside=bint)
-cpdef bint _count_consumers(list roots, stop)
+cpdef bint _count_consumers(list roots, stop, list saved=*)
 
 @cython.locals(w=Wire)
 cdef _value_of(x)
 
 @cython.locals(x=Wire)
 cdef _twice(a, Gate gate, g, out, av, push)
+
+@cython.locals(w=Wire)
+cdef _restore(list saved)

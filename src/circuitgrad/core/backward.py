@@ -18,6 +18,7 @@ from .node import ABSENT, Node, Wire, place, stored_inputs
 from .trace import state
 
 _float64 = np.float64
+_walks_running = 0  # backward walks in progress (more than one: one runs inside a rule)
 
 
 def backprop(roots, cotangents, *, wrt=None, retain_graph=False, create_graph=False,
@@ -34,10 +35,14 @@ def backprop(roots, cotangents, *, wrt=None, retain_graph=False, create_graph=Fa
     forward mode is live or when the walk reaches a differentiable leaf outside ``wrt``
     (an enclosing transform is watching). Returns ``(grads, created)`` in that case.
     """
+    global _walks_running
     roots = [place(r) for r in roots]
     wrt = None if wrt is None else [place(t) for t in wrt]
     stop = {id(t) for t in wrt} if wrt is not None else ()
-    reaches_outside = _count_consumers(roots, stop)
+    # A backward inside another one's rule (a custom gate recomputing its block, say) may
+    # reach wires of the outer walk: their counts and running gradients are put back after.
+    saved = [] if _walks_running else None
+    reaches_outside = _count_consumers(roots, stop, saved)
     decide = create_graph is None
     if decide:
         create_graph = bool(state.levels) or reaches_outside
@@ -45,15 +50,23 @@ def backprop(roots, cotangents, *, wrt=None, retain_graph=False, create_graph=Fa
     for root, g in zip(roots, cotangents, strict=True):
         _accumulate(root, g)
     handed_out = {id(g) for g in cotangents}
+    # Rules record gates only when building circuits. Plain walks hand them arrays, which
+    # record nothing, so they leave the (process-wide) recording flag alone; a Tensor
+    # cotangent is the exception.
     recording = state.grad_enabled
-    state.grad_enabled = create_graph  # rules record gates only when building circuits
+    if create_graph or any(isinstance(g, Wire) for g in cotangents):
+        state.grad_enabled = create_graph
+    _walks_running += 1
     try:
         if every is None and not create_graph:
             results = _walk_plain(roots, stop, retain_graph, handed_out)
         else:
             results = _walk(roots, stop, wrt, every, retain_graph, create_graph, handed_out)
     finally:
+        _walks_running -= 1
         state.grad_enabled = recording
+        if saved:
+            _restore(saved)
     grads = None if wrt is None else [_owned(results.get(id(t)), handed_out) for t in wrt]
     return (grads, create_graph) if decide else grads
 
@@ -81,7 +94,7 @@ def _walk_plain(roots, stop, retain_graph, handed_out):
             continue
         meta = t._meta
         if meta is not None and meta.retains and g is not None and not stop:
-            _store_grad(t if meta.handle is None else meta.handle, g, handed_out)
+            _store_retained(t, meta, g, handed_out)
         a, b, more, params = t._a, t._b, t._more, t._params
         if g is not None and more is None and not params:
             out = t._value
@@ -129,7 +142,7 @@ def _walk_plain(roots, stop, retain_graph, handed_out):
                 if deps == 0:
                     push(x)
         if not retain_graph:  # drop saved values now: the walk never comes back here
-            t._a = t._b = t._more = t._edges = None
+            t._a = t._b = t._more = t._edges = t._params = None
     return results
 
 
@@ -157,7 +170,7 @@ def _walk(roots, stop, wrt, every, retain_graph, create_graph, handed_out):
         meta = t._meta
         if meta is not None and meta.retains and wrt is None and every is None \
                 and g is not None:
-            _store_grad(t if meta.handle is None else meta.handle, g, handed_out)
+            _store_retained(t, meta, g, handed_out)
         if g is not None:
             a, b = t._a, t._b
             if create_graph:
@@ -196,7 +209,7 @@ def _walk(roots, stop, wrt, every, retain_graph, create_graph, handed_out):
                 if deps == 0:
                     ready.append(x)
         if not retain_graph:  # drop saved values now: the walk never comes back here
-            t._a = t._b = t._more = t._edges = None
+            t._a = t._b = t._more = t._edges = t._params = None
     return results
 
 
@@ -224,31 +237,40 @@ def _value_of(x):
 
 def _as_tensors(t):
     """A gate's output and inputs as Tensors, for rules that must record (create_graph)."""
-    from ..tensor import Tensor, _wrap  # late: tensor.py imports this module
+    from ..tensor import Tensor  # late: tensor.py imports this module
 
-    def handle(w):
-        if isinstance(w, Node):
-            h = _wrap(w._value)
-            h._node = w
-            h.requires_grad = True
-            return h
-        return w
-
-    out = t if isinstance(t, Tensor) else handle(t)
-    return out, tuple(handle(x) for x in stored_inputs(t))
+    out = t if isinstance(t, Tensor) else _handle(t)
+    return out, tuple([_handle(x) for x in stored_inputs(t)])
 
 
-def _count_consumers(roots, stop):
+def _handle(w):
+    """A Tensor through which a rule can use a Node (module-level, not a closure: compiled,
+    a closure and its scope would make a reference cycle per call)."""
+    if isinstance(w, Node):
+        from ..tensor import _wrap
+
+        h = _wrap(w._value)
+        h._node = w
+        h.requires_grad = True
+        return h
+    return w
+
+
+def _count_consumers(roots, stop, saved=None):
     """Set each tensor's ``_deps`` to its number of consuming gates in this walk.
 
     Each walk stamps the tensors it reaches with a fresh epoch, so counts and running
     gradients left over from an earlier walk (one that raised halfway, say) never leak in.
-    Returns whether a differentiable leaf outside ``stop`` was reached.
+    With ``saved`` a list, each wire's earlier stamp, count and running gradient are
+    appended to it first (see ``_restore``). Returns whether a differentiable leaf outside
+    ``stop`` was reached.
     """
     epoch = object()
     stack = []
     for r in roots:
         if r._epoch is not epoch:
+            if saved is not None:
+                saved.append((r, r._epoch, r._deps, r._acc))
             r._epoch = epoch
             r._deps = 0
             r._acc = None
@@ -268,8 +290,8 @@ def _count_consumers(roots, stop):
         if edges is None:
             raise GraphFreedError(
                 f"backward through gate '{t._gate.name}' a second time: its saved values "
-                f"were freed by an earlier backward(); pass retain_graph=True to the first "
-                f"backward() to keep them")
+                f"were freed by an earlier backward() (also by one that raised partway); "
+                f"pass retain_graph=True to the first backward() to keep them")
         a, b = t._a, t._b
         for i in edges:
             x = a if i == 0 else b if i == 1 else t._more[i - 2]
@@ -278,11 +300,21 @@ def _count_consumers(roots, stop):
             if x._epoch is epoch:
                 x._deps += 1
             else:
+                if saved is not None:
+                    saved.append((x, x._epoch, x._deps, x._acc))
                 x._epoch = epoch
                 x._deps = 1
                 x._acc = None
                 push(x)
     return outside
+
+
+def _restore(saved):
+    """Put back what ``_count_consumers`` saved: an enclosing walk's state of each wire."""
+    for w, epoch, deps, acc in saved:
+        w._epoch = epoch
+        w._deps = deps
+        w._acc = acc
 
 
 def _accumulate(x, g):
@@ -329,6 +361,15 @@ def _owned(g, handed_out):
         g = g.copy()
     handed_out.add(id(g))
     return g
+
+
+def _store_retained(t, meta, g, handed_out):
+    """A retained intermediate's gradient goes to its ``.grad``; a Node's, to the Tensor
+    that holds the Node, if the user still has it (a weak reference: the Tensor holds the
+    Node, and a strong one back would keep both, and the circuit, alive in a cycle)."""
+    target = t if meta.handle is None else meta.handle()
+    if target is not None:
+        _store_grad(target, g, handed_out)
 
 
 def _store_grad(t, g, handed_out):

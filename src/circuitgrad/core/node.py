@@ -35,7 +35,8 @@ class Wire:
 class Meta:
     """What only some wires carry, kept out of the per-gate slots (fewer slots to fill and
     for the garbage collector to visit): ``.grad``, a name, whether to keep the gradient
-    (``retain_grad``) and where (``handle``: the Tensor of a Node), forward-mode tangents.
+    (``retain_grad``) and where (``handle``: a weak reference to the Tensor of a Node),
+    forward-mode tangents.
     """
 
     __slots__ = ("grad", "name", "retains", "handle", "tangents")
