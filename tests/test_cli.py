@@ -20,11 +20,11 @@ from support import four
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 
 
-def run(*args, stdin=None):
+def run(*args, stdin=None, cwd=None):
     env = dict(os.environ)
     env["PYTHONPATH"] = SRC + os.pathsep + env.get("PYTHONPATH", "")
     return subprocess.run([sys.executable, "-m", "circuitgrad", *args], input=stdin,
-                          capture_output=True, text=True, env=env, timeout=300)
+                          capture_output=True, text=True, env=env, timeout=300, cwd=cwd)
 
 
 STAGED = "(x + sigmoid(y)) / (sigmoid(x) + (x + y)**2)"
@@ -196,6 +196,61 @@ def test_help_is_there_for_every_command(args):
 def test_grad_help_lists_the_functions_and_examples():
     text = run("grad", "--help").stdout
     assert "sigmoid" in text and "examples:" in text and "--png FILE" in text
+
+
+# (what, args ({file} is a file, {dir} a folder), words the message must contain);
+# each would otherwise train (or run the demo) first, or end in a traceback
+BAD_OPTIONS = [
+    ("train --out-dir a file", ["train", "digits", "--out-dir", "{file}"],
+     ["--out-dir", "{file} exists and is not a folder"]),
+    ("train --out-dir under a file", ["train", "digits", "--out-dir", "{file}/sub"],
+     ["--out-dir", "cannot create", "{file} is not a folder"]),
+    ("train --out-dir empty", ["train", "digits", "--out-dir", ""], ["--out-dir", "empty"]),
+    ("train output is a folder", ["train", "digits", "--out-dir", "{dir}"],
+     ["--out-dir", "digits-mlp.npz: it is a folder"]),
+    ("train --seed -1", ["train", "digits", "--seed", "-1"], ["--seed", "at least 0"]),
+    ("train --lr inf", ["train", "digits", "--lr", "inf"], ["--lr", "finite number above 0"]),
+    ("train --lr nan", ["train", "digits", "--lr", "nan"], ["--lr", "finite number above 0"]),
+    ("train --lr 1e999", ["train", "digits", "--lr", "1e999"], ["--lr", "finite number"]),
+    ("train --lr 0", ["train", "digits", "--lr", "0"], ["--lr", "finite number above 0"]),
+    ("train --lr text", ["train", "digits", "--lr", "fast"], ["--lr", "not 'fast'"]),
+    ("train --epochs 0", ["train", "digits", "--epochs", "0"], ["--epochs", "at least 1"]),
+    ("train --epochs 1.5", ["train", "digits", "--epochs", "1.5"],
+     ["--epochs", "whole number"]),
+    ("train --batch-size 0", ["train", "digits", "--batch-size", "0"],
+     ["--batch-size", "at least 1"]),
+    ("demo --out a file", ["demo", "--out", "{file}"],
+     ["--out", "{file} exists and is not a folder"]),
+    ("demo --out under a file", ["demo", "--out", "{file}/sub"],
+     ["--out", "cannot create", "{file} is not a folder"]),
+]
+
+
+@pytest.mark.parametrize("what, args, words", BAD_OPTIONS, ids=[b[0] for b in BAD_OPTIONS])
+def test_bad_options_of_train_and_demo_stop_up_front_in_one_line(tmp_path, what, args, words):
+    if args[0] == "train":
+        pytest.importorskip("circuitgrad.nn.train")
+        if "--epochs" not in args:  # should a check be missing, the run stays short
+            args = [*args, "--epochs", "1", "--no-progress"]
+    fill = {"file": tmp_path / "blocker", "dir": tmp_path / "results"}
+    fill["file"].write_text("not a folder")
+    (fill["dir"] / "digits-mlp.npz").mkdir(parents=True)
+    done = run(*[a.format(**fill) for a in args], cwd=tmp_path)  # cwd: default --out-dir
+    assert done.returncode == 2, (what, done.stdout, done.stderr)
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1 and "error:" in lines[0], done.stderr
+    for word in words:
+        assert word.format(**fill) in lines[0], (word, lines[0])
+    assert done.stdout == ""  # nothing ran: no training, no demo
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["blocker", "results"]
+
+
+def test_out_dir_problem_says_what_is_wrong(tmp_path, monkeypatch):
+    assert cli.out_dir_problem(str(tmp_path)) is None
+    assert cli.out_dir_problem(str(tmp_path / "new" / "deeper")) is None  # to be created
+    monkeypatch.setattr(os, "access", lambda path, mode: False)  # as if not root
+    assert cli.out_dir_problem(str(tmp_path / "new")) == \
+        f"cannot write in {tmp_path}: permission denied"
 
 
 def _nn_package(monkeypatch):

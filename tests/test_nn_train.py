@@ -168,3 +168,40 @@ def test_spiral_example_learns_and_draws(tmp_path):
     assert out.read_bytes().startswith(b"\x89PNG")
     X, y = spiral.spiral()
     assert X.shape == (300, 2) and np.bincount(y).tolist() == [100, 100, 100]
+
+
+def test_unusable_out_dir_stops_before_any_training(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(train, "fit", lambda *a, **k: pytest.fail("trained first"))
+    blocker = tmp_path / "blocker"
+    blocker.write_text("")
+    (tmp_path / "taken" / "digits-mlp.png").mkdir(parents=True)
+    for out_dir, words in ((blocker, "exists and is not a folder"),
+                           (blocker / "sub", f"cannot create {blocker / 'sub'}"),
+                           (tmp_path / "taken", "digits-mlp.png: it is a folder")):
+        assert train.run(args("digits", "--no-progress", "--out-dir", str(out_dir))) == 2
+        err = capsys.readouterr().err.splitlines()
+        assert len(err) == 1 and err[0].startswith("circuitgrad train: error: --out-dir: ")
+        assert words in err[0], err[0]
+
+
+@pytest.mark.parametrize("option, value", [
+    ("--seed", "-1"), ("--lr", "inf"), ("--lr", "nan"), ("--lr", "0"), ("--lr", "-0.1"),
+    ("--epochs", "0"), ("--batch-size", "0"), ("--epochs", "two")])
+def test_bad_numbers_are_refused_by_the_parser(option, value, capsys):
+    with pytest.raises(SystemExit) as stop:
+        args("digits", option, value)
+    assert stop.value.code == 2
+    assert f"argument {option}: " in capsys.readouterr().err
+
+
+def test_results_that_cannot_be_saved_end_in_one_line(tmp_path, capsys, monkeypatch):
+    def full(*a, **k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(train, "plot_history", full)
+    code = train.run(args("digits", "--epochs", "1", "--no-progress",
+                          "--out-dir", str(tmp_path)))
+    assert code == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err == [f"circuitgrad train: error: cannot save the results in {tmp_path}: "
+                   f"No space left on device"]

@@ -5,6 +5,7 @@ Exit status: 0 on success, 1 when a gradient check fails or a picture cannot be 
 """
 
 import argparse
+import os
 import sys
 import textwrap
 import warnings
@@ -126,6 +127,9 @@ def main(argv=None):
             return run_grad(args)
         if args.command == "demo":
             from .notes_examples import run_demo
+            problem = None if args.no_pictures else out_dir_problem(args.out)
+            if problem:
+                return _fail("demo", f"--out: {problem}")
             return run_demo(args.out, pictures=not args.no_pictures)
         if args.command == "train":
             return _train_module().run(args)
@@ -140,6 +144,26 @@ def main(argv=None):
 def _fail(command, message, status=EXIT_BAD_INPUT):
     print(f"circuitgrad {command}: error: {message}", file=sys.stderr)
     return status
+
+
+def out_dir_problem(path):
+    """Why ``path`` cannot be a folder to write into (made if missing), or None.
+
+    Commands check this before they start, so that a long run is not lost because its
+    results cannot be saved at the end. Nothing is created here.
+    """
+    if not path:
+        return "the folder name is empty"
+    existing = os.path.abspath(path)
+    while not os.path.lexists(existing):  # the longest part of the path that exists
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        if existing == os.path.abspath(path):
+            return f"{path} exists and is not a folder"
+        return f"cannot create {path}: {existing} is not a folder"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return f"cannot write in {existing}: permission denied"
+    return None
 
 
 def run_grad(args):

@@ -7,6 +7,7 @@ are built from these.
 """
 
 import numbers
+import weakref
 
 import numpy as np
 
@@ -41,10 +42,31 @@ def _slice_along(g, axis, start, stop):
     return g[(slice(None),) * axis + (slice(start, stop),)]
 
 
+# The engine calls a variadic rule once per input, each time with all n inputs: computing
+# the split points on every call made a backward pass O(n^2). So they are computed once per
+# gate application and kept for its other inputs, keyed on the gate's output: each recorded
+# gate has its own output object (a weak reference, so the cache keeps no array alive).
+# One tuple, replaced whole, so a concurrent backward can only cause a recomputation.
+_last_bounds = (None, None, None)  # (weakref to out, axis, stops)
+
+
 def _concat_vjp(i, g, out, *xs, axis):
-    stops = _bounds(xs, axis)
+    ref, cached_axis, stops = _last_bounds
+    if (ref is None or ref() is not out or cached_axis != axis or len(stops) != len(xs)
+            or stops[i] - (stops[i - 1] if i else 0) != xs[i].shape[axis]):
+        stops = _remember_bounds(out, xs, axis)
     start = stops[i - 1] if i else 0
     return _slice_along(g, axis, start, stops[i])
+
+
+def _remember_bounds(out, xs, axis):
+    global _last_bounds
+    stops = _bounds(xs, axis)
+    try:
+        _last_bounds = (weakref.ref(out), axis, stops)
+    except TypeError:  # an output that cannot be weakly referenced is simply not cached
+        pass
+    return stops
 
 
 def _zeros_for(tangents, xs):

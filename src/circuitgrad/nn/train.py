@@ -15,12 +15,14 @@ scikit-learn, matplotlib and tqdm (the ``train`` extra) are imported only when i
 """
 
 import argparse
+import math
 import os
 import sys
 import time
 
 import numpy as np
 
+from ..cli import out_dir_problem
 from . import (
     Adam,
     BatchNorm2d,
@@ -80,19 +82,43 @@ def load_digits_split(model="mlp"):
     return X_train, X_test, y_train, y_test
 
 
+def _whole_number(least):
+    """An argparse type: a whole number of at least ``least`` (bad ones exit 2, one line)."""
+    def whole_number(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}") from None
+        if value < least:
+            raise argparse.ArgumentTypeError(f"must be at least {least}, not {value}")
+        return value
+    return whole_number
+
+
+def _positive_number(text):
+    """An argparse type: a finite number above 0 (float() also reads 'inf' and 'nan')."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, not {text!r}") from None
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"must be a finite number above 0, not {text}")
+    return value
+
+
 def add_arguments(parser):
     """Add the ``train`` sub-command's arguments to an argparse parser."""
     parser.add_argument("dataset", choices=["digits"],
                         help="the data set (scikit-learn's bundled 8x8 digits)")
     parser.add_argument("--model", choices=sorted(DEFAULTS), default="mlp",
                         help="network to train (default: mlp)")
-    parser.add_argument("--epochs", type=int, default=None,
+    parser.add_argument("--epochs", type=_whole_number(1), default=None,
                         help="passes over the training set (default: 30 mlp, 15 convnet)")
-    parser.add_argument("--seed", type=int, default=0,
+    parser.add_argument("--seed", type=_whole_number(0), default=0,
                         help="seed of initialisation, shuffling and dropout (default: 0)")
-    parser.add_argument("--lr", type=float, default=None,
+    parser.add_argument("--lr", type=_positive_number, default=None,
                         help="Adam learning rate, cosine-decayed (default: 0.01)")
-    parser.add_argument("--batch-size", type=int, default=64, help="default: 64")
+    parser.add_argument("--batch-size", type=_whole_number(1), default=64, help="default: 64")
     parser.add_argument("--out-dir", default=".",
                         help="where the plot and the parameters are written (default: .)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -101,6 +127,15 @@ def add_arguments(parser):
 
 def run(args):
     """Train as ``args`` says; returns the process exit code (0 on success)."""
+    # where the results go is checked now, not after the training it would waste
+    stem = os.path.join(args.out_dir, f"digits-{args.model}")
+    problem = out_dir_problem(args.out_dir)
+    for path in (stem + ".npz", stem + ".png"):
+        if not problem and os.path.isdir(path):
+            problem = f"cannot write {path}: it is a folder"
+    if problem:
+        print(f"circuitgrad train: error: --out-dir: {problem}", file=sys.stderr)
+        return 2
     try:
         import matplotlib  # noqa: F401  (checked here, used at the end)
         import sklearn  # noqa: F401
@@ -112,10 +147,6 @@ def run(args):
     defaults = DEFAULTS[args.model]
     epochs = defaults["epochs"] if args.epochs is None else args.epochs
     lr = defaults["lr"] if args.lr is None else args.lr
-    if epochs < 1 or args.batch_size < 1 or not lr > 0:
-        print("circuitgrad train: --epochs and --batch-size must be at least 1 and --lr "
-              "positive", file=sys.stderr)
-        return 2
 
     X_train, X_test, y_train, y_test = load_digits_split(args.model)
     model = build_model(args.model, args.seed)
@@ -153,10 +184,14 @@ def run(args):
     print(f"test accuracy: {test_accuracy:.2%} ({right}/{len(y_test)}) - {args.model}, "
           f"{epochs} epochs, seed {args.seed}, {seconds:.1f} s "
           f"({seconds / epochs * 1000:.0f} ms per epoch)")
-    os.makedirs(args.out_dir, exist_ok=True)
-    stem = os.path.join(args.out_dir, f"digits-{args.model}")
-    model.save(stem + ".npz")
-    plot_history(history, stem + ".png", title=f"digits, {args.model}, seed {args.seed}")
+    try:  # checked up front, but the file system may still refuse (full, read-only)
+        os.makedirs(args.out_dir, exist_ok=True)
+        model.save(stem + ".npz")
+        plot_history(history, stem + ".png", title=f"digits, {args.model}, seed {args.seed}")
+    except OSError as err:
+        print(f"circuitgrad train: error: cannot save the results in {args.out_dir}: "
+              f"{err.strerror or err}", file=sys.stderr)
+        return 2
     print(f"saved parameters to {stem}.npz and the training curves to {stem}.png")
     return 0
 
