@@ -1,6 +1,6 @@
-"""concatenate's backward is linear in the number of inputs: the engine calls its rule once
-per input, so the split points are computed once per gate, not once per input (which made
-concatenating n tensors O(n^2)). The cache behind that must never give a wrong slice."""
+"""concatenate's backward is linear in the number of inputs: the engine calls its
+all-inputs rule once per gate, so the split points are computed once per gate, not once
+per input (which made concatenating n tensors O(n^2)); and every input gets its own slice."""
 
 import numpy as np
 import pytest

@@ -541,6 +541,25 @@ class Cube(cg.Function):
         return 3 * x ** 2 * y * g, x ** 3 * g
 
 
+def test_a_custom_gates_backward_runs_once_per_pass_for_all_its_inputs():
+    calls = []
+
+    class Sum3(cg.Function):
+        @staticmethod
+        def forward(ctx, x, y, z):
+            return x + y + z
+
+        @staticmethod
+        def backward(ctx, g):
+            calls.append(1)
+            return g, 2 * g, 3 * g
+
+    x, y, z = leaf(1.0), leaf(2.0), leaf(3.0)
+    Sum3.apply(x, y, z).backward()
+    assert len(calls) == 1
+    assert (float(x.grad), float(y.grad), float(z.grad)) == (1.0, 2.0, 3.0)
+
+
 def test_custom_gate_backward_runs_again_for_a_refilled_gradient():
     x, y = leaf(np.array([1.0, 2.0])), leaf(np.array([3.0, 4.0]))
     out = Cube.apply(x, y)

@@ -35,7 +35,6 @@ class Context:
 
     def __init__(self):
         self.saved = ()
-        self._cache = None
 
     def save_for_backward(self, *values):
         self.saved = values
@@ -82,23 +81,21 @@ def _make_gate(cls):
                             f"not a Tensor")
         return np.asarray(out)[()] if np.ndim(out) == 0 else np.asarray(out)
 
-    def vjp(i, g, out, *values, ctx):
-        g = _plain(g, "backward", name)
-        # The engine asks for one input's gradient at a time; backward gives them all. So
-        # one call serves the inputs of one visit: a second request for the same input
-        # (the next backward, maybe with the same array refilled) calls backward again.
-        cache = ctx._cache
-        if cache is None or cache[0] is not g or i in cache[2]:
-            grads = cls.backward(ctx, g)
-            if not isinstance(grads, tuple):
-                grads = (grads,)
-            if len(grads) != len(values):
-                raise ValueError(f"custom gate '{name}': backward returned {len(grads)} "
-                                 f"gradients for {len(values)} inputs")
-            cache = ctx._cache = (g, grads, set())
-        cache[2].add(i)
-        grad = cache[1][i]
-        return None if grad is None else _as_value(grad)
+    def backward(g, values, ctx):
+        grads = cls.backward(ctx, _plain(g, "backward", name))
+        if not isinstance(grads, tuple):
+            grads = (grads,)
+        if len(grads) != len(values):
+            raise ValueError(f"custom gate '{name}': backward returned {len(grads)} "
+                             f"gradients for {len(values)} inputs")
+        return [None if grad is None else _as_value(grad) for grad in grads]
+
+    def vjp(i, g, out, *values, ctx):  # one input's gradient (pictures ask this way)
+        return backward(g, values, ctx)[i]
+
+    def vjp_all(edges, g, out, *values, ctx):  # what the backward walk asks: one call
+        grads = backward(g, values, ctx)
+        return [grads[i] for i in edges]
 
     def jvp(tangents, out, *inputs, ctx):
         if cls.jvp is None:
@@ -109,7 +106,7 @@ def _make_gate(cls):
         return _as_value(cls.jvp(ctx, *plain))
 
     # backward reads ctx.saved, never the recorded values
-    return Gate(name, forward, vjp=each(vjp), jvp=jvp, symbol=name, saves=(),
+    return Gate(name, forward, vjp=each(vjp, together=vjp_all), jvp=jvp, symbol=name, saves=(),
                 saves_out=False)
 
 

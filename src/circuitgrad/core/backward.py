@@ -14,6 +14,7 @@ values are released as soon as the walk passes them.
 import numpy as np
 
 from ..errors import GraphFreedError, ShapeError
+from .gate import together
 from .node import ABSENT, Node, Wire, place, stored_inputs
 from .trace import state
 
@@ -123,9 +124,13 @@ def _walk_plain(roots, stop, retain_graph, handed_out):
         elif g is not None:
             out = t._value
             args = [_value_of(w) for w in stored_inputs(t)]
-            for i in t._edges:
+            edges = t._edges
+            all_at_once = together(gate)
+            grads = None if all_at_once is None else all_at_once(edges, g, out, *args,
+                                                                  **params)
+            for k, i in enumerate(edges):
                 x = place(a if i == 0 else b if i == 1 else more[i - 2])
-                gi = gate.vjp[i](g, out, *args, **params)
+                gi = gate.vjp[i](g, out, *args, **params) if grads is None else grads[k]
                 if gi is not None:
                     gi = _fit(gi, x._value, gate, i)
                     previous = x._acc
@@ -183,11 +188,17 @@ def _walk(roots, stop, wrt, every, retain_graph, create_graph, handed_out):
                 else:
                     args = [_value_of(w) for w in stored_inputs(t)]
             vjp = gate.vjp
-            for i in edges:
+            all_at_once = together(gate)
+            grads = None if all_at_once is None else all_at_once(edges, g, out, *args,
+                                                                  **params)
+            for k, i in enumerate(edges):
                 x = a if i == 0 else b if i == 1 else t._more[i - 2]
                 if x._node is not None:
                     x = x._node
-                gi = vjp[i](g, out, *args, **params) if params else vjp[i](g, out, *args)
+                if grads is not None:
+                    gi = grads[k]
+                else:
+                    gi = vjp[i](g, out, *args, **params) if params else vjp[i](g, out, *args)
                 if gi is None:
                     pass
                 else:

@@ -7,7 +7,6 @@ are built from these.
 """
 
 import numbers
-import weakref
 
 import numpy as np
 
@@ -42,31 +41,22 @@ def _slice_along(g, axis, start, stop):
     return g[(slice(None),) * axis + (slice(start, stop),)]
 
 
-# The engine calls a variadic rule once per input, each time with all n inputs: computing
-# the split points on every call made a backward pass O(n^2). So they are computed once per
-# gate application and kept for its other inputs, keyed on the gate's output: each recorded
-# gate has its own output object (a weak reference, so the cache keeps no array alive).
-# One tuple, replaced whole, so a concurrent backward can only cause a recomputation.
-_last_bounds = (None, None, None)  # (weakref to out, axis, stops)
-
-
 def _concat_vjp(i, g, out, *xs, axis):
-    ref, cached_axis, stops = _last_bounds
-    if (ref is None or ref() is not out or cached_axis != axis or len(stops) != len(xs)
-            or stops[i] - (stops[i - 1] if i else 0) != xs[i].shape[axis]):
-        stops = _remember_bounds(out, xs, axis)
-    start = stops[i - 1] if i else 0
-    return _slice_along(g, axis, start, stops[i])
-
-
-def _remember_bounds(out, xs, axis):
-    global _last_bounds
     stops = _bounds(xs, axis)
-    try:
-        _last_bounds = (weakref.ref(out), axis, stops)
-    except TypeError:  # an output that cannot be weakly referenced is simply not cached
-        pass
-    return stops
+    return _slice_along(g, axis, stops[i - 1] if i else 0, stops[i])
+
+
+def _concat_vjp_all(edges, g, out, *xs, axis):
+    stops = _bounds(xs, axis)  # once for all the inputs: n tensors cost O(n)
+    return [_slice_along(g, axis, stops[i - 1] if i else 0, stops[i]) for i in edges]
+
+
+def _stack_vjp(i, g, out, *xs, axis):
+    return g[(slice(None),) * axis + (i,)]
+
+
+def _stack_vjp_all(edges, g, out, *xs, axis):
+    return [g[(slice(None),) * axis + (i,)] for i in edges]
 
 
 def _zeros_for(tangents, xs):
@@ -81,13 +71,13 @@ def out_dtype(xs):
 concatenate = Gate(
     "concatenate", lambda *xs, axis: np.concatenate(xs, axis=axis), symbol="concat",
     saves=(), saves_out=False,
-    vjp=each(_concat_vjp),
+    vjp=each(_concat_vjp, together=_concat_vjp_all),
     jvp=lambda tangents, out, *xs, axis: np.concatenate(_zeros_for(tangents, xs), axis=axis))
 
 stack = Gate(
     "stack", lambda *xs, axis: np.stack(xs, axis=axis), symbol="stack",
     saves=(), saves_out=False,
-    vjp=each(lambda i, g, out, *xs, axis: g[(slice(None),) * axis + (i,)]),
+    vjp=each(_stack_vjp, together=_stack_vjp_all),
     jvp=lambda tangents, out, *xs, axis: np.stack(_zeros_for(tangents, xs), axis=axis))
 
 
