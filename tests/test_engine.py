@@ -1,6 +1,7 @@
 """Engine behaviour: forks, deep chains, freeing, special values, ties, errors, dtypes."""
 
 import gc
+import threading
 import weakref
 
 import numpy as np
@@ -303,6 +304,31 @@ def test_a_symmetric_gate_with_one_wire_on_both_inputs(shape, keep):
         x.grad = None
         y.backward(g)
         np.testing.assert_allclose(x.grad, g * (2 * x.data + 4), rtol=1e-12, atol=1e-14)
+
+
+def test_each_thread_has_its_own_recording_switches():
+    inside, checked = threading.Event(), threading.Event()
+    seen = {}
+
+    def evaluator():  # holds no_grad() open in its thread ...
+        with cg.no_grad():
+            inside.set()
+            checked.wait(10)
+            seen["evaluator"] = (leaf(1.0) * 3).requires_grad
+
+    def trainer():    # ... while this thread records
+        inside.wait(10)
+        seen["trainer"] = (cg.is_grad_enabled(), (leaf(2.0) * 3).requires_grad,
+                           cg.tensor(2.0, requires_grad=True).exp().requires_grad)
+        checked.set()
+
+    threads = [threading.Thread(target=evaluator), threading.Thread(target=trainer)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert seen == {"trainer": (True, True, True), "evaluator": False}
+    assert cg.is_grad_enabled() and (leaf(1.0) * 3).requires_grad
 
 
 # ----- kinks and ties --------------------------------------------------------------------------

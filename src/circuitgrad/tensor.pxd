@@ -4,9 +4,9 @@ cimport cython
 
 from .core.gate cimport Gate
 from .core.node cimport Wire
-from .core.trace cimport _State
+from .core.trace cimport _Switches
 
-cdef _State state
+cdef _Switches switches
 
 
 cdef class Tensor(Wire):

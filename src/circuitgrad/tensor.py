@@ -13,9 +13,10 @@ import numpy as np
 
 from .core import backward as _backward
 from .core import node as _node_mod
+from .core import trace as _trace
 from .core.node import ABSENT as _ABSENT
 from .core.node import Meta, Node, Wire, place, stored_inputs
-from .core.trace import levels_below, state
+from .core.trace import levels_below, switches
 from .errors import NotDifferentiableError, ShapeError
 
 # Gate families reach this module only inside their rules, so they can be imported first.
@@ -61,7 +62,7 @@ def _binary(gate, a, b):
         gb = False
     else:
         return apply(gate, (a, b))
-    if state.levels:
+    if switches.changed:  # no_grad() or forward mode somewhere: apply reads this thread's
         return apply(gate, (a, b))
     try:
         out = gate.forward(av, bv)
@@ -77,7 +78,7 @@ def _binary(gate, a, b):
     t._value = out
     t._node = t._acc = t._epoch = t._meta = None
     t._deps = 0
-    if (ga or gb) and state.grad_enabled:
+    if ga or gb:  # recording is on: nothing has changed the switches
         t.requires_grad = True
         t._gate = gate
         t._a = a
@@ -94,7 +95,7 @@ def _binary(gate, a, b):
 def _unary(gate, a):
     """``gate`` on one tensor (``t.exp()``, ``-t``...): the fast path of one-input gates
     without parameters, like ``_binary``."""
-    if state.levels or type(a) is not Tensor:
+    if switches.changed or type(a) is not Tensor:
         return apply(gate, (a,))
     ta = a
     if ta._node is not None:
@@ -113,7 +114,7 @@ def _unary(gate, a):
     t._value = out
     t._node = t._acc = t._epoch = t._meta = None
     t._deps = 0
-    if ta.requires_grad and state.grad_enabled:  # a float input gives a float output
+    if ta.requires_grad:  # a float input gives a float output; recording is on
         t.requires_grad = True
         t._gate = gate
         t._a = a
@@ -741,14 +742,15 @@ def apply(gate, inputs, params=_NO_PARAMS):
     if kind is None or kind not in "biuf":
         raise _output_error(gate, values, out)
     t = _wrap(out)
+    state = _trace.current()
     if edges and state.grad_enabled and kind == "f":
-        _record(t, gate, inputs, params, edges)
+        _record(t, gate, inputs, params, edges, state.levels)
     if state.levels:
-        _push_tangents(t, gate, inputs, params)
+        _push_tangents(t, gate, inputs, params, state.levels)
     return t
 
 
-def _record(t, gate, inputs, params, edges):
+def _record(t, gate, inputs, params, edges, levels=()):
     """Make ``t`` the recorded output of ``gate``: its own record, or a Node if large."""
     t.requires_grad = True
     saves = gate.saves
@@ -761,7 +763,7 @@ def _record(t, gate, inputs, params, edges):
     out = t._value
     # Forward mode keeps tangents on Tensors, so while it is live every wire stays a Tensor.
     if (type(out) is _ndarray and out.size >= _node_mod.KEEP_VALUES_BELOW
-            and not state.levels):
+            and not levels):
         t._node = Node(gate, out, gate.saves_out, inputs, params, edges, t.name)
         return
     t._gate = gate
@@ -775,7 +777,7 @@ def _record(t, gate, inputs, params, edges):
 def _finish_large(gate, inputs, out, needs_grad, edges, params):
     """The fast paths hand a large output over to the general record."""
     t = _wrap(out)
-    if needs_grad and state.grad_enabled:
+    if needs_grad and _trace.current().grad_enabled:
         _record(t, gate, inputs, params, edges)
     return t
 
@@ -819,9 +821,8 @@ def _output_error(gate, values, out):
                      f"tensors hold boolean, integer or real data")
 
 
-def _push_tangents(t, gate, inputs, params):
+def _push_tangents(t, gate, inputs, params, live):
     """Forward mode: the output tangent at each live level is the sum of input JVPs."""
-    live = state.levels
     levels = set()
     for x in inputs:
         if isinstance(x, Tensor) and x._tangents:

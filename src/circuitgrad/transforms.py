@@ -52,7 +52,7 @@ def _is_live(t):
     """True when ``t`` still matters to an enclosing transform or to Tensor-API code."""
     if not isinstance(t, Tensor):
         return False
-    if t._tangents and any(lv in trace.state.levels for lv in t._tangents):
+    if t._tangents and any(lv in trace.current().levels for lv in t._tangents):
         return True
     return t.requires_grad and _reaches_outside([t], ())
 
@@ -231,7 +231,7 @@ def vjp(f, *primals):
     out_leaves, out_def = flatten(out)
     out_leaves = [as_tensor(o) for o in out_leaves]
     wires = [w for _, ws in lifted for w in ws]
-    keep = bool(trace.state.levels) or _reaches_outside(out_leaves, wires)
+    keep = bool(trace.current().levels) or _reaches_outside(out_leaves, wires)
 
     def vjp_fn(cotangent):
         c_leaves, _ = flatten(cotangent)

@@ -3,9 +3,6 @@ cimport cython
 
 from .gate cimport Gate
 from .node cimport Wire
-from .trace cimport _State
-
-cdef _State state
 
 
 @cython.locals(t=Wire, x=Wire, gate=Gate, deps=Py_ssize_t, i=Py_ssize_t, unary=bint)

@@ -14,9 +14,9 @@ values are released as soon as the walk passes them.
 import numpy as np
 
 from ..errors import GraphFreedError, ShapeError
+from . import trace
 from .gate import together
 from .node import ABSENT, Node, Wire, place, stored_inputs
-from .trace import state
 
 _float64 = np.float64
 _walks_running = 0  # backward walks in progress (more than one: one runs inside a rule)
@@ -46,26 +46,29 @@ def backprop(roots, cotangents, *, wrt=None, retain_graph=False, create_graph=Fa
     reaches_outside = _count_consumers(roots, stop, saved)
     decide = create_graph is None
     if decide:
-        create_graph = bool(state.levels) or reaches_outside
+        create_graph = bool(trace.current().levels) or reaches_outside
         retain_graph = retain_graph or create_graph
     for root, g in zip(roots, cotangents, strict=True):
         _accumulate(root, g)
     handed_out = {id(g) for g in cotangents}
     # Rules record gates only when building circuits. Plain walks hand them arrays, which
-    # record nothing, so they leave the (process-wide) recording flag alone; a Tensor
-    # cotangent is the exception.
-    recording = state.grad_enabled
-    if create_graph or any(isinstance(g, Wire) for g in cotangents):
-        state.grad_enabled = create_graph
+    # record nothing, so they leave the recording switch alone (and the common case fast);
+    # a Tensor cotangent is the exception.
+    switch = create_graph or any(isinstance(g, Wire) for g in cotangents)
     _walks_running += 1
     try:
         if every is None and not create_graph:
-            results = _walk_plain(roots, stop, retain_graph, handed_out)
+            if switch:
+                with trace.recording(False):
+                    results = _walk_plain(roots, stop, retain_graph, handed_out)
+            else:
+                results = _walk_plain(roots, stop, retain_graph, handed_out)
         else:
-            results = _walk(roots, stop, wrt, every, retain_graph, create_graph, handed_out)
+            with trace.recording(create_graph):
+                results = _walk(roots, stop, wrt, every, retain_graph, create_graph,
+                                handed_out)
     finally:
         _walks_running -= 1
-        state.grad_enabled = recording
         if saved:
             _restore(saved)
     grads = None if wrt is None else [_owned(results.get(id(t)), handed_out) for t in wrt]

@@ -1,6 +1,9 @@
-# Compiled core (see setup.py): the recording flags every gate reads are C struct fields.
+# Compiled core (see setup.py): the count every gate reads first is a C struct field.
 
 cdef class _State:
     cdef public bint grad_enabled
     cdef public object levels
-    cdef public Py_ssize_t next_level
+
+
+cdef class _Switches:
+    cdef public Py_ssize_t changed

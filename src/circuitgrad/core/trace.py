@@ -4,26 +4,75 @@ Forward mode (``jvp``) tags every tangent with a *level*, one per nested ``jvp``
 nested derivatives never mix up their perturbations: while a gate computes the tangent of
 level L, only levels below L are live, exactly as if the inner computation were run by an
 outer, independent differentiation.
+
+Each thread has its own switches, as in PyTorch: one thread's ``no_grad()`` never stops
+another from recording. Every gate checks them, so the common case costs one read:
+``switches.changed`` counts the blocks (in any thread) that change them, and while it is 0
+every thread records with no level live; only otherwise is the thread's own state read.
 """
 
 import contextlib
+import itertools
+import threading
 
 
 class _State:
-    __slots__ = ("grad_enabled", "levels", "next_level")
+    """One thread's switches."""
+
+    __slots__ = ("grad_enabled", "levels")
 
     def __init__(self):
         self.grad_enabled = True
         self.levels = ()  # live forward-mode levels, ascending
-        self.next_level = 0
 
 
-state = _State()
+class _Switches:
+    __slots__ = ("changed",)
+
+    def __init__(self):
+        self.changed = 0  # blocks, in any thread, that change some thread's switches now
+
+
+switches = _Switches()
+_DEFAULT = _State()  # what every thread has while nothing is changed; never modified
+_local = threading.local()
+_level_numbers = itertools.count()  # unique across threads, so tangents never mix
+
+
+def current():
+    """This thread's switches (shared defaults while no block has changed any)."""
+    if not switches.changed:
+        return _DEFAULT
+    return _mine()
+
+
+def _mine():
+    try:
+        return _local.state
+    except AttributeError:
+        state = _local.state = _State()
+        return state
 
 
 @contextlib.contextmanager
+def _switched(grad_enabled=None, levels=None):
+    """Change this thread's switches for the block; put them back after."""
+    state = _mine()
+    previous = state.grad_enabled, state.levels
+    if grad_enabled is not None:
+        state.grad_enabled = grad_enabled
+    if levels is not None:
+        state.levels = levels
+    switches.changed += 1
+    try:
+        yield
+    finally:
+        state.grad_enabled, state.levels = previous
+        switches.changed -= 1
+
+
 def no_grad():
-    """Stop recording gates for reverse mode inside the block.
+    """Stop recording gates for reverse mode inside the block (in this thread).
 
     >>> import circuitgrad as cg
     >>> x = cg.tensor(2.0, requires_grad=True)
@@ -32,49 +81,32 @@ def no_grad():
     >>> y.requires_grad
     False
     """
-    previous = state.grad_enabled
-    state.grad_enabled = False
-    try:
-        yield
-    finally:
-        state.grad_enabled = previous
+    return _switched(grad_enabled=False)
 
 
-@contextlib.contextmanager
 def enable_grad():
     """Turn reverse-mode recording back on inside a ``no_grad`` block."""
-    previous = state.grad_enabled
-    state.grad_enabled = True
-    try:
-        yield
-    finally:
-        state.grad_enabled = previous
+    return _switched(grad_enabled=True)
+
+
+def recording(enabled):
+    """Record (or not) inside the block: the backward walk's switch."""
+    return _switched(grad_enabled=bool(enabled))
 
 
 def is_grad_enabled():
-    """True when gates applied now are recorded for ``backward``."""
-    return state.grad_enabled
+    """True when gates applied now (in this thread) are recorded for ``backward``."""
+    return current().grad_enabled
 
 
 @contextlib.contextmanager
 def new_level():
     """Open a forward-mode level for one ``jvp`` call; yields its number."""
-    level = state.next_level
-    state.next_level += 1
-    previous = state.levels
-    state.levels = previous + (level,)
-    try:
+    level = next(_level_numbers)
+    with _switched(levels=current().levels + (level,)):
         yield level
-    finally:
-        state.levels = previous
 
 
-@contextlib.contextmanager
 def levels_below(level):
     """Inside a level-``level`` tangent rule only the levels below it are live."""
-    previous = state.levels
-    state.levels = tuple(lv for lv in previous if lv < level)
-    try:
-        yield
-    finally:
-        state.levels = previous
+    return _switched(levels=tuple(lv for lv in current().levels if lv < level))
