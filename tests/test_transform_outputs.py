@@ -81,3 +81,8 @@ def test_jacobian_checks_argnums_and_takes_one_array_in_and_out():
     for mode in ("rev", "fwd"):
         with pytest.raises(TypeError, match="returned a tuple"):
             cg.jacobian(lambda x: (x, x), mode=mode)(np.ones(2))
+
+
+def test_a_complex_tangent_is_an_error_not_a_dropped_imaginary_part():
+    with pytest.raises(TypeError, match="tangents hold real numbers, not complex128"):
+        cg.jvp(np.sin, (np.ones(2),), (np.ones(2) * 1j,))

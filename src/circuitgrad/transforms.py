@@ -290,6 +290,8 @@ def _seed(primal, tangent, level, where):
     wire = _lift(primal, where)
     wire.requires_grad = isinstance(primal, Tensor) and primal.requires_grad
     tangent_value = tangent._value if isinstance(tangent, Tensor) else np.asarray(tangent)
+    if np.asarray(tangent_value).dtype.kind not in "biuf":
+        raise TypeError(f"{where}: tangents hold real numbers, not {tangent_value.dtype}")
     if np.shape(tangent_value) != wire.shape:
         raise ShapeError(f"{where}: tangent of shape {np.shape(tangent_value)} for a primal "
                          f"of shape {wire.shape}")
