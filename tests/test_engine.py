@@ -586,6 +586,27 @@ def test_a_custom_gates_backward_runs_once_per_pass_for_all_its_inputs():
     assert (float(x.grad), float(y.grad), float(z.grad)) == (1.0, 2.0, 3.0)
 
 
+def test_a_second_derivative_through_a_custom_gate_raises_instead_of_being_wrong():
+    class Sq(cg.Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return x * x
+
+        @staticmethod
+        def backward(ctx, g):
+            (x,) = ctx.saved
+            return 2 * x * g
+
+    for second in (lambda: cg.grad(cg.grad(lambda x: Sq.apply(x)))(3.0),
+                   lambda: cg.hessian(lambda x: Sq.apply(x).sum())(np.array([0.5, 1.0])),
+                   lambda: Sq.apply(leaf(3.0)).backward(create_graph=True)):
+        with pytest.raises(cg.NotDifferentiableError, match="'Sq' is differentiable once"):
+            second()
+    np.testing.assert_array_equal(cg.grad(lambda x: Sq.apply(x).sum())(np.array([0.5, 1.0])),
+                                  [1.0, 2.0])
+
+
 def test_custom_gate_backward_runs_again_for_a_refilled_gradient():
     x, y = leaf(np.array([1.0, 2.0])), leaf(np.array([3.0, 4.0]))
     out = Cube.apply(x, y)

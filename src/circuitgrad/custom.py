@@ -65,8 +65,9 @@ def _plain(value, what, name):
     if isinstance(value, Tensor):
         if value.requires_grad or value._tangents:
             raise NotDifferentiableError(
-                f"custom gate '{name}' is differentiable once: its {what} cannot be "
-                f"differentiated again")
+                f"custom gate '{name}' is differentiable once: a second derivative through "
+                f"it needs its {what} differentiated, but its backward runs on plain NumPy "
+                f"values; write it with circuitgrad operations to differentiate it again")
         return value._value
     return value
 
@@ -82,6 +83,8 @@ def _make_gate(cls):
         return np.asarray(out)[()] if np.ndim(out) == 0 else np.asarray(out)
 
     def backward(g, values, ctx):
+        for v in values:  # a circuit of the gradient is being built (a second derivative)
+            _plain(v, "input", name)
         grads = cls.backward(ctx, _plain(g, "backward", name))
         if not isinstance(grads, tuple):
             grads = (grads,)
