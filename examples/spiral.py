@@ -19,7 +19,7 @@ from circuitgrad import nn
 
 
 def spiral(points_per_class=100, classes=3, noise=0.2, seed=0):
-    """(X, y): 2-d points on ``classes`` spiral arms, each arm a quarter turn apart at start."""
+    """(X, y): 2-d points on ``classes`` spiral arms; arm k starts at an angle of 4k radians."""
     rng = np.random.default_rng(seed)
     radius = np.tile(np.linspace(0.0, 1.0, points_per_class), classes)
     arm = np.repeat(np.arange(classes), points_per_class)

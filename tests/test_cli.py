@@ -247,10 +247,17 @@ def test_bad_options_of_train_and_demo_stop_up_front_in_one_line(tmp_path, what,
 
 def test_out_dir_problem_says_what_is_wrong(tmp_path, monkeypatch):
     assert cli.out_dir_problem(str(tmp_path)) is None
-    assert cli.out_dir_problem(str(tmp_path / "new" / "deeper")) is None  # to be created
+    assert cli.out_dir_problem(str(tmp_path / "new" / "deeper")) is None
+    assert (tmp_path / "new" / "deeper").is_dir()  # made now, before any long run
+    with monkeypatch.context() as m:  # what os.access cannot see (root, special folders)
+        m.setattr(cli.tempfile, "TemporaryFile",
+                  lambda dir: (_ for _ in ()).throw(OSError(30, "Read-only file system")))
+        assert cli.out_dir_problem(str(tmp_path)) == \
+            f"cannot write in {tmp_path}: Read-only file system"
     monkeypatch.setattr(os, "access", lambda path, mode: False)  # as if not root
-    assert cli.out_dir_problem(str(tmp_path / "new")) == \
+    assert cli.out_dir_problem(str(tmp_path / "other")) == \
         f"cannot write in {tmp_path}: permission denied"
+    assert not (tmp_path / "other").exists()
 
 
 def _nn_package(monkeypatch):

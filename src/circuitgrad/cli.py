@@ -7,6 +7,7 @@ Exit status: 0 on success, 1 when a gradient check fails or a picture cannot be 
 import argparse
 import os
 import sys
+import tempfile
 import textwrap
 import warnings
 
@@ -130,7 +131,10 @@ def main(argv=None):
             problem = None if args.no_pictures else out_dir_problem(args.out)
             if problem:
                 return _fail("demo", f"--out: {problem}")
-            return run_demo(args.out, pictures=not args.no_pictures)
+            try:
+                return run_demo(args.out, pictures=not args.no_pictures)
+            except OSError as err:  # a picture that cannot be written after all
+                return _fail("demo", f"--out: cannot write in {args.out}: {err}")
         if args.command == "train":
             return _train_module().run(args)
         parser.print_help()
@@ -147,10 +151,10 @@ def _fail(command, message, status=EXIT_BAD_INPUT):
 
 
 def out_dir_problem(path):
-    """Why ``path`` cannot be a folder to write into (made if missing), or None.
+    """Make ``path`` a folder to write into now, or say why it cannot be (None if fine).
 
-    Commands check this before they start, so that a long run is not lost because its
-    results cannot be saved at the end. Nothing is created here.
+    Commands call this before they start, so that a long run is not lost because its
+    results cannot be saved at the end. The folder is made here; on failure nothing is.
     """
     if not path:
         return "the folder name is empty"
@@ -163,6 +167,12 @@ def out_dir_problem(path):
         return f"cannot create {path}: {existing} is not a folder"
     if not os.access(existing, os.W_OK | os.X_OK):
         return f"cannot write in {existing}: permission denied"
+    try:  # the checks above cannot see everything (special file systems, root, quotas)
+        os.makedirs(path, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as err:
+        return f"cannot write in {path}: {err.strerror or err}"
     return None
 
 

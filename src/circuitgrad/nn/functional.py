@@ -88,7 +88,9 @@ def conv2d(x, weight, bias=None, stride=1, padding=0):
 def unfold(x, kernel_size, stride=1, padding=0):
     """Every ``kernel_size`` window of ``x`` (N, C, H, W), as (KH, KW, N, C, OH, OW).
 
-    ``unfold(x)[i, j]`` is the image of every window's (i, j) entry: a view, no copy.
+    ``unfold(x)[i, j]`` is the image of every window's (i, j) entry. The result is a view
+    that copies no window: of ``x`` itself when ``padding`` is 0, else of one zero-padded
+    copy of ``x``.
     """
     x = as_tensor(x)
     kernel, stride, padding = window_options("unfold", kernel_size, stride, padding)

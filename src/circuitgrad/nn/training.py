@@ -1,9 +1,12 @@
 """A training loop that stops with a clear message instead of producing a NaN model.
 
-``fit`` checks the data before the first step (NaN or infinite features, labels out of
-range) and watches the loss at every step: a loss that becomes NaN or infinite, or grows
-far beyond where it started, means the learning rate is too large, and training stops
-there, naming the epoch, the step and the learning rate.
+``fit`` checks the data before the first step (NaN or infinite features and, when
+``num_classes=`` is given, labels that are not integers in ``[0, num_classes)``) and
+watches the loss at every step: a loss that becomes NaN or infinite, or grows far beyond
+where it started, means the learning rate is too large, and training stops there, naming
+the epoch, the step and the learning rate. Without ``num_classes=``, labels are not
+checked up front: ``softmax_cross_entropy`` and ``svm_loss`` reject a bad training label
+in the first batch that holds it, and test labels are not checked at all.
 
 >>> import numpy as np
 >>> from circuitgrad import nn
