@@ -127,3 +127,18 @@ def test_signatures_and_docstrings_survive_compilation():
     params = inspect.signature(cg.Tensor.backward).parameters
     assert list(params)[1:] == ["g", "retain_graph", "create_graph"]
     assert "upstream gradient" in cg.Tensor.backward.__doc__
+
+
+def test_an_edit_of_the_pxd_after_the_build_is_reported(tmp_path):
+    source = _pair(tmp_path, source_age=3600, build_age=600)
+    pxd = tmp_path / "core.pxd"
+    pxd.write_text("")
+    os.utime(pxd, (1_700_000_000 - 60, 1_700_000_000 - 60))
+    with pytest.warns(RuntimeWarning, match="newer than its compiled build"):
+        compiled.warn_if_stale(source)
+
+
+def test_pure_python_is_asked_for_by_any_value_but_0(monkeypatch):
+    for value, asked in (("1", True), ("yes", True), ("0", False), ("", False)):
+        monkeypatch.setenv("CIRCUITGRAD_PURE_PYTHON", value)
+        assert compiled.pure_python_requested() is asked

@@ -29,7 +29,7 @@ def source_path(name):
 
 
 def pure_python_requested():
-    return bool(os.environ.get("CIRCUITGRAD_PURE_PYTHON"))
+    return os.environ.get("CIRCUITGRAD_PURE_PYTHON", "") not in ("", "0")
 
 
 def core_is_compiled():
@@ -62,14 +62,16 @@ _STALE_AFTER_SECONDS = 5.0
 
 
 def warn_if_stale(source):
-    """Warn when a module's .py changed after its compiled build (Python would import the
-    build, and the edit would silently not run)."""
+    """Warn when a module's .py (or its .pxd) changed after its compiled build (Python
+    would import the build, and the edit would silently not run)."""
     base = source[:-3]
     for suffix in EXTENSION_SUFFIXES:
         if os.path.exists(base + suffix):
             try:
-                newer = os.path.getmtime(source) - os.path.getmtime(base + suffix)
-            except OSError:
+                edited = max(os.path.getmtime(p) for p in (source, base + ".pxd")
+                             if os.path.exists(p))
+                newer = edited - os.path.getmtime(base + suffix)
+            except (OSError, ValueError):
                 return
             if newer > _STALE_AFTER_SECONDS:
                 warnings.warn(

@@ -5,9 +5,9 @@ rules never deal with negative or repeated axes. The VJP of a reduction broadcas
 upstream gradient back over the reduced axes.
 
 max/min route the gradient to the largest (smallest) entries, split evenly among exact
-ties. logsumexp and log_softmax shift by the maximum, so large inputs never overflow;
-``-inf`` entries get weight 0 and gradient 0; an all ``-inf`` slice has logsumexp ``-inf``
-(and gradient 0), and log_softmax ``-inf`` everywhere.
+ties. logsumexp and log_softmax shift by the maximum, so large inputs never overflow; in
+logsumexp ``-inf`` entries get weight 0 and gradient 0; an all ``-inf`` slice has logsumexp
+``-inf`` (and gradient 0), and log_softmax ``-inf`` everywhere.
 """
 
 import builtins
