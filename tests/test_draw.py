@@ -23,7 +23,11 @@ from circuitgrad.draw import (
     find_engine,
 )
 from circuitgrad.errors import GraphFreedError
+from circuitgrad.gates.elementwise import identity
+from circuitgrad.gates.indexing import scatter_add
+from circuitgrad.nn import functional as F
 from circuitgrad.staged import staged
+from circuitgrad.tensor import apply, call
 from support import four
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -348,12 +352,17 @@ def run_listing(listing):
     with.
     """
     env = {name: getattr(np, name) for name in dir(np) if not name.startswith("_")}
+    # the functions the forward lines of the neural-network gates name, on NumPy arrays
+    env.update(softmax=lambda x, axis=-1: cg.softmax(x, axis=axis).data,
+               unfold=lambda *a, **k: F.unfold(*a, **k).data,
+               fold=lambda *a, **k: F.fold(*a, **k).data)
     env.update({s.target: np.asarray(s.value) for s in listing.forward})
     seed = listing.backward[0]
     env[seed.target] = np.asarray(seed.value)
     grads = {}
     for step in listing.backward[1:]:
-        assert "/d" not in step.expr, f"no formula listed: {step}"
+        assert "/d" not in step.expr and "symbolic" not in step.note, \
+            f"no formula listed: {step}"
         with np.errstate(all="ignore"):
             value = np.asarray(eval(step.expr, env), dtype=np.float64)
         listed = np.asarray(step.value)
@@ -368,6 +377,9 @@ def run_listing(listing):
             grads[name] = grads[name] + value
         else:
             grads[name] = value.copy()
+        wire = np.asarray(env.get(name[1:], 0.0))
+        if wire.dtype.kind == "f":          # a gradient has its wire's precision, as in
+            grads[name] = grads[name].astype(wire.dtype)    # the engine (float32 casts)
         env[name] = grads[name]
     return grads
 
@@ -437,8 +449,58 @@ def formula_circuits():
         return [a[0, 1], a[:, 1:], a[np.array([1, 1, 0]), np.array([2, 2, 0])],
                 a[None, ..., 0], a[a.data > 2]]
 
+    def selection():  # clip (bounds included, numbers and arrays), where, cast, identity
+        a, b = leaves("a b", (3, 4), (4,))
+        edge = leaf(np.array([-1.0, -0.5, 0.0, 1.0, 2.0]), "edge")
+        lo = np.linspace(-1.0, 0.0, 4)
+        return [cg.clip(a, -0.5, 0.5), cg.clip(b, lo=0.25), cg.clip(a, hi=0.0),
+                cg.clip(a, lo, 1), cg.clip(b, np.array([[-1.0], [0.0]]), 1.5),
+                cg.clip(edge, -1, 1), cg.where(a.data > 0, a, b), cg.where(b.data > 0, 2.0, b),
+                cg.where(a.data < 0, b, a * 2), a.astype(np.float32),
+                b.astype(np.float32).astype(np.float64), apply(identity, (a,))]
+
+    def joins():  # broadcast_to, concatenate, stack; squeeze, expand_dims and swapaxes
+        a, b, c, s = leaves("a b c s", (3, 4), (4,), (3, 1), ())
+        d = leaf(rng.standard_normal((1, 4)), "d")
+        return [cg.broadcast_to(b, (3, 4)), cg.broadcast_to(c, (2, 3, 4)),
+                cg.broadcast_to(d, (3, 4)), cg.broadcast_to(s, (2, 3)),
+                cg.broadcast_to(c, (3, 5)), cg.concatenate([a, c, a], axis=1),
+                cg.concatenate([b, b * 2, d[0]]), cg.concatenate([a, d], axis=0),
+                cg.stack([b, b * 2], axis=0), cg.stack([a, a, c * a], axis=2),
+                cg.stack([b, d[0]], axis=-1), cg.squeeze(c, 1), cg.expand_dims(b, (0, 2)),
+                cg.swapaxes(cg.expand_dims(a, 0), 0, 2)]
+
+    def einsums():
+        A, B, x, one = leaves("A B x one", (2, 3), (3, 4), (3,), (1,))
+        T = leaf(rng.standard_normal((2, 3, 4)), "T")
+        return [cg.einsum("ij,jk->ik", A, B), cg.einsum("ij->", A), cg.einsum("ij->j", A),
+                cg.einsum("i,i->", x, x), cg.einsum("ij,j->i", A, one),
+                cg.einsum("ij,j->ij", A, x), cg.einsum("bij,jk->bik", T[:, :, :3], B),
+                cg.einsum("ijk->ki", T), cg.einsum("i,j->ij", x, one),
+                cg.einsum("ij,ij->i", A, A), cg.einsum("ij,jk", A, B)]
+
+    def windows():  # unfold, fold, max-pooling (with and without ties), cross-entropy
+        (x,) = leaves("x", (2, 2, 4, 5))
+        (w,) = leaves("w", (2, 2, 1, 2, 3, 4))
+        tied = leaf(np.round(rng.standard_normal((1, 2, 4, 4))), "tied")
+        (scores,) = leaves("scores", (3, 4))
+        return [F.unfold(x, 2), F.unfold(x, (3, 2), stride=2, padding=1),
+                F.fold(w, (1, 2, 4, 5)), F.fold(w[:, :, :, :, :2, :3], (1, 2, 4, 4),
+                                                 stride=2, padding=(0, 1)),
+                F.max_pool2d(x, 2), F.max_pool2d(x, (2, 3), stride=1),
+                F.max_pool2d(tied, 2), F.max_pool2d(tied, 2, stride=1),
+                cg.nn.softmax_cross_entropy(scores, np.array([0, 3, 3])),
+                cg.nn.softmax_cross_entropy(scores * 2, np.array([1, 1, 2]))]
+
+    def scatters():
+        (v, u) = leaves("v u", (3, 4), (3,))
+        return [call(scatter_add, v, index=(np.array([0, 0, 1]),), shape=(2, 4)),
+                call(scatter_add, u, index=(1, slice(1, None)), shape=(2, 4)),
+                call(scatter_add, u, index=(np.array([2, 0, 2]), np.array([1, 1, 1])),
+                     shape=(3, 2))]
+
     builders = [elementwise, pow_at_zero, ties, reductions, minus_inf, softmax, shapes,
-                matmuls, indexing]
+                matmuls, indexing, selection, joins, einsums, windows, scatters]
     return [pytest.param(lambda b=b: sum(project(t, k) for k, t in enumerate(b())), id=b.__name__)
             for b in builders]
 
@@ -468,3 +530,38 @@ def test_staged_max_tie_and_transpose_formulas_read_as_the_gradient():
     text = str(staged((x[np.array([0, 0])] * np.array([1.0, 2.0])).sum()))
     assert "dx[[0, 0]] += dgetitem1 = [1.000, 2.000]" in text
     assert "repeated indices add up" in text
+
+
+def test_staged_clip_where_and_cross_entropy_read_as_numpy_and_constants_get_lines():
+    x, w = leaf(np.array([0.5, 2.0]), "x"), leaf(np.array([1.0, 2.0]), "w")
+    text = str(staged((cg.clip(x, -1, 1) * w).sum()))
+    assert "clip1 = clip(x, -1, 1) = [0.5000, 1.000]" in text
+    assert "dx = ((-1 <= x) & (x <= 1)) * dclip1 = [1.000, 0.000]" in text
+    # where's condition is a constant, not a wire: it gets a line of its own to be named by
+    text = str(staged(cg.where(np.array([True, False]), x, w).sum()))
+    assert "cond = [True, False]\nwhere1 = where(cond, x, w) = [0.5000, 2.000]" in text
+    assert "dx = where(cond, dwhere1, 0) = [1.000, 0.000]" in text
+    assert "dw = where(cond, 0, dwhere1) = [0.000, 1.000]" in text
+    s = leaf(np.array([[0.0, 0.0], [0.0, math.log(3.0)]]), "s")
+    text = str(staged(cg.nn.softmax_cross_entropy(s, np.array([0, 1]))))
+    assert "labels = [0, 1]\nf = softmax_cross_entropy(s, labels)" in text
+    # (softmax(s) - onehot) / N: [[0.5 - 1, 0.5], [0.25, 0.75 - 1]] / 2
+    assert ("ds = (softmax(s, axis=1) - eye(2)[labels]) / 2 * df = "
+            "[[-0.2500, 0.2500], [0.1250, -0.1250]]") in text
+
+
+def test_a_gate_without_a_formula_is_listed_symbolically_and_says_so():
+    class Twice(cg.Function):
+        @staticmethod
+        def forward(ctx, a):
+            return 2 * a
+
+        @staticmethod
+        def backward(ctx, g):
+            return 2 * g
+
+    x = leaf(np.array([0.5, 2.0]), "x")
+    step = staged(Twice.apply(x).sum()).backward[-1]
+    assert step.expr == "(dTwice1/dx) * dTwice1"
+    assert "symbolic: no formula for Twice" in str(step)
+    np.testing.assert_array_equal(step.value, [2.0, 2.0])
