@@ -84,6 +84,16 @@ def test_matrices_and_the_matmul_gate():
     assert "dW = outer(dWx, x) = [[1.000, -1.000], [1.000, -1.000]]" in done.stdout
 
 
+def test_clip_with_constant_or_input_bounds():
+    done = run("grad", "sum(clip(x, -1, 1) * w)", "x=[0.5, 2]", "w=[1, 2]", "--check")
+    assert done.returncode == 0, done.stderr
+    assert "  df/dx = [1.000, 0.000]" in done.stdout  # the second entry is clipped
+    assert "dx = ((-1 <= x) & (x <= 1)) * dclip1 = [1.000, 0.000]" in done.stdout
+    done = run("grad", "clip(x, lo, 1)", "x=0.5", "lo=0.7")  # the bound is the output
+    assert done.returncode == 0, done.stderr
+    assert "  df/dx  = 0.000" in done.stdout and "  df/dlo = 1.000" in done.stdout
+
+
 def test_upstream_gradient_for_a_non_scalar_output():
     done = run("grad", "W @ x", "W=[[1, 2], [3, 4]]", "x=[1, -1]", "--upstream", "[1, 2]")
     assert done.returncode == 0, done.stderr

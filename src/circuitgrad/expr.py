@@ -83,6 +83,7 @@ FUNCTIONS = {
     "sin": (F.sin, 1, 1, False), "cos": (F.cos, 1, 1, False),
     "square": (F.square, 1, 1, False),
     "maximum": (F.maximum, 2, 2, False), "minimum": (F.minimum, 2, 2, False),
+    "clip": (F.clip, 3, 3, False),
     "max": (_max, 1, 2, True), "min": (_min, 1, 2, True),
     "sum": (_reduce(F.sum), 1, 1, True), "mean": (_reduce(F.mean), 1, 1, True),
     "logsumexp": (_reduce(F.logsumexp), 1, 1, True),
