@@ -11,6 +11,8 @@ Unless ``retain_graph`` is set, each gate drops its inputs once processed, so sa
 values are released as soon as the walk passes them.
 """
 
+import contextlib
+
 import numpy as np
 
 from ..errors import GraphFreedError, ShapeError
@@ -57,14 +59,10 @@ def backprop(roots, cotangents, *, wrt=None, retain_graph=False, create_graph=Fa
     switch = create_graph or any(isinstance(g, Wire) for g in cotangents)
     _walks_running += 1
     try:
-        if every is None and not create_graph:
-            if switch:
-                with trace.recording(False):
-                    results = _walk_plain(roots, stop, retain_graph, handed_out)
-            else:
+        with trace.recording(create_graph) if switch else contextlib.nullcontext():
+            if every is None and not create_graph:
                 results = _walk_plain(roots, stop, retain_graph, handed_out)
-        else:
-            with trace.recording(create_graph):
+            else:
                 results = _walk(roots, stop, wrt, every, retain_graph, create_graph,
                                 handed_out)
     finally:
