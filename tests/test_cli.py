@@ -57,9 +57,9 @@ def test_grad_prints_value_gradients_and_the_notes_staged_computation():
                  f"dsigx = (1) * dden = {four(dden)}", f"dxpysqr = (1) * dden = {four(dden)}",
                  f"dxpy = (2 * xpy) * dxpysqr = {four(dxpy)}",
                  f"dx = (1) * dxpy = {four(dxpy)}", f"dy = (1) * dxpy = {four(dxpy)}",
-                 f"dx += (1 - sigx) * sigx * dsigx = {four((1 - sigx) * sigx * dden)}",
+                 f"dx += ((1 - sigx) * sigx) * dsigx = {four((1 - sigx) * sigx * dden)}",
                  f"dx += (1) * dnum = {four(invden)}", f"dsigy = (1) * dnum = {four(invden)}",
-                 f"dy += (1 - sigy) * sigy * dsigy = {four((1 - sigy) * sigy * invden)}"]:
+                 f"dy += ((1 - sigy) * sigy) * dsigy = {four((1 - sigy) * sigy * invden)}"]:
         assert line in code, line
     backward = code[code.index("# backward pass") + 1:]
     assert [c.split(" = ")[0] for c in backward if c][:8] == [

@@ -66,7 +66,7 @@ def test_demo_prints_every_example_and_writes_its_pictures(tmp_path):
             picture = tmp_path / "pictures" / f"{k:02d}-{example.key}{suffix}"
             assert picture.stat().st_size > 1000, picture
     assert text.count("gradient check (central differences): ok") == len(EXAMPLES)
-    assert "dx += (1 - sigx) * sigx * dsigx" in text        # the staged example, staged
+    assert "dx += ((1 - sigx) * sigx) * dsigx" in text        # the staged example, staged
     assert "dW = dD @ X.T" in text and "dX = W.T @ dD" in text
     assert "FAILED" not in text and "all 8 examples agree" in text
 

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 import circuitgrad as cg
+from circuitgrad.core.gate import call
 from circuitgrad.draw import (
     CircuitTooLargeError,
     DrawError,
@@ -27,7 +28,7 @@ from circuitgrad.gates.elementwise import identity
 from circuitgrad.gates.indexing import scatter_add
 from circuitgrad.nn import functional as F
 from circuitgrad.staged import staged
-from circuitgrad.tensor import apply, call
+from circuitgrad.tensor import apply
 from support import four
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -246,7 +247,7 @@ def notes_staged_numbers(x, y):
     dx2 = (1 - sigx) * sigx * dsigx
     dx3 = dnum
     dsigy = dnum
-    dy2 = (1 - sigy) * sigy * dsigy
+    dy2 = ((1 - sigy) * sigy) * dsigy
     forward = [("x", "", x), ("y", "", y), ("sigy", "sigmoid(y)", sigy),
                ("num", "x + sigy", num), ("sigx", "sigmoid(x)", sigx),
                ("xpy", "x + y", xpy), ("xpysqr", "xpy**2", xpysqr),
@@ -261,10 +262,10 @@ def notes_staged_numbers(x, y):
                 ("dxpy", "=", "(2 * xpy) * dxpysqr", dxpy),
                 ("dx", "=", "(1) * dxpy", dx1),
                 ("dy", "=", "(1) * dxpy", dy1),
-                ("dx", "+=", "(1 - sigx) * sigx * dsigx", dx2),
+                ("dx", "+=", "((1 - sigx) * sigx) * dsigx", dx2),
                 ("dx", "+=", "(1) * dnum", dx3),
                 ("dsigy", "=", "(1) * dnum", dsigy),
-                ("dy", "+=", "(1 - sigy) * sigy * dsigy", dy2)]
+                ("dy", "+=", "((1 - sigy) * sigy) * dsigy", dy2)]
     return forward, backward, dx1 + dx2 + dx3, dy1 + dy2
 
 
@@ -289,7 +290,7 @@ def test_staged_listing_is_the_notes_backward_pass_with_the_engines_numbers():
     assert math.isclose(float(x.grad), dx, rel_tol=1e-12)
     assert math.isclose(float(y.grad), dy, rel_tol=1e-12)
     text = str(listing)
-    assert f"dx += (1 - sigx) * sigx * dsigx = {four(backward[9][3])}" in text
+    assert f"dx += ((1 - sigx) * sigx) * dsigx = {four(backward[9][3])}" in text
     assert f"sigy = sigmoid(y) = {four(forward[2][2])}" in text
     assert f"dx is now {four(dx)}" in text
 

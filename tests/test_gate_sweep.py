@@ -1,12 +1,10 @@
 """Every primitive gate against central differences in float64, over drawn shapes.
 
-The cases (how to call each gate, which inputs suit it) live beside the gates, in each
-family's ``_sweep()``; this file only drives them.
+The cases (how to call each gate, which inputs suit it) live in ``gate_samples.py``, family
+by family; this file only drives them.
 """
 
 import contextlib
-import importlib
-import pkgutil
 
 import numpy as np
 import pytest
@@ -15,14 +13,11 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import mutually_broadcastable_shapes
 
 import circuitgrad as cg
-import circuitgrad.gates
 from circuitgrad.core import node
-from circuitgrad.core.gate import Gate
+from circuitgrad.gates import all_gates
+from gate_samples import all_cases
 
-FAMILIES = [importlib.import_module(f"circuitgrad.gates.{m.name}")
-            for m in pkgutil.iter_modules(circuitgrad.gates.__path__)
-            if m.name != "sweep"]
-CASES = [case for family in FAMILIES for case in getattr(family, "_sweep", list)()]
+CASES = all_cases()
 SHAPES = mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=4, min_side=0,
                                        max_side=4)
 EPS = 1e-6
@@ -31,10 +26,8 @@ ATOL = 1e-7  # central differences of a projected sum carry ~1e-9 of round-off
 
 
 def test_every_gate_has_a_sweep_case():
-    gates = {id(obj): (family.__name__, name) for family in FAMILIES
-             for name, obj in vars(family).items() if isinstance(obj, Gate)}
     covered = {id(case.gate) for case in CASES}
-    missing = [where for key, where in gates.items() if key not in covered]
+    missing = [gate.name for gate in all_gates() if id(gate) not in covered]
     assert not missing, f"gates without a sweep case: {missing}"
 
 

@@ -293,7 +293,7 @@ def test_log_softmax_over_several_axes_keeps_minus_inf():
 @pytest.mark.parametrize("call, name", [
     (lambda x: np.linalg.inv(x), "np.linalg.inv"), (lambda x: np.linalg.det(x), "np.linalg.det"),
     (lambda x: np.fft.fft(x), "np.fft.fft"), (lambda x: np.cumsum(x), "np.cumsum"),
-    (lambda x: np.arctan(x), "np.arctan"), (lambda x: np.add.reduce(x), "np.add.reduce")])
+    (lambda x: np.sinc(x), "np.sinc"), (lambda x: np.add.reduce(x), "np.add.reduce")])
 def test_refused_functions_carry_their_public_name(call, name):
     x = leaf(np.eye(2) + 1.0)
     with pytest.raises(cg.NotDifferentiableError, match=name.replace(".", r"\.") + " has no"):

@@ -115,8 +115,8 @@ def test_methods_like_numpy():
 
 def test_unsupported_numpy_function_names_itself():
     x = cg.tensor([1.0, 2.0], requires_grad=True)
-    with pytest.raises(cg.NotDifferentiableError, match="np.arctan"):
-        np.arctan(x)
+    with pytest.raises(cg.NotDifferentiableError, match="np.sinc"):
+        np.sinc(x)
     with pytest.raises(cg.NotDifferentiableError, match="np.cumsum"):
         np.cumsum(x)
 

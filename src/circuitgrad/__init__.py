@@ -18,57 +18,13 @@ from . import compiled
 
 compiled.prepare()  # before the core modules load: pure Python if asked for
 
+from . import numpy_api  # noqa: F401 -- installs NumPy dispatch on Tensor
 from .core.trace import enable_grad, is_grad_enabled, no_grad
 from .custom import Function
 from .draw import draw
 from .errors import CircuitError, GraphFreedError, NotDifferentiableError, ShapeError
-from .functions import (
-    abs,
-    add,
-    broadcast_to,
-    clip,
-    concatenate,
-    cos,
-    divide,
-    dot,
-    einsum,
-    exp,
-    expand_dims,
-    expm1,
-    log,
-    log1p,
-    log_softmax,
-    logsumexp,
-    matmul,
-    max,
-    maximum,
-    mean,
-    min,
-    minimum,
-    multiply,
-    negative,
-    norm,
-    outer,
-    power,
-    relu,
-    remainder,
-    reshape,
-    sigmoid,
-    sin,
-    softmax,
-    sqrt,
-    square,
-    squeeze,
-    stack,
-    std,
-    subtract,
-    sum,
-    swapaxes,
-    tanh,
-    transpose,
-    var,
-    where,
-)
+from .functions import *  # noqa: F403 -- cg.exp, cg.sum, ...: functions.__all__
+from .functions import __all__ as _function_names
 from .gradcheck import GradCheckReport, check_grad
 from .tensor import Tensor, as_tensor, tensor
 from .transforms import grad, hessian, hvp, jacobian, jvp, value_and_grad, vjp
@@ -77,12 +33,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "CircuitError", "Function", "GradCheckReport", "GraphFreedError", "NotDifferentiableError",
-    "ShapeError", "Tensor", "abs", "add", "as_tensor", "grad", "hessian", "hvp", "jacobian",
-    "jvp", "value_and_grad", "vjp", "broadcast_to", "check_grad", "clip",
-    "concatenate", "cos", "divide", "dot", "draw", "einsum", "enable_grad", "exp", "expand_dims",
-    "expm1", "is_grad_enabled", "log", "log1p", "log_softmax", "logsumexp", "matmul", "max",
-    "maximum", "mean", "min", "minimum", "multiply", "negative", "no_grad", "norm", "outer",
-    "power", "relu", "remainder", "reshape", "sigmoid", "sin", "softmax", "sqrt", "square",
-    "squeeze", "stack", "std", "subtract", "sum", "swapaxes", "tanh", "tensor", "transpose",
-    "var", "where",
-]
+    "ShapeError", "Tensor", "as_tensor", "check_grad", "draw", "enable_grad", "grad",
+    "hessian", "hvp", "is_grad_enabled", "jacobian", "jvp", "no_grad", "tensor",
+    "value_and_grad", "vjp"]
+__all__ += _function_names

@@ -36,6 +36,7 @@ import numpy as np
 
 from . import functions as F
 from .errors import CircuitError
+from .gates import formula_gates
 from .tensor import Tensor, tensor
 
 MAX_CHARS = 10_000
@@ -75,13 +76,12 @@ def _softmaxlike(fn):
     return call
 
 
-# name: (function, least arguments, most arguments, takes axis=)
-FUNCTIONS = {
-    "exp": (F.exp, 1, 1, False), "log": (F.log, 1, 1, False), "sqrt": (F.sqrt, 1, 1, False),
-    "abs": (F.abs, 1, 1, False), "relu": (F.relu, 1, 1, False),
-    "sigmoid": (F.sigmoid, 1, 1, False), "tanh": (F.tanh, 1, 1, False),
-    "sin": (F.sin, 1, 1, False), "cos": (F.cos, 1, 1, False),
-    "square": (F.square, 1, 1, False),
+# name: (function, least arguments, most arguments, takes axis=). Every elementwise gate
+# whose derivative is a formula comes from its definition (exp, sin, arctan, hypot, ...);
+# the rest take axes or several forms and are listed here.
+FUNCTIONS = {name: (fn, len(gate.local), len(gate.local), False)
+             for name, fn, gate in ((g.api, F.DERIVED[g.api], g) for g in formula_gates())}
+FUNCTIONS.update({
     "maximum": (F.maximum, 2, 2, False), "minimum": (F.minimum, 2, 2, False),
     "clip": (F.clip, 3, 3, False),
     "max": (_max, 1, 2, True), "min": (_min, 1, 2, True),
@@ -91,7 +91,7 @@ FUNCTIONS = {
     "softmax": (_softmaxlike(F.softmax), 1, 1, True),
     "matmul": (F.matmul, 2, 2, False), "dot": (F.dot, 2, 2, False),
     "transpose": (F.transpose, 1, 1, False),
-}
+})
 
 _OPERATORS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "**",
               ast.MatMult: "@"}

@@ -11,54 +11,32 @@ import numpy as np
 
 from .errors import NotDifferentiableError
 from .gates import elementwise as ew
+from .gates import formula_gates
 from .gates import linalg as la
 from .gates import reduce as rd
 from .gates import shape as sh
-from .tensor import Tensor, apply, as_tensor
+from .tensor import Tensor, apply, as_tensor, install
 
 
-def _unary(gate):
-    def fn(x):
-        return apply(gate, (as_tensor(x),))
-    fn.__name__ = gate.name
-    fn.__qualname__ = gate.name
-    fn.__doc__ = f"Elementwise ``{gate.name}`` as a gate of the circuit."
+# ----- elementwise gates whose local derivative is a formula: derived, one per gate -----------
+def _derived(gate):
+    """``cg.NAME`` for a formula gate: its inputs as given (non-Tensors are constants)."""
+    if len(gate.local) == 1:
+        def fn(x):
+            return apply(gate, (as_tensor(x),))
+    else:
+        def fn(x, y):
+            return apply(gate, (as_tensor(x), y))
+    fn.__name__ = fn.__qualname__ = gate.api
+    names = ", ".join(("x", "y")[:len(gate.local)])
+    rules = "; ".join(f"d/d{n} = {d}" for n, d in zip(("x", "y"), gate.local, strict=False))
+    fn.__doc__ = f"Elementwise ``{gate.api}({names})`` as one gate: local derivative {rules}."
     return fn
 
 
-exp = _unary(ew.exp)
-log = _unary(ew.log)
-sqrt = _unary(ew.sqrt)
-abs = _unary(ew.abs)
-relu = _unary(ew.relu)
-sigmoid = _unary(ew.sigmoid)
-tanh = _unary(ew.tanh)
-sin = _unary(ew.sin)
-cos = _unary(ew.cos)
-log1p = _unary(ew.log1p)
-expm1 = _unary(ew.expm1)
-negative = _unary(ew.neg)
-
-
-def add(a, b):
-    return apply(ew.add, (as_tensor(a), b))
-
-
-def subtract(a, b):
-    return apply(ew.sub, (as_tensor(a), b))
-
-
-def remainder(a, b):
-    """``a % b`` with NumPy's sign rule (the result takes the sign of ``b``)."""
-    return apply(ew.remainder, (as_tensor(a), b))
-
-
-def multiply(a, b):
-    return apply(ew.mul, (as_tensor(a), b))
-
-
-def divide(a, b):
-    return apply(ew.div, (as_tensor(a), b))
+DERIVED = {gate.api: _derived(gate) for gate in formula_gates()}
+globals().update(DERIVED)
+exp, sqrt, abs = DERIVED["exp"], DERIVED["sqrt"], DERIVED["abs"]  # the composites below use them
 
 
 def power(a, b):
@@ -66,10 +44,6 @@ def power(a, b):
     if isinstance(b, numbers.Real) and not isinstance(b, bool):
         return apply(ew.pow_const, (as_tensor(a),), {"p": b})
     return apply(ew.pow, (as_tensor(a), b))
-
-
-def square(x):
-    return apply(ew.square, (as_tensor(x),))
 
 
 def maximum(a, b):
@@ -385,3 +359,13 @@ def einsum(subscripts, *operands):
     xs = tuple(as_tensor(x) for x in operands)
     ins, out_spec = la.parse_subscripts(subscripts, [x.ndim for x in xs])
     return apply(la.einsum, xs, {"ins": tuple(ins), "out_spec": out_spec})
+
+
+install(clip=clip, dot=dot, var=var, std=std)  # the Tensor methods of the same names
+
+# Everything above that is public, derived or written out: what ``import circuitgrad`` gives.
+__all__ = sorted(DERIVED) + [
+    "broadcast_to", "clip", "concatenate", "dot", "einsum", "expand_dims", "getitem",
+    "log_softmax", "logsumexp", "matmul", "max", "maximum", "mean", "min", "minimum", "norm",
+    "outer", "power", "ravel", "reshape", "softmax", "squeeze", "stack", "std", "sum",
+    "swapaxes", "transpose", "var", "where"]

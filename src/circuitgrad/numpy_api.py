@@ -10,9 +10,8 @@ import numpy as np
 
 from . import functions as F
 from .errors import NotDifferentiableError
-from .gates import elementwise as ew
-from .gates import linalg as la
-from .tensor import Tensor, _wrap, apply, as_tensor
+from .gates import all_gates
+from .tensor import Tensor, _wrap, apply, as_tensor, install
 
 
 def _pow(a, b):
@@ -20,30 +19,15 @@ def _pow(a, b):
                    and b.ndim == 0 and not b._tangents else b)
 
 
-_UFUNCS = {
-    np.add: lambda a, b: apply(ew.add, (a, b)),
-    np.subtract: lambda a, b: apply(ew.sub, (a, b)),
-    np.multiply: lambda a, b: apply(ew.mul, (a, b)),
-    np.divide: lambda a, b: apply(ew.div, (a, b)),
-    np.remainder: lambda a, b: apply(ew.remainder, (a, b)),  # also np.mod
-    np.power: _pow,
-    np.float_power: _pow,
-    np.matmul: lambda a, b: apply(la.matmul, (a, b)),
-    np.negative: F.negative,
-    np.positive: as_tensor,
-    np.square: F.square,
-    np.exp: F.exp,
-    np.log: F.log,
-    np.log1p: F.log1p,
-    np.expm1: F.expm1,
-    np.sqrt: F.sqrt,
-    np.absolute: F.abs,
-    np.maximum: lambda a, b: apply(ew.maximum, (a, b)),
-    np.minimum: lambda a, b: apply(ew.minimum, (a, b)),
-    np.tanh: F.tanh,
-    np.sin: F.sin,
-    np.cos: F.cos,
-}
+def _ufunc_rule(gate):
+    return lambda *inputs: apply(gate, inputs)
+
+
+# Every gate that implements a ufunc takes the ufunc's inputs as they are: derived from the
+# gates' definitions; only the power functions choose between two gates.
+_UFUNCS = {fn: _ufunc_rule(gate) for gate in all_gates() for fn in gate.numpy
+           if isinstance(fn, np.ufunc)}
+_UFUNCS.update({np.power: _pow, np.float_power: _pow, np.positive: as_tensor})
 
 # Ufuncs whose result is piecewise constant or boolean: no gradient flows, none is lost.
 _CONSTANT_UFUNCS = {
@@ -267,3 +251,6 @@ def array_function(func, args, kwargs):
     if func in _CONSTANT_FUNCTIONS:
         return run()
     return _unsupported(_public_name(func), list(args) + list(kwargs.values()), run)
+
+
+install(array_ufunc=array_ufunc, array_function=array_function)  # Tensor's dispatch hooks

@@ -29,8 +29,8 @@ import numpy as np
 
 from .draw.circuit import read_circuit
 from .draw.format import SMALL, const, summary
-from .gates.indexing import is_basic
-from .gates.reduce import kept_shape
+from .gates import indexing
+from .gates.listing import backward_text, forward_text, index_text
 
 
 @dataclass
@@ -188,62 +188,50 @@ def _text(operand, names=None):
     return (names or {}).get(id(obj)) or const(obj)
 
 
-def _bound(value, names):
-    """A bound of ``clip``: a number, ``None``, or the name of an array bound."""
-    if value is None:
-        return "None"
-    return names.get(id(value)) or const(value)
+class _Site:
+    """A gate node as the gates' listing texts read it (see ``gates/listing.py``)."""
 
+    __slots__ = ("node", "names")
 
-def _window_text(stride, padding):
-    """``, stride=2`` and ``, padding=1`` where they are not the defaults 1 and 0."""
-    text = "" if tuple(stride) == (1, 1) else f", stride={_pair_text(stride)}"
-    return text + ("" if tuple(padding) == (0, 0) else f", padding={_pair_text(padding)}")
+    def __init__(self, node, names):
+        self.node = node
+        self.names = names
 
+    def arg(self, k):
+        return _text(self.node.operands[k], self.names)
 
-def _pair_text(pair):
-    pair = tuple(int(n) for n in pair)
-    return str(pair[0]) if pair[0] == pair[1] else str(pair)
+    def value(self, k):
+        return _value(self.node.operands[k])
 
+    @property
+    def count(self):
+        return len(self.node.operands)
 
-def _tuple_text(items):
-    items = list(items)
-    return f"({items[0]},)" if len(items) == 1 else f"({', '.join(items)})"
+    @property
+    def gate_name(self):
+        return self.node.gate.name
 
+    @property
+    def out(self):
+        return self.node.name
 
-def _axis_text(params):
-    axis = params.get("axis")
-    parts = []
-    if axis is not None:
-        axis = tuple(axis) if isinstance(axis, (tuple, list)) else (axis,)
-        parts.append(f"axis={axis[0] if len(axis) == 1 else axis}")
-    if params.get("keepdims"):
-        parts.append("keepdims=True")
-    return "".join(", " + p for p in parts)
+    @property
+    def g(self):
+        return "d" + self.node.name
 
+    @property
+    def out_value(self):
+        return self.node.value
 
-def _index_text(index):
-    index = index if isinstance(index, tuple) else (index,)
-    parts = []
-    for item in index:
-        if isinstance(item, slice):
-            text = ":".join("" if v is None else str(v) for v in (item.start, item.stop))
-            if item.step is not None:
-                text += f":{item.step}"
-            parts.append(text)
-        elif item is None:
-            parts.append("None")
-        elif item is Ellipsis:
-            parts.append("...")
-        elif isinstance(item, np.ndarray):
-            parts.append(np.array2string(item, separator=", ", threshold=6))
-        else:
-            parts.append(str(item))
-    return ", ".join(parts)
+    @property
+    def params(self):
+        return self.node.params
 
-
-_BINARY = {"add": "+", "sub": "-", "mul": "*", "div": "/", "matmul": "@", "pow": "**",
-           "remainder": "%"}
+    def constant(self, value):
+        """A parameter as the listing writes it: a number, ``None``, or an array's name."""
+        if value is None:
+            return "None"
+        return self.names.get(id(value)) or const(value)
 
 
 def forward_expr(node, names=None):
@@ -251,291 +239,20 @@ def forward_expr(node, names=None):
 
     ``names`` names the array constants the gate reads (see ``_Constants``).
     """
-    names = names if names is not None else {}
-    gate, params = node.gate.name, node.params
-    args = [_text(op, names) for op in node.operands]
-    if gate in _BINARY and len(args) == 2:
-        return f"{args[0]} {_BINARY[gate]} {args[1]}"
-    if gate == "neg":
-        return f"-{args[0]}"
-    if gate == "pow_const":
-        return f"{args[0]}**{const(params['p'])}"
-    if gate == "square":
-        return f"{args[0]}**2"
-    if gate in ("maximum", "minimum"):
-        return f"{gate[:3]}({args[0]}, {args[1]})"
-    if gate in ("sum", "mean", "max", "min", "logsumexp"):
-        return f"{gate}({args[0]}{_axis_text(params)})"
-    if gate == "log_softmax":
-        return f"log_softmax({args[0]}, axis={params['axis']})"
-    if gate == "getitem":
-        return f"{args[0]}[{_index_text(params['index'])}]"
-    if gate == "transpose":
-        axes = params.get("axes")
-        return f"{args[0]}.T" if axes is None or list(axes) == list(
-            range(node.value.ndim))[::-1] else f"transpose({args[0]}, {tuple(axes)})"
-    if gate == "reshape":
-        return f"reshape({args[0]}, {tuple(params['shape'])})"
-    if gate == "clip":
-        lo, hi = (_bound(params.get(k), names) for k in ("lo", "hi"))
-        return f"clip({args[0]}, {lo}, {hi})"
-    if gate == "cast":
-        return f"{args[0]}.astype({np.dtype(params['dtype']).name})"
-    if gate == "broadcast_to":
-        return f"broadcast_to({args[0]}, {tuple(params['shape'])})"
-    if gate in ("concatenate", "stack"):
-        return f"{gate}({_tuple_text(args)}, axis={params['axis']})"
-    if gate == "einsum":
-        return f"einsum('{','.join(params['ins'])}->{params['out_spec']}', {', '.join(args)})"
-    if gate == "unfold":
-        return (f"unfold({args[0]}, {_pair_text(params['kernel'])}"
-                f"{_window_text(params['stride'], params['padding'])})")
-    if gate == "fold":
-        return (f"fold({args[0]}, {tuple(params['shape'])}"
-                f"{_window_text(params['stride'], params['padding'])})")
-    if gate == "max_pool2d":
-        kernel, stride = params["kernel"], params["stride"]
-        more = "" if tuple(stride) == tuple(kernel) else f", stride={_pair_text(stride)}"
-        return f"max_pool2d({args[0]}, {_pair_text(kernel)}{more})"
-    if gate == "scatter_add":
-        return (f"scatter_add({args[0]}, index=s_[{_index_text(params['index'])}], "
-                f"shape={tuple(params['shape'])})")
-    return f"{gate}({', '.join(args)})"
-
-
-def _axes_text(axis):
-    return str(axis[0]) if len(axis) == 1 else str(tuple(axis))
-
-
-def _kept(text, params):
-    """``text`` (a reduction's output or gradient) with the reduced axes put back as size 1,
-    so it broadcasts against the reduction's input; ``axis`` reaches a gate normalised."""
-    axis = params.get("axis")
-    if axis is None or params.get("keepdims"):
-        return text
-    return f"expand_dims({text}, {_axes_text(axis)})"
+    site = _Site(node, names if names is not None else {})
+    return forward_text(node.gate, site, len(node.operands))
 
 
 def _local(node, i, names=None):
-    """The local-gradient factor times the upstream gradient, as the notes write it; None
-    for a gate with no formula here (a custom gate).
+    """The local-gradient factor times the upstream gradient, as the gate's definition
+    writes it; None for a gate with no text (a custom gate).
 
     Evaluated with NumPy on the listed values, every formula gives the listed value (summed
-    to the input's shape where the line's note says so); special cases such as ties are
-    written out only when the values have them. Besides NumPy's names, the formulas of the
-    neural-network gates read circuitgrad's ``softmax`` and ``nn.functional``'s ``unfold``
-    and ``fold``, the functions their forward lines name.
+    to the input's shape where the line's note says so). Besides NumPy's names, the texts of
+    the neural-network gates read circuitgrad's ``softmax`` and ``nn.functional``'s
+    ``unfold`` and ``fold``, the functions their forward lines name.
     """
-    names = names if names is not None else {}
-    gate, params = node.gate.name, node.params
-    ops = node.operands
-    a = _text(ops[0], names)
-    b = _text(ops[1], names) if len(ops) > 1 else None
-    out, g = node.name, "d" + node.name
-    if gate == "add":
-        return f"(1) * {g}"
-    if gate == "sub":
-        return f"({'1' if i == 0 else '-1'}) * {g}"
-    if gate == "mul":
-        return f"{b if i == 0 else a} * {g}"
-    if gate == "div":
-        if i == 0:
-            return f"(1 / {b}) * {g}"
-        return f"(-{a} / {b}**2) * {g}"
-    if gate == "remainder":
-        return f"(1) * {g}" if i == 0 else f"(-floor({a} / {b})) * {g}"
-    if gate == "neg":
-        return f"(-1) * {g}"
-    if gate in ("pow_const", "square"):
-        p = params.get("p", 2)
-        if p == 2:
-            return f"(2 * {a}) * {g}"
-        if p in (0, 1):
-            return f"({const(p)}) * {g}"
-        return f"({const(p)} * {a}**{const(p - 1)}) * {g}"
-    if gate == "pow":
-        if i == 0:
-            return f"({b} * {a}**({b} - 1)) * {g}"
-        if np.any(_value(ops[0]) <= 0):  # the rule takes log(a) as 0 there (not smooth in b)
-            return f"(where({a} > 0, log({a}), 0) * {out}) * {g}"
-        return f"(log({a}) * {out}) * {g}"
-    if gate == "exp":
-        return f"{out} * {g}"
-    if gate == "expm1":
-        return f"({out} + 1) * {g}"
-    if gate == "log":
-        return f"(1 / {a}) * {g}"
-    if gate == "log1p":
-        return f"(1 / (1 + {a})) * {g}"
-    if gate == "sqrt":
-        return f"(0.5 / {out}) * {g}"
-    if gate == "abs":
-        return f"sign({a}) * {g}"
-    if gate == "relu":
-        return f"({a} > 0) * {g}"
-    if gate == "sigmoid":
-        return f"(1 - {out}) * {out} * {g}"
-    if gate == "tanh":
-        return f"(1 - {out}**2) * {g}"
-    if gate == "sin":
-        return f"cos({a}) * {g}"
-    if gate == "cos":
-        return f"-sin({a}) * {g}"
-    if gate in ("maximum", "minimum"):
-        me, other = (a, b) if i == 0 else (b, a)
-        cmp = ">" if gate == "maximum" else "<"
-        x, y = (_value(ops[0]), _value(ops[1]))
-        if np.any(x == y):
-            return f"(({me} {cmp} {other}) + 0.5 * ({me} == {other})) * {g}"
-        return f"({me} {cmp} {other}) * {g}"
-    if gate == "matmul":
-        return _matmul_local(i, a, b, g, _value(ops[0]).ndim, _value(ops[1]).ndim)
-    if gate in ("sum", "mean"):
-        spread = _kept(g, params)
-        if gate == "mean":
-            n = node.tensor.inputs[0].size // max(node.value.size, 1)
-            return f"ones_like({a}) * {spread} / {n}"
-        return f"ones_like({a}) * {spread}"
-    if gate in ("max", "min"):
-        hit = f"{a} == {_kept(out, params)}"
-        axis = params.get("axis")
-        kept_out = np.reshape(node.value, kept_shape(_value(ops[0]).shape, axis))
-        if np.any(np.sum(_value(ops[0]) == kept_out, axis=axis) > 1):
-            # a tie: the entries equal to the extreme share the gradient evenly
-            count = f"sum({hit})" if axis is None else \
-                f"sum({hit}, axis={_axes_text(axis)}, keepdims=True)"
-            return f"(({hit}) / {count}) * {_kept(g, params)}"
-        return f"({hit}) * {_kept(g, params)}"
-    if gate == "logsumexp":
-        lse = _kept(out, params)
-        if np.any(node.value == -np.inf):  # an all -inf slice: weights 0, as the rule has
-            lse = f"where({lse} == -inf, 0, {lse})"
-        return f"exp({a} - {lse}) * {_kept(g, params)}"
-    if gate == "log_softmax":
-        return f"{g} - exp({out}) * sum({g}, axis={params['axis']}, keepdims=True)"
-    if gate == "transpose":
-        axes = params.get("axes")
-        ndim = np.ndim(node.value)
-        if axes is None or list(axes) == list(range(ndim))[::-1]:
-            return f"{g}.T"
-        return f"transpose({g}, {tuple(int(k) for k in np.argsort(axes))})"  # the inverse
-    if gate == "reshape":
-        return f"reshape({g}, {a}.shape)"
-    if gate == "clip":
-        lo, hi = (params.get(k) for k in ("lo", "hi"))
-        inside = ([f"({_bound(lo, names)} <= {a})"] if lo is not None else []) + \
-            ([f"({a} <= {_bound(hi, names)})"] if hi is not None else [])
-        return f"({' & '.join(inside)}) * {g}" if len(inside) > 1 else f"{inside[0]} * {g}"
-    if gate == "where":  # the condition picks where the gradient goes, and is not differentiated
-        cond = _text(ops[0], names)
-        return f"where({cond}, {g}, 0)" if i == 1 else f"where({cond}, 0, {g})"
-    if gate == "cast":  # back to the input's precision
-        return f"{g}.astype({_value(ops[0]).dtype.name})"
-    if gate == "identity":
-        return f"(1) * {g}"
-    if gate == "broadcast_to":
-        return _unbroadcast_text(g, a, np.shape(_value(ops[0])), np.shape(node.value))
-    if gate == "concatenate":
-        axis = params["axis"]
-        sizes = [np.shape(_value(op))[axis] for op in ops]
-        start, stop = sum(sizes[:i]), sum(sizes[:i + 1])
-        piece = slice(start or None, stop if stop < sum(sizes) else None)
-        return f"{g}[{_index_text((slice(None),) * axis + (piece,))}]"
-    if gate == "stack":
-        return f"{g}[{_index_text((slice(None),) * params['axis'] + (i,))}]"
-    if gate == "einsum":
-        return _einsum_local(node, i, g, names)
-    if gate == "scatter_add":
-        return f"{g}[{_index_text(params['index'])}]"
-    if gate == "unfold":  # a pixel seen by several windows: their gradients add up
-        return f"fold({g}, {a}.shape{_window_text(params['stride'], params['padding'])})"
-    if gate == "fold":
-        kernel = np.shape(_value(ops[0]))[:2]
-        return f"unfold({g}, {_pair_text(kernel)}" \
-            f"{_window_text(params['stride'], params['padding'])})"
-    if gate == "max_pool2d":  # the notes' max gate, window by window
-        kernel, stride = params["kernel"], params["stride"]
-        windows = f"unfold({a}, {_pair_text(kernel)}{_window_text(stride, (0, 0))})"
-        hit = f"{windows} == {out}"
-        if _pool_ties(_value(ops[0]), node.value, kernel, stride):
-            hit = f"({hit}) / sum({hit}, axis=(0, 1))"
-        return f"fold(({hit}) * {g}, {a}.shape{_window_text(stride, (0, 0))})"
-    if gate == "softmax_cross_entropy":  # the famous (softmax(s) - onehot(y)) / N
-        n, classes = np.shape(_value(ops[0]))
-        labels = _text(ops[1], names)
-        return f"(softmax({a}, axis=1) - eye({classes})[{labels}]) / {n} * {g}"
-    return None
-
-
-def _unbroadcast_text(g, a, shape, out_shape):
-    """``g`` summed over the axes broadcast_to added or stretched, to ``a``'s shape."""
-    lead = len(out_shape) - len(shape)
-    stretched = [lead + k for k, n in enumerate(shape) if n == 1 and out_shape[lead + k] != 1]
-    axes = _axes_text(tuple(range(lead)) + tuple(stretched))
-    if not stretched:
-        return f"sum({g}, axis={axes})"
-    if not lead:
-        return f"sum({g}, axis={axes}, keepdims=True)"
-    return f"reshape(sum({g}, axis={axes}), {a}.shape)"
-
-
-def _einsum_local(node, i, g, names):
-    """The gradient of an einsum operand: the einsum of ``g`` with the other operands, as
-    the gate's rule computes it (axes summed away inside the operand come back by
-    broadcasting, size-1 axes einsum stretched are summed back)."""
-    ins, out_spec = node.params["ins"], node.params["out_spec"]
-    target = ins[i]
-    others = [k for k in range(len(ins)) if k != i]
-    present = set(out_spec).union(*(ins[k] for k in others))
-    kept = "".join(c for c in target if c in present)
-    spec = ",".join([out_spec] + [ins[k] for k in others]) + "->" + kept
-    operands = [g] + [_text(node.operands[k], names) for k in others]
-    text = g if not others and kept == out_spec else \
-        f"einsum('{spec}', {', '.join(operands)})"
-    shape = np.shape(_value(node.operands[i]))
-    size = dict(zip(target, shape, strict=True))
-    full = dict(zip(out_spec, np.shape(node.value), strict=True))
-    for k in others:
-        for c, n in zip(ins[k], np.shape(_value(node.operands[k])), strict=True):
-            if full.get(c, 1) == 1:
-                full[c] = n
-    grad_shape = tuple(full[c] for c in kept)
-    stretched = tuple(k for k, c in enumerate(kept) if size[c] == 1 and grad_shape[k] != 1)
-    if stretched:
-        text = f"sum({text}, axis={_axes_text(stretched)}, keepdims=True)"
-        grad_shape = tuple(1 if k in stretched else n for k, n in enumerate(grad_shape))
-    if grad_shape != shape:
-        missing = tuple(k for k, c in enumerate(target) if c not in present)
-        if missing != tuple(range(len(missing))):  # broadcasting puts back leading axes only
-            text = f"expand_dims({text}, {_axes_text(missing)})"
-        text = f"broadcast_to({text}, {_text(node.operands[i], names)}.shape)"
-    return text
-
-
-def _pool_ties(x, out, kernel, stride):
-    """Whether some pooling window holds its maximum more than once."""
-    from .gates.nn import _unfold_forward
-
-    hits = (_unfold_forward(np.asarray(x), kernel, stride, (0, 0)) == np.asarray(out))
-    return bool(np.any(hits.sum(axis=(0, 1)) > 1))
-
-
-def _matmul_local(i, a, b, g, nda, ndb):
-    """The notes' dW = dD @ X.T and dX = W.T @ dD, with NumPy's rules for 1-d and batched
-    operands (a 1-d operand is a row on the left, a column on the right)."""
-    t = ".T" if max(nda, ndb) <= 2 else ".mT"
-    if nda == 1 and ndb == 1:
-        return f"{b if i == 0 else a} * {g}"
-    if nda >= 2 and ndb == 1:
-        if nda == 2:
-            return f"outer({g}, {b})" if i == 0 else f"{a}.T @ {g}"
-        return f"{g}[..., None] * {b}" if i == 0 else f"({a}.mT @ {g}[..., None])[..., 0]"
-    if nda == 1 and ndb >= 2:
-        if ndb == 2:
-            return f"{b} @ {g}" if i == 0 else f"outer({a}, {g})"
-        return f"({b} @ {g}[..., None])[..., 0]" if i == 0 else \
-            f"{a}[:, None] * {g}[..., None, :]"
-    return f"{g} @ {b}{t}" if i == 0 else f"{a}{t} @ {g}"
+    return backward_text(node.gate, _Site(node, names if names is not None else {}), i)
 
 
 def _matmul_summed(node, i):
@@ -558,7 +275,7 @@ def _backward_steps(node, i, operand, share, totals, stage, names=None):
     first = key not in totals
     steps = []
     note = ""
-    if node.gate.name == "getitem":
+    if node.gate is indexing.getitem:  # dx[index] += dgate, into zeros_like(x)
         index = node.params["index"]
         if first:
             totals[key] = np.zeros_like(operand.value, dtype=share.dtype)
@@ -568,7 +285,7 @@ def _backward_steps(node, i, operand, share, totals, stage, names=None):
         # dx[index] += dgate reads as np.add.at: where an integer index repeats, each of its
         # entries adds up (NumPy's own += on a repeated index would keep only the last)
         note = "repeated indices add up" if _repeats(index, operand.value.shape) else ""
-        steps.append(Step(f"{target}[{_index_text(index)}]", "+=", "d" + node.name,
+        steps.append(Step(f"{target}[{index_text(index)}]", "+=", "d" + node.name,
                           np.asarray(node.grad), stage, note=note, node=node))
         return steps
     if node.gate.name == "matmul":
@@ -590,7 +307,7 @@ def _backward_steps(node, i, operand, share, totals, stage, names=None):
 def _repeats(index, shape):
     """Whether ``index`` picks some entry of an array of ``shape`` more than once."""
     index = index if isinstance(index, tuple) else (index,)
-    if is_basic(index):
+    if indexing.is_basic(index):
         return False
     hits = np.zeros(shape, dtype=np.int64)
     np.add.at(hits, index, 1)

@@ -12,6 +12,7 @@ import weakref
 import numpy as np
 
 from .core import backward as _backward
+from .core import gate as _gate_core
 from .core import node as _node_mod
 from .core import trace as _trace
 from .core.node import ABSENT as _ABSENT
@@ -408,10 +409,10 @@ class Tensor(Wire):
         return value.copy() if copy else value
 
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
-        return _numpy_api().array_ufunc(ufunc, method, inputs, kwargs)
+        return _upper.array_ufunc(ufunc, method, inputs, kwargs)
 
     def __array_function__(self, func, types, args, kwargs):
-        return _numpy_api().array_function(func, args, kwargs)
+        return _upper.array_function(func, args, kwargs)
 
     def __hash__(self):  # identity: tensors are graph nodes, usable as dict keys
         return object.__hash__(self)
@@ -545,7 +546,7 @@ class Tensor(Wire):
         return _unary(_ew.tanh, self)
 
     def clip(self, lo=None, hi=None):
-        return _fn().clip(self, lo, hi)
+        return _upper.clip(self, lo, hi)
 
     def astype(self, dtype):
         dtype = np.dtype(dtype)
@@ -557,7 +558,7 @@ class Tensor(Wire):
 
     def dot(self, other):
         """``W.dot(X)`` as the notes write it: np.dot for 0-d, 1-d and 2-d operands."""
-        return _fn().dot(self, other)
+        return _upper.dot(self, other)
 
     # ----- reductions --------------------------------------------------------------------
     def sum(self, axis=None, keepdims=False):
@@ -573,10 +574,10 @@ class Tensor(Wire):
         return apply(_rd.min, (self,), _rd.reduce_params(self, axis, keepdims))
 
     def var(self, axis=None, keepdims=False, ddof=0):
-        return _fn().var(self, axis=axis, keepdims=keepdims, ddof=ddof)
+        return _upper.var(self, axis=axis, keepdims=keepdims, ddof=ddof)
 
     def std(self, axis=None, keepdims=False, ddof=0):
-        return _fn().std(self, axis=axis, keepdims=keepdims, ddof=ddof)
+        return _upper.std(self, axis=axis, keepdims=keepdims, ddof=ddof)
 
     def logsumexp(self, axis=None, keepdims=False):
         return apply(_rd.logsumexp, (self,), _rd.reduce_params(self, axis, keepdims))
@@ -782,14 +783,6 @@ def _finish_large(gate, inputs, out, needs_grad, edges, params):
     return t
 
 
-def call(gate, *args, **params):
-    """Run a gate inside a rule: recorded when any argument is a Tensor, plain NumPy if not."""
-    for a in args:
-        if isinstance(a, Tensor):
-            return apply(gate, args, params)
-    return gate.forward(*args, **params)
-
-
 _SHAPE_WORDS = ("shape", "broadcast", "dimension", "axis", "axes", "size", "index")
 
 
@@ -883,22 +876,21 @@ def _initial_cotangent(y, g, where):
     return graw[()] if graw.ndim == 0 else graw
 
 
-_late_modules = {}
+class _Upper:
+    """What Tensor's methods hand to the layer above: NumPy dispatch (numpy_api) and the
+    composites clip, dot, var and std (functions). Those modules import this one, so they
+    fill these slots when they load (``install``); ``import circuitgrad`` loads both."""
+
+    __slots__ = ("array_ufunc", "array_function", "clip", "dot", "var", "std")
 
 
-def _numpy_api():
-    """numpy_api and functions import this module, so they are looked up on first use."""
-    module = _late_modules.get("numpy_api")
-    if module is None:
-        from . import numpy_api as module
-        _late_modules["numpy_api"] = module
-    return module
+_upper = _Upper()
 
 
-def _fn():
-    module = _late_modules.get("functions")
-    if module is None:
-        from . import functions as module
-        _late_modules["functions"] = module
-    return module
+def install(**functions):
+    """Called by numpy_api and functions when they load: see ``_Upper``."""
+    for name, fn in functions.items():
+        setattr(_upper, name, fn)
 
+
+_gate_core.install_apply(apply)  # gates run gates (inside their rules) through apply

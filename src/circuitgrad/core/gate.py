@@ -32,15 +32,30 @@ once and counts it twice.
 ``saves_out`` whether they read the output's. A large array that no rule reads is let go
 as soon as the user drops it; the rules then see a zero-filled stand-in with the right
 shape and dtype, so a wrong declaration shows up as a wrong gradient in the sweep.
+
+What the rest of circuitgrad derives from a gate (see ``gates/define.py`` for the
+elementwise ones, whose local derivative is one formula):
+
+* ``numpy``: the NumPy functions the gate implements; NumPy dispatch maps them to it.
+* ``api``: the name of its ``cg.*`` function (and of the command line's function), or None.
+* ``local``: per input, the local derivative as a formula string over the input names
+  (``x``, ``y``), ``out`` and the params; the rules are compiled from it and the staged
+  listing prints it. None for gates whose rules are written out.
+* ``text``: how the staged listing writes the gate (``gates/listing.py``): its forward
+  expression and, for gates without ``local``, the text of each input's gradient, written
+  beside the rule it describes. None: the defaults, ``name(args)`` and ``local``.
 """
+
+from .node import Wire
 
 
 class Gate:
     __slots__ = ("name", "forward", "vjp", "jvp", "broadcasts", "symbol", "saves",
-                 "saves_out", "symmetric")
+                 "saves_out", "symmetric", "numpy", "api", "local", "text")
 
     def __init__(self, name, forward, vjp, jvp=None, *, broadcasts=False, symbol=None,
-                 saves=None, saves_out=True, symmetric=False):
+                 saves=None, saves_out=True, symmetric=False, numpy=(), api=None,
+                 local=None, text=None):
         self.name = name
         self.forward = forward
         # a tuple of per-input rules, or ``each(rule)`` for any number of inputs; ``jvp`` may
@@ -52,6 +67,10 @@ class Gate:
         self.saves = None if saves is None else tuple(saves)
         self.saves_out = saves_out
         self.symmetric = symmetric
+        self.numpy = numpy if type(numpy) is tuple else (numpy,)
+        self.api = api
+        self.local = None if local is None else tuple(local)
+        self.text = text
 
     def __repr__(self):
         return f"<gate {self.name}>"
@@ -85,3 +104,28 @@ def together(gate):
     """The gate's all-inputs-at-once VJP rule (see ``each``), or None."""
     vjp = gate.vjp
     return vjp.together if type(vjp) is each else None
+
+
+# ----- running a gate from inside the gates layer -------------------------------------------
+# Gates sit below Tensor, so they cannot import it; tensor.py installs its ``apply`` here
+# when it loads (before any gate runs), and gate helpers run gates through it.
+_apply = None
+
+
+def install_apply(apply):
+    """Called once by tensor.py: the function that runs a gate on Tensors and records it."""
+    global _apply
+    _apply = apply
+
+
+def run(gate, inputs, params=None):
+    """Run ``gate`` on ``inputs`` through Tensor's ``apply`` (recorded when it must be)."""
+    return _apply(gate, inputs, params if params is not None else {})
+
+
+def call(gate, *args, **params):
+    """Run a gate inside a rule: recorded when any argument is a wire, plain NumPy if not."""
+    for a in args:
+        if isinstance(a, Wire):
+            return _apply(gate, args, params)
+    return gate.forward(*args, **params)

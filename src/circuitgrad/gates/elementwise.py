@@ -1,9 +1,10 @@
-"""Elementwise gates: arithmetic, exp/log family, activations, max/min, clip, where.
+"""Elementwise gates: arithmetic, exp/log family, trigonometry, activations, max/min, clip,
+where.
 
-Each gate's forward, VJP rules (one per input, ``g`` = upstream gradient) and JVP rules
-(one per input, ``t`` = input tangent) stand together. Rules use operators and NumPy
-functions only, so they run on arrays in a plain backward pass and on Tensors (recording
-new gates) when a higher derivative is wanted.
+Most are one line: the forward and, per input, the local derivative written once as a
+formula (see ``gates/define.py``), from which the VJP, the JVP and the staged listing's
+line all come. The few whose rules need more than a formula (ties, bounds, a condition,
+a dtype) write their rules out, with the listing's text beside them (``formula``).
 
 Kinks and ties, by the notes' rule that max routes the gradient to the larger input:
 ``maximum``/``minimum`` split it evenly at an exact tie (so the inputs' gradients add up to
@@ -16,51 +17,99 @@ import operator
 import numpy as np
 
 from ..core.gate import Gate
+from .define import elementwise
+from .listing import Text, number
 
 
 def _one(rule):
     return (rule,)
 
 
-add = Gate("add", operator.add, symbol="+", broadcasts=True, saves=(), saves_out=False,
-           symmetric=True,
-           vjp=(lambda g, out, x, y: g,
-                lambda g, out, x, y: g),
-           jvp=(lambda t, out, x, y: t,
-                lambda t, out, x, y: t))
-
-sub = Gate("sub", operator.sub, symbol="-", broadcasts=True, saves=(), saves_out=False,
-           vjp=(lambda g, out, x, y: g,
-                lambda g, out, x, y: -g),
-           jvp=(lambda t, out, x, y: t,
-                lambda t, out, x, y: -t))
-
-mul = Gate("mul", operator.mul, symbol="*", broadcasts=True, saves_out=False, symmetric=True,
-           vjp=(lambda g, out, x, y: g * y,       # the multiply gate swaps its inputs
-                lambda g, out, x, y: g * x),
-           jvp=(lambda t, out, x, y: t * y,
-                lambda t, out, x, y: x * t))
-
-div = Gate("div", operator.truediv, symbol="/", broadcasts=True, saves=(1,),
-           vjp=(lambda g, out, x, y: g / y,
-                lambda g, out, x, y: -g * out / y),
-           jvp=(lambda t, out, x, y: t / y,
-                lambda t, out, x, y: -t * out / y))
-
+# ----- arithmetic -------------------------------------------------------------------------
+add = elementwise("add", operator.add, "1", "1", numpy=np.add, symbol="+", symmetric=True)
+sub = elementwise("sub", operator.sub, "1", "-1", numpy=np.subtract, api="subtract",
+                  symbol="-")
+mul = elementwise("mul", operator.mul, "y", "x",  # the multiply gate swaps its inputs
+                  numpy=np.multiply, api="multiply", symbol="*", symmetric=True)
+# d/dy of x / y is -x / y**2: for the notes' 1 / den, their (-1 / den**2)
+div = elementwise("div", operator.truediv, "1 / y", "-x / y**2", numpy=np.divide,
+                  api="divide", symbol="/")
 # x % y = x - y * floor(x / y), with the floor piecewise constant: d/dx is 1 and d/dy is
-# -floor(x / y) away from the jumps (where x / y is a whole number). np.floor_divide on
-# Tensors gives a plain tensor, so these rules also serve higher derivatives.
-remainder = Gate("remainder", np.remainder, symbol="%", broadcasts=True, saves_out=False,
-                 vjp=(lambda g, out, x, y: g,
-                      lambda g, out, x, y: -g * np.floor_divide(x, y)),
-                 jvp=(lambda t, out, x, y: t,
-                      lambda t, out, x, y: -t * np.floor_divide(x, y)))
+# -floor(x / y) away from the jumps (where x / y is a whole number). np.floor on Tensors
+# gives a plain tensor, so the rules also serve higher derivatives.
+remainder = elementwise("remainder", np.remainder, "1", "-floor(x / y)", numpy=np.remainder,
+                        symbol="%")
+neg = elementwise("neg", operator.neg, "-1", numpy=np.negative, api="negative", symbol="-x")
+# x**2 is common enough in losses and scalar circuits to be its own gate.
+square = elementwise("square", lambda x: x * x, "2 * x", numpy=np.square, symbol="**2",
+                     text=Text(lambda site: f"{site.arg(0)}**2"))
+reciprocal = elementwise("reciprocal", lambda x: 1 / x, "-out**2", numpy=np.reciprocal,
+                         symbol="1/x")
 
-neg = Gate("neg", operator.neg, symbol="-x", saves=(), saves_out=False,
-           vjp=_one(lambda g, out, x: -g),
-           jvp=_one(lambda t, out, x: -t))
+
+# ----- exponentials and logarithms --------------------------------------------------------
+def _quiet(fn):
+    """``fn`` without NumPy's overflow warning: exp(+1000) is inf in floating point."""
+    def forward(x):
+        with np.errstate(over="ignore"):
+            return fn(x)
+    return forward
 
 
+exp = elementwise("exp", _quiet(np.exp), "out", numpy=np.exp)
+exp2 = elementwise("exp2", _quiet(np.exp2), "out * log(2)", numpy=np.exp2)
+expm1 = elementwise("expm1", _quiet(np.expm1), "out + 1", numpy=np.expm1)
+log = elementwise("log", np.log, "1 / x", numpy=np.log)
+log2 = elementwise("log2", np.log2, "1 / (x * log(2))", numpy=np.log2)
+log10 = elementwise("log10", np.log10, "1 / (x * log(10))", numpy=np.log10)
+log1p = elementwise("log1p", np.log1p, "1 / (1 + x)", numpy=np.log1p)
+logaddexp = elementwise("logaddexp", np.logaddexp, "exp(x - out)", "exp(y - out)",
+                        numpy=np.logaddexp, symmetric=True)
+sqrt = elementwise("sqrt", np.sqrt, "0.5 / out", numpy=np.sqrt, symbol="sqrt")
+cbrt = elementwise("cbrt", np.cbrt, "1 / (3 * out**2)", numpy=np.cbrt)
+abs = elementwise("abs", np.abs, "sign(x)", numpy=np.absolute, symbol="|x|")
+hypot = elementwise("hypot", np.hypot, "x / out", "y / out", numpy=np.hypot,
+                    symmetric=True)
+
+
+# ----- trigonometry -------------------------------------------------------------------------
+sin = elementwise("sin", np.sin, "cos(x)", numpy=np.sin)
+cos = elementwise("cos", np.cos, "-sin(x)", numpy=np.cos)
+tan = elementwise("tan", np.tan, "1 + out**2", numpy=np.tan)
+arcsin = elementwise("arcsin", np.arcsin, "1 / sqrt(1 - x**2)", numpy=np.arcsin)
+arccos = elementwise("arccos", np.arccos, "-1 / sqrt(1 - x**2)", numpy=np.arccos)
+arctan = elementwise("arctan", np.arctan, "1 / (1 + x**2)", numpy=np.arctan)
+# arctan2(x, y) is the angle of the point (y, x), as np.arctan2 reads its arguments
+arctan2 = elementwise("arctan2", np.arctan2, "y / (x**2 + y**2)", "-x / (x**2 + y**2)",
+                      numpy=np.arctan2)
+sinh = elementwise("sinh", _quiet(np.sinh), "cosh(x)", numpy=np.sinh)
+cosh = elementwise("cosh", _quiet(np.cosh), "sinh(x)", numpy=np.cosh)
+arcsinh = elementwise("arcsinh", np.arcsinh, "1 / sqrt(x**2 + 1)", numpy=np.arcsinh)
+arccosh = elementwise("arccosh", np.arccosh, "1 / sqrt(x**2 - 1)", numpy=np.arccosh)
+arctanh = elementwise("arctanh", np.arctanh, "1 / (1 - x**2)", numpy=np.arctanh)
+
+
+# ----- activations --------------------------------------------------------------------------
+def _relu_forward(x):
+    if type(x) is np.ndarray:
+        return np.maximum(x, 0)
+    return x if not x < 0 else type(x)(0)  # a NumPy scalar: skip the ufunc call
+
+
+relu = elementwise("relu", _relu_forward, "out > 0")  # out > 0 exactly where x > 0
+
+
+def _sigmoid_forward(x):
+    # exp of -|x| never overflows; each branch is accurate in its own tail
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+
+
+sigmoid = elementwise("sigmoid", _sigmoid_forward, "(1 - out) * out", symbol="σ")
+tanh = elementwise("tanh", np.tanh, "1 - out**2", numpy=np.tanh)
+
+
+# ----- gates whose rules are written out ----------------------------------------------------
 def _safe_log(x, out):
     # d(x**y)/dy = x**y * log(x); taken as 0 where x <= 0 (the power is not smooth in y there).
     # The log is taken in the output's precision: an int8 or float16 base alone would give
@@ -69,7 +118,17 @@ def _safe_log(x, out):
     return np.log(base if base.dtype == out.dtype else base.astype(out.dtype))
 
 
-pow = Gate("pow", np.power, symbol="**", broadcasts=True,
+def _pow_text(site, i):
+    x, y, g = site.arg(0), site.arg(1), site.g
+    if i == 0:
+        return f"({y} * {x}**({y} - 1)) * {g}"
+    if np.any(site.value(0) <= 0):  # the rule takes log(x) as 0 there (not smooth in y)
+        return f"(where({x} > 0, log({x}), 0) * {site.out}) * {g}"
+    return f"(log({x}) * {site.out}) * {g}"
+
+
+pow = Gate("pow", np.power, symbol="**", broadcasts=True, numpy=(np.power, np.float_power),
+           api="power", text=Text(backward=_pow_text),
            vjp=(lambda g, out, x, y: g * y * x ** (y - 1),
                 lambda g, out, x, y: g * out * _safe_log(x, out)),
            jvp=(lambda t, out, x, y: t * y * x ** (y - 1),
@@ -91,38 +150,21 @@ def _pow_const_local(x, p):
     return p * x ** (p - 1)
 
 
+def _pow_const_text(site, i):
+    p, x = site.params["p"], site.arg(0)
+    if p == 2:
+        return f"(2 * {x}) * {site.g}"
+    if p in (0, 1):
+        return f"({number(p)}) * {site.g}"
+    return f"({number(p)} * {x}**{number(p - 1)}) * {site.g}"
+
+
+# x ** p for a constant p (cg.power and ``**`` pick it when the exponent is a number)
 pow_const = Gate("pow_const", _pow_const_forward, symbol="**", saves_out=False,
+                 text=Text(lambda site: f"{site.arg(0)}**{number(site.params['p'])}",
+                           _pow_const_text),
                  vjp=_one(lambda g, out, x, p: g * _pow_const_local(x, p)),
                  jvp=_one(lambda t, out, x, p: t * _pow_const_local(x, p)))
-
-
-# x**2 is common enough in losses and scalar circuits to be its own gate.
-square = Gate("square", lambda x: x * x, symbol="**2", saves_out=False,
-              vjp=_one(lambda g, out, x: g * (2 * x)),
-              jvp=_one(lambda t, out, x: t * (2 * x)))
-
-
-def _exp_forward(x):
-    # exp(+1000) is inf in floating point; say so quietly rather than warn
-    with np.errstate(over="ignore"):
-        return np.exp(x)
-
-
-exp = Gate("exp", _exp_forward, saves=(),
-           vjp=_one(lambda g, out, x: g * out),
-           jvp=_one(lambda t, out, x: t * out))
-
-log = Gate("log", np.log, saves_out=False,
-           vjp=_one(lambda g, out, x: g / x),
-           jvp=_one(lambda t, out, x: t / x))
-
-sqrt = Gate("sqrt", np.sqrt, symbol="sqrt", saves=(),
-            vjp=_one(lambda g, out, x: g * 0.5 / out),
-            jvp=_one(lambda t, out, x: t * 0.5 / out))
-
-abs = Gate("abs", np.abs, symbol="|x|", saves_out=False,
-           vjp=_one(lambda g, out, x: g * np.sign(x)),
-           jvp=_one(lambda t, out, x: t * np.sign(x)))
 
 
 def _routed(g, x, y):
@@ -137,67 +179,28 @@ def _routed(g, x, y):
     return share
 
 
+def _extreme_text(cmp):
+    def backward(site, i):
+        me, other = (site.arg(0), site.arg(1)) if i == 0 else (site.arg(1), site.arg(0))
+        if np.any(site.value(0) == site.value(1)):
+            return f"(({me} {cmp} {other}) + 0.5 * ({me} == {other})) * {site.g}"
+        return f"({me} {cmp} {other}) * {site.g}"
+    return Text(backward=backward)
+
+
 maximum = Gate("maximum", np.maximum, symbol="max", broadcasts=True, saves_out=False,
-               symmetric=True,
+               symmetric=True, numpy=np.maximum, api="maximum", text=_extreme_text(">"),
                vjp=(lambda g, out, x, y: _routed(g, x, y),
                     lambda g, out, x, y: _routed(g, y, x)),
                jvp=(lambda t, out, x, y: _routed(t, x, y),
                     lambda t, out, x, y: _routed(t, y, x)))
 
 minimum = Gate("minimum", np.minimum, symbol="min", broadcasts=True, saves_out=False,
-               symmetric=True,
+               symmetric=True, numpy=np.minimum, api="minimum", text=_extreme_text("<"),
                vjp=(lambda g, out, x, y: _routed(g, y, x),
                     lambda g, out, x, y: _routed(g, x, y)),
                jvp=(lambda t, out, x, y: _routed(t, y, x),
                     lambda t, out, x, y: _routed(t, x, y)))
-
-
-def _relu_forward(x):
-    if type(x) is np.ndarray:
-        return np.maximum(x, 0)
-    return x if not x < 0 else type(x)(0)  # a NumPy scalar: skip the ufunc call
-
-
-relu = Gate("relu", _relu_forward, saves=(),  # out > 0 exactly where x > 0
-            vjp=_one(lambda g, out, x: g * (out > 0)),
-            jvp=_one(lambda t, out, x: t * (out > 0)))
-
-
-def _sigmoid_forward(x):
-    # exp of -|x| never overflows; each branch is accurate in its own tail
-    e = np.exp(-np.abs(x))
-    return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
-
-
-sigmoid = Gate("sigmoid", _sigmoid_forward, symbol="σ", saves=(),
-               vjp=_one(lambda g, out, x: g * (out * (1 - out))),
-               jvp=_one(lambda t, out, x: t * (out * (1 - out))))
-
-tanh = Gate("tanh", np.tanh, saves=(),
-            vjp=_one(lambda g, out, x: g * (1 - out * out)),
-            jvp=_one(lambda t, out, x: t * (1 - out * out)))
-
-sin = Gate("sin", np.sin, saves_out=False,
-           vjp=_one(lambda g, out, x: g * np.cos(x)),
-           jvp=_one(lambda t, out, x: t * np.cos(x)))
-
-cos = Gate("cos", np.cos, saves_out=False,
-           vjp=_one(lambda g, out, x: -g * np.sin(x)),
-           jvp=_one(lambda t, out, x: -t * np.sin(x)))
-
-log1p = Gate("log1p", np.log1p, saves_out=False,
-             vjp=_one(lambda g, out, x: g / (1 + x)),
-             jvp=_one(lambda t, out, x: t / (1 + x)))
-
-
-def _expm1_forward(x):
-    with np.errstate(over="ignore"):
-        return np.expm1(x)
-
-
-expm1 = Gate("expm1", _expm1_forward, saves=(),
-             vjp=_one(lambda g, out, x: g * (out + 1)),
-             jvp=_one(lambda t, out, x: t * (out + 1)))
 
 
 def _inside(x, lo, hi):
@@ -217,13 +220,33 @@ def _clip_forward(x, lo, hi):
     return x
 
 
-clip = Gate("clip", _clip_forward, saves_out=False,
+def _clip_text(site, i):
+    x = site.arg(0)
+    lo, hi = (site.params.get(k) for k in ("lo", "hi"))
+    inside = ([f"({site.constant(lo)} <= {x})"] if lo is not None else []) + \
+        ([f"({x} <= {site.constant(hi)})"] if hi is not None else [])
+    return f"({' & '.join(inside)}) * {site.g}" if len(inside) > 1 else \
+        f"{inside[0]} * {site.g}"
+
+
+# clip with constant bounds (cg.clip makes maximum/minimum gates for a bound that needs a
+# gradient); the bounds are params, named in the listing when they are arrays
+clip = Gate("clip", _clip_forward, saves_out=False, api="clip", numpy=np.clip,
+            text=Text(lambda site: f"clip({site.arg(0)}, "
+                                   f"{site.constant(site.params.get('lo'))}, "
+                                   f"{site.constant(site.params.get('hi'))})", _clip_text),
             vjp=_one(lambda g, out, x, lo, hi: g * _inside(x, lo, hi)),
             jvp=_one(lambda t, out, x, lo, hi: t * _inside(x, lo, hi)))
 
+
+def _where_text(site, i):  # the condition picks where the gradient goes; not differentiated
+    cond, g = site.arg(0), site.g
+    return f"where({cond}, {g}, 0)" if i == 1 else f"where({cond}, 0, {g})"
+
+
 # where(cond, x, y): cond is boolean and never differentiated.
 where = Gate("where", np.where, symbol="where", broadcasts=True, saves=(0,),
-             saves_out=False,
+             saves_out=False, api="where", numpy=np.where, text=Text(backward=_where_text),
              vjp=(None,
                   lambda g, out, c, x, y: np.where(c, g, 0),
                   lambda g, out, c, x, y: np.where(c, 0, g)),
@@ -231,62 +254,15 @@ where = Gate("where", np.where, symbol="where", broadcasts=True, saves=(0,),
                   lambda t, out, c, x, y: np.where(c, t, 0),
                   lambda t, out, c, x, y: np.where(c, 0, t)))
 
-# Changing float precision: the gradient changes it back.
+# Changing float precision: the gradient changes it back (Tensor.astype makes this gate).
 cast = Gate("cast", lambda x, dtype: x.astype(dtype), saves=(), saves_out=False,
+            text=Text(lambda site: f"{site.arg(0)}.astype({np.dtype(site.params['dtype']).name})",
+                      lambda site, i: f"{site.g}.astype({site.value(0).dtype.name})"),
             vjp=_one(lambda g, out, x, dtype: g.astype(x.dtype)),
             jvp=_one(lambda t, out, x, dtype: t.astype(dtype)))
 
 # Passes its input through; transforms use it to start a new, separately tracked wire.
 identity = Gate("identity", lambda x: x, saves=(), saves_out=False,
+                text=Text(backward=lambda site, i: f"(1) * {site.g}"),
                 vjp=_one(lambda g, out, x: g),
                 jvp=_one(lambda t, out, x: t))
-
-
-# ----- sample inputs for the gradient sweep (see gates/sweep.py) ---------------------------
-def _sweep():
-    from .. import functions as F
-    from ..tensor import apply
-    from .sweep import Case, away_from_zero, binary, gapped_pair, normal, positive, unary
-
-    def remainder_sample(rng, a, b):
-        # y near one value c, x = y * (whole number + a fraction in [0.3, 0.7]): x / y stays
-        # well away from the jumps for every broadcast pair
-        c = rng.choice([-1.0, 1.0]) * rng.uniform(0.5, 2.0)
-        y = c * (1 + rng.uniform(-0.01, 0.01, b))
-        x = c * (rng.integers(-3, 4, a) + rng.uniform(0.3, 0.7, a))
-        return [x, y]
-
-    def clip_sample(rng, a, b):
-        x = rng.choice([-1.0, 0.0, 1.0], size=a) + rng.uniform(-0.4, 0.4, a)
-        return [x]   # entries at least 0.1 from the bounds +-0.5
-
-    return [
-        Case(add, lambda x, y: x + y, binary(normal)),
-        Case(sub, lambda x, y: x - y, binary(normal)),
-        Case(mul, lambda x, y: x * y, binary(normal)),
-        Case(div, lambda x, y: x / y, binary(normal, away_from_zero)),
-        Case(remainder, lambda x, y: x % y, remainder_sample),
-        Case(neg, lambda x: -x, unary(normal)),
-        Case(pow, lambda x, y: x ** y, binary(positive, normal)),
-        Case(pow_const, lambda x: x ** 3.5, unary(positive), "pow_const 3.5"),
-        Case(pow_const, lambda x: x ** 3, unary(normal), "pow_const 3"),
-        Case(square, lambda x: x ** 2, unary(normal)),
-        Case(exp, F.exp, unary(normal)),
-        Case(log, F.log, unary(positive)),
-        Case(sqrt, F.sqrt, unary(positive)),
-        Case(abs, F.abs, unary(away_from_zero)),
-        Case(relu, F.relu, unary(away_from_zero)),
-        Case(sigmoid, F.sigmoid, unary(normal)),
-        Case(tanh, F.tanh, unary(normal)),
-        Case(sin, F.sin, unary(normal)),
-        Case(cos, F.cos, unary(normal)),
-        Case(log1p, F.log1p, unary(positive)),
-        Case(expm1, F.expm1, unary(normal)),
-        Case(maximum, F.maximum, gapped_pair),
-        Case(minimum, F.minimum, gapped_pair),
-        Case(clip, lambda x: F.clip(x, -0.5, 0.5), clip_sample),
-        Case(where, lambda x, y: F.where(x.data > 0, x, y),
-             binary(away_from_zero, normal)),
-        Case(cast, lambda x: x.astype(np.longdouble) * 2, unary(normal)),
-        Case(identity, lambda x: apply(identity, (x,)), unary(normal)),
-    ]

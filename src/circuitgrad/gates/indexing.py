@@ -9,18 +9,18 @@ import numbers
 
 import numpy as np
 
-from ..core.gate import Gate
+from ..core.gate import Gate, call
+from ..core.node import Wire
 from ..errors import ShapeError
+from .listing import Text, index_text
 
 
 def normalize_index(index):
     """Turn tensors and lists inside an index into arrays; validate what is there."""
-    from ..tensor import Tensor
-
     items = index if isinstance(index, tuple) else (index,)
     out = []
     for item in items:
-        if isinstance(item, Tensor):
+        if isinstance(item, Wire):
             item = np.asarray(item._value)
         elif isinstance(item, list):
             item = np.asarray(item)
@@ -51,36 +51,22 @@ def _scatter_add_forward(g, index, shape):
 
 scatter_add = Gate("scatter_add", _scatter_add_forward, symbol="scatter",
                    saves=(), saves_out=False,
+                   text=Text(lambda site: f"scatter_add({site.arg(0)}, "
+                                          f"index=s_[{index_text(site.params['index'])}], "
+                                          f"shape={tuple(site.params['shape'])})",
+                             lambda site, i: f"{site.g}[{index_text(site.params['index'])}]"),
                    vjp=(lambda g, out, v, index, shape: g[index],),
                    jvp=(lambda t, out, v, index, shape: _scatter(t, index, shape),))
 
 
 def _scatter(g, index, shape):
-    from ..tensor import call
     return call(scatter_add, g, index=index, shape=shape)
 
 
+# The listing writes getitem's gradient as ``dx[index] += dgetitem``: see staged.py.
 getitem = Gate("getitem", lambda x, index: x[index], symbol="[]",
                saves=(), saves_out=False,
+               text=Text(lambda site: f"{site.arg(0)}[{index_text(site.params['index'])}]",
+                         lambda site, i: site.g),
                vjp=(lambda g, out, x, index: _scatter(g, index, x.shape),),
                jvp=(lambda t, out, x, index: t[index],))
-
-
-# ----- sample inputs for the gradient sweep (see gates/sweep.py) ---------------------------
-def _sweep():
-    from ..tensor import call
-    from .sweep import Case, normal
-
-    def rows(rng, a, b):
-        return [normal(rng, a)] if a and a[0] > 0 else None
-
-    def picked(rng, a, b):
-        return [normal(rng, (3,) + tuple(a[1:]))] if a else None
-
-    return [
-        Case(getitem, lambda x: x[..., ::2], rows, "getitem slice"),
-        Case(getitem, lambda x: x[[0, 0, -1]], rows, "getitem repeated"),
-        Case(getitem, lambda x: x[x.data > 0], rows, "getitem mask"),
-        Case(scatter_add, lambda g: call(scatter_add, g, index=(np.array([0, 0, 1]),),
-                                         shape=(2,) + g.shape[1:]), picked),
-    ]

@@ -8,6 +8,7 @@ as NumPy does; batch axes broadcast, and the engine sums their gradients back.
 import numpy as np
 
 from ..core.gate import Gate, each
+from .listing import Text, axes_text
 
 
 def _mT(a):
@@ -40,7 +41,28 @@ def _matmul_forward(x, y):
     return x @ y
 
 
+def _matmul_text(site, i):
+    """The notes' dW = dD @ X.T and dX = W.T @ dD, with NumPy's rules for 1-d and batched
+    operands (a 1-d operand is a row on the left, a column on the right)."""
+    a, b, g = site.arg(0), site.arg(1), site.g
+    nda, ndb = np.ndim(site.value(0)), np.ndim(site.value(1))
+    t = ".T" if max(nda, ndb) <= 2 else ".mT"
+    if nda == 1 and ndb == 1:
+        return f"{b if i == 0 else a} * {g}"
+    if nda >= 2 and ndb == 1:
+        if nda == 2:
+            return f"outer({g}, {b})" if i == 0 else f"{a}.T @ {g}"
+        return f"{g}[..., None] * {b}" if i == 0 else f"({a}.mT @ {g}[..., None])[..., 0]"
+    if nda == 1 and ndb >= 2:
+        if ndb == 2:
+            return f"{b} @ {g}" if i == 0 else f"outer({a}, {g})"
+        return f"({b} @ {g}[..., None])[..., 0]" if i == 0 else \
+            f"{a}[:, None] * {g}[..., None, :]"
+    return f"{g} @ {b}{t}" if i == 0 else f"{a}{t} @ {g}"
+
+
 matmul = Gate("matmul", _matmul_forward, symbol="@", broadcasts=True, saves_out=False,
+              numpy=np.matmul, api="matmul", text=Text(backward=_matmul_text),
               vjp=(_matmul_vjp_x, _matmul_vjp_y),
               jvp=(lambda t, out, x, y: t @ y,
                    lambda t, out, x, y: x @ t))
@@ -99,60 +121,46 @@ def _einsum_jvp(i, t, out, *xs, ins, out_spec):
     return np.einsum(",".join(ins) + "->" + out_spec, *operands)
 
 
+def _einsum_forward_text(site):
+    args = ", ".join(site.arg(k) for k in range(site.count))
+    return f"einsum('{','.join(site.params['ins'])}->{site.params['out_spec']}', {args})"
+
+
+def _einsum_text(site, i):
+    """The gradient of an einsum operand: the einsum of ``g`` with the other operands, as
+    the rule computes it (axes summed away inside the operand come back by broadcasting,
+    size-1 axes einsum stretched are summed back)."""
+    ins, out_spec, g = site.params["ins"], site.params["out_spec"], site.g
+    target = ins[i]
+    others = [k for k in range(len(ins)) if k != i]
+    present = set(out_spec).union(*(ins[k] for k in others))
+    kept = "".join(c for c in target if c in present)
+    spec = ",".join([out_spec] + [ins[k] for k in others]) + "->" + kept
+    operands = [g] + [site.arg(k) for k in others]
+    text = g if not others and kept == out_spec else \
+        f"einsum('{spec}', {', '.join(operands)})"
+    shape = np.shape(site.value(i))
+    size = dict(zip(target, shape, strict=True))
+    full = dict(zip(out_spec, np.shape(site.out_value), strict=True))
+    for k in others:
+        for c, n in zip(ins[k], np.shape(site.value(k)), strict=True):
+            if full.get(c, 1) == 1:
+                full[c] = n
+    grad_shape = tuple(full[c] for c in kept)
+    stretched = tuple(k for k, c in enumerate(kept) if size[c] == 1 and grad_shape[k] != 1)
+    if stretched:
+        text = f"sum({text}, axis={axes_text(stretched)}, keepdims=True)"
+        grad_shape = tuple(1 if k in stretched else n for k, n in enumerate(grad_shape))
+    if grad_shape != shape:
+        missing = tuple(k for k, c in enumerate(target) if c not in present)
+        if missing != tuple(range(len(missing))):  # broadcasting puts back leading axes only
+            text = f"expand_dims({text}, {axes_text(missing)})"
+        text = f"broadcast_to({text}, {site.arg(i)}.shape)"
+    return text
+
+
 einsum = Gate("einsum",
               lambda *xs, ins, out_spec: np.einsum(",".join(ins) + "->" + out_spec, *xs),
-              symbol="einsum", saves_out=False, vjp=each(_einsum_vjp),
+              symbol="einsum", saves_out=False, numpy=np.einsum, api="einsum",
+              text=Text(_einsum_forward_text, _einsum_text), vjp=each(_einsum_vjp),
               jvp=each(_einsum_jvp))
-
-
-# ----- sample inputs for the gradient sweep (see gates/sweep.py) ---------------------------
-def _sweep():
-    from .. import functions as F
-    from .sweep import Case
-
-    def sides(a, k):
-        return (tuple(a) + (2, 3, 1, 2))[:k]
-
-    def mat_mat(rng, a, b):
-        n, k, m = sides(a, 3)
-        return [rng.standard_normal((n, k)), rng.standard_normal((k, m))]
-
-    def vec_mat(rng, a, b):
-        k, m = sides(a, 2)
-        return [rng.standard_normal(k), rng.standard_normal((2, k, m))]
-
-    def mat_vec(rng, a, b):
-        n, k = sides(a, 2)
-        return [rng.standard_normal((3, n, k)), rng.standard_normal(k)]
-
-    def vec_vec(rng, a, b):
-        (k,) = sides(a, 1)
-        return [rng.standard_normal(k), rng.standard_normal(k)]
-
-    def batched(rng, a, b):
-        n, k, m, p = sides(a, 4)
-        return [rng.standard_normal((p, 1, n, k)), rng.standard_normal((3, k, m))]
-
-    def three(rng, a, b):
-        n, k, m = sides(a, 3)
-        return [rng.standard_normal((n, k)), rng.standard_normal((k, m)),
-                rng.standard_normal(k)]
-
-    def size_one(rng, a, b):
-        n, k = sides(a, 2)
-        return [rng.standard_normal((n, 1)), rng.standard_normal((n, k)),
-                rng.standard_normal((1, k))]
-
-    return [
-        Case(matmul, lambda x, y: x @ y, mat_mat, "matmul 2d"),
-        Case(matmul, lambda x, y: x @ y, vec_mat, "matmul vector-batch"),
-        Case(matmul, lambda x, y: x @ y, mat_vec, "matmul batch-vector"),
-        Case(matmul, lambda x, y: x @ y, vec_vec, "matmul vector-vector"),
-        Case(matmul, lambda x, y: x @ y, batched, "matmul broadcast batch"),
-        Case(einsum, lambda x, y, z: F.einsum("ij,jk,j->ik", x, y, z), three,
-             "einsum chain"),
-        Case(einsum, lambda x, y, z: F.einsum("ij,jk,j->j", x, y, z), three,
-             "einsum summed axes"),
-        Case(einsum, lambda x, y, z: F.einsum("ij,ij,ij->i", x, y, z), size_one,
-             "einsum size-1 broadcast"),
-    ]

@@ -49,9 +49,10 @@ array([[ 5.,  7.],
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from ..core.gate import Gate
+from ..core.gate import Gate, call
+from ..core.node import Wire
 from ..errors import ShapeError
-from ..tensor import Tensor, call
+from .listing import Text, pair_text, window_text
 from .reduce import log_softmax
 
 
@@ -71,7 +72,7 @@ def check_window_shape(shape, kernel, stride, padding, what):
 
 
 def _value(x):
-    return x._value if isinstance(x, Tensor) else x
+    return x._value if isinstance(x, Wire) else x
 
 
 # ----- unfold and fold: each other's adjoint ---------------------------------------------------
@@ -138,8 +139,14 @@ def unfold_windows(x, kernel, stride, padding):
 
 # unfold keeps its input: its VJP reads the input's memory layout (channels-last or not) to
 # lay the gradient out the same way
+# The listing names circuitgrad.nn.functional's unfold and fold, which its forward lines use.
 unfold = Gate(
     "unfold", _unfold_forward, symbol="unfold", saves_out=False,
+    text=Text(lambda site: f"unfold({site.arg(0)}, {pair_text(site.params['kernel'])}"
+                           f"{window_text(site.params['stride'], site.params['padding'])})",
+              # a pixel seen by several windows: their gradients add up
+              lambda site, i: f"fold({site.g}, {site.arg(0)}.shape"
+                              f"{window_text(site.params['stride'], site.params['padding'])})"),
     vjp=(lambda g, out, x, kernel, stride, padding:    # the gradient is laid out like x
          fold_windows(g, x.shape, stride, padding, channels_last(x)),),
     jvp=(lambda t, out, x, kernel, stride, padding:
@@ -147,6 +154,10 @@ unfold = Gate(
 
 fold = Gate(
     "fold", _fold_forward, symbol="fold", saves=(), saves_out=False,  # rules read shapes only
+    text=Text(lambda site: f"fold({site.arg(0)}, {tuple(site.params['shape'])}"
+                           f"{window_text(site.params['stride'], site.params['padding'])})",
+              lambda site, i: f"unfold({site.g}, {pair_text(np.shape(site.value(0))[:2])}"
+                              f"{window_text(site.params['stride'], site.params['padding'])})"),
     vjp=(lambda g, out, windows, shape, stride, padding, channels_last=False:
          unfold_windows(g, tuple(windows.shape[:2]), stride, padding),),
     jvp=(lambda t, out, windows, shape, stride, padding, channels_last=False:
@@ -196,7 +207,26 @@ def _pool_jvp(t, out, x, kernel, stride):
     return (windows * _pool_share(x, out, kernel, stride)).sum(axis=(0, 1))
 
 
+def _pool_forward_text(site):
+    kernel, stride = site.params["kernel"], site.params["stride"]
+    more = "" if tuple(stride) == tuple(kernel) else f", stride={pair_text(stride)}"
+    return f"max_pool2d({site.arg(0)}, {pair_text(kernel)}{more})"
+
+
+def _pool_text(site, i):  # the notes' max gate, window by window
+    kernel, stride = site.params["kernel"], site.params["stride"]
+    a = site.arg(0)
+    windows = f"unfold({a}, {pair_text(kernel)}{window_text(stride, _NO_PADDING)})"
+    hit = f"{windows} == {site.out}"
+    hits = _unfold_forward(np.asarray(site.value(0)), kernel, stride, _NO_PADDING) == \
+        np.asarray(site.out_value)
+    if np.any(hits.sum(axis=(0, 1)) > 1):  # some window holds its maximum more than once
+        hit = f"({hit}) / sum({hit}, axis=(0, 1))"
+    return f"fold(({hit}) * {site.g}, {a}.shape{window_text(stride, _NO_PADDING)})"
+
+
 max_pool2d = Gate("max_pool2d", _pool_forward, symbol="maxpool",
+                  text=Text(_pool_forward_text, _pool_text),
                   vjp=(_pool_vjp,), jvp=(_pool_jvp,))
 
 
@@ -218,78 +248,14 @@ def _xent_local(scores, labels):
     return (probs - _onehot(labels, scores.shape[1], scores.dtype)) / len(labels)
 
 
+def _xent_text(site, i):  # the famous (softmax(s) - onehot(y)) / N
+    n, classes = np.shape(site.value(0))
+    return (f"(softmax({site.arg(0)}, axis=1) - eye({classes})[{site.arg(1)}]) / {n} "
+            f"* {site.g}")
+
+
 softmax_cross_entropy = Gate(
     "softmax_cross_entropy", _xent_forward, symbol="xent", saves_out=False,
+    text=Text(backward=_xent_text),
     vjp=(lambda g, out, scores, labels: g * _xent_local(scores, labels), None),
     jvp=(lambda t, out, scores, labels: (t * _xent_local(scores, labels)).sum(), None))
-
-
-def _sweep():
-    from ..nn import functional as F
-    from .sweep import Case, distinct, normal
-
-    def image(a, kernel, stride=1, padding=0):
-        """(N, C, H, W) from the drawn shape, with room for at least one window."""
-        n, c, h, w = (tuple(a) + (2, 2, 1, 2))[:4]
-        return (n, c + 1, h + kernel - 2 * padding, w + kernel - 2 * padding + stride)
-
-    def images(sampler, kernel, stride=1, padding=0):
-        return lambda rng, a, b: [sampler(rng, image(a, kernel, stride, padding))]
-
-    def window_sets(kernel, stride, padding):
-        def make(rng, a, b):
-            shape = image(a, kernel, stride, padding)
-            oh, ow = (gate_output(shape[2:], kernel, stride, padding))
-            return [normal(rng, (kernel, kernel) + shape[:2] + (oh, ow))]
-        return make
-
-    def gate_output(hw, kernel, stride, padding):
-        return tuple(output_size(size, kernel, stride, padding) for size in hw)
-
-    def conv_inputs(rng, a, b):
-        x = normal(rng, image(a, 3, 2, 1))
-        return [x, normal(rng, (3, x.shape[1], 3, 3)), normal(rng, 3)]
-
-    def scores(rng, a, b):
-        n, c = (tuple(a) + (3, 4))[:2]
-        return [normal(rng, (max(n, 1), max(c, 1)))]
-
-    def fold_fn(kernel, stride, padding, last=False):
-        def fn(windows):
-            n, c, oh, ow = windows.shape[2:]
-            h = (oh - 1) * stride + kernel - 2 * padding
-            w = (ow - 1) * stride + kernel - 2 * padding + stride - 1  # a column no window sees
-            return F.fold(windows, (n, c, h, w), stride, padding, channels_last=last)
-        return fn
-
-    def nhwc(x):  # the same image, laid out channels-last in memory
-        return x.transpose(0, 2, 3, 1).reshape(x.shape[0], x.shape[2], x.shape[3],
-                                               x.shape[1]).transpose(0, 3, 1, 2)
-
-    return [
-        Case(unfold, lambda x: F.unfold(x, 3, 1, 1), images(normal, 3, 1, 1),
-             "unfold 3x3 padded"),
-        Case(unfold, lambda x: F.unfold(x, 2, 2, 0), images(normal, 2, 2), "unfold 2x2 tiles"),
-        Case(fold, fold_fn(3, 2, 1), window_sets(3, 2, 1), "fold 3x3 stride 2 padded"),
-        Case(fold, fold_fn(2, 2, 0), window_sets(2, 2, 0), "fold 2x2 tiles"),
-        Case(fold, fold_fn(3, 1, 1, last=True), window_sets(3, 1, 1), "fold channels-last"),
-        Case(fold, lambda w: F.fold(w, (w.shape[2], w.shape[3], 2 * w.shape[4],
-                                        2 * w.shape[5]), 2, 0),
-             window_sets(2, 2, 0), "fold 2x2 exact tiling"),
-        Case(unfold, lambda x, w, b: F.conv2d(x, w, b, stride=2, padding=1), conv_inputs,
-             "conv2d stride 2 padding 1"),
-        Case(max_pool2d, lambda x: F.max_pool2d(x, 2), images(distinct, 2, 2),
-             "max_pool2d 2x2"),
-        Case(max_pool2d, lambda x: F.max_pool2d(x, 3, stride=2), images(distinct, 3, 2),
-             "max_pool2d 3x3 stride 2 (overlapping)"),
-        Case(max_pool2d, lambda x: F.max_pool2d(nhwc(x), 2), images(distinct, 2, 2),
-             "max_pool2d channels-last"),
-        Case(softmax_cross_entropy,
-             lambda s: _xent_case(s), scores, "softmax_cross_entropy"),
-    ]
-
-
-def _xent_case(s):
-    from ..tensor import apply
-    labels = np.arange(s.shape[0]) % s.shape[1]
-    return apply(softmax_cross_entropy, (s, labels))

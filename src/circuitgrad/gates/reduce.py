@@ -17,6 +17,7 @@ import numpy as np
 
 from ..core.gate import Gate
 from ..errors import ShapeError
+from .listing import Text, axes_text, axis_text, kept
 
 
 def reduce_params(t, axis, keepdims):
@@ -65,8 +66,22 @@ def _count(x, axis):
     return int(np.prod([x.shape[a] for a in axis]))
 
 
+def _reduction_forward(site):
+    return f"{site.gate_name}({site.arg(0)}{axis_text(site.params)})"
+
+
+def _sum_text(site, i):
+    return f"ones_like({site.arg(0)}) * {kept(site.g, site.params)}"
+
+
+def _mean_text(site, i):
+    n = site.value(0).size // builtins.max(np.size(site.out_value), 1)
+    return f"ones_like({site.arg(0)}) * {kept(site.g, site.params)} / {n}"
+
+
 sum = Gate("sum", lambda x, axis, keepdims: np.add.reduce(x, axis=axis, keepdims=keepdims),
-           symbol="sum", saves=(), saves_out=False,
+           symbol="sum", saves=(), saves_out=False, numpy=np.sum, api="sum",
+           text=Text(_reduction_forward, _sum_text),
            vjp=(lambda g, out, x, axis, keepdims: _spread(g, x, axis, keepdims),),
            jvp=(lambda t, out, x, axis, keepdims: t.sum(axis=axis, keepdims=keepdims),))
 
@@ -79,7 +94,8 @@ def _mean_forward(x, axis, keepdims):
 
 
 mean = Gate("mean", _mean_forward,
-            symbol="mean", saves=(), saves_out=False,
+            symbol="mean", saves=(), saves_out=False, numpy=np.mean, api="mean",
+            text=Text(_reduction_forward, _mean_text),
             vjp=(lambda g, out, x, axis, keepdims:
                  _spread(g * (1.0 / _count(x, axis)), x, axis, keepdims),),
             jvp=(lambda t, out, x, axis, keepdims: t.mean(axis=axis, keepdims=keepdims),))
@@ -91,18 +107,32 @@ def _arg_share(x, out, axis, keepdims):
     return hit / hit.sum(axis=axis, keepdims=True)
 
 
-def _extreme(name, reduce_fn):
+def _extreme_text(site, i):
+    params, a = site.params, site.arg(0)
+    hit = f"{a} == {kept(site.out, params)}"
+    axis = params.get("axis")
+    x = site.value(0)
+    kept_out = np.reshape(site.out_value, kept_shape(x.shape, axis))
+    if np.any(np.sum(x == kept_out, axis=axis) > 1):
+        # a tie: the entries equal to the extreme share the gradient evenly
+        count = f"sum({hit})" if axis is None else \
+            f"sum({hit}, axis={axes_text(axis)}, keepdims=True)"
+        return f"(({hit}) / {count}) * {kept(site.g, params)}"
+    return f"({hit}) * {kept(site.g, params)}"
+
+
+def _extreme(name, reduce_fn, numpy):
     return Gate(
         name, lambda x, axis, keepdims: reduce_fn(x, axis=axis, keepdims=keepdims),
-        symbol=name,
+        symbol=name, numpy=numpy, api=name, text=Text(_reduction_forward, _extreme_text),
         vjp=(lambda g, out, x, axis, keepdims:
              _keep(g, x, axis, keepdims) * _arg_share(x, out, axis, keepdims),),
         jvp=(lambda t, out, x, axis, keepdims:
              (t * _arg_share(x, out, axis, keepdims)).sum(axis=axis, keepdims=keepdims),))
 
 
-max = _extreme("max", np.max)
-min = _extreme("min", np.min)
+max = _extreme("max", np.max, (np.max, np.amax))
+min = _extreme("min", np.min, (np.min, np.amin))
 
 
 def _finite_or_zero(m):
@@ -126,8 +156,16 @@ def _softmax_of(x, out_kept):
     return np.exp(x - np.where(out_kept == -np.inf, 0, out_kept))
 
 
+def _lse_text(site, i):
+    lse = kept(site.out, site.params)
+    if np.any(site.out_value == -np.inf):  # an all -inf slice: weights 0, as the rule has
+        lse = f"where({lse} == -inf, 0, {lse})"
+    return f"exp({site.arg(0)} - {lse}) * {kept(site.g, site.params)}"
+
+
 logsumexp = Gate(
-    "logsumexp", _lse_forward, symbol="logsumexp",
+    "logsumexp", _lse_forward, symbol="logsumexp", api="logsumexp",
+    text=Text(_reduction_forward, _lse_text),
     vjp=(lambda g, out, x, axis, keepdims:
          _keep(g, x, axis, keepdims) * _softmax_of(x, _keep(out, x, axis, keepdims)),),
     jvp=(lambda t, out, x, axis, keepdims:
@@ -142,42 +180,9 @@ def _log_softmax_forward(x, axis):
 
 
 log_softmax = Gate(
-    "log_softmax", _log_softmax_forward, symbol="log_softmax", saves=(),
+    "log_softmax", _log_softmax_forward, symbol="log_softmax", saves=(), api="log_softmax",
+    text=Text(lambda site: f"log_softmax({site.arg(0)}, axis={site.params['axis']})",
+              lambda site, i: f"{site.g} - exp({site.out}) * "
+                              f"sum({site.g}, axis={site.params['axis']}, keepdims=True)"),
     vjp=(lambda g, out, x, axis: g - np.exp(out) * g.sum(axis=axis, keepdims=True),),
     jvp=(lambda t, out, x, axis: t - (np.exp(out) * t).sum(axis=axis, keepdims=True),))
-
-
-# ----- sample inputs for the gradient sweep (see gates/sweep.py) ---------------------------
-def _sweep():
-    from .sweep import Case, distinct, normal
-
-    def last(x):
-        return -1 if x.ndim else None
-
-    def nonempty(sampler):
-        return lambda rng, a, b: None if 0 in a else [sampler(rng, a)]
-
-    def any_shape(sampler):
-        return lambda rng, a, b: [sampler(rng, a)]
-
-    return [
-        Case(sum, lambda x: x.sum(), any_shape(normal), "sum all"),
-        Case(sum, lambda x: x.sum(axis=last(x), keepdims=True), any_shape(normal),
-             "sum last keepdims"),
-        Case(sum, lambda x: x.sum(axis=(0, -1) if x.ndim > 1 else None),
-             any_shape(normal), "sum two axes"),
-        Case(mean, lambda x: x.mean(axis=last(x)), nonempty(normal)),
-        Case(max, lambda x: x.max(axis=last(x)), nonempty(distinct)),
-        Case(max, lambda x: x.max(), nonempty(distinct), "max all"),
-        Case(min, lambda x: x.min(axis=0 if x.ndim else None, keepdims=True),
-             nonempty(distinct)),
-        Case(logsumexp, lambda x: x.logsumexp(axis=last(x)), nonempty(normal)),
-        Case(logsumexp, lambda x: x.logsumexp(), nonempty(normal), "logsumexp all"),
-        Case(log_softmax, lambda x: _log_softmax_last(x),
-             lambda rng, a, b: None if not a or 0 in a else [normal(rng, a)]),
-    ]
-
-
-def _log_softmax_last(x):
-    from ..functions import log_softmax as fn
-    return fn(x, axis=-1)

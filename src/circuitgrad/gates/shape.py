@@ -11,23 +11,63 @@ import numbers
 import numpy as np
 
 from ..core.backward import unbroadcast
-from ..core.gate import Gate, each
+from ..core.gate import Gate, each, run
 from ..errors import ShapeError
+from .listing import Text, index_text, tuple_text, unbroadcast_text
 from .reduce import normalize_axes
 
+
+def _is_reversal(axes, ndim):
+    return axes is None or list(axes) == list(range(ndim))[::-1]
+
+
+def _transpose_forward(site):
+    axes = site.params.get("axes")
+    if _is_reversal(axes, np.ndim(site.out_value)):
+        return f"{site.arg(0)}.T"
+    return f"transpose({site.arg(0)}, {tuple(axes)})"
+
+
+def _transpose_text(site, i):
+    axes = site.params.get("axes")
+    if _is_reversal(axes, np.ndim(site.out_value)):
+        return f"{site.g}.T"
+    return f"transpose({site.g}, {tuple(int(k) for k in np.argsort(axes))})"  # the inverse
+
+
+def _concat_text(site, i):
+    axis = site.params["axis"]
+    sizes = [np.shape(site.value(k))[axis] for k in range(site.count)]
+    start, stop = sum(sizes[:i]), sum(sizes[:i + 1])
+    piece = slice(start or None, stop if stop < sum(sizes) else None)
+    return f"{site.g}[{index_text((slice(None),) * axis + (piece,))}]"
+
+
+def _joined(site):
+    args = [site.arg(k) for k in range(site.count)]
+    return f"{site.gate_name}({tuple_text(args)}, axis={site.params['axis']})"
+
+
+
 reshape = Gate("reshape", lambda x, shape: np.reshape(x, shape), symbol="reshape",
-               saves=(), saves_out=False,
+               saves=(), saves_out=False, numpy=np.reshape, api="reshape",
+               text=Text(lambda site: f"reshape({site.arg(0)}, {tuple(site.params['shape'])})",
+                         lambda site, i: f"reshape({site.g}, {site.arg(0)}.shape)"),
                vjp=(lambda g, out, x, shape: g.reshape(x.shape),),
                jvp=(lambda t, out, x, shape: t.reshape(shape),))
 
 transpose = Gate("transpose", lambda x, axes: np.transpose(x, axes), symbol="T",
-                 saves=(), saves_out=False,
+                 saves=(), saves_out=False, numpy=np.transpose, api="transpose",
+                 text=Text(_transpose_forward, _transpose_text),
                  vjp=(lambda g, out, x, axes: g.transpose(tuple(np.argsort(axes))),),
                  jvp=(lambda t, out, x, axes: t.transpose(axes),))
 
 broadcast_to_gate = Gate(
     "broadcast_to", lambda x, shape: np.broadcast_to(x, shape), symbol="broadcast",
-    saves=(), saves_out=False,
+    saves=(), saves_out=False, numpy=np.broadcast_to, api="broadcast_to",
+    text=Text(lambda site: f"broadcast_to({site.arg(0)}, {tuple(site.params['shape'])})",
+              lambda site, i: unbroadcast_text(site.g, site.arg(0), np.shape(site.value(0)),
+                                               np.shape(site.out_value))),
     vjp=(lambda g, out, x, shape: unbroadcast(g, x.shape),),
     jvp=(lambda t, out, x, shape: np.broadcast_to(t, shape),))
 
@@ -70,23 +110,21 @@ def out_dtype(xs):
 
 concatenate = Gate(
     "concatenate", lambda *xs, axis: np.concatenate(xs, axis=axis), symbol="concat",
-    saves=(), saves_out=False,
+    saves=(), saves_out=False, numpy=np.concatenate, api="concatenate",
+    text=Text(_joined, _concat_text),
     vjp=each(_concat_vjp, together=_concat_vjp_all),
     jvp=lambda tangents, out, *xs, axis: np.concatenate(_zeros_for(tangents, xs), axis=axis))
 
 stack = Gate(
     "stack", lambda *xs, axis: np.stack(xs, axis=axis), symbol="stack",
-    saves=(), saves_out=False,
+    saves=(), saves_out=False, numpy=np.stack, api="stack",
+    text=Text(_joined, lambda site, i:
+              f"{site.g}[{index_text((slice(None),) * site.params['axis'] + (i,))}]"),
     vjp=each(_stack_vjp, together=_stack_vjp_all),
     jvp=lambda tangents, out, *xs, axis: np.stack(_zeros_for(tangents, xs), axis=axis))
 
 
 # ----- helpers the Tensor methods and cg functions call ------------------------------------
-def _apply(gate, inputs, params):
-    from ..tensor import apply  # late: tensor.py imports this module
-    return apply(gate, inputs, params)
-
-
 def reshape_tensor(t, shape):
     shape = (shape,) if isinstance(shape, numbers.Integral) else tuple(int(n) for n in shape)
     try:
@@ -96,7 +134,7 @@ def reshape_tensor(t, shape):
                          f"into shape {shape}") from None
     if new_shape == t.shape:
         return t
-    return _apply(reshape, (t,), {"shape": new_shape})
+    return run(reshape, (t,), {"shape": new_shape})
 
 
 def transpose_tensor(t, axes):
@@ -112,7 +150,7 @@ def transpose_tensor(t, axes):
                          f"{t.ndim} axes of a tensor of shape {t.shape}")
     if axes == tuple(range(t.ndim)):
         return t
-    return _apply(transpose, (t,), {"axes": axes})
+    return run(transpose, (t,), {"axes": axes})
 
 
 def swapaxes(t, a, b):
@@ -149,26 +187,4 @@ def broadcast_to(t, shape):
             from None
     if shape == t.shape:
         return t
-    return _apply(broadcast_to_gate, (t,), {"shape": shape})
-
-
-# ----- sample inputs for the gradient sweep (see gates/sweep.py) ---------------------------
-def _sweep():
-    from .. import functions as F
-    from .sweep import Case, normal
-
-    def at_least_1d(rng, a, b):
-        return [normal(rng, a)] if a else None
-
-    def twins(rng, a, b):
-        return [normal(rng, a), normal(rng, a)] if a else None
-
-    return [
-        Case(reshape, lambda x: x.reshape(-1) * 1.5, lambda rng, a, b: [normal(rng, a)]),
-        Case(transpose, lambda x: x.T * 1.5,
-             lambda rng, a, b: [normal(rng, a)] if len(a) > 1 else None),
-        Case(broadcast_to_gate, lambda x: F.broadcast_to(x, (3,) + x.shape),
-             lambda rng, a, b: [normal(rng, a)]),
-        Case(concatenate, lambda x, y: F.concatenate([x, y * 2, x], axis=-1), twins),
-        Case(stack, lambda x, y: F.stack([x, y * 2], axis=1), twins),
-    ]
+    return run(broadcast_to_gate, (t,), {"shape": shape})
