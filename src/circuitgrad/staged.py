@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .draw.circuit import read_circuit
-from .draw.format import SMALL, const, summary
+from .draw.format import SMALL, const, index_text, summary
 from .gates.indexing import is_basic
 from .gates.reduce import kept_shape
 
@@ -222,26 +222,6 @@ def _axis_text(params):
     return "".join(", " + p for p in parts)
 
 
-def _index_text(index):
-    index = index if isinstance(index, tuple) else (index,)
-    parts = []
-    for item in index:
-        if isinstance(item, slice):
-            text = ":".join("" if v is None else str(v) for v in (item.start, item.stop))
-            if item.step is not None:
-                text += f":{item.step}"
-            parts.append(text)
-        elif item is None:
-            parts.append("None")
-        elif item is Ellipsis:
-            parts.append("...")
-        elif isinstance(item, np.ndarray):
-            parts.append(np.array2string(item, separator=", ", threshold=6))
-        else:
-            parts.append(str(item))
-    return ", ".join(parts)
-
-
 _BINARY = {"add": "+", "sub": "-", "mul": "*", "div": "/", "matmul": "@", "pow": "**",
            "remainder": "%"}
 
@@ -269,7 +249,7 @@ def forward_expr(node, names=None):
     if gate == "log_softmax":
         return f"log_softmax({args[0]}, axis={params['axis']})"
     if gate == "getitem":
-        return f"{args[0]}[{_index_text(params['index'])}]"
+        return f"{args[0]}[{index_text(params['index'])}]"
     if gate == "transpose":
         axes = params.get("axes")
         return f"{args[0]}.T" if axes is None or list(axes) == list(
@@ -298,7 +278,7 @@ def forward_expr(node, names=None):
         more = "" if tuple(stride) == tuple(kernel) else f", stride={_pair_text(stride)}"
         return f"max_pool2d({args[0]}, {_pair_text(kernel)}{more})"
     if gate == "scatter_add":
-        return (f"scatter_add({args[0]}, index=s_[{_index_text(params['index'])}], "
+        return (f"scatter_add({args[0]}, index=s_[{index_text(params['index'])}], "
                 f"shape={tuple(params['shape'])})")
     return f"{gate}({', '.join(args)})"
 
@@ -440,13 +420,13 @@ def _local(node, i, names=None):
         sizes = [np.shape(_value(op))[axis] for op in ops]
         start, stop = sum(sizes[:i]), sum(sizes[:i + 1])
         piece = slice(start or None, stop if stop < sum(sizes) else None)
-        return f"{g}[{_index_text((slice(None),) * axis + (piece,))}]"
+        return f"{g}[{index_text((slice(None),) * axis + (piece,))}]"
     if gate == "stack":
-        return f"{g}[{_index_text((slice(None),) * params['axis'] + (i,))}]"
+        return f"{g}[{index_text((slice(None),) * params['axis'] + (i,))}]"
     if gate == "einsum":
         return _einsum_local(node, i, g, names)
     if gate == "scatter_add":
-        return f"{g}[{_index_text(params['index'])}]"
+        return f"{g}[{index_text(params['index'])}]"
     if gate == "unfold":  # a pixel seen by several windows: their gradients add up
         return f"fold({g}, {a}.shape{_window_text(params['stride'], params['padding'])})"
     if gate == "fold":
@@ -568,7 +548,7 @@ def _backward_steps(node, i, operand, share, totals, stage, names=None):
         # dx[index] += dgate reads as np.add.at: where an integer index repeats, each of its
         # entries adds up (NumPy's own += on a repeated index would keep only the last)
         note = "repeated indices add up" if _repeats(index, operand.value.shape) else ""
-        steps.append(Step(f"{target}[{_index_text(index)}]", "+=", "d" + node.name,
+        steps.append(Step(f"{target}[{index_text(index)}]", "+=", "d" + node.name,
                           np.asarray(node.grad), stage, note=note, node=node))
         return steps
     if node.gate.name == "matmul":

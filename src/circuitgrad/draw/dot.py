@@ -16,7 +16,7 @@ the gradient that its gate sends back, and the wire before the dot carries their
 
 import numpy as np
 
-from .format import const, shape_text, summary
+from .format import const, index_text, shape_text, summary
 
 GREEN = "#1a7f37"
 RED = "#cf222e"
@@ -79,8 +79,7 @@ def gate_label(node):
             return f"{symbol}\naxis={axis[0] if len(axis) == 1 else axis}"
         return symbol
     if name == "getitem":
-        from ..staged import _index_text
-        return f"[{_index_text(params['index'])}]"
+        return f"[{index_text(params['index'])}]"
     return symbol
 
 

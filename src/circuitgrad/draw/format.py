@@ -90,3 +90,24 @@ def summary(a, rows=False):
     else:
         out = f"{shape_text(a.shape)} array"
     return [out] if rows else out
+
+
+def index_text(index):
+    """An index as it is written between brackets: ``0, 1:3, ...`` (arrays abbreviated)."""
+    index = index if isinstance(index, tuple) else (index,)
+    parts = []
+    for item in index:
+        if isinstance(item, slice):
+            text = ":".join("" if v is None else str(v) for v in (item.start, item.stop))
+            if item.step is not None:
+                text += f":{item.step}"
+            parts.append(text)
+        elif item is None:
+            parts.append("None")
+        elif item is Ellipsis:
+            parts.append("...")
+        elif isinstance(item, np.ndarray):
+            parts.append(np.array2string(item, separator=", ", threshold=6))
+        else:
+            parts.append(str(item))
+    return ", ".join(parts)
