@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import types
 from pathlib import Path
 
@@ -260,7 +261,7 @@ def test_out_dir_problem_says_what_is_wrong(tmp_path, monkeypatch):
     assert cli.out_dir_problem(str(tmp_path / "new" / "deeper")) is None
     assert (tmp_path / "new" / "deeper").is_dir()  # made now, before any long run
     with monkeypatch.context() as m:  # what os.access cannot see (root, special folders)
-        m.setattr(cli.tempfile, "TemporaryFile",
+        m.setattr(tempfile, "TemporaryFile",
                   lambda dir: (_ for _ in ()).throw(OSError(30, "Read-only file system")))
         assert cli.out_dir_problem(str(tmp_path)) == \
             f"cannot write in {tmp_path}: Read-only file system"

@@ -19,6 +19,7 @@ from . import compiled
 compiled.prepare()  # before the core modules load: pure Python if asked for
 
 from . import numpy_api  # noqa: F401 -- installs NumPy dispatch on Tensor
+from ._version import __version__ as __version__
 from .core.trace import enable_grad, is_grad_enabled, no_grad
 from .custom import Function
 from .draw import draw
@@ -28,8 +29,6 @@ from .functions import __all__ as _function_names
 from .gradcheck import GradCheckReport, check_grad
 from .tensor import Tensor, as_tensor, tensor
 from .transforms import grad, hessian, hvp, jacobian, jvp, value_and_grad, vjp
-
-__version__ = "0.1.0"
 
 __all__ = [
     "CircuitError", "Function", "GradCheckReport", "GraphFreedError", "NotDifferentiableError",

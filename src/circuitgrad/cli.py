@@ -5,13 +5,15 @@ Exit status: 0 on success, 1 when a gradient check fails or a picture cannot be 
 """
 
 import argparse
-import os
 import sys
-import tempfile
 import textwrap
-import warnings
 
 import numpy as np
+
+from ._version import __version__
+from .outdir import out_dir_problem
+from .report import Report as Report  # still reachable as cli.Report, where it was
+from .report import compute, picture_for
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -48,7 +50,6 @@ def build_parser(with_train=False):
                     "gradients backward.",
         epilog="Run 'circuitgrad COMMAND --help' for a command's options. Exit status: 0 ok, "
                "1 a gradient check failed or a picture could not be made, 2 bad input.")
-    from . import __version__
     parser.add_argument("--version", action="version", version=f"circuitgrad {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
@@ -150,32 +151,6 @@ def _fail(command, message, status=EXIT_BAD_INPUT):
     return status
 
 
-def out_dir_problem(path):
-    """Make ``path`` a folder to write into now, or say why it cannot be (None if fine).
-
-    Commands call this before they start, so that a long run is not lost because its
-    results cannot be saved at the end. The folder is made here; on failure nothing is.
-    """
-    if not path:
-        return "the folder name is empty"
-    existing = os.path.abspath(path)
-    while not os.path.lexists(existing):  # the longest part of the path that exists
-        existing = os.path.dirname(existing)
-    if not os.path.isdir(existing):
-        if existing == os.path.abspath(path):
-            return f"{path} exists and is not a folder"
-        return f"cannot create {path}: {existing} is not a folder"
-    if not os.access(existing, os.W_OK | os.X_OK):
-        return f"cannot write in {existing}: permission denied"
-    try:  # the checks above cannot see everything (special file systems, root, quotas)
-        os.makedirs(path, exist_ok=True)
-        with tempfile.TemporaryFile(dir=path):
-            pass
-    except OSError as err:
-        return f"cannot write in {path}: {err.strerror or err}"
-    return None
-
-
 def run_grad(args):
     """``circuitgrad grad``: the value, gradients and staged listing of an expression."""
     from .draw import DrawError
@@ -226,76 +201,6 @@ def run_grad(args):
     return status
 
 
-class Report:
-    """What ``circuitgrad grad`` prints: value, gradients, staged listing."""
-
-    def __init__(self, expr, y, listing, grads):
-        self.expr, self.y, self.listing, self.grads = expr, y, listing, grads
-
-    def lines(self, staged=True):
-        from .draw.format import SMALL, summary
-
-        name = self.listing.circuit.output.name
-        data = [self.expr.inputs[n].data for n in self.expr.names]
-        sep = "; " if any(np.size(d) > SMALL for d in data) else ", "
-        given = sep.join(f"{n}={summary(d)}" for n, d in zip(self.expr.names, data,
-                                                             strict=True))
-        out = [f"{name} = {self.expr.shown()}   at {given}",
-               f"value: {name} = {summary(self.y.data)}", "gradients:"]
-        width = max(len(n) for n in self.expr.names)
-        for n in self.expr.names:
-            out.append(f"  d{name}/d{n.ljust(width)} = {summary(self.grads[n])}")
-        if staged:
-            out += ["", *self.listing.lines()]
-        return out
-
-
-def compute(expr, y, upstream=None):
-    """Back-propagate the evaluated expression; check every number is finite."""
-    from .draw.circuit import DrawError
-    from .expr import ExprError
-    from .staged import staged
-    from .tensor import Tensor
-
-    if not isinstance(y, Tensor) or not y.requires_grad:
-        raise ExprError("the expression does not depend on its inputs, so every gradient "
-                        "is zero; nothing to show")
-    if upstream is None and y.size != 1:
-        raise ExprError(f"the expression's value has shape {y.shape}, not a single number: "
-                        f"wrap it in sum(...), or give its gradient with --upstream")
-    if upstream is not None and np.shape(upstream) != y.shape:
-        raise ExprError(f"--upstream has shape {np.shape(upstream)} but the expression's "
-                        f"value has shape {y.shape}")
-    try:
-        with warnings.catch_warnings(), np.errstate(all="ignore"):
-            warnings.simplefilter("ignore")
-            listing = staged(y, upstream)
-    except DrawError as err:
-        raise ExprError(str(err)) from None
-    for step in listing.backward:
-        value = np.asarray(step.value)
-        if not np.all(np.isfinite(value)):
-            of, where = "", ""
-            place = expr.positions.get(id(step.node.tensor)) if step.node else None
-            if place:
-                of, where = f" of {place[2]}", ", at " + expr.where(place[0], place[1])
-            raise ExprError(f"the gradient is not finite: the backward step "
-                            f"'{step.target} {step.op} {step.expr}'{of} gives "
-                            f"{_first_bad(value)}{where}")
-    by_id = {id(n.tensor): n for n in listing.circuit.nodes}
-    grads = {}
-    for name, t in expr.inputs.items():
-        node = by_id.get(id(t))
-        g = None if node is None else node.grad
-        grads[name] = np.zeros_like(t.data) if g is None else g
-    return Report(expr, y, listing, grads)
-
-
-def _first_bad(value):
-    bad = value[~np.isfinite(value)].flat[0]
-    return "nan" if np.isnan(bad) else ("inf" if bad > 0 else "-inf")
-
-
 def _check(expr, values, upstream):
     from .expr import ExprError, parse
     from .gradcheck import check_grad
@@ -319,23 +224,6 @@ def _check(expr, values, upstream):
         verdict = "ok" if r.ok else "MISMATCH"
         print(f"  d/d{name}: max relative error {r.max_rel_error:.1e}  {verdict}")
     return EXIT_OK if report.ok else EXIT_FAILED
-
-
-def picture_for(report):
-    """The picture ``--svg``/``--png`` write: every wire named, the expression as title."""
-    from .draw import CircuitTooLargeError, Picture, to_dot
-    from .draw.circuit import DEFAULT_MAX_GATES
-
-    circuit = report.listing.circuit
-    if len(circuit.gates) > DEFAULT_MAX_GATES:
-        raise CircuitTooLargeError(
-            f"the circuit has {len(circuit.gates)} gates, more than a readable picture "
-            f"holds ({DEFAULT_MAX_GATES}); draw a smaller expression, or part of it from "
-            f"Python with circuitgrad.draw(y, stop_at=[...])")
-    title = f"{circuit.output.name} = {report.expr.shown()}"
-    if len(title) > 90:
-        title = title[:87] + "..."
-    return Picture(to_dot(circuit, names=True, title=title), gates=len(circuit.gates))
 
 
 def _save_picture(picture, path, fmt):

@@ -157,9 +157,9 @@ class Outcome:
 
 def run_example(example):
     """Evaluate, back-propagate and check one example (no printing, no pictures)."""
-    from .cli import compute
     from .expr import parse
     from .gradcheck import check_grad
+    from .report import compute
 
     expr = parse(example.expression)
     values = {k: np.asarray(v, dtype=np.float64) for k, v in example.inputs.items()}
@@ -195,8 +195,8 @@ def run_example(example):
 
 def run_demo(out="circuitgrad-demo", pictures=True, stream=None):
     """``circuitgrad demo``: every example printed, checked and drawn; returns exit status."""
-    from .cli import picture_for
     from .draw import DrawError, find_engine
+    from .report import picture_for
 
     stream = stream or sys.stdout
 

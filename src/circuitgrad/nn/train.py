@@ -22,7 +22,7 @@ import time
 
 import numpy as np
 
-from ..cli import out_dir_problem
+from ..outdir import out_dir_problem
 from . import (
     Adam,
     BatchNorm2d,
