@@ -22,11 +22,11 @@ FRONT_DOOR = 7  # above every layer: it may import anything, and nothing may imp
 LAYERS = {
     0: ["errors", "compiled", "_version"],
     1: ["core", "core.backward", "core.gate", "core.graph", "core.node", "core.trace",
-        "core.tree"],
+        "core.tree", "core.circuit"],
     2: ["gates", "gates.elementwise", "gates.indexing", "gates.linalg", "gates.nn",
         "gates.reduce", "gates.shape", "gates.define", "gates.listing", "gates.table"],
     3: ["tensor"],
-    4: ["functions", "numpy_api", "transforms", "custom", "gradcheck"],
+    4: ["functions", "numpy_api", "transforms", "custom", "gradcheck", "tracing"],
     # views and nn: read circuits, build on the user API
     5: ["staged", "draw", "draw.circuit", "draw.dot", "draw.format", "draw.picture",
         "draw.render", "nn", "nn.data", "nn.functional", "nn.init", "nn.layers",
