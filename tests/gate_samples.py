@@ -145,6 +145,8 @@ def elementwise_cases():
         Case(ew.arcsinh, F.arcsinh, unary(normal)),
         Case(ew.arccosh, F.arccosh, unary(above_one)),
         Case(ew.arctanh, F.arctanh, unary(inside_unit)),
+        Case(ew.deg2rad, F.deg2rad, unary(normal)),
+        Case(ew.rad2deg, F.rad2deg, unary(normal)),
     ]
 
 

@@ -87,6 +87,8 @@ cosh = elementwise("cosh", _quiet(np.cosh), "sinh(x)", numpy=np.cosh)
 arcsinh = elementwise("arcsinh", np.arcsinh, "1 / sqrt(x**2 + 1)", numpy=np.arcsinh)
 arccosh = elementwise("arccosh", np.arccosh, "1 / sqrt(x**2 - 1)", numpy=np.arccosh)
 arctanh = elementwise("arctanh", np.arctanh, "1 / (1 - x**2)", numpy=np.arctanh)
+deg2rad = elementwise("deg2rad", np.deg2rad, "pi / 180", numpy=(np.deg2rad, np.radians))
+rad2deg = elementwise("rad2deg", np.rad2deg, "180 / pi", numpy=(np.rad2deg, np.degrees))
 
 
 # ----- activations --------------------------------------------------------------------------
