@@ -128,6 +128,7 @@ def elementwise_cases():
              binary(away_from_zero, normal)),
         Case(ew.cast, lambda x: x.astype(np.longdouble) * 2, unary(normal)),
         Case(ew.identity, lambda x: apply(ew.identity, (x,)), unary(normal)),
+        Case(ew.copy, lambda x: x.copy() * 2, unary(normal)),
         Case(ew.reciprocal, lambda x: np.reciprocal(x), unary(away_from_zero)),
         Case(ew.exp2, F.exp2, unary(normal)),
         Case(ew.log2, F.log2, unary(positive)),

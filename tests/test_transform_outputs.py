@@ -86,3 +86,46 @@ def test_jacobian_checks_argnums_and_takes_one_array_in_and_out():
 def test_a_complex_tangent_is_an_error_not_a_dropped_imaginary_part():
     with pytest.raises(TypeError, match="tangents hold real numbers, not complex128"):
         cg.jvp(np.sin, (np.ones(2),), (np.ones(2) * 1j,))
+
+
+# ----- nested transforms hand back arrays, at every depth ------------------------------------
+def _f(x):
+    return np.sin(np.sin(x) + np.sin(x))
+
+
+def _f1(x):  # f' by hand
+    return np.cos(2 * np.sin(x)) * 2 * np.cos(x)
+
+
+def _f2(x):  # f'' by hand
+    return -np.sin(2 * np.sin(x)) * (2 * np.cos(x)) ** 2 - np.cos(2 * np.sin(x)) * 2 * np.sin(x)
+
+
+def _no_tensors(tree):
+    leaves, _ = cg.core.tree.flatten(tree)
+    return all(not isinstance(v, cg.Tensor) for v in leaves)
+
+
+def test_jvp_of_vjp_returns_arrays():  # forward-over-reverse, the usual Hessian-vector product
+    out, tangent = cg.jvp(lambda x, w: cg.vjp(_f, x)[1](w), (0.3, 1.5), (1.0, 0.0))
+    assert _no_tensors(out) and _no_tensors(tangent)
+    assert np.isclose(out[0], 1.5 * _f1(0.3)) and np.isclose(tangent[0], 1.5 * _f2(0.3))
+
+
+def test_vjp_of_jvp_and_jvp_of_grad_return_arrays():
+    out, back = cg.vjp(lambda x: cg.jvp(_f, (x,), (1.0,))[1], 0.3)
+    (g,) = back(1.0)
+    assert _no_tensors((out, g)) and np.isclose(out, _f1(0.3)) and np.isclose(g, _f2(0.3))
+    value, tangent = cg.jvp(cg.grad(_f), (0.3,), (1.0,))
+    assert _no_tensors((value, tangent)) and np.isclose(tangent, _f2(0.3))
+
+
+def test_grad_of_jacobian_and_hessian_of_grad_return_arrays():
+    x = np.array([0.2, 0.4])
+    g = cg.grad(lambda v: np.sum(cg.jacobian(lambda y: np.sin(y) * y)(v)))(x)
+    assert _no_tensors(g)
+    np.testing.assert_allclose(g, 2 * np.cos(x) - x * np.sin(x))  # d/dx of the diagonal
+    h = cg.hessian(lambda v: np.sum(cg.grad(lambda y: np.sum(np.sin(y) ** 2))(v) ** 2))(x)
+    assert _no_tensors(h)
+    # sum((sin 2y)^2): second derivative 8 cos(4y) on the diagonal
+    np.testing.assert_allclose(h, np.diag(8 * np.cos(4 * x)), atol=1e-12)

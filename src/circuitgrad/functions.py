@@ -361,7 +361,7 @@ def einsum(subscripts, *operands):
     return apply(la.einsum, xs, {"ins": tuple(ins), "out_spec": out_spec})
 
 
-install(clip=clip, dot=dot, var=var, std=std)  # the Tensor methods of the same names
+install(clip=clip, dot=dot, var=var, std=std, ravel=ravel)  # the Tensor methods of the same names
 
 # Everything above that is public, derived or written out: what ``import circuitgrad`` gives.
 __all__ = sorted(DERIVED) + [

@@ -29,6 +29,14 @@ _UFUNCS = {fn: _ufunc_rule(gate) for gate in all_gates() for fn in gate.numpy
            if isinstance(fn, np.ufunc)}
 _UFUNCS.update({np.power: _pow, np.float_power: _pow, np.positive: as_tensor})
 
+
+def _function_rule(gate, fn):
+    """A formula gate's NumPy function that is not a ufunc (np.copy): inputs only."""
+    def rule(*inputs, **options):
+        _no_extras(fn.__name__, **options)
+        return apply(gate, inputs)
+    return rule
+
 # Ufuncs whose result is piecewise constant or boolean: no gradient flows, none is lost.
 _CONSTANT_UFUNCS = {
     np.sign, np.floor, np.ceil, np.trunc, np.rint, np.isfinite, np.isnan, np.isinf,
@@ -227,6 +235,9 @@ _FUNCTIONS = {
     np.broadcast_to: lambda array, shape, subok=False: F.broadcast_to(array, shape),
     np.full_like: _full_like,
 }
+
+_FUNCTIONS.update({fn: _function_rule(gate, fn) for gate in all_gates() if gate.local
+                   for fn in gate.numpy if not isinstance(fn, np.ufunc)})
 
 # Functions whose result carries no gradient: indices, counts, booleans, shapes, values
 # rounded (piecewise constant), or fresh arrays shaped like the input. They run on the raw

@@ -290,11 +290,14 @@ class Tensor(Wire):
         return place(self)._params or {}
 
     def item(self):
-        """The value as a Python number (size-1 tensors only)."""
+        """The value as a Python number (size-1 tensors only). Inside a transform, on a
+        tensor it differentiates, this raises: the number would carry no gradient."""
+        _refuse_number(self, "item()")
         return self._value.item()
 
     def tolist(self):
-        """The value as nested Python lists."""
+        """The value as nested Python lists (refused like ``item()`` inside a transform)."""
+        _refuse_number(self, "tolist()")
         return self._value.tolist()
 
     def numpy(self):
@@ -375,7 +378,12 @@ class Tensor(Wire):
 
     # ----- conversions -------------------------------------------------------------------
     def __float__(self):
+        _refuse_number(self, "float()")
         return float(self._value)
+
+    def __complex__(self):
+        _refuse_number(self, "complex()")
+        return complex(self._value)
 
     def __int__(self):
         return int(self._value)
@@ -405,6 +413,7 @@ class Tensor(Wire):
                 "gradient; call .detach().numpy() if that is what you want, or use NumPy "
                 "functions on the tensor directly (np.exp(t), np.sum(t), ...). Array methods "
                 "given a tensor convert it: write X @ W or np.dot(X, W), not X.dot(W)")
+        _refuse_number(self, "converting to a NumPy array")  # a forward-mode tangent too
         value = np.asarray(self._value, dtype=dtype)
         return value.copy() if copy else value
 
@@ -548,13 +557,42 @@ class Tensor(Wire):
     def clip(self, lo=None, hi=None):
         return _upper.clip(self, lo, hi)
 
-    def astype(self, dtype):
+    def astype(self, dtype, copy=True):
+        """The values in ``dtype`` (float to float is a gate; ``copy`` is accepted as NumPy
+        takes it: a tensor's value is never shared with the caller's array anyway)."""
         dtype = np.dtype(dtype)
         if dtype == self._value.dtype:
             return self
         if dtype.kind != "f":
             return _wrap(self._value.astype(dtype))
         return apply(_ew.cast, (self,), {"dtype": dtype})
+
+    def copy(self):
+        """A copy of the value on a new wire; the gradient passes through (``np.copy``)."""
+        return _unary(_ew.copy, self)
+
+    def ravel(self, order="C"):
+        return _upper.ravel(self, order)
+
+    # ----- in-place arithmetic ------------------------------------------------------------
+    # ``p -= lr * p.grad`` on a leaf, with nothing recording (under no_grad(), or a tensor
+    # nothing differentiates), updates the value in place, as NumPy and PyTorch do. On a
+    # parameter while recording it raises: rebinding the name would leave the model as it
+    # was. On an intermediate it gives a new wire (the name is rebound).
+    def __iadd__(self, other):
+        return _in_place(self, other, np.add)
+
+    def __isub__(self, other):
+        return _in_place(self, other, np.subtract)
+
+    def __imul__(self, other):
+        return _in_place(self, other, np.multiply)
+
+    def __itruediv__(self, other):
+        return _in_place(self, other, np.divide)
+
+    def __ipow__(self, other):
+        return _in_place(self, other, np.power)
 
     def dot(self, other):
         """``W.dot(X)`` as the notes write it: np.dot for 0-d, 1-d and 2-d operands."""
@@ -856,6 +894,50 @@ def jvp_of(gate, tangents, out, inputs, params):
     return total
 
 
+def _in_place(t, other, ufunc):
+    """``t OP= other`` (see the in-place operators of Tensor)."""
+    recording = _trace.current().grad_enabled
+    if t.is_leaf and not (recording and (t.requires_grad or _needs_grad(other))):
+        value = t._value
+        update = ufunc(value, other._value if isinstance(other, Tensor) else other)
+        if np.shape(update) != np.shape(value):
+            raise ShapeError(f"in-place update of a tensor of shape {np.shape(value)} by "
+                             f"a value of shape {np.shape(other)} would change its shape")
+        if type(value) is _ndarray:
+            value[...] = update  # in place: other references to the array see it too
+        else:
+            t._value = update.astype(value.dtype)[()] if hasattr(update, "astype") else update
+        return t
+    if t.is_leaf and t.requires_grad:
+        raise NotDifferentiableError(
+            "in-place update of a tensor that requires gradients while gates are recorded: "
+            "the update would be part of the circuit. Update parameters under "
+            "cg.no_grad() (with cg.no_grad(): p -= lr * p.grad) or write p.data -= ...")
+    return NotImplemented  # an intermediate: Python rebinds the name to t OP other
+
+
+def _needs_grad(x):
+    return isinstance(x, Tensor) and x.requires_grad
+
+
+def _refuse_number(t, what):
+    """Inside a transform, a differentiated tensor turned into a Python number would leave
+    the circuit with its gradient silently dropped (``math.exp(t)``, ``np.float64(t)``,
+    ``out[i] = t`` into a NumPy array all call ``float``): raise, saying what to write.
+    Outside transforms ``float(loss)`` works, as in PyTorch (printing, logging)."""
+    if not (t.requires_grad or t._meta is not None) or not switches.changed:
+        return
+    state = _trace.current()
+    if (state.transforms and t.requires_grad) or (state.levels and t._tangents):
+        raise NotDifferentiableError(
+            f"{what} of a tensor inside a gradient transform would drop its gradient: the "
+            f"Python number it gives is outside the circuit (so would math.exp(t), "
+            f"np.float64(t), or storing it into a NumPy array with out[i] = t). Keep it a "
+            f"tensor: np.exp(t) rather than math.exp(t); build arrays with np.stack or "
+            f"cg.stack, or fill one made with np.zeros_like(x) from a tensor x; print(t) "
+            f"shows its value")
+
+
 def _initial_cotangent(y, g, where):
     """Check (or make, for single-element outputs) the upstream gradient of ``y``."""
     value = y._value
@@ -878,10 +960,10 @@ def _initial_cotangent(y, g, where):
 
 class _Upper:
     """What Tensor's methods hand to the layer above: NumPy dispatch (numpy_api) and the
-    composites clip, dot, var and std (functions). Those modules import this one, so they
+    composites clip, dot, var, std and ravel (functions). Those modules import this one, so they
     fill these slots when they load (``install``); ``import circuitgrad`` loads both."""
 
-    __slots__ = ("array_ufunc", "array_function", "clip", "dot", "var", "std")
+    __slots__ = ("array_ufunc", "array_function", "clip", "dot", "var", "std", "ravel")
 
 
 _upper = _Upper()

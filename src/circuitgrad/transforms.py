@@ -134,8 +134,9 @@ def _reverse(out_leaves, cotangents, wires, retain):
     when forward mode is live or the walk reaches a differentiable leaf other than the
     wires, that is, when an enclosing transform differentiates through this one.
     """
+    own = {id(w) for w in wires}  # an output that is an input wire itself (a retired leaf)
     pairs = [(o, c) for o, c in zip(out_leaves, cotangents, strict=True)
-             if isinstance(o, Tensor) and o.requires_grad]
+             if isinstance(o, Tensor) and (o.requires_grad or id(o) in own)]
     if not pairs:
         return [None] * len(wires), False
     return backprop([o for o, _ in pairs], [c for _, c in pairs], wrt=wires,
@@ -170,7 +171,7 @@ def value_and_grad(f, argnums=0, has_aux=False):
     def wrapped(*args, **kwargs):
         nums = _argnums_tuple(argnums, len(args), where)
         args, lifted = _lift_args(args, nums, where)
-        with trace.enable_grad():  # a transform records f even inside no_grad()
+        with trace.transform_running():  # records f even inside no_grad()
             result = f(*args, **kwargs)
         out, aux = result if has_aux else (result, None)
         y = _scalar_output(out, where)
@@ -226,12 +227,16 @@ def vjp(f, *primals):
     """
     where = f"vjp({getattr(f, '__name__', 'f')})"
     args, lifted = _lift_args(primals, range(len(primals)), where)
-    with trace.enable_grad():  # a transform records f even inside no_grad()
+    with trace.transform_running():  # records f even inside no_grad()
         out = f(*args)
     out_leaves, out_def = flatten(out)
     out_leaves = [as_tensor(o) for o in out_leaves]
     wires = [w for _, ws in lifted for w in ws]
     keep = bool(trace.current().levels) or _reaches_outside(out_leaves, wires)
+    # The wires are this vjp's own: vjp_fn stops at them, and nothing else may count them
+    # as differentiable leaves an enclosing transform watches (a jvp of this vjp's result
+    # would keep Tensors otherwise).
+    _retire(wires)
 
     def vjp_fn(cotangent):
         c_leaves, _ = flatten(cotangent)

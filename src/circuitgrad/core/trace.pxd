@@ -3,6 +3,7 @@
 cdef class _State:
     cdef public bint grad_enabled
     cdef public object levels
+    cdef public Py_ssize_t transforms
 
 
 cdef class _Switches:

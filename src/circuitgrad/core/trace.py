@@ -19,11 +19,12 @@ import threading
 class _State:
     """One thread's switches."""
 
-    __slots__ = ("grad_enabled", "levels")
+    __slots__ = ("grad_enabled", "levels", "transforms")
 
     def __init__(self):
         self.grad_enabled = True
         self.levels = ()  # live forward-mode levels, ascending
+        self.transforms = 0  # reverse-mode transforms running their function (grad, vjp)
 
 
 class _Switches:
@@ -55,19 +56,20 @@ def _mine():
 
 
 @contextlib.contextmanager
-def _switched(grad_enabled=None, levels=None):
+def _switched(grad_enabled=None, levels=None, transforms=0):
     """Change this thread's switches for the block; put them back after."""
     state = _mine()
-    previous = state.grad_enabled, state.levels
+    previous = state.grad_enabled, state.levels, state.transforms
     if grad_enabled is not None:
         state.grad_enabled = grad_enabled
     if levels is not None:
         state.levels = levels
+    state.transforms += transforms
     switches.changed += 1
     try:
         yield
     finally:
-        state.grad_enabled, state.levels = previous
+        state.grad_enabled, state.levels, state.transforms = previous
         switches.changed -= 1
 
 
@@ -87,6 +89,13 @@ def no_grad():
 def enable_grad():
     """Turn reverse-mode recording back on inside a ``no_grad`` block."""
     return _switched(grad_enabled=True)
+
+
+def transform_running():
+    """A reverse-mode transform runs its function inside the block: it records (even inside
+    ``no_grad()``), and a tensor's value turned into a Python number there loses the
+    gradient the transform is taking, so Tensor's ``float()`` and ``item()`` refuse."""
+    return _switched(grad_enabled=True, transforms=1)
 
 
 def recording(enabled):

@@ -43,6 +43,7 @@ neg = elementwise("neg", operator.neg, "-1", numpy=np.negative, api="negative", 
 # x**2 is common enough in losses and scalar circuits to be its own gate.
 square = elementwise("square", lambda x: x * x, "2 * x", numpy=np.square, symbol="**2",
                      text=Text(lambda site: f"{site.arg(0)}**2"))
+copy = elementwise("copy", np.copy, "1", numpy=np.copy)  # a new array, the same values
 reciprocal = elementwise("reciprocal", lambda x: 1 / x, "-out**2", numpy=np.reciprocal,
                          symbol="1/x")
 

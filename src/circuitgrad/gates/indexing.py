@@ -22,7 +22,7 @@ def normalize_index(index):
     for item in items:
         if isinstance(item, Wire):
             item = np.asarray(item._value)
-        elif isinstance(item, list):
+        elif isinstance(item, (list, range)):
             item = np.asarray(item)
         if isinstance(item, np.ndarray):
             if item.dtype.kind == "f":
