@@ -174,8 +174,8 @@ def pinv(a, rcond=None, hermitian=False, *, rtol=None):
             raise NotDifferentiableError(
                 "pinv of a rank-deficient matrix has no gradient in circuitgrad (it jumps "
                 "where the rank changes)")
-        return as_tensor(np.linalg.pinv(a._value, **({} if rtol is None else {"rtol": rtol}),
-                                        **({} if rcond is None else {"rcond": rcond})))
+        given = {k: v for k, v in (("rcond", rcond), ("rtol", rtol)) if v is not None}
+        return as_tensor(np.linalg.pinv(a._value, hermitian=hermitian, **given))
     if m < n:
         return F.swapaxes(pinv(F.swapaxes(a, -1, -2)), -1, -2)
     q, r = qr(a)

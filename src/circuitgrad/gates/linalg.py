@@ -474,7 +474,9 @@ def _svd_vjp(g, out, x):
     k = s.shape[-1]
     grad = (u * gs[..., None, :]) @ _mT(v)
     if not (_nonzero(gu) or _nonzero(gv)):
-        return grad                                          # only the singular values
+        # only the singular values are used (getitem's scatter left the vectors' cotangents
+        # zero): the rest is zero too, and it would divide by ties and zeros
+        return grad
     tied = _tied(s * s)
     if tied.any():
         _refuse_ties("svd", "singular vectors", "singular values")
