@@ -9,6 +9,7 @@ suite, so adding a gate means adding its case here, in its family's list.
 import numpy as np
 
 from circuitgrad import functions as F
+from circuitgrad import linalg as LA
 from circuitgrad.core.gate import call
 from circuitgrad.gates import elementwise as ew
 from circuitgrad.gates import indexing as ix
@@ -255,7 +256,7 @@ def linalg_cases():
         return [rng.standard_normal((n, 1)), rng.standard_normal((n, k)),
                 rng.standard_normal((1, k))]
 
-    return [
+    return [*matrix_cases(),
         Case(la.matmul, lambda x, y: x @ y, mat_mat, "matmul 2d"),
         Case(la.matmul, lambda x, y: x @ y, vec_mat, "matmul vector-batch"),
         Case(la.matmul, lambda x, y: x @ y, mat_vec, "matmul batch-vector"),
@@ -267,6 +268,104 @@ def linalg_cases():
              "einsum summed axes"),
         Case(la.einsum, lambda x, y, z: F.einsum("ij,ij,ij->i", x, y, z), size_one,
              "einsum size-1 broadcast"),
+    ]
+
+
+# ----- np.linalg: well-conditioned matrices with well-separated spectra ----------------------
+def _batch_and_sides(a, k=2):
+    """From a drawn shape: at most one batch axis (size 0-2) and k matrix sides in 1-4."""
+    a = tuple(a)
+    sides = tuple(max(1, n) for n in (a[-k:] + (3, 2, 4))[:k])
+    return a[:1] if len(a) > k and a[0] <= 2 else (), sides
+
+
+def orthonormal(rng, batch, m, k):
+    """(batch..., m, k) with orthonormal columns."""
+    q, r = np.linalg.qr(rng.standard_normal(batch + (m, k)))
+    return q * np.sign(np.diagonal(r, axis1=-2, axis2=-1))[..., None, :]
+
+
+def spread(rng, batch, k, start=1.0):
+    """k values per matrix, sorted, at least 0.4 apart (distinct eigen/singular values)."""
+    steps = 0.4 + rng.uniform(0.0, 0.6, batch + (k,))
+    return start + np.cumsum(steps, axis=-1) - steps[..., :1]
+
+
+def conditioned(rng, batch, m, n):
+    """U diag(s) V.T with distinct singular values in [1, 4]: invertible when square."""
+    k = min(m, n)
+    u, v = orthonormal(rng, batch, m, k), orthonormal(rng, batch, n, k)
+    return (u * spread(rng, batch, k)[..., None, :]) @ np.swapaxes(v, -1, -2)
+
+
+def symmetric(rng, batch, n, start):
+    """Q diag(w) Q.T with eigenvalues from ``start``, 0.4 or more apart, and noise in the
+    strict upper triangle, which NumPy's cholesky and eigh do not read (so its gradient is
+    zero and central differences check that)."""
+    q = orthonormal(rng, batch, n, n)
+    a = (q * spread(rng, batch, n, start)[..., None, :]) @ np.swapaxes(q, -1, -2)
+    return a + np.triu(rng.standard_normal(batch + (n, n)), 1)
+
+
+def matrix_cases():
+
+    def square(rng, a, b):
+        batch, (n,) = _batch_and_sides(a, 1)
+        return [conditioned(rng, batch, n, n)]
+
+    def system(vector):
+        def make(rng, a, b):
+            batch, (n, k) = _batch_and_sides(a)
+            rhs = rng.standard_normal((n,) if vector else batch + (n, k))
+            return [conditioned(rng, batch, n, n), rhs]
+        return make
+
+    def positive_definite(rng, a, b):
+        batch, (n,) = _batch_and_sides(a, 1)
+        return [symmetric(rng, batch, n, 0.5)]
+
+    def eigen(upper=False):
+        def make(rng, a, b):
+            batch, (n,) = _batch_and_sides(a, 1)
+            x = symmetric(rng, batch, n, -1.0)
+            return [np.swapaxes(x, -1, -2) if upper else x]
+        return make
+
+    def rectangular(rng, a, b):
+        batch, (m, n) = _batch_and_sides(a)
+        return [conditioned(rng, batch, m, n)]
+
+    def svd_parts(x):
+        u, s, vh = LA.svd(x, full_matrices=False)
+        return F.concatenate([u, s[..., None, :], F.swapaxes(vh, -1, -2)], axis=-2)
+
+    def qr_parts(x):
+        q, r = LA.qr(x)
+        return F.concatenate([q, F.swapaxes(r, -1, -2)], axis=-2)
+
+    def eigh_parts(upper=False):
+        def fn(x):
+            w, v = LA.eigh(x, "U" if upper else "L")
+            return F.concatenate([w[..., None, :] * 2, v], axis=-2)
+        return fn
+
+    return [
+        Case(la.inv, LA.inv, square),
+        Case(la.solve, LA.solve, system(False), "solve matrices"),
+        Case(la.solve, LA.solve, system(True), "solve vector"),
+        Case(la.slogdet, lambda x: LA.slogdet(x).logabsdet, square, "slogdet"),
+        Case(la.slogdet, LA.det, square, "det"),
+        Case(la.cholesky, LA.cholesky, positive_definite),
+        Case(la.cholesky, lambda x: LA.cholesky(F.swapaxes(x, -1, -2), upper=True),
+             positive_definite, "cholesky upper"),
+        Case(la.eigh, eigh_parts(), eigen(), "eigh values and vectors"),
+        Case(la.eigh, eigh_parts(upper=True), eigen(upper=True), "eigh upper"),
+        Case(la.eigh, LA.eigvalsh, eigen(), "eigvalsh"),
+        Case(la.svd, svd_parts, rectangular, "svd"),
+        Case(la.svd, lambda x: LA.svd(x, compute_uv=False), rectangular, "svd values"),
+        Case(la.svd, lambda x: F.norm(x, "nuc", axis=(-2, -1)), rectangular, "norm nuc"),
+        Case(la.svd, lambda x: F.norm(x, 2, axis=(-1, -2)), rectangular, "norm 2"),
+        Case(la.qr, qr_parts, rectangular, "qr"),
     ]
 
 

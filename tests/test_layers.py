@@ -26,7 +26,7 @@ LAYERS = {
     2: ["gates", "gates.elementwise", "gates.indexing", "gates.linalg", "gates.nn",
         "gates.reduce", "gates.shape", "gates.define", "gates.listing", "gates.table"],
     3: ["tensor"],
-    4: ["functions", "numpy_api", "transforms", "custom", "gradcheck", "tracing"],
+    4: ["functions", "linalg", "numpy_api", "transforms", "custom", "gradcheck", "tracing"],
     # views and nn: read circuits, build on the user API
     5: ["staged", "draw", "draw.circuit", "draw.dot", "draw.format", "draw.picture",
         "draw.render", "nn", "nn.data", "nn.functional", "nn.init", "nn.layers",

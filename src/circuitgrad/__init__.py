@@ -18,6 +18,7 @@ from . import compiled
 
 compiled.prepare()  # before the core modules load: pure Python if asked for
 
+from . import linalg as linalg  # cg.linalg, as np.linalg
 from . import numpy_api  # noqa: F401 -- installs NumPy dispatch on Tensor
 from ._version import __version__ as __version__
 from .core.trace import enable_grad, is_grad_enabled, no_grad
@@ -34,6 +35,6 @@ from .transforms import grad, hessian, hvp, jacobian, jvp, value_and_grad, vjp
 __all__ = [
     "CircuitError", "Function", "GradCheckReport", "GraphFreedError", "NotDifferentiableError",
     "ShapeError", "Tensor", "as_tensor", "check_grad", "draw", "enable_grad", "grad",
-    "hessian", "hvp", "is_grad_enabled", "jacobian", "jvp", "no_grad", "tensor",
+    "hessian", "hvp", "is_grad_enabled", "jacobian", "jvp", "linalg", "no_grad", "tensor",
     "value_and_grad", "vjp", "circuit", "trace"]
 __all__ += _function_names

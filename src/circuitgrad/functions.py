@@ -9,7 +9,6 @@ import numbers
 
 import numpy as np
 
-from .errors import NotDifferentiableError
 from .gates import elementwise as ew
 from .gates import formula_gates
 from .gates import linalg as la
@@ -172,11 +171,12 @@ def softmax(x, axis=-1):
 
 
 def norm(x, ord=None, axis=None, keepdims=False):
-    """``np.linalg.norm``: vector norms of any order, and the matrix norms 'fro', 1, -1, inf, -inf.
+    """``np.linalg.norm``: vector norms of any order, and every matrix norm.
 
     As in NumPy, a 2-tuple ``axis`` (or a 2-d input with ``axis=None`` and an ``ord``) asks
-    for a matrix norm. The matrix norms 2, -2 and 'nuc' need singular values, which have no
-    gate: NumPy computes them when nothing needs a gradient, otherwise they raise.
+    for a matrix norm. The matrix norms 2, -2 and 'nuc' are the largest, smallest and summed
+    singular values, from the svd gate (ord=2 and -2 split the gradient evenly between
+    tied singular values, as max and min do).
     """
     x = as_tensor(x)
     if x.dtype.kind != "f":
@@ -195,6 +195,11 @@ def norm(x, ord=None, axis=None, keepdims=False):
     if len(axes) == 2:
         return _matrix_norm(x, ord, axes, keepdims)
     raise ValueError(f"norm takes one axis (a vector norm) or two (a matrix norm), not {axis}")
+
+
+def _singular_values(x):
+    """The singular values of (a stack of) matrices: the svd gate, its s part."""
+    return apply(la.svd, (x,))[..., x.shape[-2], :]
 
 
 def _vector_norm(x, ord, axis, keepdims):
@@ -221,12 +226,11 @@ def _matrix_norm(x, ord, axes, keepdims):
         raise ValueError(f"norm over axis {axes} repeats an axis")
     if ord is None or ord in ("fro", "f"):
         return sqrt((x * x).sum(axis=(row, col), keepdims=keepdims))
-    if ord in (2, -2, "nuc"):
-        if _needs_grad(x):
-            raise NotDifferentiableError(
-                f"norm with ord={ord!r} of a matrix needs singular values, which have no "
-                f"gradient rule in circuitgrad; use ord='fro', 1, -1, inf or -inf")
-        return as_tensor(np.linalg.norm(x._value, ord=ord, axis=(row, col), keepdims=keepdims))
+    if ord in (2, -2, "nuc"):  # the largest, smallest or summed singular values
+        rest = [a for a in range(x.ndim) if a not in (row, col)]
+        s = _singular_values(x.transpose(tuple(rest) + (row, col)))
+        out = s.max(axis=-1) if ord == 2 else s.min(axis=-1) if ord == -2 else s.sum(axis=-1)
+        return expand_dims(out, tuple(sorted((row, col)))) if keepdims else out
     if ord in (1, -1):  # largest (smallest) column sum of |x|
         sums, over = abs(x).sum(axis=row, keepdims=True), col
     elif ord in (np.inf, -np.inf):  # largest (smallest) row sum of |x|

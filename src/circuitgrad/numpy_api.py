@@ -9,6 +9,7 @@ does, so a gradient is never dropped silently.
 import numpy as np
 
 from . import functions as F
+from . import linalg as LA
 from .errors import NotDifferentiableError
 from .gates import all_gates
 from .tensor import Tensor, _wrap, apply, as_tensor, install
@@ -231,6 +232,9 @@ _FUNCTIONS = {
     np.outer: _without_out("outer", F.outer),
     np.dot: _without_out("dot", F.dot),
     np.linalg.norm: _norm,
+    **{getattr(np.linalg, name): getattr(LA, name) for name in (
+        "inv", "solve", "det", "slogdet", "cholesky", "eigh", "eigvalsh", "svd", "qr", "pinv",
+        "lstsq", "matrix_power", "multi_dot")},
     # subok only asks for an ndarray subclass back; the result is a Tensor either way.
     np.broadcast_to: lambda array, shape, subok=False: F.broadcast_to(array, shape),
     np.full_like: _full_like,

@@ -825,9 +825,11 @@ _SHAPE_WORDS = ("shape", "broadcast", "dimension", "axis", "axes", "size", "inde
 
 
 def _gate_error(gate, values, err):
-    """A gate's forward failed: a ShapeError when NumPy's complaint is about shapes (the
-    usual case), otherwise a ValueError; either way naming the gate and its inputs."""
+    """A gate's forward failed: NumPy's LinAlgError stays one; a ShapeError when NumPy's
+    complaint is about shapes (the usual case), otherwise a ValueError; each names the gate."""
     message = str(err)
+    if isinstance(err, np.linalg.LinAlgError):  # singular, not positive definite: NumPy's type
+        return np.linalg.LinAlgError(f"gate '{gate.name}': {err}")
     if any(word in message.lower() for word in _SHAPE_WORDS):
         shapes = " and ".join(str(np.shape(v)) for v in values)
         return ShapeError(f"gate '{gate.name}' cannot take inputs of shapes {shapes}: {err}")
