@@ -68,6 +68,17 @@ def above_one(rng, shape):
     return rng.uniform(1.2, 3.0, shape)
 
 
+def some_zeros(rng, shape):
+    """Normal entries with about a third set to exactly 0 (a product's zero cases: one zero
+    in a slice, two, none); a product is linear in each entry, so differences stay exact."""
+    x = rng.standard_normal(shape)
+    return np.where(rng.uniform(size=shape) < 0.35, 0.0, x)
+
+
+def probability(rng, shape):
+    return rng.uniform(0.2, 0.8, shape)
+
+
 def unary(sampler):
     return lambda rng, a, b: [sampler(rng, a)]
 
@@ -149,6 +160,15 @@ def elementwise_cases():
         Case(ew.arctanh, F.arctanh, unary(inside_unit)),
         Case(ew.deg2rad, F.deg2rad, unary(normal)),
         Case(ew.rad2deg, F.rad2deg, unary(normal)),
+        Case(ew.fmax, F.fmax, gapped_pair),
+        Case(ew.fmin, F.fmin, gapped_pair),
+        Case(ew.erf, F.erf, unary(normal)),
+        Case(ew.erfc, F.erfc, unary(normal)),
+        Case(ew.gammaln, F.gammaln, unary(positive)),
+        Case(ew.gammaln, F.gammaln, unary(lambda rng, shape: rng.uniform(-0.8, -0.2, shape)),
+             "gammaln negative"),
+        Case(ew.logit, F.logit, unary(probability)),
+        Case(ew.xlogy, F.xlogy, binary(normal, positive)),
     ]
 
 
@@ -176,6 +196,12 @@ def reduce_cases():
              nonempty(distinct)),
         Case(rd.logsumexp, lambda x: x.logsumexp(axis=last(x)), nonempty(normal)),
         Case(rd.logsumexp, lambda x: x.logsumexp(), nonempty(normal), "logsumexp all"),
+        Case(rd.prod, lambda x: F.prod(x, axis=last(x)), any_shape(normal)),
+        Case(rd.prod, lambda x: F.prod(x, axis=last(x), keepdims=True), any_shape(some_zeros),
+             "prod at zeros"),
+        Case(rd.prod, lambda x: F.prod(x), any_shape(some_zeros), "prod all at zeros"),
+        Case(rd.cumsum, lambda x: F.cumsum(x, axis=last(x)), any_shape(normal)),
+        Case(rd.cumsum, lambda x: F.cumsum(x), any_shape(normal), "cumsum flattened"),
         Case(rd.log_softmax, lambda x: _log_softmax_last(x),
              lambda rng, a, b: None if not a or 0 in a else [normal(rng, a)]),
     ]

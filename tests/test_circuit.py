@@ -68,7 +68,7 @@ def test_evaluate_through_apply_records_the_circuit_again():
      (np.array([[0.1, 0.5], [0.3, -0.4]]),)),
 ])
 def test_the_backward_circuit_gives_the_gradients_grad_gives(f, args):
-    c = cg.trace(f, backward=True)(*args)
+    c = cg.record(f, backward=True)(*args)
     assert len(c.inputs) == len(args) + 1 and c.inputs[-1].name == "g"
     assert len(c.outputs) == len(args) + 1
     seed = np.ones(np.shape(c.outputs[0].value))
@@ -85,6 +85,6 @@ def test_the_backward_circuit_gives_the_gradients_grad_gives(f, args):
         np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-13)
 
 
-def test_trace_refuses_a_function_that_returns_no_tensor():
+def test_record_refuses_a_function_that_returns_no_tensor():
     with pytest.raises(cg.CircuitError, match="must return a Tensor"):
-        cg.trace(lambda x: 3.0)(1.0)
+        cg.record(lambda x: 3.0)(1.0)

@@ -24,7 +24,7 @@ from circuitgrad.draw import (
     find_engine,
 )
 from circuitgrad.errors import GraphFreedError
-from circuitgrad.gates.elementwise import identity
+from circuitgrad.gates.elementwise import FORMULA_EXTRAS, identity
 from circuitgrad.gates.indexing import scatter_add
 from circuitgrad.nn import functional as F
 from circuitgrad.staged import staged
@@ -353,6 +353,7 @@ def run_listing(listing):
     with.
     """
     env = {name: getattr(np, name) for name in dir(np) if not name.startswith("_")}
+    env.update(FORMULA_EXTRAS)  # digamma, which gammaln's derivative names
     # the functions the forward lines of the neural-network gates name, on NumPy arrays
     env.update(softmax=lambda x, axis=-1: cg.softmax(x, axis=axis).data,
                unfold=lambda *a, **k: F.unfold(*a, **k).data,

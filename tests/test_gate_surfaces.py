@@ -10,6 +10,7 @@ import pytest
 import circuitgrad as cg
 from circuitgrad import expr, numpy_api
 from circuitgrad.gates import all_gates, formula_gates, table
+from circuitgrad.gates.elementwise import FORMULA_EXTRAS
 from circuitgrad.gates.listing import backward_text
 from gate_samples import all_cases
 
@@ -76,7 +77,7 @@ def test_formula_gate_listing_line_is_its_derivative(gate):
     rng = np.random.default_rng(1)
     xs = [np.asarray(t.data) for t in _inputs(gate, rng)]
     out = gate.forward(*xs)
-    env = dict(vars(np), o=out, do=np.ones_like(out), a=xs[0], b=xs[-1])
+    env = dict(vars(np), **FORMULA_EXTRAS, o=out, do=np.ones_like(out), a=xs[0], b=xs[-1])
     np.testing.assert_allclose(eval(text, env), gate.vjp[0](np.ones_like(out), out, *xs))
 
 

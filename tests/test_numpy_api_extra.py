@@ -291,8 +291,8 @@ def test_log_softmax_over_several_axes_keeps_minus_inf():
 @pytest.mark.parametrize("call, name", [
     (lambda x: np.linalg.eig(x), "np.linalg.eig"),
     (lambda x: np.linalg.eigvals(x), "np.linalg.eigvals"),
-    (lambda x: np.fft.fft(x), "np.fft.fft"), (lambda x: np.cumsum(x), "np.cumsum"),
-    (lambda x: np.sinc(x), "np.sinc"), (lambda x: np.add.reduce(x), "np.add.reduce")])
+    (lambda x: np.fft.fft(x), "np.fft.fft"), (lambda x: np.convolve(x[0], x[1]), "np.convolve"),
+    (lambda x: np.sinc(x), "np.sinc"), (lambda x: np.add.reduceat(x, [0]), "np.add.reduceat")])
 def test_refused_functions_carry_their_public_name(call, name):
     x = leaf(np.eye(2) + 1.0)
     with pytest.raises(cg.NotDifferentiableError, match=name.replace(".", r"\.") + " has no"):

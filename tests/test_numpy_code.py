@@ -117,13 +117,13 @@ def test_unsupported_numpy_function_names_itself():
     x = cg.tensor([1.0, 2.0], requires_grad=True)
     with pytest.raises(cg.NotDifferentiableError, match="np.sinc"):
         np.sinc(x)
-    with pytest.raises(cg.NotDifferentiableError, match="np.cumsum"):
-        np.cumsum(x)
+    with pytest.raises(cg.NotDifferentiableError, match="np.interp"):
+        np.interp(0.5, np.array([0.0, 1.0]), x)
 
 
 def test_unsupported_functions_work_when_no_gradient_is_needed():
     x = cg.tensor([3.0, 1.0, 2.0])
-    np.testing.assert_array_equal(np.sort(x), [1.0, 2.0, 3.0])
+    np.testing.assert_allclose(np.sinc(x), np.sinc([3.0, 1.0, 2.0]))
     np.testing.assert_allclose(np.arctan(x), np.arctan([3.0, 1.0, 2.0]))
 
 

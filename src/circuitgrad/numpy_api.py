@@ -6,12 +6,15 @@ raw values when nothing needs a gradient, and raises an error naming it when som
 does, so a gradient is never dropped silently.
 """
 
+import sys
+
 import numpy as np
 
 from . import functions as F
 from . import linalg as LA
 from .errors import NotDifferentiableError
 from .gates import all_gates
+from .gates import elementwise as ew
 from .tensor import Tensor, _wrap, apply, as_tensor, install
 
 
@@ -47,6 +50,18 @@ _CONSTANT_UFUNCS = {
 }
 
 
+# scipy.special's ufuncs dispatch here too. They are matched by name, and only when
+# scipy.special is loaded and holds that very ufunc, so circuitgrad never imports scipy.
+
+def _scipy_rule(ufunc):
+    gate = ew.SCIPY_SPECIAL.get(ufunc.__name__)
+    module = sys.modules.get("scipy.special")
+    if gate is None or module is None or getattr(module, ufunc.__name__, None) is not ufunc:
+        return None
+    rule = _UFUNCS[ufunc] = _ufunc_rule(gate)
+    return rule
+
+
 def _public_name(func):
     """How NumPy's documentation names ``func``: np.linalg.inv, not np.inv."""
     module = getattr(func, "__module__", None) or "numpy"
@@ -55,15 +70,39 @@ def _public_name(func):
     return f"{module}.{func.__name__}"
 
 
+# ufunc methods with a gradient: reduce and accumulate of the ufuncs that have one
+_REDUCE = {np.add: F.sum, np.multiply: F.prod, np.maximum: F.max, np.minimum: F.min}
+_ACCUMULATE = {np.add: F.cumsum, np.multiply: F.cumprod}
+
+
+def _ufunc_method(ufunc, method, inputs, kwargs):
+    """``np.add.reduce(t, axis=0)`` and friends, or None when there is no rule."""
+    table = {"reduce": _REDUCE, "accumulate": _ACCUMULATE}.get(method)
+    fn = table.get(ufunc) if table else None
+    if fn is None or len(inputs) != 1:
+        return None
+    options = dict(kwargs)
+    axis = options.pop("axis", 0)  # the methods' default is the first axis, not all
+    keepdims = options.pop("keepdims", False)
+    where = _unless_all(options.pop("where", True))
+    _no_extras(f"{ufunc.__name__}.{method}", where=where, **options)
+    if method == "accumulate":
+        return fn(inputs[0], axis=axis)
+    return fn(inputs[0], axis=axis, keepdims=keepdims)
+
+
 def array_ufunc(ufunc, method, inputs, kwargs):
     if method != "__call__":
+        result = _ufunc_method(ufunc, method, inputs, kwargs)
+        if result is not None:
+            return result
         return _unsupported(f"{_public_name(ufunc)}.{method}", inputs, lambda: getattr(
             ufunc, method)(*_raw_all(inputs), **kwargs))
     if kwargs.get("out") is not None:
         raise NotDifferentiableError(
             f"{_public_name(ufunc)}(..., out=...) would write into an array in place; "
             f"tensors are immutable, assign the result instead")
-    rule = _UFUNCS.get(ufunc)
+    rule = _UFUNCS.get(ufunc) or _scipy_rule(ufunc)
     if rule is not None and not kwargs:
         return rule(*inputs)
     if ufunc in _CONSTANT_UFUNCS:
@@ -209,6 +248,90 @@ def _full_like(a, fill_value, *args, **kwargs):
         **{k: _raw_deep(v) for k, v in kwargs.items()}))
 
 
+# ----- NumPy's array functions that are composites (functions.py) ---------------------------
+def _reduction(name, fn):
+    def wrapper(a, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=True):
+        _no_extras(name, dtype=dtype, out=out, initial=initial, where=_unless_all(where))
+        return fn(a, axis=axis, keepdims=keepdims)
+    return wrapper
+
+
+def _scan(name, fn):
+    def wrapper(a, axis=None, dtype=None, out=None):
+        _no_extras(name, dtype=dtype, out=out)
+        return fn(a, axis=axis)
+    return wrapper
+
+
+def _nan_reduction(name, fn):
+    def wrapper(a, axis=None, dtype=None, out=None, keepdims=np._NoValue, initial=np._NoValue,
+                where=np._NoValue):
+        _no_extras(name, dtype=dtype, out=out, initial=initial,
+                   where=None if where is np._NoValue else _unless_all(where))
+        return fn(a, axis=axis, keepdims=False if keepdims is np._NoValue else keepdims)
+    return wrapper
+
+
+def _sort(a, axis=-1, kind=None, order=None, *, stable=None):
+    # kind and stable pick an algorithm; the sorted values are the same
+    _no_extras("sort", order=order)
+    return F.sort(a, axis=axis)
+
+
+def _median(a, axis=None, out=None, overwrite_input=False, keepdims=False):
+    # overwrite_input only allows NumPy to reorder the input in place: tensors are immutable
+    _no_extras("median", out=out)
+    return F.median(a, axis=axis, keepdims=keepdims)
+
+
+def _trace(a, offset=0, axis1=0, axis2=1, dtype=None, out=None):
+    _no_extras("trace", dtype=dtype, out=out)
+    return F.trace(a, offset, axis1, axis2)
+
+
+def _joining(name, fn):
+    def wrapper(tup, *, dtype=None, casting="same_kind"):
+        _no_extras(name, dtype=dtype, casting=_unless(casting, "same_kind"))
+        return fn(tup)
+    return wrapper
+
+
+def _take(a, indices, axis=None, out=None, mode="raise"):
+    _no_extras("take", out=out)
+    return F.take(a, indices, axis=axis, mode=mode)
+
+
+def _choose(a, choices, out=None, mode="raise"):
+    _no_extras("choose", out=out)
+    return F.choose(a, choices, mode=mode)
+
+
+def _average(a, axis=None, weights=None, returned=False, *, keepdims=np._NoValue):
+    return F.average(a, axis=axis, weights=weights, returned=returned,
+                     keepdims=False if keepdims is np._NoValue else keepdims)
+
+
+def _diff(a, n=1, axis=-1, prepend=np._NoValue, append=np._NoValue):
+    return F.diff(a, n=n, axis=axis, prepend=None if prepend is np._NoValue else prepend,
+                  append=None if append is np._NoValue else append)
+
+
+def _pad(array, pad_width, mode="constant", **kwargs):
+    if not isinstance(mode, str) or mode not in F._PAD_MODES:
+        # other modes compute the padding from the values (mean, maximum, ramps...)
+        return _unsupported(f"np.pad with mode={mode!r}", [array] + list(kwargs.values()),
+                            lambda: np.pad(_raw_deep(array), pad_width, mode=mode,
+                                           **{k: _raw_deep(v) for k, v in kwargs.items()}))
+    allowed = {"constant": ("constant_values",), "reflect": ("reflect_type",),
+               "symmetric": ("reflect_type",)}.get(mode, ())
+    _no_extras(f"pad(mode={mode!r})", **{k: v for k, v in kwargs.items() if k not in allowed})
+    return F.pad(array, pad_width, mode=mode, **kwargs)
+
+
+def _copy(a, order="K", subok=False):
+    return F.copy(a)  # order is the memory layout, subok a subclass: neither changes values
+
+
 _FUNCTIONS = {
     np.sum: _sum_like("sum"),
     np.mean: _sum_like("mean"),
@@ -238,10 +361,56 @@ _FUNCTIONS = {
     # subok only asks for an ndarray subclass back; the result is a Tensor either way.
     np.broadcast_to: lambda array, shape, subok=False: F.broadcast_to(array, shape),
     np.full_like: _full_like,
+    np.prod: _reduction("prod", F.prod),
+    np.cumsum: _scan("cumsum", F.cumsum),
+    np.cumprod: _scan("cumprod", F.cumprod),
+    np.nansum: _nan_reduction("nansum", F.nansum),
+    np.nanmean: _nan_reduction("nanmean", F.nanmean),
+    np.sort: _sort,
+    np.median: _median,
+    np.tril: lambda m, k=0: F.tril(m, k),
+    np.triu: lambda m, k=0: F.triu(m, k),
+    np.diag: lambda v, k=0: F.diag(v, k),
+    np.diagonal: lambda a, offset=0, axis1=0, axis2=1: F.diagonal(a, offset, axis1, axis2),
+    np.trace: _trace,
+    np.tile: lambda A, reps: F.tile(A, reps),
+    np.repeat: lambda a, repeats, axis=None: F.repeat(a, repeats, axis=axis),
+    np.moveaxis: lambda a, source, destination: F.moveaxis(a, source, destination),
+    np.split: lambda ary, indices_or_sections, axis=0: F.split(ary, indices_or_sections, axis),
+    np.array_split: lambda ary, indices_or_sections, axis=0:
+        F.array_split(ary, indices_or_sections, axis),
+    np.hsplit: lambda ary, indices_or_sections: F.hsplit(ary, indices_or_sections),
+    np.vsplit: lambda ary, indices_or_sections: F.vsplit(ary, indices_or_sections),
+    np.dsplit: lambda ary, indices_or_sections: F.dsplit(ary, indices_or_sections),
+    np.vstack: _joining("vstack", F.vstack),
+    np.hstack: _joining("hstack", F.hstack),
+    np.dstack: lambda tup: F.dstack(tup),
+    np.column_stack: lambda tup: F.column_stack(tup),
+    np.atleast_1d: F.atleast_1d,
+    np.atleast_2d: F.atleast_2d,
+    np.atleast_3d: F.atleast_3d,
+    np.tensordot: lambda a, b, axes=2: F.tensordot(a, b, axes),
+    np.inner: lambda a, b: F.inner(a, b),
+    np.kron: lambda a, b: F.kron(a, b),
+    np.flip: lambda m, axis=None: F.flip(m, axis),
+    np.fliplr: lambda m: F.fliplr(m),
+    np.flipud: lambda m: F.flipud(m),
+    np.roll: lambda a, shift, axis=None: F.roll(a, shift, axis),
+    np.diff: _diff,
+    np.take: _take,
+    np.take_along_axis: lambda arr, indices, axis=-1: F.take_along_axis(arr, indices, axis),
+    np.choose: _choose,
+    np.average: _average,
+    np.pad: _pad,
+    np.copy: _copy,
 }
+if hasattr(np, "row_stack"):  # vstack's old name, gone in NumPy 2.x
+    _FUNCTIONS[np.row_stack] = _joining("row_stack", F.vstack)
 
-_FUNCTIONS.update({fn: _function_rule(gate, fn) for gate in all_gates() if gate.local
-                   for fn in gate.numpy if not isinstance(fn, np.ufunc)})
+for _gate in all_gates():  # formula gates' non-ufunc NumPy functions, unless written above
+    for _fn in _gate.numpy if _gate.local else ():
+        if not isinstance(_fn, np.ufunc):
+            _FUNCTIONS.setdefault(_fn, _function_rule(_gate, _fn))
 
 # Functions whose result carries no gradient: indices, counts, booleans, shapes, values
 # rounded (piecewise constant), or fresh arrays shaped like the input. They run on the raw

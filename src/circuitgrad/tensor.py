@@ -620,6 +620,15 @@ class Tensor(Wire):
     def logsumexp(self, axis=None, keepdims=False):
         return apply(_rd.logsumexp, (self,), _rd.reduce_params(self, axis, keepdims))
 
+    def prod(self, axis=None, keepdims=False):
+        return apply(_rd.prod, (self,), _rd.reduce_params(self, axis, keepdims))
+
+    def cumsum(self, axis=None):
+        return np.cumsum(self, axis=axis)  # NumPy dispatch: cg.cumsum (axis=None flattens)
+
+    def cumprod(self, axis=None):
+        return np.cumprod(self, axis=axis)
+
     def argmax(self, axis=None):
         return _wrap(np.asarray(np.argmax(self._value, axis=axis))[()])
 

@@ -1,9 +1,9 @@
 """Circuits as objects from the user's side: ``cg.circuit(y)`` reads the circuit behind a
-tensor, ``cg.trace(f)(*args)`` records a function's, and with ``backward=True`` also its
+tensor, ``cg.record(f)(*args)`` records a function's, and with ``backward=True`` also its
 backward pass: the gates' own rules, recorded as gates.
 
 >>> import circuitgrad as cg
->>> c = cg.trace(lambda x, y: x * y + x, backward=True)(3.0, -4.0)
+>>> c = cg.record(lambda x, y: x * y + x, backward=True)(3.0, -4.0)
 >>> print(c)
 def circuit(x, y, g):
     mul1 = mul(x, y)
@@ -35,8 +35,8 @@ def circuit(*outputs, stop_at=()):
     return read(*outputs, stop=stop_at)
 
 
-def trace(f, *, backward=False):
-    """``trace(f)(*args)``: the circuit ``f`` runs on these arguments, its inputs named after
+def record(f, *, backward=False):
+    """``record(f)(*args)``: the circuit ``f`` runs on these arguments, its inputs named after
     ``f``'s parameters. With ``backward=True`` the circuit takes one more input, ``g`` (the
     upstream gradient of ``f``'s output), and returns the output and then the gradient of
     every argument: the backward pass, recorded gate by gate from the rules themselves.
@@ -52,7 +52,7 @@ def trace(f, *, backward=False):
         xs = [tensor(a, requires_grad=True, name=n) for a, n in zip(args, names, strict=True)]
         out = f(*xs)
         if not isinstance(out, Tensor) or not out.requires_grad:
-            raise CircuitError("trace: f must return a Tensor computed from its arguments")
+            raise CircuitError("record: f must return a Tensor computed from its arguments")
         if not backward:
             return read(out, order_inputs=xs)
         g = tensor(np.ones(out.shape, dtype=out.dtype), requires_grad=True, name="g")

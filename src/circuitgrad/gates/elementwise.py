@@ -12,11 +12,13 @@ the upstream one); ``relu'(0) = 0``; ``abs'(0) = 0``; ``clip`` passes the gradie
 bounds.
 """
 
+import math
 import operator
 
 import numpy as np
 
 from ..core.gate import Gate
+from ..core.node import Wire
 from .define import elementwise
 from .listing import Text, number
 
@@ -92,6 +94,93 @@ deg2rad = elementwise("deg2rad", np.deg2rad, "pi / 180", numpy=(np.deg2rad, np.r
 rad2deg = elementwise("rad2deg", np.rad2deg, "180 / pi", numpy=(np.rad2deg, np.degrees))
 
 
+# ----- special functions (scipy.special's ufuncs reach these; scipy is not needed) ----------
+def digamma(x):
+    """psi(x) = d/dx log|Gamma(x)|, which NumPy lacks: psi(z) = psi(z + 10) - sum 1/(z + k)
+    for k < 10, then the asymptotic series at z + 10 >= 10 (truncation below 3e-14); below
+    1/2 by reflection, psi(x) = psi(1 - x) - pi / tan(pi x). Only operators and NumPy
+    functions: on Tensors it records gates, so its own derivatives (trigamma, ...) follow."""
+    reflect = _value(x) < 0.5
+    z = np.where(reflect, 1 - x, x)
+    shifted = 0
+    for k in range(10):
+        shifted = shifted + 1 / (z + k)
+    w = z + 10
+    w2 = 1 / (w * w)
+    psi = np.log(w) - 0.5 / w - w2 * (1 / 12 - w2 * (1 / 120 - w2 * (
+        1 / 252 - w2 * (1 / 240 - w2 / 132)))) - shifted
+    # the reflection's cotangent is taken at a harmless 1/4 where it is not used
+    cot = np.pi / np.tan(np.pi * np.where(reflect, x, 0.25))
+    return np.where(reflect, psi - cot, psi)
+
+
+# Names the special gates' derivative formulas use besides NumPy's (a listing line using
+# them evaluates with these added).
+FORMULA_EXTRAS = {"digamma": digamma}
+
+
+def _value(x):
+    """The NumPy value of a wire (a Tensor inside a rule) or of an array."""
+    return x._value if isinstance(x, Wire) else x
+
+
+def _special(name, scalar):
+    """A forward computing scipy.special.NAME where scipy is installed, else ``scalar``
+    (from math) entry by entry; float32 stays float32, integers give float64."""
+    def forward(x):
+        fn = _scipy_special(name)
+        if fn is not None:
+            return fn(x)
+        x = np.asarray(x)
+        dtype = x.dtype if x.dtype.kind == "f" else np.dtype(np.float64)
+        out = np.array([scalar(float(v)) for v in x.ravel()], dtype=np.float64)
+        out = out.reshape(x.shape).astype(dtype)
+        return out[()] if out.ndim == 0 else out
+    forward.__name__ = name
+    return forward
+
+
+_SCIPY = {}
+
+
+def _scipy_special(name):
+    """scipy.special's ufunc ``name``, imported on first use; None without scipy."""
+    if "module" not in _SCIPY:
+        try:
+            import scipy.special as module
+        except ImportError:
+            module = None
+        _SCIPY["module"] = module
+    module = _SCIPY["module"]
+    return None if module is None else getattr(module, name)
+
+
+def _lgamma(v):
+    try:
+        return math.lgamma(v)
+    except ValueError:  # a pole (0, -1, -2, ...): Gamma is infinite there
+        return math.inf
+
+
+def _logit(x):
+    with np.errstate(divide="ignore"):
+        return np.log(x / (1 - x))
+
+
+def _xlogy(x, y):
+    # x * log(y), taken as 0 where x == 0 (unless y is NaN), as scipy.special.xlogy does
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where((x == 0) & ~np.isnan(y), 0, x * np.log(y))[()]
+
+
+erf = elementwise("erf", _special("erf", math.erf), "2 / sqrt(pi) * exp(-x**2)")
+erfc = elementwise("erfc", _special("erfc", math.erfc), "-2 / sqrt(pi) * exp(-x**2)")
+gammaln = elementwise("gammaln", _special("gammaln", _lgamma), "digamma(x)",
+                      namespace=FORMULA_EXTRAS)
+logit = elementwise("logit", _logit, "1 / (x * (1 - x))")
+xlogy = elementwise("xlogy", _xlogy, "log(y)", "x / y")
+
+
 # ----- activations --------------------------------------------------------------------------
 def _relu_forward(x):
     if type(x) is np.ndarray:
@@ -110,6 +199,10 @@ def _sigmoid_forward(x):
 
 sigmoid = elementwise("sigmoid", _sigmoid_forward, "(1 - out) * out", symbol="σ")
 tanh = elementwise("tanh", np.tanh, "1 - out**2", numpy=np.tanh)
+
+# scipy.special's ufuncs that are these gates: NumPy dispatch maps them when scipy is loaded
+SCIPY_SPECIAL = {"expit": sigmoid, "logit": logit, "erf": erf, "erfc": erfc,
+                 "gammaln": gammaln, "xlogy": xlogy}
 
 
 # ----- gates whose rules are written out ----------------------------------------------------
@@ -204,6 +297,47 @@ minimum = Gate("minimum", np.minimum, symbol="min", broadcasts=True, saves_out=F
                     lambda g, out, x, y: _routed(g, x, y)),
                jvp=(lambda t, out, x, y: _routed(t, y, x),
                     lambda t, out, x, y: _routed(t, x, y)))
+
+
+def _nan_routed(g, me, other, wins):
+    """What ``fmax``/``fmin`` send back to ``me``: all of ``g`` where it wins (``wins``:
+    np.greater or np.less) or where ``other`` is NaN and ``me`` is not (the NaN is
+    ignored), half of it at a tie; nothing where both are NaN."""
+    me, other = _value(me), _value(other)
+    share = g * (wins(me, other) | (np.isnan(other) & ~np.isnan(me)))
+    tie = me == other
+    if np.any(tie):
+        share = share + 0.5 * g * tie
+    return share
+
+
+def _nan_extreme_text(cmp):
+    def backward(site, i):
+        me, other = (site.arg(0), site.arg(1)) if i == 0 else (site.arg(1), site.arg(0))
+        text = f"({me} {cmp} {other})"
+        if np.any(np.isnan(site.value(0))) or np.any(np.isnan(site.value(1))):
+            text = f"({text} | (isnan({other}) & ~isnan({me})))"
+        if np.any(site.value(0) == site.value(1)):
+            text = f"({text} + 0.5 * ({me} == {other}))"
+        return f"{text} * {site.g}"
+    return Text(backward=backward)
+
+
+# fmax/fmin: maximum/minimum that ignore a NaN (the other input is the output and gets the
+# gradient); both NaN gives NaN, with gradient 0.
+fmax = Gate("fmax", np.fmax, symbol="fmax", broadcasts=True, saves_out=False,
+            symmetric=True, numpy=np.fmax, api="fmax", text=_nan_extreme_text(">"),
+            vjp=(lambda g, out, x, y: _nan_routed(g, x, y, np.greater),
+                 lambda g, out, x, y: _nan_routed(g, y, x, np.greater)),
+            jvp=(lambda t, out, x, y: _nan_routed(t, x, y, np.greater),
+                 lambda t, out, x, y: _nan_routed(t, y, x, np.greater)))
+
+fmin = Gate("fmin", np.fmin, symbol="fmin", broadcasts=True, saves_out=False,
+            symmetric=True, numpy=np.fmin, api="fmin", text=_nan_extreme_text("<"),
+            vjp=(lambda g, out, x, y: _nan_routed(g, x, y, np.less),
+                 lambda g, out, x, y: _nan_routed(g, y, x, np.less)),
+            jvp=(lambda t, out, x, y: _nan_routed(t, x, y, np.less),
+                 lambda t, out, x, y: _nan_routed(t, y, x, np.less)))
 
 
 def _inside(x, lo, hi):

@@ -1,4 +1,5 @@
-"""Reductions over axes: sum, mean, max, min, logsumexp; and log_softmax beside logsumexp.
+"""Reductions over axes: sum, mean, prod, max, min, logsumexp; log_softmax beside logsumexp;
+and the running sum cumsum.
 
 ``axis`` reaches the gates normalised (None or a sorted tuple of non-negative axes), so the
 rules never deal with negative or repeated axes. The VJP of a reduction broadcasts the
@@ -15,7 +16,8 @@ import numbers
 
 import numpy as np
 
-from ..core.gate import Gate
+from ..core.gate import Gate, call
+from ..core.node import Wire
 from ..errors import ShapeError
 from .listing import Text, axes_text, axis_text, kept
 
@@ -99,6 +101,67 @@ mean = Gate("mean", _mean_forward,
             vjp=(lambda g, out, x, axis, keepdims:
                  _spread(g * (1.0 / _count(x, axis)), x, axis, keepdims),),
             jvp=(lambda t, out, x, axis, keepdims: t.mean(axis=axis, keepdims=keepdims),))
+
+
+def _value(x):
+    return x._value if isinstance(x, Wire) else x
+
+
+def _others(x, out, axis, keepdims):
+    """Per entry, the product of the other entries of its slice: d prod / d x_i.
+
+    Away from zeros that is prod / x_i. In a slice with one zero it is the product of the
+    nonzero entries at the zero and 0 elsewhere; with two or more zeros, 0 everywhere. The
+    zero-aware form is written so its own derivative is right too (second order): at a
+    zero of a two-zero slice it is P * (Z - x_i), P the product of the nonzero entries and
+    Z the sum of the zeros, which is 0 but moves as the other zero does.
+    """
+    zero = _value(x) == 0
+    kept_out = _keep(out, x, axis, keepdims)
+    if not np.any(zero):
+        return kept_out / x
+    count = np.sum(zero, axis=axis, keepdims=True)
+    safe = np.where(zero, 1, x)
+    nonzero = call(prod, safe, axis=axis, keepdims=True)
+    zeros_sum = np.where(zero, x, 0).sum(axis=axis, keepdims=True)
+    at_zero = nonzero * np.where(count == 1, 1, np.where(count == 2, zeros_sum - x, 0))
+    return np.where(zero, at_zero, kept_out / safe)
+
+
+def _prod_text(site, i):
+    params, a = site.params, site.arg(0)
+    if not np.any(site.value(0) == 0):
+        return f"({kept(site.out, params)} / {a}) * {kept(site.g, params)}"
+    opts = "" if params.get("axis") is None else f", axis={axes_text(params['axis'])}"
+    count = f"sum({a} == 0{opts}, keepdims=True)"
+    nonzero = f"prod(where({a} == 0, 1, {a}){opts}, keepdims=True)"
+    return (f"where({a} == 0, {nonzero} * ({count} == 1), "
+            f"{kept(site.out, params)} / where({a} == 0, 1, {a})) * {kept(site.g, params)}")
+
+
+prod = Gate("prod", lambda x, axis, keepdims: np.prod(x, axis=axis, keepdims=keepdims),
+            symbol="prod", numpy=np.prod, api="prod",
+            text=Text(_reduction_forward, _prod_text),
+            vjp=(lambda g, out, x, axis, keepdims:
+                 _keep(g, x, axis, keepdims) * _others(x, out, axis, keepdims),),
+            jvp=(lambda t, out, x, axis, keepdims:
+                 (t * _others(x, out, axis, keepdims)).sum(axis=axis, keepdims=keepdims),))
+
+
+def _reversed_cumsum(g, axis):
+    """sum_{j >= i} g_j along ``axis``: cumsum's VJP, a cumsum run from the far end."""
+    return np.flip(np.cumsum(np.flip(g, axis), axis=axis), axis)
+
+
+# cumsum along one axis (cg.cumsum flattens first for axis=None): out_i = sum_{j <= i} x_j,
+# so d out_i / d x_j = 1 for j <= i and the VJP is the reversed running sum of g.
+cumsum = Gate("cumsum", lambda x, axis: np.cumsum(x, axis=axis), symbol="cumsum",
+              saves=(), saves_out=False, numpy=np.cumsum, api="cumsum",
+              text=Text(lambda site: f"cumsum({site.arg(0)}, axis={site.params['axis']})",
+                        lambda site, i: f"flip(cumsum(flip({site.g}, {site.params['axis']}), "
+                                        f"axis={site.params['axis']}), {site.params['axis']})"),
+              vjp=(lambda g, out, x, axis: _reversed_cumsum(g, axis),),
+              jvp=(lambda t, out, x, axis: np.cumsum(t, axis=axis),))
 
 
 def _arg_share(x, out, axis, keepdims):

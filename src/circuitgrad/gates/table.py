@@ -5,6 +5,7 @@ matches, so the table never drifts from the gates.
 """
 
 from . import FAMILIES, all_gates
+from .elementwise import SCIPY_SPECIAL
 
 
 def _numpy_name(fn):
@@ -40,6 +41,8 @@ def markdown():
         local = "; ".join(f"d/d{n}: `{d}`" for n, d in zip("xy", gate.local, strict=False)) \
             if gate.local else "written out"
         lines.append(f"| {gate.name} | {_family(gate)} | {api} | {numpy} | {local} |")
+    scipy = ", ".join(f"`{name}` ({gate.name})" for name, gate in SCIPY_SPECIAL.items())
+    lines += ["", f"scipy.special's ufuncs reach gates too, when scipy is loaded: {scipy}."]
     return "\n".join(lines) + "\n"
 
 
