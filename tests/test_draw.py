@@ -5,8 +5,11 @@ Expected numbers are computed here with plain math, never read back from the cod
 test; they are written with 4 significant digits, as the pictures write them.
 """
 
+import gc
 import math
 import struct
+import tracemalloc
+import weakref
 import xml.etree.ElementTree as ET
 from collections import Counter
 
@@ -14,6 +17,8 @@ import numpy as np
 import pytest
 
 import circuitgrad as cg
+from circuitgrad.core import node as core_node
+from circuitgrad.core.backward import backprop
 from circuitgrad.core.gate import call
 from circuitgrad.draw import (
     CircuitTooLargeError,
@@ -22,7 +27,10 @@ from circuitgrad.draw import (
     Picture,
     draw,
     find_engine,
+    read_circuit,
+    to_dot,
 )
+from circuitgrad.draw.format import ReleasedValue
 from circuitgrad.errors import GraphFreedError
 from circuitgrad.gates.elementwise import FORMULA_EXTRAS, identity
 from circuitgrad.gates.indexing import scatter_add
@@ -138,7 +146,7 @@ def test_jupyter_shows_the_picture_inline():
     assert "2 gates" in repr(picture)
 
 
-def test_gradients_are_those_backward_gives_and_backward_frees_the_circuit():
+def test_gradients_are_those_backward_gives_before_and_after_backward():
     x, y = leaf(3.0, "x"), leaf(-4.0, "y")
     f = (x + cg.sigmoid(y)) / (cg.sigmoid(x) + (x + y) ** 2)
     before = wires(draw(f).svg())                # before backward: values and gradients
@@ -148,9 +156,8 @@ def test_gradients_are_those_backward_gives_and_backward_frees_the_circuit():
     assert (four(3.0), four(float(x.grad))) in after
     assert x.grad is not None and y.grad is not None
     g = f * 1.0
-    g.backward()                                 # frees the circuit
-    with pytest.raises(GraphFreedError, match="retain_graph=True"):
-        draw(g)
+    g.backward()                                 # walks the circuit, frees its saved values
+    assert Counter(wires(draw(g).svg())) == Counter(before + [(four(float(g)), four(1.0))])
 
 
 def test_grads_false_hides_gradients_and_a_non_scalar_output_needs_g():
@@ -341,6 +348,139 @@ def test_large_value_no_rule_needed_is_drawn_by_its_shape():
     texts = " ".join(cg.draw(y).texts())
     assert "64×100, not kept" in texts
     assert "100×100" in texts
+
+
+# ----- drawing after backward() -------------------------------------------------------------
+def fork_and_arrays():
+    """Forks, a broadcast, a reduction and a parameterised gate, all small."""
+    W = leaf(np.array([[0.5, -1.0, 2.0], [1.5, 0.25, -0.5]]), "W")
+    b = leaf(np.array([0.1, -0.2]), "b")
+    v = leaf(np.array([1.0, -2.0, 0.5]), "v")
+    h = cg.tanh(W @ v + b)
+    return (h * h + h).sum() + cg.maximum(h, 0.0).mean(), None
+
+
+def readme_example():
+    x, y = leaf(3.0, "x"), leaf(-4.0, "y")
+    return (x + cg.sigmoid(y)) / (cg.sigmoid(x) + (x + y) ** 2), None
+
+
+AFTER_BACKWARD = [add_multiply, sigmoid_neuron, gradient_patterns, fork_and_arrays,
+                  readme_example]
+
+
+@pytest.mark.parametrize("circuit", AFTER_BACKWARD)
+def test_after_backward_the_picture_and_listing_show_that_pass(circuit):
+    f, _ = circuit()
+    dot, listing = to_dot(read_circuit(f)), str(staged(f))
+    f.backward()
+    assert to_dot(read_circuit(f)) == dot
+    assert str(staged(f)) == listing
+
+
+def test_the_picture_shows_this_passs_gradients_not_the_accumulated_grad():
+    x, y = leaf(3.0, "x"), leaf(-4.0, "y")
+    f1 = x * y
+    f1.backward()
+    f2 = x * y * 2.0
+    want = to_dot(read_circuit(f2))
+    f2.backward()                             # x.grad is now -4 + -8
+    assert float(x.grad) == -12.0
+    assert to_dot(read_circuit(f2)) == want
+    assert (four(3.0), four(-8.0)) in wires(draw(f2).svg())
+
+
+def test_gradients_drawn_after_backward_survive_an_in_place_update():
+    f, _ = fork_and_arrays()
+    before = read_circuit(f)
+    f.backward()
+    leaves = [n.tensor for n in before.nodes if n.kind == "input"]
+    for p in leaves:
+        p.data -= 0.1 * p.grad                # what an optimizer does after backward
+    after = read_circuit(f)
+    for old, new in zip(before.nodes, after.nodes, strict=True):
+        assert old.name == new.name
+        if old.grad is not None:
+            np.testing.assert_allclose(new.grad, old.grad, rtol=1e-12)
+        for i, share in enumerate(old.shares):
+            operand = old.operands[i][1]
+            if share is not None and len(operand.consumers) == 1:  # forks: recomputed
+                np.testing.assert_allclose(new.shares[i], share, rtol=1e-12)
+
+
+def test_a_second_backward_through_a_drawn_circuit_still_raises():
+    x = leaf(2.0, "x")
+    f = x * x + 1.0
+    f.backward()
+    draw(f)
+    with pytest.raises(GraphFreedError, match="a second time.*retain_graph=True"):
+        f.backward()
+    with pytest.raises(DrawError, match="retain_graph=True"):
+        read_circuit(f, g=1.0)
+    g = f * 3.0                               # a new output through the walked circuit
+    with pytest.raises(GraphFreedError, match="another output"):
+        draw(g)
+    assert "*3" in draw(g, grads=False).texts()
+
+
+def test_a_released_large_value_is_labelled_and_small_ones_keep_theirs():
+    size = core_node.KEEP_VALUES_BELOW
+    x = leaf(np.full(size, 0.5), "x")
+    s = leaf(2.0, "s")
+    h = x * s                                 # large: let go by backward
+    f = (h * h).sum() * s
+    f.backward()
+    c = read_circuit(f)
+    by_name = {n.name: n for n in c.nodes}
+    assert isinstance(by_name["x"].value, ReleasedValue)
+    assert isinstance(by_name[c.nodes[2].name].value, ReleasedValue)   # h = x * s
+    texts = " ".join(draw(f).texts())
+    assert f"({size},), not kept" in texts
+    assert "let go of the large values" in texts
+    assert four(2.0) in texts and four(float(f)) in texts   # small values stay
+    # the sum's output is small: its gradient is the upstream s, passed on unchanged
+    assert (four(size * 1.0), four(2.0)) in wires(draw(f).svg())
+
+
+def test_a_training_loop_keeping_its_losses_keeps_no_batch_alive():
+    rng = np.random.default_rng(0)
+    W = leaf(rng.standard_normal((100, 10)) * 0.1, "W")
+    losses, batches, activations = [], [], []
+    tracemalloc.start()
+    try:
+        for _ in range(5):
+            X = cg.tensor(rng.standard_normal((500, 100)), name="X")  # 400 kB a batch
+            h = cg.relu(X @ W)
+            loss = (h * h).mean()
+            batches.append(weakref.ref(X))
+            activations.append(weakref.ref(h.data))
+            loss.backward()
+            W.data -= 0.01 * W.grad
+            W.grad = None
+            losses.append(loss)
+            del X, h, loss
+        held, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert all(ref() is None for ref in batches + activations)   # no gc.collect() needed
+    assert held < 200_000                    # well under one batch
+    assert "500×100, not kept" in " ".join(draw(losses[0]).texts())
+
+
+def test_building_gradients_as_circuits_leaves_no_cycles_on_the_wires():
+    gc.collect()
+    gc.disable()
+    try:
+        x = leaf(np.array([0.5, 1.5]), "x")
+        y = (cg.sin(x) * x * x).sum()
+        (dx,) = backprop([y], [np.float64(1.0)], wrt=[x], retain_graph=True,
+                        create_graph=True)
+        dx.sum().backward()                   # a plain walk through the gradient's circuit
+        assert x.grad is not None
+        del x, y, dx
+        assert gc.collect() == 0              # freed by reference counting alone
+    finally:
+        gc.enable()
 
 
 # ----- every listed backward formula gives the listed number --------------------------------

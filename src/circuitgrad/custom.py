@@ -39,6 +39,11 @@ class Context:
     def save_for_backward(self, *values):
         self.saved = values
 
+    def release_saved(self):
+        """The backward walk has passed this gate (without retain_graph): let go of what
+        forward saved (core/backward.py asks any gate parameter that has this method)."""
+        self.saved = None
+
 
 class Function:
     """Base class of user-defined gates; subclass it and call ``YourGate.apply(*inputs)``."""

@@ -146,12 +146,13 @@ class Tensor(Wire):
 
     # A recorded gate's output keeps the gate, its inputs (Wires or constants: the first
     # in _a, the second in _b, any others in the tuple _more), its params, and _edges: the
-    # positions of inputs that need a gradient. _gate is None for a leaf; _edges is None
-    # once backward() has freed the gate. These are slots of Wire (core/node.py) rather
-    # than a node object and an inputs tuple: one object per gate keeps allocation and
-    # garbage-collector work low. Large arrays are the exception: their record is a separate
-    # Node in _node. _acc, _deps and _epoch are the backward walk's running gradient,
-    # pending-consumer count, and the walk they belong to.
+    # positions of inputs that need a gradient. _gate is None for a leaf. These are slots
+    # of Wire (core/node.py) rather than a node object and an inputs tuple: one object per
+    # gate keeps allocation and garbage-collector work low. Large arrays are the exception:
+    # their record is a separate Node in _node. _acc, _deps and _epoch are the backward
+    # walk's running gradient (left on small wires afterwards: pictures show it),
+    # pending-consumer count (WALKED once the walk has freed the gate), and the walk they
+    # belong to.
     # What few tensors carry (.grad, a name, retain_grad, tangents) waits in _meta.
     __slots__ = ()
 
@@ -277,10 +278,10 @@ class Tensor(Wire):
 
     @property
     def inputs(self):
-        """The gate's inputs (Wires or constants); empty for a leaf or a freed gate.
+        """The gate's inputs (Wires or constants); empty for a leaf.
 
-        An input whose large value no backward rule needed shows as its Node, whose
-        ``data`` is None.
+        An input whose large value no backward rule needed (or, after ``backward()``, any
+        input with a large value) shows as a Node, whose ``data`` is None.
         """
         return stored_inputs(place(self))
 
@@ -967,6 +968,9 @@ def _initial_cotangent(y, g, where):
         return g if g.dtype == value.dtype else g.astype(value.dtype)
     graw = graw.astype(value.dtype, copy=False)
     return graw[()] if graw.ndim == 0 else graw
+
+
+_backward.connect_tensor(_wrap, _initial_cotangent)  # core is below this module
 
 
 class _Upper:

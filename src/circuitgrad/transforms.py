@@ -17,7 +17,7 @@ import numpy as np
 
 from .core import trace
 from .core.backward import backprop
-from .core.node import place, stored_inputs
+from .core.node import place, stored_inputs, walked
 from .core.tree import flatten, tree_map, unflatten
 from .errors import NotDifferentiableError, ShapeError
 from .gates.elementwise import identity
@@ -83,7 +83,7 @@ def _reaches_outside(roots, wires):
             if t.requires_grad and id(t) not in stop:
                 return True
             continue
-        if t._edges is not None:  # a freed gate: nothing behind it can be reached again
+        if not walked(t):  # a freed gate: nothing behind it can be reached again
             inputs = stored_inputs(t)
             stack.extend(place(inputs[i]) for i in t._edges)
     return False

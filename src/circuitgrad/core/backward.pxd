@@ -1,25 +1,32 @@
-# Compiled core (see setup.py): the walks know their locals are Wires (C struct fields).
+# Compiled core (see setup.py): the walk knows its locals are Wires (C struct fields).
 cimport cython
 
 from .gate cimport Gate
-from .node cimport Wire
+from .node cimport Node, Wire
+
+cdef Py_ssize_t _WALKED
 
 
-@cython.locals(t=Wire, x=Wire, gate=Gate, deps=Py_ssize_t, i=Py_ssize_t, unary=bint)
-cpdef dict _walk_plain(list roots, stop, bint retain_graph, set handed_out)
-
-@cython.locals(t=Wire, x=Wire, gate=Gate, deps=Py_ssize_t, i=Py_ssize_t)
-cpdef dict _walk(list roots, stop, wrt, every, bint retain_graph, bint create_graph,
+@cython.locals(t=Wire, gate=Gate, i=Py_ssize_t, keep_below=Py_ssize_t)
+cpdef dict _walk(list roots, stop, bint store, every, bint retain_graph, bint create_graph,
                  set handed_out)
+
+@cython.locals(w=Wire, deps=Py_ssize_t)
+cdef _send(Wire x, gi, Gate gate, Py_ssize_t i, list ready)
+
+cdef _input(Wire t, Py_ssize_t i)
+
+@cython.locals(w=Wire)
+cdef _argument(x, bint create_graph)
+
+@cython.locals(n=Node)
+cdef _release(Wire t, Py_ssize_t keep_below, dict released_leaves)
+
+@cython.locals(w=Wire)
+cdef _let_go(x, Py_ssize_t keep_below, dict released_leaves)
 
 @cython.locals(t=Wire, x=Wire, r=Wire, outside=bint)
 cpdef bint _count_consumers(list roots, stop, list saved=*)
-
-@cython.locals(w=Wire)
-cdef _value_of(x)
-
-@cython.locals(x=Wire)
-cdef _twice(a, Gate gate, g, out, av, push)
 
 @cython.locals(w=Wire)
 cdef _restore(list saved)

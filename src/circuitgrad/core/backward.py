@@ -1,27 +1,56 @@
-"""The backward pass: walk the circuit in reverse, multiply local gradients by upstream ones.
+"""The backward pass, as the CS231n notes run it: walk the circuit in reverse, and at each gate
+multiply the upstream gradient by the gate's local gradient; where a wire forks, add up.
 
 Two iterative passes, no recursion (a million-gate chain needs no deep stack):
 
-1. From the outputs, count for every tensor how many recorded gates consume it.
-2. Process tensors whose consumers are all done (Kahn's order): call the gate's VJP rule
-   for each input that needs a gradient and add (``+=``) the result into that input's
-   running gradient. Where a wire forks, the contributions add up.
+1. ``_count_consumers``: from the outputs, count for every wire how many recorded gates
+   consume it.
+2. ``_walk``: take a wire whose consumers are all done (Kahn's order, the reverse of a
+   topological order), so its running gradient ``_acc`` is complete: that is the upstream
+   gradient of the gate that made it. The gate's VJP rule for each input gives the upstream
+   gradient times the local gradient, and ``_send`` adds it (``+=``) into that input's
+   running gradient. An input whose last consumer is done is ready in turn.
 
-Unless ``retain_graph`` is set, each gate drops its inputs once processed, so saved
-values are released as soon as the walk passes them.
+Unless ``retain_graph`` is set, each gate lets go of its large saved values once processed
+(``_release``) and is marked walked; its structure and small values stay, so a picture
+drawn afterwards shows the circuit, and each small wire keeps the gradient of this pass.
 """
-
-import contextlib
 
 import numpy as np
 
 from ..errors import GraphFreedError, ShapeError
+from . import node as _node_mod
 from . import trace
 from .gate import together
-from .node import ABSENT, Node, Wire, place, stored_inputs
+from .node import ABSENT, WALKED, Node, Wire, place, released, released_leaf, stored_inputs
 
 _float64 = np.float64
+_ndarray = np.ndarray
+_WALKED = WALKED  # a C constant in the compiled build (backward.pxd)
 _walks_running = 0  # backward walks in progress (more than one: one runs inside a rule)
+
+# Filled by tensor.py when it is imported (core sits below it and never imports it):
+# wrap(value) makes a leaf Tensor; initial_cotangent(y, g, where) checks or makes the
+# upstream gradient of an output.
+wrap = None
+initial_cotangent = None
+
+
+def connect_tensor(wrap_value, make_initial_cotangent):
+    """Called once by tensor.py: what the walk needs from the Tensor layer above it."""
+    global wrap, initial_cotangent
+    wrap = wrap_value
+    initial_cotangent = make_initial_cotangent
+
+
+class Walk:
+    """The stamp one walk leaves on each wire it reaches (``_epoch``), with the ids of its
+    roots (a picture of a walked circuit asks whether it was drawn from one)."""
+
+    __slots__ = ("roots",)
+
+    def __init__(self, roots):
+        self.roots = frozenset([id(r) for r in roots])
 
 
 def backprop(roots, cotangents, *, wrt=None, retain_graph=False, create_graph=False,
@@ -53,18 +82,19 @@ def backprop(roots, cotangents, *, wrt=None, retain_graph=False, create_graph=Fa
     for root, g in zip(roots, cotangents, strict=True):
         _accumulate(root, g)
     handed_out = {id(g) for g in cotangents}
+    store = wrt is None and every is None  # gradients go to .grad
     # Rules record gates only when building circuits. Plain walks hand them arrays, which
     # record nothing, so they leave the recording switch alone (and the common case fast);
     # a Tensor cotangent is the exception.
     switch = create_graph or any(isinstance(g, Wire) for g in cotangents)
     _walks_running += 1
     try:
-        with trace.recording(create_graph) if switch else contextlib.nullcontext():
-            if every is None and not create_graph:
-                results = _walk_plain(roots, stop, retain_graph, handed_out)
-            else:
-                results = _walk(roots, stop, wrt, every, retain_graph, create_graph,
+        if switch:
+            with trace.recording(create_graph):
+                results = _walk(roots, stop, store, every, retain_graph, create_graph,
                                 handed_out)
+        else:
+            results = _walk(roots, stop, store, every, retain_graph, False, handed_out)
     finally:
         _walks_running -= 1
         if saved:
@@ -73,214 +103,206 @@ def backprop(roots, cotangents, *, wrt=None, retain_graph=False, create_graph=Fa
     return (grads, create_graph) if decide else grads
 
 
-def _walk_plain(roots, stop, retain_graph, handed_out):
-    """``_walk`` without recording: the same steps, spelled out for one- and two-input gates.
+def _walk(roots, stop, store, every, retain_graph, create_graph, handed_out):
+    """Process each wire once all its consumers are done; see the module docstring.
 
-    Most circuits are made of such gates, and this loop runs once per gate, so it avoids
-    building argument tuples and checks that only the general walk needs.
+    ``stop``: ids of wires whose gradient is returned (by id) rather than passed on.
+    ``store``: add leaves' (and retained intermediates') gradients into ``.grad``.
+    ``every``: a dict that receives every wire's gradient by id. ``create_graph``: rules get
+    Tensors and record the gradient's own circuit.
     """
     results = {}
-    ready = [r for r in roots if r._deps == 0]
-    pop, push = ready.pop, ready.append
-    while ready:
-        t = pop()
-        g = t._acc
-        t._acc = None
-        if stop and id(t) in stop:
-            results[id(t)] = g
-            continue
-        gate = t._gate
-        if gate is None:  # a leaf
-            if g is not None and not stop:
-                _store_grad(t, g, handed_out)
-            continue
-        meta = t._meta
-        if meta is not None and meta.retains and g is not None and not stop:
-            _store_retained(t, meta, g, handed_out)
-        a, b, more, params = t._a, t._b, t._more, t._params
-        if g is not None and more is None and not params:
-            out = t._value
-            av = _value_of(a)
-            unary = b is ABSENT
-            if not unary:
-                bv = _value_of(b)
-            if not unary and b is a and gate.symmetric:  # x * x: one gradient, added twice
-                _twice(a, gate, g, out, av, push)
-            else:
-                for i in t._edges:
-                    x = a if i == 0 else b
-                    if x._node is not None:
-                        x = x._node
-                    gi = gate.vjp[i](g, out, av) if unary else gate.vjp[i](g, out, av, bv)
-                    if gi is not None:
-                        xv = x._value
-                        if type(gi) is not _float64 or type(xv) is not _float64:
-                            gi = _fit(gi, xv, gate, i)
-                        previous = x._acc
-                        x._acc = gi if previous is None else previous + gi  # never in place
-                    deps = x._deps - 1
-                    x._deps = deps
-                    if deps == 0:
-                        push(x)
-        elif g is not None:
-            out = t._value
-            args = [_value_of(w) for w in stored_inputs(t)]
-            edges = t._edges
-            all_at_once = together(gate)
-            grads = None if all_at_once is None else all_at_once(edges, g, out, *args,
-                                                                  **params)
-            for k, i in enumerate(edges):
-                x = place(a if i == 0 else b if i == 1 else more[i - 2])
-                gi = gate.vjp[i](g, out, *args, **params) if grads is None else grads[k]
-                if gi is not None:
-                    gi = _fit(gi, x._value, gate, i)
-                    previous = x._acc
-                    x._acc = gi if previous is None else previous + gi
-                deps = x._deps - 1
-                x._deps = deps
-                if deps == 0:
-                    push(x)
-        else:
-            for i in t._edges:
-                x = place(a if i == 0 else b if i == 1 else more[i - 2])
-                deps = x._deps - 1
-                x._deps = deps
-                if deps == 0:
-                    push(x)
-        if not retain_graph:  # drop saved values now: the walk never comes back here
-            t._a = t._b = t._more = t._edges = t._params = None
-    return results
-
-
-def _walk(roots, stop, wrt, every, retain_graph, create_graph, handed_out):
-    """The general walk: for gradients built as circuits (``create_graph``) or reported for
-    every wire (``every``). ``_walk_plain`` takes every other backward pass."""
-    results = {}
+    keep_below = _node_mod.KEEP_VALUES_BELOW
+    # Small wires keep this pass's gradient for pictures; gradients built as circuits do
+    # not (a wire holding a circuit made from itself would be a reference cycle).
+    keep_grads = not create_graph
+    released_leaves = {} if not retain_graph else None  # one stand-in per large leaf
     ready = [r for r in roots if r._deps == 0]
     while ready:
         t = ready.pop()
-        g = t._acc
-        t._acc = None
-        gate = t._gate
+        g = t._acc  # complete: every consumer has added its share. The upstream gradient.
         if every is not None:
             every[id(t)] = g
         if stop and id(t) in stop:
             results[id(t)] = g
+            t._acc = None
             continue
-        if gate is None:  # a leaf
-            if wrt is None and every is None and g is not None:
+        if not keep_grads or (g is not None and type(g) is not _float64
+                              and g.size >= keep_below):
+            t._acc = None
+        gate = t._gate
+        if gate is None:  # a leaf: its gradient is complete
+            if store and g is not None:
                 _store_grad(t, g, handed_out)
             continue
-        params = t._params
-        edges = t._edges
         meta = t._meta
-        if meta is not None and meta.retains and wrt is None and every is None \
-                and g is not None:
+        if store and meta is not None and meta.retains and g is not None:
             _store_retained(t, meta, g, handed_out)
-        if g is not None:
-            a, b = t._a, t._b
-            if create_graph:
-                out, args = _as_tensors(t)
-            else:
-                out = t._value
-                if t._more is None:  # one or two inputs: spelled out, it is the hot path
-                    av = _value_of(a)
-                    args = (av,) if b is ABSENT else (av, _value_of(b))
-                else:
-                    args = [_value_of(w) for w in stored_inputs(t)]
-            vjp = gate.vjp
-            all_at_once = together(gate)
-            grads = None if all_at_once is None else all_at_once(edges, g, out, *args,
-                                                                  **params)
-            for k, i in enumerate(edges):
-                x = a if i == 0 else b if i == 1 else t._more[i - 2]
-                if x._node is not None:
-                    x = x._node
-                if grads is not None:
-                    gi = grads[k]
-                else:
-                    gi = vjp[i](g, out, *args, **params) if params else vjp[i](g, out, *args)
-                if gi is None:
-                    pass
-                else:
-                    xv = x._value
-                    if type(gi) is not _float64 or type(xv) is not _float64:
-                        gi = _fit(gi, xv, gate, i)
-                    previous = x._acc
-                    # never in place: ``gi`` may be shared with another input
-                    x._acc = gi if previous is None else previous + gi
-                deps = x._deps - 1
-                x._deps = deps
-                if deps == 0:
-                    ready.append(x)
-        else:
+        edges = t._edges
+        a, b, params = t._a, t._b, t._params
+        if g is None:  # no gradient reached this gate: its inputs only hear it is done
             for i in edges:
-                x = place(t._a if i == 0 else t._b if i == 1 else t._more[i - 2])
-                deps = x._deps - 1
-                x._deps = deps
-                if deps == 0:
-                    ready.append(x)
-        if not retain_graph:  # drop saved values now: the walk never comes back here
-            t._a = t._b = t._more = t._edges = t._params = None
+                _send(_input(t, i), None, gate, i, ready)
+        else:
+            vjp = gate.vjp
+            out = _handle(t) if create_graph else t._value
+            if t._more is None and not params:
+                # one or two inputs and no parameters: most gates, so no argument tuples
+                # (variadic gates, whose rules may come all at once, all have parameters)
+                av = _argument(a, create_graph)
+                if b is ABSENT:
+                    _send(a, vjp[0](g, out, av), gate, 0, ready)
+                elif b is a and gate.symmetric:
+                    # x * x: both rules give the same gradient; compute it once, add it twice
+                    gi = vjp[0](g, out, av, av)
+                    _send(a, gi, gate, 0, ready)
+                    _send(a, gi, gate, 1, ready)
+                else:
+                    bv = _argument(b, create_graph)
+                    for i in edges:
+                        _send(a if i == 0 else b, vjp[i](g, out, av, bv), gate, i, ready)
+            else:
+                args = [_argument(w, create_graph) for w in stored_inputs(t)]
+                all_at_once = together(gate)
+                if all_at_once is not None:  # a variadic gate: every input's gradient at once
+                    grads = all_at_once(edges, g, out, *args, **params)
+                    for k, i in enumerate(edges):
+                        _send(_input(t, i), grads[k], gate, i, ready)
+                else:
+                    for i in edges:
+                        _send(_input(t, i), vjp[i](g, out, *args, **params), gate, i, ready)
+        if not retain_graph:  # the walk never comes back here
+            _release(t, keep_below, released_leaves)
+            t._deps = _WALKED
     return results
 
 
-def _twice(a, gate, g, out, av, push):
-    """Both inputs of a symmetric gate are one wire (``x * x``): its two rules give the
-    same gradient, so compute it once and add it twice (one full-size product fewer)."""
-    x = a if a._node is None else a._node
-    gi = gate.vjp[0](g, out, av, av)
+def _send(x, gi, gate, i, ready):
+    """The notes' ``dx += gi``: add the gradient gate input ``i`` receives (``gi``, the local
+    gradient times the upstream one, or None) into the running gradient of that input's
+    wire ``x``; once all of ``x``'s consumers are done, ``x`` is ready."""
+    w = x if x._node is None else x._node
     if gi is not None:
-        gi = _fit(gi, x._value, gate, 0)
-        previous = x._acc
-        x._acc = gi + gi if previous is None else previous + gi + gi
-    x._deps -= 2
-    if x._deps == 0:
-        push(x)
+        value = w._value
+        if type(gi) is not _float64 or type(value) is not _float64:
+            gi = _fit(gi, value, gate, i)
+        previous = w._acc
+        w._acc = gi if previous is None else previous + gi  # never in place: gi may be shared
+    deps = w._deps - 1
+    w._deps = deps
+    if deps == 0:
+        ready.append(w)
 
 
-def _value_of(x):
-    """The value of a recorded input: a Wire's value, or the constant itself."""
+def _input(t, i):
+    """Recorded input ``i`` of gate ``t``."""
+    return t._a if i == 0 else t._b if i == 1 else t._more[i - 2]
+
+
+def _argument(x, create_graph):
+    """What a rule receives for a recorded input: its value, or a Tensor to record with."""
+    if create_graph:
+        return _handle(x)
     if isinstance(x, Wire):
         w = x  # typed Wire in the compiled build (backward.pxd): a C field read
         return w._value
     return x
 
 
-def _as_tensors(t):
-    """A gate's output and inputs as Tensors, for rules that must record (create_graph)."""
-    from ..tensor import Tensor  # late: tensor.py imports this module
-
-    out = t if isinstance(t, Tensor) else _handle(t)
-    return out, tuple([_handle(x) for x in stored_inputs(t)])
-
-
 def _handle(w):
-    """A Tensor through which a rule can use a Node (module-level, not a closure: compiled,
-    a closure and its scope would make a reference cycle per call)."""
+    """A Tensor through which a rule can use a Node; Tensors and constants as they are.
+    (Module-level, not a closure: compiled, a closure and its scope would make a reference
+    cycle per call.)"""
     if isinstance(w, Node):
-        from ..tensor import _wrap
-
-        h = _wrap(w._value)
+        h = wrap(w._value)
         h._node = w
         h.requires_grad = True
         return h
     return w
 
 
+def _release(t, keep_below, released_leaves):
+    """The walk has passed gate ``t``: let go of its large saved values, keep the rest.
+
+    Inputs that are large intermediates are held through their Node (whose array goes when
+    the Node is processed, or already has); large leaves become a stand-in without their
+    array (one per leaf, kept in ``released_leaves``); large constant arrays and parameter
+    arrays become ``released`` stand-ins; a parameter object with saved values of its own (a
+    custom gate's context) is asked to drop them. Small values stay for pictures.
+    """
+    t._a = _let_go(t._a, keep_below, released_leaves)
+    if t._b is not ABSENT:
+        t._b = _let_go(t._b, keep_below, released_leaves)
+    more = t._more
+    if more is not None:
+        t._more = tuple([_let_go(x, keep_below, released_leaves) for x in more])
+    params = t._params
+    if params:
+        t._params = _let_go_params(params, keep_below)
+    if isinstance(t, Node):
+        n = t
+        if not n._released:
+            n._value = released(n._value)
+            n._released = True
+
+
+def _let_go(x, keep_below, released_leaves):
+    """A recorded input as a walked circuit keeps it (see ``_release``)."""
+    if isinstance(x, Wire):
+        w = x
+        if w._node is not None:
+            return w._node
+        value = w._value
+        if w._gate is None and type(value) is not _float64 and value.size >= keep_below:
+            held = released_leaves.get(id(w))
+            if held is None:  # the leaf is held too, so that its id stays its own
+                held = released_leaves[id(w)] = (w, released_leaf(w))
+            return held[1]
+        return x
+    if type(x) is _ndarray and x.size >= keep_below:
+        return released(x)
+    return x
+
+
+def _let_go_params(params, keep_below):
+    for v in params.values():
+        if (type(v) is _ndarray and v.size >= keep_below) or hasattr(v, "release_saved"):
+            break
+    else:
+        return params
+    kept = {}
+    for k, v in params.items():
+        if type(v) is _ndarray and v.size >= keep_below:
+            v = released(v)
+        elif hasattr(v, "release_saved"):
+            v.release_saved()
+        kept[k] = v
+    return kept
+
+
+def _freed_error(t):
+    return GraphFreedError(
+        f"backward through gate '{t._gate.name}' a second time: its saved values "
+        f"were freed by an earlier backward() (also by one that raised partway); "
+        f"pass retain_graph=True to the first backward() to keep them")
+
+
 def _count_consumers(roots, stop, saved=None):
     """Set each tensor's ``_deps`` to its number of consuming gates in this walk.
 
-    Each walk stamps the tensors it reaches with a fresh epoch, so counts and running
+    Each walk stamps the tensors it reaches with a fresh ``Walk``, so counts and running
     gradients left over from an earlier walk (one that raised halfway, say) never leak in.
     With ``saved`` a list, each wire's earlier stamp, count and running gradient are
-    appended to it first (see ``_restore``). Returns whether a differentiable leaf outside
-    ``stop`` was reached.
+    appended to it first (see ``_restore``). A gate an earlier walk freed raises
+    GraphFreedError before its stamp is touched (a picture still reads that walk's
+    gradients from it). Returns whether a differentiable leaf outside ``stop`` was reached.
     """
-    epoch = object()
+    epoch = Walk(roots)
     stack = []
     for r in roots:
         if r._epoch is not epoch:
+            if r._deps < 0 and not (stop and id(r) in stop):  # WALKED
+                raise _freed_error(r)
             if saved is not None:
                 saved.append((r, r._epoch, r._deps, r._acc))
             r._epoch = epoch
@@ -298,20 +320,16 @@ def _count_consumers(roots, stop, saved=None):
         if t._gate is None:
             outside = outside or t.requires_grad
             continue
-        edges = t._edges
-        if edges is None:
-            raise GraphFreedError(
-                f"backward through gate '{t._gate.name}' a second time: its saved values "
-                f"were freed by an earlier backward() (also by one that raised partway); "
-                f"pass retain_graph=True to the first backward() to keep them")
         a, b = t._a, t._b
-        for i in edges:
+        for i in t._edges:
             x = a if i == 0 else b if i == 1 else t._more[i - 2]
             if x._node is not None:
                 x = x._node
             if x._epoch is epoch:
                 x._deps += 1
             else:
+                if x._deps < 0 and not (stop and id(x) in stop):  # WALKED
+                    raise _freed_error(x)
                 if saved is not None:
                     saved.append((x, x._epoch, x._deps, x._acc))
                 x._epoch = epoch
@@ -389,6 +407,10 @@ def _store_grad(t, g, handed_out):
     g = _owned(g, handed_out)
     if t.grad is None:
         t.grad = g
+        # the gradient the wire keeps for pictures must not be the array handed out, which
+        # users change in place (p.grad *= 0.5)
+        if t._acc is g and type(g) is np.ndarray:
+            t._acc = g.copy()
     else:
         t.grad = t.grad + g
 
@@ -399,11 +421,9 @@ def wire_gradients(y, g=None):
     Leaves' ``.grad`` are left alone and the circuit is kept, so this can be called before
     or after ``backward(retain_graph=True)``.
     """
-    from ..tensor import _initial_cotangent
-
     grads = {}
     if y.requires_grad:
-        backprop([y], [_initial_cotangent(y, g, "wire_gradients")], retain_graph=True,
+        backprop([y], [initial_cotangent(y, g, "wire_gradients")], retain_graph=True,
                  every=grads)
         grads[id(y)] = grads.get(id(place(y)))
     return grads

@@ -1,6 +1,5 @@
 """Walking a recorded circuit forwards, for pictures and staged listings."""
 
-from ..errors import GraphFreedError
 from .node import Wire, place, stored_inputs
 
 
@@ -11,7 +10,8 @@ def topological(y, stop=(), skip=None):
     ``place(x)``, as the backward walk does. Iterative, so deep circuits need no deep
     stack. Constants (non-wire inputs) are not listed; read them from ``t.inputs``.
     Wires whose ``id`` is in ``stop`` are listed but their inputs are not followed; input
-    wires for which ``skip(x)`` is true are left out.
+    wires for which ``skip(x)`` is true are left out. A circuit a backward walk has passed
+    keeps its structure, so it can be listed too (its large values are stand-ins).
 
     >>> import circuitgrad as cg
     >>> x = cg.tensor(2.0, requires_grad=True, name="x")
@@ -31,10 +31,6 @@ def topological(y, stop=(), skip=None):
         stack.append((t, True))
         if t._gate is None or id(t) in stop:
             continue
-        if t._edges is None:
-            raise GraphFreedError(
-                f"the circuit behind gate '{t._gate.name}' was freed by backward(); call "
-                f"backward(retain_graph=True), or look at the circuit before backward()")
         for x in reversed(stored_inputs(t)):
             if isinstance(x, Wire) and id(place(x)) not in seen and not (skip and skip(x)):
                 stack.append((place(x), False))

@@ -10,9 +10,14 @@ backward pass needs, the way PyTorch saves only what each gate's derivative uses
 
 Slots shared by both kinds (the walk reads them the same way):
 ``_gate`` (None for a leaf), inputs ``_a``, ``_b``, ``_more`` (Wires or constants),
-``_params``, ``_edges`` (positions of inputs that need a gradient; None once freed),
-the walk's ``_acc``, ``_deps``, ``_epoch``, and ``_meta`` (None, or a :class:`Meta` with
-what few wires carry: a gradient to keep, a name, forward-mode tangents).
+``_params``, ``_edges`` (positions of inputs that need a gradient), the walk's ``_acc``,
+``_deps``, ``_epoch``, and ``_meta`` (None, or a :class:`Meta` with what few wires carry: a
+gradient to keep, a name, forward-mode tangents).
+
+After a backward walk that does not retain the circuit, each gate it passed keeps its
+structure and small values (so a picture can still show that pass), its ``_deps`` is
+``WALKED`` (a second walk through it raises GraphFreedError), and its large saved arrays are
+replaced by stand-ins (see ``core/backward.py``, ``_release``).
 """
 
 import numpy as np
@@ -22,6 +27,14 @@ import numpy as np
 KEEP_VALUES_BELOW = 4096
 
 ABSENT = object()  # fills _b for one-input gates; never a real input
+
+# ``_deps`` of a gate a backward walk has passed and freed (a count is never negative).
+WALKED = -1
+
+
+def walked(w):
+    """Has a backward walk passed this gate and freed its saved values?"""
+    return w._deps == WALKED
 
 
 class Wire:
@@ -107,7 +120,7 @@ class Node(Wire):
 
     @property
     def is_leaf(self):
-        return False
+        return self._gate is None  # only the stand-in of a released leaf (released_leaf)
 
     @property
     def grad(self):
@@ -120,6 +133,10 @@ class Node(Wire):
 _ZERO_BYTES = bytes(16)  # one element of any NumPy dtype, all zero
 
 
+class ReleasedValue(np.ndarray):
+    """Stands for a large value the circuit let go: shape and dtype only (pictures say so)."""
+
+
 def stand_in(value):
     """A read-only, zero-filled, zero-stride array with ``value``'s shape and dtype.
 
@@ -130,9 +147,23 @@ def stand_in(value):
                       strides=(0,) * value.ndim)
 
 
+def released(value):
+    """What a walked circuit keeps of a large constant array: a stand-in marked as released."""
+    return stand_in(value).view(ReleasedValue)
+
+
+def released_leaf(leaf):
+    """What a walked circuit keeps of a large leaf: its name, shape and dtype, not its array
+    (which would otherwise live as long as the circuit, a batch of data say)."""
+    n = Node(None, leaf._value, False, (None,), None, None, leaf.name)
+    n._a = None
+    n.requires_grad = leaf.requires_grad
+    return n
+
+
 def stored_inputs(w):
-    """The inputs a wire's gate recorded, as a tuple (empty for leaves and freed gates)."""
-    if w._edges is None:
+    """The inputs a wire's gate recorded, as a tuple (empty for leaves)."""
+    if w._gate is None:
         return ()
     if w._more is not None:
         return (w._a, w._b) + w._more

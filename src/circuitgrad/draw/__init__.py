@@ -13,10 +13,10 @@ wire labelled with its value (green) and its gradient (red).
 (True, 4)
 
 ``picture.save("f.svg")`` and ``picture.save("f.png")`` write files; in Jupyter the picture
-shows itself. Gradients are computed afresh from the circuit (the same numbers
-``backward`` gives), so ``cg.draw(y)`` works before ``y.backward()``; after a
-``backward()`` that freed the circuit it raises GraphFreedError: call
-``y.backward(retain_graph=True)`` to draw afterwards. ``grads=False`` hides gradients.
+shows itself. Before ``y.backward()`` gradients are computed afresh from the circuit (the
+same numbers ``backward`` gives); after it, the picture shows the values and gradients of
+that pass, and says which large values the walk let go (``retain_graph=True`` keeps
+them). ``grads=False`` hides gradients.
 
 The layout engine, and why
 --------------------------

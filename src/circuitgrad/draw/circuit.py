@@ -7,6 +7,13 @@ for every gate input, the share of that gradient the gate sends back along that 
 (the gate's own VJP rule applied to its upstream gradient). Where a wire forks, those
 shares add up to the wire's gradient.
 
+After ``backward()`` (without ``retain_graph``) the circuit has been walked: its structure
+and small values are kept, and each small wire kept the gradient of that pass, which is
+what the picture then shows (``.grad`` adds up over calls, so it is not used). A wire that
+feeds one gate passes its kept gradient on unchanged; at a fork, each branch's share is
+recomputed by the gate's VJP rule from the kept upstream gradient and values. Large
+values (and their gradients) were let go; the picture says so.
+
 >>> import circuitgrad as cg
 >>> x = cg.tensor(3.0, requires_grad=True, name="x")
 >>> c = read_circuit(x * x + 1)
@@ -22,8 +29,8 @@ import numpy as np
 
 from ..core.backward import unbroadcast, wire_gradients
 from ..core.graph import topological
-from ..core.node import Wire, place
-from ..errors import CircuitError
+from ..core.node import Wire, place, walked
+from ..errors import CircuitError, GraphFreedError
 from .format import ReleasedValue
 
 DEFAULT_MAX_GATES = 200
@@ -80,11 +87,12 @@ class Node:
 class Circuit:
     """The nodes of a circuit (inputs first, the output last) with values and gradients."""
 
-    def __init__(self, nodes, output, has_grads, note=None):
+    def __init__(self, nodes, output, has_grads, note=None, walked=False):
         self.nodes = nodes
         self.output = output
         self.has_grads = has_grads
         self.note = note  # why gradients are missing, when they are
+        self.walked = walked  # read after backward(): that pass's gradients, large values gone
 
     @property
     def gates(self):
@@ -120,9 +128,9 @@ def read_circuit(y, *, grads=True, g=None, stop_at=(), max_gates=DEFAULT_MAX_GAT
     """Read the circuit behind ``y``: nodes, names, values, gradients and per-wire shares.
 
     Gradients are those of ``y`` (seeded with ``g``, needed when ``y`` has more than one
-    element); they are left out when ``grads`` is false or ``y`` needs no gradient. The
-    circuit must still be there: after ``y.backward()`` it is freed unless
-    ``retain_graph=True`` was passed, and this raises the engine's GraphFreedError.
+    element); they are left out when ``grads`` is false or ``y`` needs no gradient. After
+    ``y.backward()`` (without ``retain_graph``) they are the gradients of that pass, as its
+    walk left them on the wires (see the module docstring); ``g`` is then refused.
     """
     from ..tensor import Tensor
 
@@ -155,12 +163,28 @@ def read_circuit(y, *, grads=True, g=None, stop_at=(), max_gates=DEFAULT_MAX_GAT
                 node.operands.append(("const", x.data if isinstance(x, Wire) else x))
     output = by_id[id(place(y))]
     output.value = np.asarray(y.data)  # the caller holds y, so its value is always there
+    was_walked = walked(place(y))
+    if not was_walked and grads and y.requires_grad:
+        for t in order:
+            if t.gate is not None and walked(t):
+                raise GraphFreedError(
+                    f"gate '{t.gate.name}' of this circuit was freed by a backward() from "
+                    f"another output: draw that output, draw with grads=False, or pass "
+                    f"retain_graph=True to that backward()")
 
     has_grads, note = False, None
     if not grads:
         note = "gradients hidden"
     elif not y.requires_grad:
         note = "no gradients: nothing in this circuit requires a gradient"
+    elif was_walked:
+        if g is not None:
+            raise DrawError(
+                "g= for a circuit backward() has walked: the picture shows the gradients "
+                "of that pass; to draw with another upstream gradient, pass "
+                "retain_graph=True to backward()")
+        has_grads = True
+        _read_walked_gradients(nodes, place(y), whole=not stop)
     elif g is None and y.size != 1:
         note = (f"no gradients: the output has shape {y.shape}; pass the upstream gradient "
                 f"g of that shape")
@@ -173,7 +197,62 @@ def read_circuit(y, *, grads=True, g=None, stop_at=(), max_gates=DEFAULT_MAX_GAT
             if node.kind == "gate":
                 node.shares = _shares(node)
     _name_nodes(nodes, output)
-    return Circuit(nodes, output, has_grads, note)
+    return Circuit(nodes, output, has_grads, note, walked=was_walked)
+
+
+def _read_walked_gradients(nodes, root, whole):
+    """Gradients of the backward pass that walked ``root``'s circuit, as it left them.
+
+    Each small wire the walk reached kept its gradient (``_acc``, stamped with the walk in
+    ``_epoch``). A wire whose gradient all comes through one gate of the picture passes it
+    on unchanged, which needs no values (so it stays right after ``p.data -= lr * p.grad``);
+    that holds when the picture starts from the walk's own output (``whole``). Fork
+    branches are recomputed by the gate's rule where the values it reads were kept. A leaf
+    a later walk has reached since (a shared parameter) gets the sum of its shares.
+    """
+    walk = root._epoch
+    whole = whole and id(root) in walk.roots
+    for node in nodes:
+        t = node.tensor
+        node.grad = t._acc if t._epoch is walk else None
+    for node in nodes:
+        if node.kind != "gate":
+            continue
+        node.shares = [None] * len(node.operands)
+        recomputed = None
+        for i, (kind, operand) in enumerate(node.operands):
+            if kind != "node" or not operand.tensor.requires_grad:
+                continue
+            if whole and len(operand.consumers) == 1 and operand.grad is not None:
+                node.shares[i] = operand.grad
+                continue
+            if recomputed is None:
+                recomputed = _shares(node) if _rule_values_kept(node.tensor) else []
+            if recomputed:
+                node.shares[i] = recomputed[i]
+    for node in nodes:
+        if node.grad is None and node.kind != "gate" and node.consumers \
+                and not isinstance(node.value, ReleasedValue):
+            shares = [_share_of(head, i) for head, i in node.consumers]
+            if all(s is not None for s in shares):
+                node.grad = sum(shares[1:], shares[0])
+
+
+def _share_of(head, i):
+    return head.shares[i] if i < len(head.shares) else None
+
+
+def _rule_values_kept(t):
+    """Did the walk keep every value gate ``t``'s VJP rule reads (``saves``, ``saves_out``)?"""
+    gate, inputs = t.gate, t.inputs
+    if gate.saves_out and t.data is None:
+        return False
+    reads = range(len(inputs)) if gate.saves is None else gate.saves
+    for j in reads:
+        x = inputs[j] if j < len(inputs) else None
+        if isinstance(x, ReleasedValue) or (isinstance(x, Wire) and x.data is None):
+            return False
+    return not any(isinstance(v, ReleasedValue) for v in t.params.values())
 
 
 def _shares(node):

@@ -17,7 +17,7 @@ the gradient that its gate sends back, and the wire before the dot carries their
 import numpy as np
 
 from ..gates.listing import index_text
-from .format import const, shape_text, summary
+from .format import ReleasedValue, const, shape_text, summary
 
 GREEN = "#1a7f37"
 RED = "#cf222e"
@@ -188,4 +188,7 @@ def _legend(circuit, title, grads):
     lines.append(legend)
     if circuit.note and not grads and circuit.note != "gradients hidden":
         lines.append(f'<FONT COLOR="{GREY}">{_esc(circuit.note)}</FONT>')
+    if circuit.walked and any(isinstance(n.value, ReleasedValue) for n in circuit.nodes):
+        lines.append(f'<FONT COLOR="{GREY}">drawn after backward(), which let go of the '
+                     f'large values ("not kept") and their gradients</FONT>')
     return "<" + "<BR ALIGN=\"LEFT\"/>".join(lines) + '<BR ALIGN="LEFT"/>>'

@@ -14,11 +14,9 @@ import numbers
 
 import numpy as np
 
+from ..core.node import ReleasedValue  # a large value the circuit let go: shape only
+
 SMALL = 6  # arrays with at most this many entries are written out in full
-
-
-class ReleasedValue(np.ndarray):
-    """Stands for a large value the circuit let go (no backward rule needed it): shape only."""
 
 
 def fmt(v):
