@@ -9,6 +9,7 @@ import numbers
 
 import numpy as np
 
+from . import backend
 from .errors import NotDifferentiableError
 from .gates import elementwise as ew
 from .gates import formula_gates
@@ -258,7 +259,7 @@ def _memory_order(fn, x, order, memory_ok=False):
     """'C' or 'F': NumPy's orders 'A' (and 'K' for ravel) follow how the values lie in memory."""
     order = "C" if order is None else str(order).upper()
     value = x._value
-    if isinstance(value, np.ndarray):
+    if backend.is_array(value):
         c, f = value.flags.c_contiguous, value.flags.f_contiguous
     else:
         c = f = True  # a 0-d value lies the same way in both orders

@@ -15,6 +15,7 @@ import contextlib
 
 import numpy as np
 
+from ..backend import ndarray as _ndarray
 from ..errors import GraphFreedError, ShapeError
 from . import trace
 from .gate import together
@@ -369,7 +370,7 @@ def _owned(g, handed_out):
     """``g``, or a copy of it where it may be shared: with the caller's upstream gradient,
     with another gradient handed out, or with an array (a broadcast view, say). Gradients
     handed to users are theirs to change in place."""
-    if type(g) is np.ndarray and (g.base is not None or id(g) in handed_out):
+    if type(g) is _ndarray and (g.base is not None or id(g) in handed_out):
         g = g.copy()
     handed_out.add(id(g))
     return g

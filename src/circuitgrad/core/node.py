@@ -15,7 +15,7 @@ the walk's ``_acc``, ``_deps``, ``_epoch``, and ``_meta`` (None, or a :class:`Me
 what few wires carry: a gradient to keep, a name, forward-mode tangents).
 """
 
-import numpy as np
+from .. import backend
 
 # Arrays smaller than this are kept in the circuit even when no backward rule needs them,
 # so pictures and staged listings can show every value; larger ones only where needed.
@@ -117,17 +117,13 @@ class Node(Wire):
         return f"<node of gate {self._gate.name}, shape {self.shape}>"
 
 
-_ZERO_BYTES = bytes(16)  # one element of any NumPy dtype, all zero
-
-
 def stand_in(value):
     """A read-only, zero-filled, zero-stride array with ``value``'s shape and dtype.
 
     What a rule sees in place of a released value: shape and dtype are right, and it
-    costs one element of memory. (The plain ndarray constructor is the cheapest way.)
+    costs one element of memory.
     """
-    return np.ndarray(value.shape, value.dtype, buffer=_ZERO_BYTES,
-                      strides=(0,) * value.ndim)
+    return backend.zero_stride(value.shape, value.dtype)
 
 
 def stored_inputs(w):

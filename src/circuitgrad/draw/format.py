@@ -14,10 +14,12 @@ import numbers
 
 import numpy as np
 
+from .. import backend
+
 SMALL = 6  # arrays with at most this many entries are written out in full
 
 
-class ReleasedValue(np.ndarray):
+class ReleasedValue(backend.ndarray):
     """Stands for a large value the circuit let go (no backward rule needed it): shape only."""
 
 

@@ -16,6 +16,7 @@ import operator
 
 import numpy as np
 
+from ..backend import ndarray as _ndarray
 from ..core.gate import Gate
 from .define import elementwise
 from .listing import Text, number
@@ -91,7 +92,7 @@ arctanh = elementwise("arctanh", np.arctanh, "1 / (1 - x**2)", numpy=np.arctanh)
 
 # ----- activations --------------------------------------------------------------------------
 def _relu_forward(x):
-    if type(x) is np.ndarray:
+    if type(x) is _ndarray:
         return np.maximum(x, 0)
     return x if not x < 0 else type(x)(0)  # a NumPy scalar: skip the ufunc call
 
