@@ -707,3 +707,20 @@ def test_a_gate_without_a_formula_is_listed_symbolically_and_says_so():
     assert step.expr == "(dTwice1/dx) * dTwice1"
     assert "symbolic: no formula for Twice" in str(step)
     np.testing.assert_array_equal(step.value, [2.0, 2.0])
+
+
+def test_a_circuit_too_large_to_look_at_is_freed_by_backward():
+    from circuitgrad.core.backward import KEEP_CIRCUITS_UP_TO
+    x = leaf(0.5, "x")
+    y = x
+    for _ in range(KEEP_CIRCUITS_UP_TO + 1):
+        y = y * 1.0001
+    y.backward()
+    assert float(x.grad) == pytest.approx(1.0001 ** (KEEP_CIRCUITS_UP_TO + 1))
+    with pytest.raises(cg.GraphFreedError, match="freed by backward"):
+        cg.draw(y, max_gates=None)
+    with pytest.raises(cg.GraphFreedError):
+        y.backward()
+    small = leaf(0.5, "s") * 2.0   # at the limit or below, the circuit stays
+    small.backward()
+    assert "digraph" in cg.draw(small).source

@@ -25,6 +25,7 @@ Custom gates are differentiable once: a second derivative through one raises an 
 
 import numpy as np
 
+from . import backend
 from .core.gate import Gate, each
 from .errors import NotDifferentiableError
 from .tensor import Tensor, apply
@@ -108,7 +109,7 @@ def _make_gate(cls):
     def jvp(tangents, out, *inputs, ctx):
         if cls.jvp is None:
             raise NotDifferentiableError(f"custom gate '{name}' defines no jvp")
-        plain = [np.zeros(np.shape(_plain(x, "input", name)))
+        plain = [backend.zeros(np.shape(_plain(x, "input", name)))
                  if t is None else _plain(t, "tangent", name)
                  for t, x in zip(tangents, inputs, strict=True)]
         return _as_value(cls.jvp(ctx, *plain))

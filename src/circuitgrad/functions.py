@@ -11,6 +11,7 @@ import numbers
 
 import numpy as np
 
+from . import backend
 from .errors import NotDifferentiableError, ShapeError
 from .gates import elementwise as ew
 from .gates import formula_gates
@@ -265,7 +266,7 @@ def _memory_order(fn, x, order, memory_ok=False):
     """'C' or 'F': NumPy's orders 'A' (and 'K' for ravel) follow how the values lie in memory."""
     order = "C" if order is None else str(order).upper()
     value = x._value
-    if isinstance(value, np.ndarray):
+    if backend.is_array(value):
         c, f = value.flags.c_contiguous, value.flags.f_contiguous
     else:
         c = f = True  # a 0-d value lies the same way in both orders
@@ -406,14 +407,14 @@ def cumprod(x, axis=None):
         x, axis = x.reshape(-1), 0
     axis = _one_axis("cumprod", axis, x.ndim)
     moved = moveaxis(x, axis, -1)
-    lower = np.tri(moved.shape[-1], dtype=bool)  # lower[i, j]: j <= i
+    lower = backend.tri(moved.shape[-1], dtype=bool)  # lower[i, j]: j <= i
     table = where(lower, moved[..., None, :], 1)
     return moveaxis(prod(table, axis=-1), -1, axis)
 
 
 def _grid(shape, axis):
     """The positions along ``axis`` of an array of ``shape``, shaped to broadcast."""
-    return np.arange(shape[axis]).reshape([-1 if k == axis else 1 for k in range(len(shape))])
+    return backend.arange(shape[axis]).reshape([-1 if k == axis else 1 for k in range(len(shape))])
 
 
 def take_along_axis(x, indices, axis=-1):
@@ -530,7 +531,7 @@ def moveaxis(x, source, destination):
 def _triangle_mask(x, k, lower):
     # NumPy's rule: the mask has the last two axes' shape (a 1-d input is its one row)
     rows, cols = (x.shape[-2:] if x.ndim >= 2 else (x.shape[-1],) * 2)
-    mask = np.tri(rows, cols, k=k if lower else k - 1, dtype=bool)
+    mask = backend.tri(rows, cols, k=k if lower else k - 1, dtype=bool)
     return mask if lower else ~mask
 
 
@@ -555,7 +556,7 @@ def diagonal(x, offset=0, axis1=0, axis2=1):
     moved = moveaxis(x, (a1, a2), (-2, -1))
     rows, cols = moved.shape[-2:]
     row0, col0 = builtins.max(-offset, 0), builtins.max(offset, 0)
-    i = np.arange(builtins.max(0, builtins.min(rows - row0, cols - col0)))
+    i = backend.arange(builtins.max(0, builtins.min(rows - row0, cols - col0)))
     return moved[..., i + row0, i + col0]
 
 
@@ -574,10 +575,10 @@ def diag(v, k=0):
         raise ValueError("diag: input must be 1-d or 2-d")
     n = v.shape[0]
     side = n + builtins.abs(k)
-    i = np.arange(n)
-    index = np.full((side, side), n)
+    i = backend.arange(n)
+    index = backend.full((side, side), n)
     index[i + builtins.max(-k, 0), i + builtins.max(k, 0)] = i
-    return concatenate([v, np.zeros(1, dtype=v.dtype)])[index]
+    return concatenate([v, backend.zeros(1, dtype=v.dtype)])[index]
 
 
 def _interleaved(first, second):
@@ -611,7 +612,7 @@ def repeat(x, repeats, axis=None):
         spread = expand_dims(x, axis + 1)
         spread = broadcast_to(spread, spread.shape[:axis + 1] + (r,) + spread.shape[axis + 2:])
         return spread.reshape(x.shape[:axis] + (x.shape[axis] * r,) + x.shape[axis + 1:])
-    return take(x, np.repeat(np.arange(x.shape[axis]), repeats), axis=axis)
+    return take(x, np.repeat(backend.arange(x.shape[axis]), repeats), axis=axis)
 
 
 def flip(x, axis=None):
@@ -895,7 +896,7 @@ def pad(x, pad_width, mode="constant", constant_values=0, reflect_type="even"):
     if reflect_type != "even":
         raise NotDifferentiableError("np.pad with reflect_type='odd' is not supported on "
                                      "tensors")
-    positions = np.arange(x.size).reshape(x.shape)
+    positions = backend.arange(x.size).reshape(x.shape)
     if mode != "constant":
         options = {"reflect_type": reflect_type} if mode in ("reflect", "symmetric") else {}
         return x.reshape(-1)[np.pad(positions, pad_width, mode=mode, **options)]
@@ -905,7 +906,7 @@ def pad(x, pad_width, mode="constant", constant_values=0, reflect_type="even"):
         values = values.astype(x.dtype) if _needs_grad(values) else \
             as_tensor(np.asarray(values._value, dtype=x.dtype))
     values = broadcast_to(values, (x.ndim, 2)).reshape(-1)
-    markers = x.size + np.arange(2 * x.ndim).reshape(x.ndim, 2)
+    markers = x.size + backend.arange(2 * x.ndim).reshape(x.ndim, 2)
     picks = np.pad(positions, pad_width, mode="constant", constant_values=markers)
     return concatenate([x.reshape(-1), values])[picks]
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import backend
 from .tensor import Tensor, as_tensor, tensor
 
 
@@ -88,7 +89,7 @@ def check_grad(f, *inputs, eps=1e-6, rtol=1e-6, atol=1e-8, directions=None, seed
         base.append(np.array(value, dtype=np.float64))
     if report.notes:
         warnings.warn("; ".join(report.notes), stacklevel=2)
-    rng = np.random.default_rng(seed)
+    rng = backend.default_rng(seed)
 
     probe = as_tensor(f(*[tensor(b) for b in base]))
     project = None if probe.size == 1 else rng.standard_normal(probe.shape)
@@ -103,7 +104,7 @@ def check_grad(f, *inputs, eps=1e-6, rtol=1e-6, atol=1e-8, directions=None, seed
     out, ts = loss(base, track=True)
     if out.requires_grad:  # otherwise no input reaches the output: every gradient is 0
         out.backward()
-    analytic = [np.zeros_like(b) if t.grad is None else np.asarray(t.grad, np.float64)
+    analytic = [backend.zeros_like(b) if t.grad is None else np.asarray(t.grad, np.float64)
                 for t, b in zip(ts, base, strict=True)]
 
     def value_at(k, x):
@@ -118,7 +119,7 @@ def check_grad(f, *inputs, eps=1e-6, rtol=1e-6, atol=1e-8, directions=None, seed
 
     for k, b in enumerate(base):
         if directions is None:
-            steps = (np.eye(1, b.size, j).reshape(b.shape) * eps for j in range(b.size))
+            steps = (backend.eye(1, b.size, j).reshape(b.shape) * eps for j in range(b.size))
             a = analytic[k].reshape(-1)
             where = [np.unravel_index(j, b.shape) for j in range(b.size)]
         else:
@@ -147,7 +148,7 @@ def _compare(k, shape, a, n, where, rtol, atol, noise):
         return InputReport(k, shape, 0.0, None, 0.0, 0.0, True), 0
     abs_err = np.abs(a - n)
     scale = np.maximum(np.abs(a), np.abs(n))
-    rel = np.divide(abs_err, scale, out=np.zeros_like(abs_err), where=scale > 0)
+    rel = np.divide(abs_err, scale, out=backend.zeros_like(abs_err), where=scale > 0)
     rel = np.where(np.isnan(a) | np.isnan(n), np.inf, rel)
     worst = int(np.argmax(rel))
     close = (rel <= rtol) | (abs_err <= atol)

@@ -19,6 +19,7 @@ import numbers
 
 import numpy as np
 
+from . import backend
 from . import functions as F
 from .errors import NotDifferentiableError
 from .gates import linalg as la
@@ -197,7 +198,7 @@ def lstsq(a, b, rcond=None):
         residuals = (r * r).sum(axis=0)
         residuals = residuals.reshape((1,)) if b.ndim == 1 else residuals
     else:
-        residuals = as_tensor(np.empty((0,), dtype=x.dtype))
+        residuals = as_tensor(backend.empty((0,), dtype=x.dtype))
     return x, residuals, rank, svd(a, compute_uv=False)
 
 
@@ -208,7 +209,7 @@ def matrix_power(a, n):
     a = as_tensor(a)
     _square("matrix_power", a)
     if n == 0:  # a constant: the identity does not depend on a
-        return as_tensor(np.broadcast_to(np.eye(a.shape[-1], dtype=a.dtype), a.shape).copy())
+        return as_tensor(np.broadcast_to(backend.eye(a.shape[-1], dtype=a.dtype), a.shape).copy())
     if n < 0:
         a, n = inv(a), -n
     result, power = None, a

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from . import backend
+
 
 @dataclass
 class Example:
@@ -79,7 +81,7 @@ def notes_staged_code(x, y):
 
 
 def _matmul_example():
-    rng = np.random.default_rng(231)
+    rng = backend.default_rng(231)
     W = rng.standard_normal((5, 10))
     X = rng.standard_normal((10, 3))
     dD = rng.standard_normal((5, 3))  # "suppose we had the gradient on D"

@@ -10,6 +10,7 @@ import sys
 
 import numpy as np
 
+from . import backend
 from . import functions as F
 from . import linalg as LA
 from .errors import NotDifferentiableError
@@ -112,7 +113,7 @@ def array_ufunc(ufunc, method, inputs, kwargs):
 
 
 def _scalarize(value):
-    return value[()] if isinstance(value, np.ndarray) and value.ndim == 0 else value
+    return value[()] if backend.is_array(value) and value.ndim == 0 else value
 
 
 def _raw_all(items):
@@ -243,7 +244,7 @@ def _norm(x, ord=None, axis=None, keepdims=False):
 
 def _full_like(a, fill_value, *args, **kwargs):
     # The result depends on fill_value: constant only when fill_value needs no gradient.
-    return _unsupported("np.full_like", [fill_value], lambda: np.full_like(
+    return _unsupported("np.full_like", [fill_value], lambda: backend.full_like(
         _raw_deep(a), _raw_deep(fill_value), *_raw_all(args),
         **{k: _raw_deep(v) for k, v in kwargs.items()}))
 

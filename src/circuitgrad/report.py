@@ -7,6 +7,8 @@ import warnings
 
 import numpy as np
 
+from . import backend
+
 
 class Report:
     """What ``circuitgrad grad`` prints: value, gradients, staged listing."""
@@ -69,7 +71,7 @@ def compute(expr, y, upstream=None):
     for name, t in expr.inputs.items():
         node = by_id.get(id(t))
         g = None if node is None else node.grad
-        grads[name] = np.zeros_like(t.data) if g is None else g
+        grads[name] = backend.zeros_like(t.data) if g is None else g
     return Report(expr, y, listing, grads)
 
 

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import backend
 from .draw.circuit import read_circuit
 from .draw.format import SMALL, const, summary
 from .gates import indexing
@@ -125,7 +126,7 @@ def staged(y, g=None, *, stop_at=(), max_gates=None):
     if not c.has_grads:
         return listing
     out = c.output
-    seed = out.grad if out.grad is not None else np.ones_like(out.value)
+    seed = out.grad if out.grad is not None else backend.ones_like(out.value)
     listing.backward.append(Step("d" + out.name, "=", "", seed))
     totals = {}
     for node in reversed(c.gates):
@@ -278,7 +279,7 @@ def _backward_steps(node, i, operand, share, totals, stage, names=None):
     if node.gate is indexing.getitem:  # dx[index] += dgate, into zeros_like(x)
         index = node.params["index"]
         if first:
-            totals[key] = np.zeros_like(operand.value, dtype=share.dtype)
+            totals[key] = backend.zeros_like(operand.value, dtype=share.dtype)
             steps.append(Step(target, "=", f"zeros_like({operand.name})",
                               totals[key].copy(), stage, node=node))
         totals[key] = totals[key] + share
@@ -309,6 +310,6 @@ def _repeats(index, shape):
     index = index if isinstance(index, tuple) else (index,)
     if indexing.is_basic(index):
         return False
-    hits = np.zeros(shape, dtype=np.int64)
-    np.add.at(hits, index, 1)
+    hits = backend.zeros(shape, dtype=np.int64)
+    backend.add_at(hits, index, 1)
     return bool(np.any(hits > 1))

@@ -11,6 +11,7 @@ import weakref
 
 import numpy as np
 
+from . import backend
 from .core import backward as _backward
 from .core import gate as _gate_core
 from .core import node as _node_mod
@@ -28,7 +29,8 @@ from .gates import reduce as _rd
 from .gates import shape as _sh
 
 _NO_PARAMS = {}
-_ndarray = np.ndarray
+_ndarray = backend.ndarray  # module globals: `type(x) is _ndarray` stays one lookup
+_generic = backend.generic
 _NUMBERS = (float, int, np.float64, np.float32)
 _FIRST, _SECOND, _BOTH = (0,), (1,), (0, 1)  # shared edge lists: no allocation per gate
 
@@ -186,7 +188,7 @@ class Tensor(Wire):
 
         ``p.data -= lr * p.grad`` updates in place and stores the same array back.
         """
-        if isinstance(value, np.ndarray) and value.ndim and value.dtype == self._value.dtype:
+        if isinstance(value, _ndarray) and value.ndim and value.dtype == self._value.dtype:
             if value.shape != np.shape(self._value):
                 raise ShapeError(f"cannot set .data of shape {np.shape(self._value)} "
                                  f"to a value of shape {value.shape}")
@@ -694,7 +696,7 @@ def _to_value(data, dtype):
     """Normalise user data: arrays copied, Python numbers to float64, 0-d to NumPy scalars."""
     if isinstance(data, Tensor):
         value = np.array(data._value, dtype=dtype)
-    elif isinstance(data, (np.ndarray, np.generic)):
+    elif isinstance(data, (_ndarray, _generic)):
         value = np.array(data, dtype=dtype)
     else:
         value = np.array(data, dtype=dtype)
@@ -848,7 +850,7 @@ def _gate_error(gate, values, err):
 
 
 def _describe(values):
-    return ", ".join(type(v).__name__ if not isinstance(v, (_ndarray, np.generic))
+    return ", ".join(type(v).__name__ if not isinstance(v, (_ndarray, _generic))
                      else f"{v.dtype} scalar" if v.ndim == 0
                      else f"{v.dtype} array of shape {v.shape}" for v in values)
 
@@ -959,7 +961,7 @@ def _initial_cotangent(y, g, where):
                 f"{where} without a gradient needs a single-element output, but this output "
                 f"has shape {value.shape}; pass a gradient of that shape, e.g. "
                 f"y.backward(np.ones({value.shape}))")
-        return np.ones_like(value)[()] if value.ndim == 0 else np.ones_like(value)
+        return backend.ones_like(value)[()] if value.ndim == 0 else backend.ones_like(value)
     graw = g._value if isinstance(g, Tensor) else np.asarray(g)
     if graw.shape != value.shape:
         raise ShapeError(f"{where}: the gradient has shape {graw.shape} but the output has "

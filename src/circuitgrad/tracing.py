@@ -18,8 +18,7 @@ def circuit(x, y, g):
 
 import inspect
 
-import numpy as np
-
+from . import backend
 from .core.backward import backprop
 from .core.circuit import read
 from .errors import CircuitError
@@ -55,10 +54,10 @@ def record(f, *, backward=False):
             raise CircuitError("record: f must return a Tensor computed from its arguments")
         if not backward:
             return read(out, order_inputs=xs)
-        g = tensor(np.ones(out.shape, dtype=out.dtype), requires_grad=True, name="g")
+        g = tensor(backend.ones(out.shape, dtype=out.dtype), requires_grad=True, name="g")
         grads = backprop([out], [g], wrt=xs, create_graph=True, retain_graph=True)
         # a gradient that does not depend on the inputs is an array: a constant of the circuit
-        grads = [as_tensor(np.zeros(x.shape, dtype=x.dtype) if d is None else d)
+        grads = [as_tensor(backend.zeros(x.shape, dtype=x.dtype) if d is None else d)
                  for d, x in zip(grads, xs, strict=True)]
         return read(out, *grads, order_inputs=xs + [g])
     return traced

@@ -15,6 +15,7 @@ import numbers
 
 import numpy as np
 
+from . import backend
 from .core import trace
 from .core.backward import backprop
 from .core.node import place, stored_inputs, walked
@@ -147,7 +148,7 @@ def _fill(grads, wires, keep):
     out = []
     for g, w in zip(grads, wires, strict=True):
         if g is None:
-            g = np.zeros_like(w._value)[()] if w.ndim == 0 else np.zeros_like(w._value)
+            g = backend.zeros_like(w._value)[()] if w.ndim == 0 else backend.zeros_like(w._value)
         out.append(_lower(g, keep and _is_live(g)))
     return out
 
@@ -313,7 +314,7 @@ def _seed(primal, tangent, level, where):
 def _tangent_at(t, level):
     tangent = t._tangents.get(level) if t._tangents else None
     if tangent is None:
-        zeros = np.zeros_like(np.asarray(t._value))
+        zeros = backend.zeros_like(np.asarray(t._value))
         return zeros[()] if zeros.ndim == 0 else zeros
     return tangent
 
@@ -355,13 +356,13 @@ def jacobian(f, argnums=0, mode="rev"):
             out_shape = np.shape(out._value if isinstance(out, Tensor) else out)
             rows = []
             for j in range(int(np.prod(out_shape))):
-                e = np.zeros(int(np.prod(out_shape)))
+                e = backend.zeros(int(np.prod(out_shape)))
                 e[j] = 1.0
                 rows.append(back(e.reshape(out_shape))[0])
             return _assemble(rows, out_shape, x_shape, by="rows")
         columns, out_shape = [], None
         for j in range(int(np.prod(x_shape))):
-            e = np.zeros(int(np.prod(x_shape)))
+            e = backend.zeros(int(np.prod(x_shape)))
             e[j] = 1.0
             out, col = jvp(f_of_x, (x,), (e.reshape(x_shape),))
             _one_array_out(out, where)
@@ -388,7 +389,7 @@ def _assemble(pieces, out_shape, x_shape, by):
 
     n_out, n_in = int(np.prod(out_shape)), int(np.prod(x_shape))
     if not pieces:
-        return np.zeros(tuple(out_shape) + tuple(x_shape))
+        return backend.zeros(tuple(out_shape) + tuple(x_shape))
     if any(isinstance(p, Tensor) for p in pieces):
         flat = F.stack([as_tensor(p).reshape(-1) for p in pieces], axis=0)
         matrix = flat if by == "rows" else flat.T

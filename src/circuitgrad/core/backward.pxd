@@ -9,7 +9,7 @@ cdef Py_ssize_t _WALKED
 
 @cython.locals(t=Wire, gate=Gate, i=Py_ssize_t, keep_below=Py_ssize_t)
 cpdef dict _walk(list roots, stop, bint store, every, bint retain_graph, bint create_graph,
-                 set handed_out)
+                 set handed_out, bint keep)
 
 @cython.locals(w=Wire, deps=Py_ssize_t)
 cdef _send(Wire x, gi, Gate gate, Py_ssize_t i, list ready)
@@ -25,7 +25,7 @@ cdef _release(Wire t, Py_ssize_t keep_below, dict released_leaves)
 @cython.locals(w=Wire)
 cdef _let_go(x, Py_ssize_t keep_below, dict released_leaves)
 
-@cython.locals(t=Wire, x=Wire, r=Wire, outside=bint)
+@cython.locals(t=Wire, x=Wire, r=Wire, outside=bint, gates=Py_ssize_t)
 cpdef bint _count_consumers(list roots, stop, list saved=*)
 
 @cython.locals(w=Wire)

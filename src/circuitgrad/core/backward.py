@@ -18,6 +18,7 @@ drawn afterwards shows the circuit, and each small wire keeps the gradient of th
 
 import numpy as np
 
+from ..backend import ndarray as _ndarray
 from ..errors import GraphFreedError, ShapeError
 from . import node as _node_mod
 from . import trace
@@ -25,8 +26,11 @@ from .gate import together
 from .node import ABSENT, WALKED, Node, Wire, place, released, released_leaf, stored_inputs
 
 _float64 = np.float64
-_ndarray = np.ndarray
 _WALKED = WALKED  # a C constant in the compiled build (backward.pxd)
+# Walked circuits of at most this many gates keep their structure (see backprop): far more
+# than a picture shows, far fewer than a 20,000-gate scalar circuit, whose freeing in one
+# go after the walk would cost it a fifth of its time.
+KEEP_CIRCUITS_UP_TO = 5000
 _walks_running = 0  # backward walks in progress (more than one: one runs inside a rule)
 
 # Filled by tensor.py when it is imported (core sits below it and never imports it):
@@ -47,10 +51,11 @@ class Walk:
     """The stamp one walk leaves on each wire it reaches (``_epoch``), with the ids of its
     roots (a picture of a walked circuit asks whether it was drawn from one)."""
 
-    __slots__ = ("roots",)
+    __slots__ = ("roots", "gates")
 
     def __init__(self, roots):
         self.roots = frozenset([id(r) for r in roots])
+        self.gates = 0  # how many gates the walk reaches (set by _count_consumers)
 
 
 def backprop(roots, cotangents, *, wrt=None, retain_graph=False, create_graph=False,
@@ -75,6 +80,9 @@ def backprop(roots, cotangents, *, wrt=None, retain_graph=False, create_graph=Fa
     # reach wires of the outer walk: their counts and running gradients are put back after.
     saved = [] if _walks_running else None
     reaches_outside = _count_consumers(roots, stop, saved)
+    # Circuits small enough to look at keep their structure after the walk (pictures and
+    # listings after backward); a large one is freed as the walk goes, which is faster.
+    keep = not roots or roots[0]._epoch.gates <= KEEP_CIRCUITS_UP_TO
     decide = create_graph is None
     if decide:
         create_graph = bool(trace.current().levels) or reaches_outside
@@ -92,9 +100,9 @@ def backprop(roots, cotangents, *, wrt=None, retain_graph=False, create_graph=Fa
         if switch:
             with trace.recording(create_graph):
                 results = _walk(roots, stop, store, every, retain_graph, create_graph,
-                                handed_out)
+                                handed_out, keep)
         else:
-            results = _walk(roots, stop, store, every, retain_graph, False, handed_out)
+            results = _walk(roots, stop, store, every, retain_graph, False, handed_out, keep)
     finally:
         _walks_running -= 1
         if saved:
@@ -103,13 +111,14 @@ def backprop(roots, cotangents, *, wrt=None, retain_graph=False, create_graph=Fa
     return (grads, create_graph) if decide else grads
 
 
-def _walk(roots, stop, store, every, retain_graph, create_graph, handed_out):
+def _walk(roots, stop, store, every, retain_graph, create_graph, handed_out, keep):
     """Process each wire once all its consumers are done; see the module docstring.
 
     ``stop``: ids of wires whose gradient is returned (by id) rather than passed on.
     ``store``: add leaves' (and retained intermediates') gradients into ``.grad``.
     ``every``: a dict that receives every wire's gradient by id. ``create_graph``: rules get
-    Tensors and record the gradient's own circuit.
+    Tensors and record the gradient's own circuit. ``keep``: a walked gate keeps its
+    structure and small values (``_release``) rather than dropping its inputs.
     """
     results = {}
     keep_below = _node_mod.KEEP_VALUES_BELOW
@@ -172,7 +181,10 @@ def _walk(roots, stop, store, every, retain_graph, create_graph, handed_out):
                     for i in edges:
                         _send(_input(t, i), vjp[i](g, out, *args, **params), gate, i, ready)
         if not retain_graph:  # the walk never comes back here
-            _release(t, keep_below, released_leaves)
+            if keep:
+                _release(t, keep_below, released_leaves)
+            else:  # freed: its inputs, and what only they held, go now
+                t._a = t._b = t._more = t._params = t._edges = None
             t._deps = _WALKED
     return results
 
@@ -311,6 +323,7 @@ def _count_consumers(roots, stop, saved=None):
             stack.append(r)
     pop, push = stack.pop, stack.append
     outside = False
+    gates = 0
     while stack:
         t = pop()
         if stop and id(t) in stop:
@@ -320,6 +333,7 @@ def _count_consumers(roots, stop, saved=None):
         if t._gate is None:
             outside = outside or t.requires_grad
             continue
+        gates += 1
         a, b = t._a, t._b
         for i in t._edges:
             x = a if i == 0 else b if i == 1 else t._more[i - 2]
@@ -336,6 +350,7 @@ def _count_consumers(roots, stop, saved=None):
                 x._deps = 1
                 x._acc = None
                 push(x)
+    epoch.gates = gates
     return outside
 
 
@@ -387,7 +402,7 @@ def _owned(g, handed_out):
     """``g``, or a copy of it where it may be shared: with the caller's upstream gradient,
     with another gradient handed out, or with an array (a broadcast view, say). Gradients
     handed to users are theirs to change in place."""
-    if type(g) is np.ndarray and (g.base is not None or id(g) in handed_out):
+    if type(g) is _ndarray and (g.base is not None or id(g) in handed_out):
         g = g.copy()
     handed_out.add(id(g))
     return g
@@ -409,7 +424,7 @@ def _store_grad(t, g, handed_out):
         t.grad = g
         # the gradient the wire keeps for pictures must not be the array handed out, which
         # users change in place (p.grad *= 0.5)
-        if t._acc is g and type(g) is np.ndarray:
+        if t._acc is g and type(g) is _ndarray:
             t._acc = g.copy()
     else:
         t.grad = t.grad + g

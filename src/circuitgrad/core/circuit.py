@@ -82,11 +82,16 @@ class Equation:
 class Circuit:
     """Inputs, equations in forward order, outputs: a recorded computation as data."""
 
-    def __init__(self, inputs, consts, equations, outputs):
+    def __init__(self, inputs, consts, equations, outputs, wires=None):
         self.inputs = inputs        # the leaves that need a gradient (or are named)
         self.consts = consts        # the other leaves: constant tensors
         self.equations = equations
         self.outputs = outputs
+        # every Var, each leaf just before the first equation that reads it (pictures and
+        # listings show them in this order)
+        self.wires = wires if wires is not None else inputs + consts + [
+            eq.output for eq in equations]
+        self.equation_of = {id(eq.output): eq for eq in equations}
 
     def __len__(self):
         return len(self.equations)
@@ -136,7 +141,7 @@ def read(*outputs, stop=(), order_inputs=()):
                 seen.add(id(w))
                 order.append(w)
     names = _Names()
-    var_of, inputs, consts, equations = {}, [], [], []
+    var_of, inputs, consts, equations, wires = {}, [], [], [], []
     for w in order:
         if w._gate is None or id(w) in stop_ids:
             kind = "input" if w.requires_grad or _user_name(w) or id(w) in stop_ids \
@@ -152,9 +157,10 @@ def read(*outputs, stop=(), order_inputs=()):
                     for x in stored_inputs(w)]
             equations.append(Equation(w._gate, args, dict(w._params or {}), v))
         var_of[id(w)] = v
+        wires.append(v)
     first = {id(place(t)): k for k, t in enumerate(order_inputs)}
     inputs.sort(key=lambda v: first.get(id(v.wire), len(first)))  # stable: met order after
-    return Circuit(inputs, consts, equations, [var_of[id(place(y))] for y in outputs])
+    return Circuit(inputs, consts, equations, [var_of[id(place(y))] for y in outputs], wires)
 
 
 def _user_name(w):

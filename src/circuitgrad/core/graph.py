@@ -1,5 +1,6 @@
 """Walking a recorded circuit forwards, for pictures and staged listings."""
 
+from ..errors import GraphFreedError
 from .node import Wire, place, stored_inputs
 
 
@@ -31,6 +32,11 @@ def topological(y, stop=(), skip=None):
         stack.append((t, True))
         if t._gate is None or id(t) in stop:
             continue
+        if t._edges is None:
+            raise GraphFreedError(
+                f"the circuit behind gate '{t._gate.name}' was freed by backward(): a circuit "
+                f"of more gates than a picture shows is not kept. Call "
+                f"backward(retain_graph=True), or look at the circuit before backward()")
         for x in reversed(stored_inputs(t)):
             if isinstance(x, Wire) and id(place(x)) not in seen and not (skip and skip(x)):
                 stack.append((place(x), False))

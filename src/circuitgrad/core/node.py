@@ -20,7 +20,7 @@ structure and small values (so a picture can still show that pass), its ``_deps`
 replaced by stand-ins (see ``core/backward.py``, ``_release``).
 """
 
-import numpy as np
+from .. import backend
 
 # Arrays smaller than this are kept in the circuit even when no backward rule needs them,
 # so pictures and staged listings can show every value; larger ones only where needed.
@@ -130,10 +130,7 @@ class Node(Wire):
         return f"<node of gate {self._gate.name}, shape {self.shape}>"
 
 
-_ZERO_BYTES = bytes(16)  # one element of any NumPy dtype, all zero
-
-
-class ReleasedValue(np.ndarray):
+class ReleasedValue(backend.ndarray):
     """Stands for a large value the circuit let go: shape and dtype only (pictures say so)."""
 
 
@@ -141,10 +138,9 @@ def stand_in(value):
     """A read-only, zero-filled, zero-stride array with ``value``'s shape and dtype.
 
     What a rule sees in place of a released value: shape and dtype are right, and it
-    costs one element of memory. (The plain ndarray constructor is the cheapest way.)
+    costs one element of memory.
     """
-    return np.ndarray(value.shape, value.dtype, buffer=_ZERO_BYTES,
-                      strides=(0,) * value.ndim)
+    return backend.zero_stride(value.shape, value.dtype)
 
 
 def released(value):
@@ -163,7 +159,7 @@ def released_leaf(leaf):
 
 def stored_inputs(w):
     """The inputs a wire's gate recorded, as a tuple (empty for leaves)."""
-    if w._gate is None:
+    if w._gate is None or w._edges is None:  # a leaf, or a gate a walk freed
         return ()
     if w._more is not None:
         return (w._a, w._b) + w._more

@@ -28,7 +28,7 @@ import numbers
 import numpy as np
 
 from ..core.backward import unbroadcast, wire_gradients
-from ..core.graph import topological
+from ..core.circuit import read
 from ..core.node import Wire, place, walked
 from ..errors import CircuitError, GraphFreedError
 from .format import ReleasedValue
@@ -111,17 +111,16 @@ def _is_folded_constant(x):
             and x.ndim == 0)
 
 
-def _walk(y, stop, max_gates):
-    """Wires of ``y``'s circuit, inputs first; stops at ``stop``; refuses huge circuits."""
-    order = topological(y, stop=stop, skip=_is_folded_constant)
-    gates = sum(1 for t in order if t.gate is not None and id(t) not in stop)
-    if max_gates is not None and gates > max_gates:
+def _read(y, stop_at, max_gates):
+    """The circuit behind ``y`` as core's Circuit; stops at ``stop_at``; refuses huge ones."""
+    c = read(y, stop=stop_at)
+    if max_gates is not None and len(c.equations) > max_gates:
         raise CircuitTooLargeError(
             f"this circuit has more than {max_gates} gates, too many for a readable "
             f"picture. Draw part of it: draw(t) for an intermediate tensor t shows the "
             f"circuit that produced t; draw(y, stop_at=[a, b]) shows only the gates "
             f"between the tensors a, b and y; or pass max_gates=N to draw it whole")
-    return order
+    return c
 
 
 def read_circuit(y, *, grads=True, g=None, stop_at=(), max_gates=DEFAULT_MAX_GATES):
@@ -137,31 +136,30 @@ def read_circuit(y, *, grads=True, g=None, stop_at=(), max_gates=DEFAULT_MAX_GAT
     if not isinstance(y, Tensor):
         raise TypeError(f"expected a circuitgrad Tensor, got {type(y).__name__}")
     stop = {id(place(t)) for t in stop_at}
-    order = _walk(y, stop, max_gates)
-    nodes, by_id = [], {}
-    for t in order:
-        if t.gate is not None and id(t) not in stop:
-            kind = "gate"
-        elif id(t) in stop:
-            kind = "cut"
-        elif t.requires_grad or t.name:
-            kind = "input"
-        else:
-            kind = "const"
+    c = _read(y, stop_at, max_gates)
+    nodes, by_id, equation_of = [], {}, {}
+    for v in c.wires:  # each wire once, inputs before the gates that read them
+        t = v.wire
+        if v.kind == "const" and _is_folded_constant(t):
+            continue  # written into its gate's label instead (``*2``, ``+1``)
+        kind = "cut" if id(t) in stop else v.kind
         node = Node(t, len(nodes), kind)
         nodes.append(node)
-        by_id[id(t)] = node
+        by_id[id(v)] = node
+        if kind == "gate":
+            equation_of[id(node)] = c.equation_of[id(v)]
+    order = [n.tensor for n in nodes]
     for node in nodes:
         if node.kind != "gate":
             continue
-        for i, x in enumerate(node.tensor.inputs):
-            if isinstance(x, Wire) and id(place(x)) in by_id:
-                operand = by_id[id(place(x))]
+        for i, x in enumerate(equation_of[id(node)].inputs):
+            operand = by_id.get(id(x))
+            if operand is not None:
                 node.operands.append(("node", operand))
                 operand.consumers.append((node, i))
-            else:
-                node.operands.append(("const", x.data if isinstance(x, Wire) else x))
-    output = by_id[id(place(y))]
+            else:  # a literal, or a folded scalar constant
+                node.operands.append(("const", x.value))
+    output = by_id[id(c.outputs[0])]
     output.value = np.asarray(y.data)  # the caller holds y, so its value is always there
     was_walked = walked(place(y))
     if not was_walked and grads and y.requires_grad:

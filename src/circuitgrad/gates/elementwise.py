@@ -17,6 +17,7 @@ import operator
 
 import numpy as np
 
+from ..backend import ndarray as _ndarray
 from ..core.gate import Gate
 from ..core.node import Wire
 from .define import elementwise
@@ -183,7 +184,7 @@ xlogy = elementwise("xlogy", _xlogy, "log(y)", "x / y")
 
 # ----- activations --------------------------------------------------------------------------
 def _relu_forward(x):
-    if type(x) is np.ndarray:
+    if type(x) is _ndarray:
         return np.maximum(x, 0)
     return x if not x < 0 else type(x)(0)  # a NumPy scalar: skip the ufunc call
 

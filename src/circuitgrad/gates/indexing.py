@@ -9,6 +9,7 @@ import numbers
 
 import numpy as np
 
+from .. import backend
 from ..core.gate import Gate, call
 from ..core.node import Wire
 from ..errors import ShapeError
@@ -24,7 +25,7 @@ def normalize_index(index):
             item = np.asarray(item._value)
         elif isinstance(item, (list, range)):
             item = np.asarray(item)
-        if isinstance(item, np.ndarray):
+        if isinstance(item, backend.ndarray):
             if item.dtype.kind == "f":
                 raise ShapeError(f"indices must be integers or booleans, not {item.dtype}")
         elif not (item is None or item is Ellipsis or isinstance(item, slice)
@@ -37,15 +38,15 @@ def normalize_index(index):
 
 def is_basic(index):
     """True when no entry is an array: the result is a view and entries never repeat."""
-    return not any(isinstance(item, np.ndarray) for item in index)
+    return not any(isinstance(item, backend.ndarray) for item in index)
 
 
 def _scatter_add_forward(g, index, shape):
-    z = np.zeros(shape, dtype=g.dtype)
+    z = backend.zeros(shape, dtype=g.dtype)
     if is_basic(index):
         z[index] = g
     else:
-        np.add.at(z, index, g)
+        backend.add_at(z, index, g)
     return z
 
 

@@ -53,6 +53,7 @@ Caveats, where the derivative does not exist or the formula breaks down:
 
 import numpy as np
 
+from .. import backend
 from ..core.gate import Gate, call, each
 from ..core.node import Wire
 from ..errors import NotDifferentiableError
@@ -221,18 +222,18 @@ def _raw(x):
 
 
 def _eye(n, dtype):
-    return np.eye(n, dtype=dtype)  # a constant of the rules
+    return backend.eye(n, dtype=dtype)  # a constant of the rules
 
 
 def _half_triangle(n, dtype, upper=False):
     """1 below (above) the diagonal, 1/2 on it, 0 above (below): (G + G.T) times it is the
     gradient of the triangle NumPy reads, when G is that of the symmetric matrix it sees."""
-    mask = (np.tri(n, dtype=dtype) + np.tri(n, k=-1, dtype=dtype)) / 2
+    mask = (backend.tri(n, dtype=dtype) + backend.tri(n, k=-1, dtype=dtype)) / 2
     return mask.T if upper else mask
 
 
 def _strict_lower(n, dtype):
-    return np.tri(n, k=-1, dtype=dtype)
+    return backend.tri(n, k=-1, dtype=dtype)
 
 
 def _read_triangle(t, upper=False):
@@ -252,7 +253,7 @@ def _tied(w):
     eps = np.finfo(w.dtype).eps if w.dtype.kind == "f" else np.finfo(float).eps
     gap = np.abs(w[..., None, :] - w[..., :, None])
     return (gap <= 4 * n * eps * np.maximum(scale, np.finfo(float).tiny)) & \
-        ~np.eye(n, dtype=bool)
+        ~backend.eye(n, dtype=bool)
 
 
 def _reciprocal_gaps(w, tied, at_ties=0.0):

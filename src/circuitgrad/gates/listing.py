@@ -17,6 +17,7 @@ import numbers
 
 import numpy as np
 
+from .. import backend
 from .define import listed, needs_parentheses
 
 # Gates written as an operator between their two inputs: their symbol is the operator.
@@ -125,7 +126,7 @@ def index_text(index):
             parts.append("None")
         elif item is Ellipsis:
             parts.append("...")
-        elif isinstance(item, np.ndarray):
+        elif backend.is_array(item):
             parts.append(np.array2string(item, separator=", ", threshold=6))
         elif isinstance(item, numbers.Integral):
             parts.append(str(int(item)))

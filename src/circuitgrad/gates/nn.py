@@ -47,8 +47,8 @@ array([[ 5.,  7.],
 """
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
+from .. import backend
 from ..core.gate import Gate, call
 from ..core.node import Wire
 from ..errors import ShapeError
@@ -86,7 +86,7 @@ def _unfold_forward(x, kernel, stride, padding):
         padded = _image((n, c, h + 2 * ph, w + 2 * pw), x.dtype, channels_last(x), fill=True)
         padded[:, :, ph:ph + h, pw:pw + w] = x
         x = padded
-    windows = sliding_window_view(x, kernel, axis=(2, 3))  # a view: nothing is copied
+    windows = backend.sliding_window_view(x, kernel, axis=(2, 3))  # a view: nothing is copied
     return windows[:, :, ::stride[0], ::stride[1]].transpose(4, 5, 0, 1, 2, 3)
 
 
@@ -99,7 +99,7 @@ def channels_last(x):
 def _image(shape, dtype, last, fill):
     """A fresh (N, C, H, W) array, laid out NHWC in memory when ``last``."""
     n, c, h, w = shape
-    make = np.zeros if fill else np.empty
+    make = backend.zeros if fill else backend.empty
     return make((n, h, w, c), dtype).transpose(0, 3, 1, 2) if last else make(shape, dtype)
 
 
@@ -232,14 +232,14 @@ max_pool2d = Gate("max_pool2d", _pool_forward, symbol="maxpool",
 
 # ----- softmax cross-entropy, fused ----------------------------------------------------------
 def _onehot(labels, num_classes, dtype):
-    hot = np.zeros((len(labels), num_classes), dtype=dtype)
-    hot[np.arange(len(labels)), labels] = 1
+    hot = backend.zeros((len(labels), num_classes), dtype=dtype)
+    hot[backend.arange(len(labels)), labels] = 1
     return hot
 
 
 def _xent_forward(scores, labels):
     logp = log_softmax.forward(scores, axis=1)
-    return -logp[np.arange(len(labels)), labels].mean()
+    return -logp[backend.arange(len(labels)), labels].mean()
 
 
 def _xent_local(scores, labels):

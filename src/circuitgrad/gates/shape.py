@@ -10,6 +10,7 @@ import numbers
 
 import numpy as np
 
+from .. import backend
 from ..core.backward import unbroadcast
 from ..core.gate import Gate, each, run
 from ..errors import ShapeError
@@ -100,7 +101,7 @@ def _stack_vjp_all(edges, g, out, *xs, axis):
 
 
 def _zeros_for(tangents, xs):
-    return [t if t is not None else np.zeros(np.shape(x), dtype=out_dtype(xs))
+    return [t if t is not None else backend.zeros(np.shape(x), dtype=out_dtype(xs))
             for t, x in zip(tangents, xs, strict=True)]
 
 
@@ -128,7 +129,7 @@ stack = Gate(
 def reshape_tensor(t, shape):
     shape = (shape,) if isinstance(shape, numbers.Integral) else tuple(int(n) for n in shape)
     try:
-        new_shape = np.empty(t.shape, dtype=np.bool_).reshape(shape).shape  # resolves -1
+        new_shape = backend.empty(t.shape, dtype=np.bool_).reshape(shape).shape  # resolves -1
     except ValueError:
         raise ShapeError(f"cannot reshape a tensor of shape {t.shape} (size {t.size}) "
                          f"into shape {shape}") from None
@@ -172,7 +173,7 @@ def squeeze(t, axis=None):
 
 def expand_dims(t, axis):
     axes = (axis,) if isinstance(axis, numbers.Integral) else tuple(axis)
-    shape = np.expand_dims(np.empty(t.shape, dtype=np.bool_), axes).shape
+    shape = np.expand_dims(backend.empty(t.shape, dtype=np.bool_), axes).shape
     return reshape_tensor(t, shape)
 
 

@@ -11,6 +11,8 @@
 
 import numpy as np
 
+from .. import backend
+
 
 class Dataset:
     """Arrays indexed together: ``dataset[i]`` is the tuple of their rows ``i``."""
@@ -48,7 +50,7 @@ class DataLoader:
         self.batch_size = int(batch_size)
         self.shuffle = shuffle
         self.drop_last = drop_last
-        self.rng = np.random.default_rng(seed)
+        self.rng = backend.default_rng(seed)
 
     def __len__(self):
         n, b = len(self.dataset), self.batch_size
@@ -56,7 +58,7 @@ class DataLoader:
 
     def __iter__(self):
         n = len(self.dataset)
-        order = self.rng.permutation(n) if self.shuffle else np.arange(n)
+        order = self.rng.permutation(n) if self.shuffle else backend.arange(n)
         for start in range(0, len(self) * self.batch_size, self.batch_size):
             batch = self.dataset[order[start:start + self.batch_size]]
             yield batch[0] if len(batch) == 1 else batch

@@ -16,22 +16,24 @@ He initialisation keeps the variance of ReLU activations steady from layer to la
 
 import numpy as np
 
-_default = np.random.default_rng()
+from .. import backend
+
+_default = backend.default_rng()
 
 
 def manual_seed(seed):
     """Reset the shared generator that layers use when they are given no ``rng``."""
     global _default
-    _default = np.random.default_rng(seed)
+    _default = backend.default_rng(seed)
 
 
 def generator(rng=None):
     """The generator to use: ``rng`` itself, a new one seeded by it, or the shared one."""
     if rng is None:
         return _default
-    if isinstance(rng, np.random.Generator):
+    if isinstance(rng, backend.Generator):
         return rng
-    return np.random.default_rng(rng)
+    return backend.default_rng(rng)
 
 
 def fans(shape):

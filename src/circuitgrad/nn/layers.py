@@ -14,6 +14,7 @@ another (``"xavier"`` for tanh/sigmoid networks); biases start at zero.
 
 import numpy as np
 
+from .. import backend
 from .. import functions as cgf
 from . import functional as F
 from .init import initializer
@@ -28,7 +29,7 @@ class Linear(Module):
         self.in_features, self.out_features = in_features, out_features
         self.weight = Parameter(initializer(init)((in_features, out_features), rng=rng,
                                                   dtype=dtype))
-        self.bias = Parameter(np.zeros(out_features, dtype=dtype)) if bias else None
+        self.bias = Parameter(backend.zeros(out_features, dtype=dtype)) if bias else None
 
     def forward(self, x):
         return F.linear(x, self.weight, self.bias)
@@ -48,7 +49,7 @@ class Conv2d(Module):
         self.kernel_size = (kh, kw)
         self.weight = Parameter(initializer(init)((out_channels, in_channels, kh, kw),
                                                   rng=rng, dtype=dtype))
-        self.bias = Parameter(np.zeros(out_channels, dtype=dtype)) if bias else None
+        self.bias = Parameter(backend.zeros(out_channels, dtype=dtype)) if bias else None
 
     def forward(self, x):
         return F.conv2d(x, self.weight, self.bias, self.stride, self.padding)
@@ -102,7 +103,7 @@ class Dropout(Module):
         if not 0 <= p < 1:
             raise ValueError(f"dropout probability must be in [0, 1), not {p}")
         self.p = p
-        self.rng = None if rng is None else np.random.default_rng(rng)
+        self.rng = None if rng is None else backend.default_rng(rng)
 
     def forward(self, x):
         return F.dropout(x, self.p, self.training, self.rng)
@@ -118,10 +119,10 @@ class _BatchNorm(Module):
 
     def __init__(self, num_features, momentum=0.1, eps=1e-5, dtype=np.float32):
         self.num_features, self.momentum, self.eps = num_features, momentum, eps
-        self.weight = Parameter(np.ones(num_features, dtype=dtype))   # gamma
-        self.bias = Parameter(np.zeros(num_features, dtype=dtype))    # beta
-        self.register_buffer("running_mean", np.zeros(num_features, dtype=dtype))
-        self.register_buffer("running_var", np.ones(num_features, dtype=dtype))
+        self.weight = Parameter(backend.ones(num_features, dtype=dtype))   # gamma
+        self.bias = Parameter(backend.zeros(num_features, dtype=dtype))    # beta
+        self.register_buffer("running_mean", backend.zeros(num_features, dtype=dtype))
+        self.register_buffer("running_var", backend.ones(num_features, dtype=dtype))
 
     def forward(self, x):
         shape = np.shape(x)

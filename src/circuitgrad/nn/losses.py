@@ -17,6 +17,7 @@ array([[-0.341,  0.242,  0.099]])
 
 import numpy as np
 
+from .. import backend
 from .. import functions as cgf
 from ..errors import ShapeError
 from ..gates import nn as gates
@@ -75,11 +76,11 @@ def svm_loss(scores, labels, margin=1.0):
     scores = _scores(scores, "svm_loss")
     labels = check_labels(labels, scores.shape[1], scores.shape[0])
     n, classes = scores.shape
-    rows = np.arange(n)
+    rows = backend.arange(n)
     # picked by indexing and masked by where: a one-hot product would turn a -inf score
     # (a class ruled out) into 0 * -inf = nan
     correct = scores[rows, labels].reshape(n, 1)
-    others = np.ones((n, classes), dtype=bool)
+    others = backend.ones((n, classes), dtype=bool)
     others[rows, labels] = False
     margins = cgf.where(others, cgf.relu(scores - correct + margin), 0.0)
     return margins.sum() / n

@@ -20,6 +20,8 @@ import numbers
 
 import numpy as np
 
+from .. import backend
+
 
 class Optimizer:
     """Base class: holds the parameters and the learning rate; subclasses define ``update``."""
@@ -60,7 +62,7 @@ class Optimizer:
             if self.weight_decay:
                 g = g + self.weight_decay * p.data  # L2 decay: its gradient is wd * w
             w = p.data
-            if isinstance(w, np.ndarray):
+            if isinstance(w, backend.ndarray):
                 self.update(w, g, state)           # in place: no copy, dtype kept
             else:                                  # a 0-d parameter holds an immutable scalar
                 box = np.array(w)
@@ -95,7 +97,7 @@ class SGD(Optimizer):
             return
         v = state.get("velocity")
         if v is None:
-            v = state["velocity"] = np.zeros_like(w)
+            v = state["velocity"] = backend.zeros_like(w)
         if self.nesterov:
             w -= mu * v                # undo the look-ahead of the previous velocity ...
             v *= mu
@@ -117,7 +119,7 @@ class RMSProp(Optimizer):
     def update(self, w, g, state):
         cache = state.get("cache")
         if cache is None:
-            cache = state["cache"] = np.zeros_like(w)
+            cache = state["cache"] = backend.zeros_like(w)
         cache *= self.decay
         cache += (1 - self.decay) * (g * g)
         w -= self.lr * g / (np.sqrt(cache) + self.eps)
@@ -134,8 +136,8 @@ class Adam(Optimizer):
     def update(self, w, g, state):
         m = state.get("m")
         if m is None:
-            m = state["m"] = np.zeros_like(w)
-            state["v"] = np.zeros_like(w)
+            m = state["m"] = backend.zeros_like(w)
+            state["v"] = backend.zeros_like(w)
             state["t"] = 0
         v = state["v"]
         state["t"] += 1

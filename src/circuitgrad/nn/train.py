@@ -22,6 +22,7 @@ import time
 
 import numpy as np
 
+from .. import backend
 from ..outdir import out_dir_problem
 from . import (
     Adam,
@@ -210,7 +211,7 @@ def plot_history(history, path, title=""):
     """Training loss, and train/test accuracy, per epoch, side by side in one PNG."""
     from matplotlib.figure import Figure  # no pyplot: no GUI backend, no global state
 
-    epochs = np.arange(1, len(history["loss"]) + 1)
+    epochs = backend.arange(1, len(history["loss"]) + 1)
     fig = Figure(figsize=(9, 3.6), layout="constrained")
     loss_ax, acc_ax = fig.subplots(1, 2)
     loss_ax.plot(epochs, history["loss"], marker=".")
