@@ -244,7 +244,45 @@ def indexing_cases():
         Case(ix.getitem, lambda x: x[x.data > 0], rows, "getitem mask"),
         Case(ix.scatter_add, lambda g: call(ix.scatter_add, g, index=(np.array([0, 0, 1]),),
                                          shape=(2,) + g.shape[1:]), picked),
+        Case(ix.setitem, _write_row, row_and_value, "setitem row"),
+        Case(ix.setitem, _write_mask, rows, "setitem mask"),
+        Case(ix.setitem, _write_shifted, rows, "setitem from itself"),
+        Case(ix.setitem, _write_picked, row_and_value, "setitem integer arrays"),
     ]
+
+
+def row_and_value(rng, a, b):
+    """An array with at least one row, and a value the shape of one row."""
+    if not a or a[0] == 0:
+        return None
+    return [normal(rng, a), normal(rng, tuple(a[1:]))]
+
+
+def _write_row(x, v):
+    h = x * 1.0
+    h[0] = v * v
+    return h
+
+
+def _write_mask(x):
+    h = x * 2.0
+    h[h.data < 0] = 0.0  # relu written as NumPy code writes it
+    h += x
+    return h
+
+
+def _write_shifted(x):
+    h = x.copy()
+    h[1:] = h[:-1] * h[1:]  # reads the version it replaces
+    h *= x
+    return h
+
+
+def _write_picked(x, v):
+    h = x * 1.0
+    h[[-1]] = v + 1.0
+    h[[0]] = h[[0]] * v
+    return h
 
 
 def linalg_cases():

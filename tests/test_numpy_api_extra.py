@@ -214,8 +214,6 @@ CONSTANT_CALLS = {
     "argmax": lambda x: np.argmax(x), "argmin": lambda x: np.argmin(x, axis=0),
     "argsort": np.argsort, "nonzero": lambda x: np.nonzero(x > 0)[0],
     "nonzero of x": lambda x: np.nonzero(x)[0], "flatnonzero": np.flatnonzero,
-    "zeros_like": np.zeros_like, "ones_like": np.ones_like,
-    "full_like": lambda x: np.full_like(x, 7.0), "empty_like": lambda x: np.empty_like(x).shape,
     "isclose": lambda x: np.isclose(x, 1.0), "allclose": lambda x: np.allclose(x, x),
     "array_equal": lambda x: np.array_equal(x, x), "round": lambda x: np.round(x, 1),
     "around": lambda x: np.around(x), "shape": np.shape, "ndim": np.ndim, "size": np.size,
@@ -232,6 +230,21 @@ def test_functions_without_a_gradient_give_numpy_results(name):
     expected, got = call(x0), call(leaf(x0))
     assert type(got) is type(expected)
     np.testing.assert_array_equal(got, expected)
+
+
+LIKE_CALLS = {"zeros_like": np.zeros_like, "ones_like": np.ones_like,
+              "full_like": lambda x: np.full_like(x, 7.0),
+              "empty_like": lambda x: np.empty_like(x) * 0.0}
+
+
+@pytest.mark.parametrize("name", LIKE_CALLS)
+def test_arrays_made_like_a_tensor_are_constant_tensors(name):
+    # A constant tensor, not an array, so that NumPy code filling it writes into a tensor
+    # (out = np.zeros_like(x); out[i] = ...) and the write is recorded.
+    x0 = np.array([1.25, -3.5, 2.0, 1.0])
+    made = LIKE_CALLS[name](leaf(x0))
+    assert isinstance(made, cg.Tensor) and not made.requires_grad
+    np.testing.assert_array_equal(made.data, LIKE_CALLS[name](x0))
 
 
 def test_full_like_with_a_fill_value_that_needs_a_gradient_is_refused():

@@ -13,10 +13,12 @@ import numpy as np
 from . import backend
 from . import functions as F
 from . import linalg as LA
-from .errors import NotDifferentiableError
+from .core.gate import call
+from .errors import NotDifferentiableError, ShapeError
 from .gates import all_gates
 from .gates import elementwise as ew
-from .tensor import Tensor, _wrap, apply, as_tensor, install
+from .gates.indexing import normalize_index, scatter_add
+from .tensor import Tensor, _wrap, apply, as_tensor, install, write
 
 
 def _pow(a, b):
@@ -93,16 +95,16 @@ def _ufunc_method(ufunc, method, inputs, kwargs):
 
 
 def array_ufunc(ufunc, method, inputs, kwargs):
+    if method == "at":
+        return _ufunc_at(ufunc, inputs, kwargs)
+    if kwargs.get("out") is not None:
+        return _into_out(ufunc, method, inputs, kwargs)
     if method != "__call__":
         result = _ufunc_method(ufunc, method, inputs, kwargs)
         if result is not None:
             return result
         return _unsupported(f"{_public_name(ufunc)}.{method}", inputs, lambda: getattr(
             ufunc, method)(*_raw_all(inputs), **kwargs))
-    if kwargs.get("out") is not None:
-        raise NotDifferentiableError(
-            f"{_public_name(ufunc)}(..., out=...) would write into an array in place; "
-            f"tensors are immutable, assign the result instead")
     rule = _UFUNCS.get(ufunc) or _scipy_rule(ufunc)
     if rule is not None and not kwargs:
         return rule(*inputs)
@@ -110,6 +112,54 @@ def array_ufunc(ufunc, method, inputs, kwargs):
         return _wrap(_scalarize(ufunc(*_raw_all(inputs), **kwargs)))
     return _unsupported(_public_name(ufunc), inputs,
                         lambda: ufunc(*_raw_all(inputs), **kwargs))
+
+
+def _into_out(ufunc, method, inputs, kwargs):
+    """``np.add(a, b, out=t)``, and ``dW += x`` (NumPy's in-place operators pass ``out=``).
+
+    Into a tensor: the result is written into it (``t[...] = result``, recorded). Into a
+    NumPy array: written when no input needs a gradient; refused otherwise, since the
+    array would hold the numbers without their gradient.
+    """
+    kwargs = dict(kwargs)
+    out = kwargs.pop("out")
+    targets = out if isinstance(out, tuple) else (out,)
+    name = f"{_public_name(ufunc)}(..., out=...)"
+    if len(targets) != 1:
+        raise NotDifferentiableError(f"{name} with {len(targets)} outputs is not supported")
+    target = targets[0]
+    result = array_ufunc(ufunc, method, inputs, kwargs)
+    if isinstance(target, Tensor):
+        if np.shape(result) != target.shape:
+            raise ShapeError(f"{name}: the result has shape {np.shape(result)}, the out= "
+                             f"tensor has shape {target.shape}")
+        write(target, (Ellipsis,), result, name)
+        return target
+    if _needs_gradient([result]):
+        raise NotDifferentiableError(
+            f"{name} would store values that carry a gradient into a NumPy array, which "
+            f"holds numbers only (dW += x into an array made with np.zeros does this). Make "
+            f"the array a tensor, np.zeros_like(x) from a tensor x, or write dW = dW + x")
+    target[...] = result._value if isinstance(result, Tensor) else result
+    return target
+
+
+def _ufunc_at(ufunc, inputs, kwargs):
+    """``np.add.at(t, index, v)``: every value added, repeated indices included. On a tensor
+    it is the write ``t[...] = t + scatter_add(v)`` (``np.subtract.at`` likewise)."""
+    name = f"{_public_name(ufunc)}.at"
+    target, index, *rest = inputs
+    if kwargs or len(rest) != 1 or ufunc not in (np.add, np.subtract):
+        return _unsupported(name, inputs, lambda: ufunc.at(*_raw_all(inputs), **kwargs))
+    value = rest[0]
+    if not isinstance(target, Tensor):
+        return _unsupported(name + " into a NumPy array", [value],
+                            lambda: ufunc.at(target, _raw_deep(index), _raw_deep(value)))
+    index = normalize_index(index)
+    spots = target._value[index]  # NumPy's own checks of the index, and the values' shape
+    spread = F.broadcast_to(value, np.shape(spots))
+    added = call(scatter_add, spread, index=index, shape=target.shape)
+    write(target, (Ellipsis,), ufunc(target, added), name)
 
 
 def _scalarize(value):
@@ -244,9 +294,23 @@ def _norm(x, ord=None, axis=None, keepdims=False):
 
 def _full_like(a, fill_value, *args, **kwargs):
     # The result depends on fill_value: constant only when fill_value needs no gradient.
-    return _unsupported("np.full_like", [fill_value], lambda: backend.full_like(
-        _raw_deep(a), _raw_deep(fill_value), *_raw_all(args),
-        **{k: _raw_deep(v) for k, v in kwargs.items()}))
+    return _unsupported("np.full_like", [fill_value], lambda: _constant_tensor(
+        backend.full_like(_raw_deep(a), _raw_deep(fill_value), *_raw_all(args),
+                          **{k: _raw_deep(v) for k, v in kwargs.items()})))
+
+
+def _made_like(make):
+    """``np.zeros_like(t)`` and friends give a constant tensor, not an array, so that NumPy
+    code filling it (``out = np.zeros_like(x); out[i] = ...``) writes into a tensor, and
+    the write is recorded."""
+    def like(a, *args, **kwargs):
+        return _constant_tensor(make(_raw_deep(a), *_raw_all(args),
+                                     **{k: _raw_deep(v) for k, v in kwargs.items()}))
+    return like
+
+
+def _constant_tensor(value):
+    return _wrap(_scalarize(value))
 
 
 # ----- NumPy's array functions that are composites (functions.py) ---------------------------
@@ -362,6 +426,9 @@ _FUNCTIONS = {
     # subok only asks for an ndarray subclass back; the result is a Tensor either way.
     np.broadcast_to: lambda array, shape, subok=False: F.broadcast_to(array, shape),
     np.full_like: _full_like,
+    np.zeros_like: _made_like(backend.zeros_like),
+    np.ones_like: _made_like(backend.ones_like),
+    np.empty_like: _made_like(backend.empty_like),
     np.prod: _reduction("prod", F.prod),
     np.cumsum: _scan("cumsum", F.cumsum),
     np.cumprod: _scan("cumprod", F.cumprod),
@@ -421,7 +488,7 @@ _CONSTANT_FUNCTIONS = {getattr(np, name) for name in (
     "nanargmax", "nanargmin", "lexsort", "searchsorted", "digitize", "count_nonzero",
     "isclose", "allclose", "array_equal", "array_equiv", "isin", "isposinf", "isneginf",
     "isreal", "iscomplex", "isrealobj", "iscomplexobj", "any", "all", "round", "around",
-    "fix", "zeros_like", "ones_like", "empty_like", "shape", "ndim", "size", "result_type",
+    "fix", "shape", "ndim", "size", "result_type",
     "tril_indices_from", "triu_indices_from", "diag_indices_from", "may_share_memory",
     "shares_memory") if hasattr(np, name)}
 

@@ -17,7 +17,7 @@ from .core import gate as _gate_core
 from .core import node as _node_mod
 from .core import trace as _trace
 from .core.node import ABSENT as _ABSENT
-from .core.node import Meta, Node, Wire, place, stored_inputs
+from .core.node import Meta, Node, Wire, newest, overwritten, place, stored_inputs
 from .core.trace import levels_below, switches
 from .errors import NotDifferentiableError, ShapeError
 
@@ -256,7 +256,11 @@ class Tensor(Wire):
     def _tangents(self):
         """Forward-mode tangents by level (see core/trace.py), or None."""
         meta = self._meta
-        return None if meta is None else meta.tangents
+        if meta is None:
+            return None
+        if meta.current is not None:  # written to: the newest version's
+            return meta.current._tangents
+        return meta.tangents
 
     @_tangents.setter
     def _tangents(self, value):
@@ -275,8 +279,9 @@ class Tensor(Wire):
 
     @property
     def gate(self):
-        """The gate that produced this tensor, or None for a leaf."""
-        return self._gate if self._node is None else self._node._gate
+        """The gate that produced this tensor (for one written to, its last write), or None
+        for a leaf."""
+        return place(newest(self))._gate
 
     @property
     def inputs(self):
@@ -285,12 +290,12 @@ class Tensor(Wire):
         An input whose large value no backward rule needed (or, after ``backward()``, any
         input with a large value) shows as a Node, whose ``data`` is None.
         """
-        return stored_inputs(place(self))
+        return stored_inputs(place(newest(self)))
 
     @property
     def params(self):
         """The gate's non-tensor parameters (axis, shape, index...)."""
-        return place(self)._params or {}
+        return place(newest(self))._params or {}
 
     def item(self):
         """The value as a Python number (size-1 tensors only). Inside a transform, on a
@@ -535,6 +540,12 @@ class Tensor(Wire):
     def __getitem__(self, index):
         return apply(_ix.getitem, (self,), {"index": _ix.normalize_index(index)})
 
+    def __setitem__(self, index, value):
+        """``t[index] = value``, as NumPy writes it: a ``setitem`` gate on a new version of
+        this wire (see ``write``), so gradients flow to ``value`` and to what ``t`` held."""
+        index = _ix.normalize_index(index)
+        write(self, index, value, f"t[{_ix.index_text(index)}] = ...")
+
     # ----- elementwise methods (each through the fast path _unary) --------------------------
     def exp(self):
         return _unary(_ew.exp, self)
@@ -756,6 +767,9 @@ def apply(gate, inputs, params=_NO_PARAMS):
     if len(inputs) == 1:  # reductions, reshapes, indexing: spelled out, it is the hot path
         x = inputs[0]
         if isinstance(x, Tensor):
+            if x._node is not None and x._meta is not None and x._meta.current is not None:
+                x = _read_newest(x)
+                inputs = (x,)
             values = (x._value,)
             edges = _FIRST if x.requires_grad else ()
         else:
@@ -766,6 +780,9 @@ def apply(gate, inputs, params=_NO_PARAMS):
         lists = False
         for i, x in enumerate(inputs):
             if isinstance(x, Tensor):
+                if x._node is not None and x._meta is not None and x._meta.current is not None:
+                    x = _read_newest(x)
+                    lists = True  # the record holds the newest version, not the handle
                 values.append(x._value)
                 if x.requires_grad:
                     edges.append(i)
@@ -775,8 +792,8 @@ def apply(gate, inputs, params=_NO_PARAMS):
             else:
                 values.append(x)
         edges = tuple(edges)
-        if lists:  # the rules then see the array too
-            inputs = tuple([x if isinstance(x, Tensor) else v
+        if lists:  # the rules then see the array too (and a written tensor's newest version)
+            inputs = tuple([_newest_input(x) if isinstance(x, Tensor) else v
                             for x, v in zip(inputs, values, strict=True)])
     try:
         out = gate.forward(*values, **params)
@@ -798,7 +815,23 @@ def apply(gate, inputs, params=_NO_PARAMS):
         _record(t, gate, inputs, params, edges, state.levels)
     if state.levels:
         _push_tangents(t, gate, inputs, params, state.levels)
+    if gate.views and type(out) is _ndarray and out.base is not None:
+        _remember_view(inputs[0], t, gate, params)
     return t
+
+
+def _remember_view(base, view, gate, params):
+    """Note on ``base`` that ``view`` shows part of its array (made by ``gate`` with
+    ``params``): a later write into ``base`` brings the view up to date (``_refresh_views``)."""
+    if not isinstance(base, Tensor):
+        return
+    meta = base._meta_or_new()
+    views = meta.views
+    if views is None:
+        views = meta.views = []
+    elif len(views) >= 16 and len(views) & (len(views) - 1) == 0:  # now and then: drop dead
+        views[:] = [entry for entry in views if entry[0]() is not None]
+    views.append((weakref.ref(view), gate, params))
 
 
 def _record(t, gate, inputs, params, edges, levels=()):
@@ -910,8 +943,7 @@ def jvp_of(gate, tangents, out, inputs, params):
 
 def _in_place(t, other, ufunc):
     """``t OP= other`` (see the in-place operators of Tensor)."""
-    recording = _trace.current().grad_enabled
-    if t.is_leaf and not (recording and (t.requires_grad or _needs_grad(other))):
+    if t.is_leaf and not _records_write(t, other):
         value = t._value
         update = ufunc(value, other._value if isinstance(other, Tensor) else other)
         if np.shape(update) != np.shape(value):
@@ -922,12 +954,191 @@ def _in_place(t, other, ufunc):
         else:
             t._value = update.astype(value.dtype)[()] if hasattr(update, "astype") else update
         return t
+    update = ufunc(t, other)  # NumPy dispatch: the gate of OP, recorded
+    if np.shape(update) != np.shape(t._value):
+        raise ShapeError(f"in-place update of a tensor of shape {np.shape(t._value)} by "
+                         f"a value of shape {np.shape(other)} would change its shape")
+    write(t, (Ellipsis,), update, f"{ufunc.__name__} in place")
+    return t
+
+
+def _records_write(t, v):
+    """Must a write of ``v`` into ``t`` be recorded (a gradient or a tangent flows)?"""
+    state = _trace.current()
+    if state.grad_enabled and (t.requires_grad or _needs_grad(v)):
+        return True
+    return bool(state.levels) and (_live_tangent(t, state.levels)
+                                   or _live_tangent(v, state.levels))
+
+
+def _live_tangent(x, levels):
+    if not isinstance(x, Tensor):
+        return False
+    tangents = x._tangents
+    return bool(tangents) and any(lv in levels for lv in tangents)
+
+
+def _read_newest(t):
+    """The newest version of a written tensor, for a gate about to read it: a later write
+    must then leave that version's array alone."""
+    meta = t._meta
+    meta.fresh = False
+    return meta.current
+
+
+def _newest_input(x):
+    meta = x._meta
+    if x._node is not None and meta is not None and meta.current is not None:
+        return _read_newest(x)
+    return x
+
+
+def write(t, index, v, what):
+    """Write ``v`` into ``t`` at ``index``: ``t[index] = v``, ``t += v``, ``out=t``.
+
+    ``t`` stays the user's tensor: it shows the new value, and gates recorded from now on
+    read its new version, the output of a ``setitem`` gate whose inputs are the version
+    before and ``v``. Gates recorded before the write keep the version they read (see
+    core/node.py, ``overwritten``), so no gate's saved value ever changes and no gradient
+    can be wrong. The write goes into a copy of the array, except into a large array that
+    the previous write made and nothing has read since (the loops that fill ``out`` one
+    entry at a time): there it writes in place, so such a loop costs no copy per entry.
+    A leaf that nothing records (a parameter under ``cg.no_grad()``) is written in place.
+    """
+    if type(v) is list or type(v) is tuple:
+        v = np.asarray(v)
+    elif isinstance(v, Tensor):
+        v = _newest_input(v)
+    raw = _raw(v)
+    if t.is_leaf and not _records_write(t, v):  # nothing records: a plain NumPy write
+        value = t._value
+        if type(value) is _ndarray:
+            _assign(value, index, raw, t, what)
+        else:
+            array = np.array(value)
+            _assign(array, index, raw, t, what)
+            t._value = array[()]
+        return
     if t.is_leaf and t.requires_grad:
         raise NotDifferentiableError(
-            "in-place update of a tensor that requires gradients while gates are recorded: "
-            "the update would be part of the circuit. Update parameters under "
-            "cg.no_grad() (with cg.no_grad(): p -= lr * p.grad) or write p.data -= ...")
-    return NotImplemented  # an intermediate: Python rebinds the name to t OP other
+            f"{what} on a tensor that requires gradients while gates are recorded: a "
+            f"write would replace the input the gradient is taken for. Write into a copy "
+            f"(x = x.copy(); x[i] = v), or update parameters under cg.no_grad()")
+    cur = newest(t)
+    value = cur._value
+    v_needs = _needs_grad(v) or _live_tangent(v, _trace.current().levels)
+    if value.dtype.kind != "f" and v_needs:
+        raise NotDifferentiableError(
+            f"{what}: writing values that carry a gradient into a tensor of dtype "
+            f"{value.dtype} would drop the gradient (NumPy casts them); make the tensor "
+            f"float (np.zeros_like(x, dtype=float))")
+    view = _view_of(t) if cur is t else None  # before the write moves t's record
+    if v_needs and _ix.repeats(index, np.shape(value)):
+        raise NotDifferentiableError(
+            f"{what}: the index names some entries more than once; NumPy keeps one of the "
+            f"values written there, so the others would get no gradient. Use unique "
+            f"indices, or np.add.at(t, index, v) to add every value")
+    state = _trace.current()
+    levels = state.levels
+    meta = t._meta
+    reuse = (cur is not t and meta.fresh and type(value) is _ndarray and not levels
+             and value.size >= _node_mod.KEEP_VALUES_BELOW and cur._node is not None)
+    new = value if reuse else np.array(value)  # np.array: a copy, 0-d as a 0-d array
+    _assign(new, index, raw, t, what)
+    out = _wrap(new[()] if new.ndim == 0 else new)
+    inputs, params = (cur, v), {"index": index}
+    if state.grad_enabled and (cur.requires_grad or _needs_grad(v)) and value.dtype.kind == "f":
+        edges = tuple([i for i, x in enumerate(inputs) if _needs_grad(x)])
+        _record(out, _ix.setitem, inputs, params, edges, levels)
+    if levels:
+        _push_tangents(out, _ix.setitem, inputs, params, levels)
+    if cur is t:
+        overwritten(t)
+        meta = t._meta_or_new()
+        meta.view = view
+    meta.current = out
+    meta.fresh = True
+    out._meta_or_new().owner = weakref.ref(t)  # weak: t holds its versions
+    t._value = out._value
+    t.requires_grad = out.requires_grad
+    if cur._meta is not None and cur._meta.views:
+        _refresh_views(t, cur._meta)
+    if meta.view is not None:
+        _write_through(t, meta, what)
+
+
+def _refresh_views(t, meta):
+    """Views taken of ``t``'s previous version (``row = t[i]``) show NumPy's view of its new
+    one: each still alive becomes the same view taken again of the new version, recorded
+    (so ``row`` then reads, and differentiates through, what was written)."""
+    views, meta.views = meta.views, None
+    for ref, gate, params in views:
+        v = ref()
+        if v is None or (v._meta is not None and v._meta.owner is not None):
+            continue  # gone, or a version (its tensor is on the list itself)
+        vmeta = v._meta
+        again = apply(gate, (t,), params)
+        if vmeta is None or vmeta.current is None:
+            overwritten(v)
+            vmeta = v._meta_or_new()
+        vmeta.current = again
+        vmeta.fresh = False
+        vmeta.view = (newest(t), gate, params)
+        again._meta_or_new().owner = weakref.ref(v)
+        _remember_view(newest(t), v, gate, params)
+        v._value = again._value
+        v.requires_grad = again.requires_grad
+
+
+def _assign(array, index, raw, t, what):
+    """``array[index] = raw``, NumPy's errors told in terms of the tensor written."""
+    try:
+        array[index] = raw
+    except (ValueError, IndexError) as err:
+        raise ShapeError(f"{what}: cannot write a value of shape {np.shape(raw)} into a "
+                         f"tensor of shape {np.shape(t._value)} at "
+                         f"[{_ix.index_text(index)}]: {err}") from None
+
+
+def _view_of(t):
+    """``(base, gate, params)`` when ``t``'s value is a view its gate made of the wire
+    ``base`` (``x[i]``, ``x.reshape(...)``, ``x.T``), else None."""
+    w = place(t)
+    gate = w._gate
+    value = t._value
+    if gate is None or not gate.views or type(value) is not _ndarray or value.base is None:
+        return None
+    return (w._a, gate, w._params)
+
+
+def _write_through(t, meta, what):
+    """``t`` is a view of another tensor: NumPy's write into ``t`` changes that tensor too,
+    so write ``t``'s new value back into it (``base[index] = t``, or the whole base for a
+    reshape or transpose), a recorded write of its own."""
+    seen, gate, params = meta.view
+    owner = seen._meta.owner if isinstance(seen, Tensor) and seen._meta is not None else None
+    base = seen if owner is None else owner()
+    if base is None or not isinstance(base, Tensor):  # no one can see the base any more
+        return
+    if newest(base) is not seen:
+        raise NotDifferentiableError(
+            f"{what}: this tensor is a view of a tensor that was written to after the view "
+            f"was taken; NumPy's view would show that write, circuitgrad's does not. Take "
+            f"the view again after the write (row = x[i])")
+    new = meta.current
+    if gate is _ix.getitem:
+        write(base, params["index"], new, what)
+    elif gate is _sh.reshape:
+        write(base, (Ellipsis,), new.reshape(base.shape), what)
+    elif gate is _sh.transpose:
+        axes = params["axes"]
+        write(base, (Ellipsis,), new.transpose(None if axes is None else
+                                               tuple(np.argsort(axes))), what)
+    else:
+        raise NotDifferentiableError(
+            f"{what}: this tensor is a read-only view made by '{gate.name}' (NumPy refuses "
+            f"this write too); take a copy first (y = y.copy())")
+    meta.view = (newest(base), gate, params)
 
 
 def _needs_grad(x):

@@ -23,7 +23,7 @@ from ..errors import GraphFreedError, ShapeError
 from . import node as _node_mod
 from . import trace
 from .gate import together
-from .node import ABSENT, WALKED, Node, Wire, place, released, released_leaf, stored_inputs
+from .node import ABSENT, WALKED, Node, Wire, newest, place, released, released_leaf, stored_inputs
 
 _float64 = np.float64
 _WALKED = WALKED  # a C constant in the compiled build (backward.pxd)
@@ -73,7 +73,7 @@ def backprop(roots, cotangents, *, wrt=None, retain_graph=False, create_graph=Fa
     (an enclosing transform is watching). Returns ``(grads, created)`` in that case.
     """
     global _walks_running
-    roots = [place(r) for r in roots]
+    roots = [place(newest(r)) for r in roots]
     wrt = None if wrt is None else [place(t) for t in wrt]
     stop = {id(t) for t in wrt} if wrt is not None else ()
     # A backward inside another one's rule (a custom gate recomputing its block, say) may
@@ -217,6 +217,9 @@ def _argument(x, create_graph):
         return _handle(x)
     if isinstance(x, Wire):
         w = x  # typed Wire in the compiled build (backward.pxd): a C field read
+        node = w._node
+        if node is not None and node._overwritten:  # written to since: its value then
+            return node._value
         return w._value
     return x
 
@@ -229,6 +232,12 @@ def _handle(w):
         h = wrap(w._value)
         h._node = w
         h.requires_grad = True
+        return h
+    if isinstance(w, Wire) and w._node is not None and w._node._overwritten:
+        h = _handle(w._node)  # the value it had when the gate ran, not its newest
+        meta = w._meta
+        if meta is not None and meta.tangents:  # and that value's forward-mode tangents
+            h._tangents = meta.tangents
         return h
     return w
 
@@ -253,7 +262,7 @@ def _release(t, keep_below, released_leaves):
         t._params = _let_go_params(params, keep_below)
     if isinstance(t, Node):
         n = t
-        if not n._released:
+        if not n._released and n._value.size >= keep_below:  # a small overwritten value stays
             n._value = released(n._value)
             n._released = True
 
@@ -440,5 +449,5 @@ def wire_gradients(y, g=None):
     if y.requires_grad:
         backprop([y], [initial_cotangent(y, g, "wire_gradients")], retain_graph=True,
                  every=grads)
-        grads[id(y)] = grads.get(id(place(y)))
+        grads[id(y)] = grads.get(id(place(newest(y))))
     return grads

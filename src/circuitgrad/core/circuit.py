@@ -22,7 +22,7 @@ def circuit(x, y):
 
 from ..errors import CircuitError
 from .graph import topological
-from .node import Wire, place, stored_inputs
+from .node import Wire, newest, place, stored_inputs
 
 
 class Var:
@@ -160,7 +160,8 @@ def read(*outputs, stop=(), order_inputs=()):
         wires.append(v)
     first = {id(place(t)): k for k, t in enumerate(order_inputs)}
     inputs.sort(key=lambda v: first.get(id(v.wire), len(first)))  # stable: met order after
-    return Circuit(inputs, consts, equations, [var_of[id(place(y))] for y in outputs], wires)
+    ends = [var_of[id(place(newest(y)))] for y in outputs]
+    return Circuit(inputs, consts, equations, ends, wires)
 
 
 def _user_name(w):

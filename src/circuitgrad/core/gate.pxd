@@ -3,4 +3,5 @@
 cdef class Gate:
     cdef public object name, forward, vjp, jvp, broadcasts, symbol, saves, saves_out
     cdef public object numpy, api, local, text
+    cdef public bint views
     cdef public bint symmetric

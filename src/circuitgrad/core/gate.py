@@ -24,6 +24,10 @@ differentiable. A rule that calls something with no Tensor support must say so.
 ``broadcasts=True`` marks elementwise gates whose inputs broadcast: the engine sums their
 cotangents back to each input's shape and broadcasts their tangents to the output's.
 
+``views=True`` marks gates whose forward gives a view of input 0 (getitem with a basic
+index, reshape, transpose): NumPy code writing into such a result means to write into the
+input too, which circuitgrad does not do, so the write is refused (``tensor.write``).
+
 ``symmetric=True`` marks two-input gates whose second rule is the first with the inputs
 swapped (add, mul, maximum, minimum): for ``x * x`` the engine then computes the gradient
 once and counts it twice.
@@ -51,11 +55,11 @@ from .node import Wire
 
 class Gate:
     __slots__ = ("name", "forward", "vjp", "jvp", "broadcasts", "symbol", "saves",
-                 "saves_out", "symmetric", "numpy", "api", "local", "text")
+                 "saves_out", "symmetric", "numpy", "api", "local", "text", "views")
 
     def __init__(self, name, forward, vjp, jvp=None, *, broadcasts=False, symbol=None,
                  saves=None, saves_out=True, symmetric=False, numpy=(), api=None,
-                 local=None, text=None):
+                 local=None, text=None, views=False):
         self.name = name
         self.forward = forward
         # a tuple of per-input rules, or ``each(rule)`` for any number of inputs; ``jvp`` may
@@ -71,6 +75,7 @@ class Gate:
         self.api = api
         self.local = None if local is None else tuple(local)
         self.text = text
+        self.views = views
 
     def __repr__(self):
         return f"<gate {self.name}>"

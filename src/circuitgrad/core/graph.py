@@ -1,7 +1,7 @@
 """Walking a recorded circuit forwards, for pictures and staged listings."""
 
 from ..errors import GraphFreedError
-from .node import Wire, place, stored_inputs
+from .node import Wire, newest, place, stored_inputs
 
 
 def topological(y, stop=(), skip=None):
@@ -20,7 +20,7 @@ def topological(y, stop=(), skip=None):
     ['x', 'mul', 'add']
     """
     order, seen = [], set()
-    stack = [(place(y), False)]
+    stack = [(place(newest(y)), False)]  # a tensor written to: from its newest version
     while stack:
         t, expanded = stack.pop()
         if expanded:

@@ -16,5 +16,5 @@ cdef class Wire:
 
 
 cdef class Node(Wire):
-    cdef public bint _released
+    cdef public bint _released, _overwritten
     cdef public object name

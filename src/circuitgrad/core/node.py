@@ -49,26 +49,37 @@ class Meta:
     """What only some wires carry, kept out of the per-gate slots (fewer slots to fill and
     for the garbage collector to visit): ``.grad``, a name, whether to keep the gradient
     (``retain_grad``) and where (``handle``: a weak reference to the Tensor of a Node),
-    forward-mode tangents.
+    forward-mode tangents. For a tensor written in place (``t[i] = v``): ``current``, the
+    wire of its newest version; ``fresh``, whether nothing has read that version since the
+    write made it (the next write may then reuse its array); ``view``, what it is a view of
+    (NumPy writes through a view into its base: see tensor.py, ``write``). On a version,
+    ``owner``: a weak reference to the tensor it is a version of. On any wire a view was
+    taken of (``x[i]``, ``x.T``), ``views``: weak references to those views, which a write
+    into the wire brings up to date, as NumPy's views see writes into their base.
     """
 
-    __slots__ = ("grad", "name", "retains", "handle", "tangents")
+    __slots__ = ("grad", "name", "retains", "handle", "tangents", "current", "fresh", "view",
+                 "owner", "views")
 
     def __init__(self):
-        self.grad = self.name = self.handle = self.tangents = None
-        self.retains = False
+        self.grad = self.name = self.handle = self.tangents = self.current = None
+        self.view = self.owner = self.views = None
+        self.retains = self.fresh = False
 
 
 class Node(Wire):
     """The gate record of a large array, apart from the Tensor that holds the array."""
 
-    __slots__ = ("_released", "name")
+    __slots__ = ("_released", "name", "_overwritten")
 
     def __init__(self, gate, value, keep_value, stored, params, edges, name):
         # A Node is its own place in the circuit and always needs a gradient.
         self._node = None
         self.requires_grad = True
         self._released = not keep_value
+        # True for the record of a tensor's value before a write replaced it: the gates
+        # recorded before the write read their input's value from here (see overwritten).
+        self._overwritten = False
         self._value = value if keep_value else stand_in(value)
         self._gate = gate
         self._a = stored[0]
@@ -164,6 +175,50 @@ def stored_inputs(w):
     if w._more is not None:
         return (w._a, w._b) + w._more
     return (w._a,) if w._b is ABSENT else (w._a, w._b)
+
+
+def overwritten(t):
+    """Keep the circuit of ``t`` as it was before a write into it (``t[i] = v``).
+
+    The gates recorded before the write hold the Tensor ``t`` as their input. From now on
+    ``t`` shows its newest value to the user, so its old value and the gate that made it
+    move to a Node (``t._node``) that keeps the value: the backward walk sends those gates'
+    gradients there and their rules read the old value from it (``value_of``). Returns the
+    Node; the caller sets ``t``'s value and newest version.
+    """
+    node = t._node
+    if node is None:
+        node = Node(t._gate, t._value, True, stored_inputs(t) or (None,), t._params, t._edges,
+                    t.name)
+        if t._gate is None:  # a constant leaf: nothing to walk, only a value to keep
+            node._a = None
+            node.requires_grad = t.requires_grad
+        node._acc, node._deps, node._epoch = t._acc, t._deps, t._epoch
+        t._node = node
+        t._gate = t._a = t._b = t._more = t._params = t._edges = None
+        t._acc = t._epoch = None
+        t._deps = 0
+    else:  # a large value: its record is a Node already; it now keeps the value
+        node._value = t._value
+        node._released = False
+    node._overwritten = True
+    return node
+
+
+def value_of(w):
+    """The value a recorded gate's input had when the gate ran (a Wire ``w``)."""
+    node = w._node
+    if node is not None and node._overwritten:
+        return node._value
+    return w._value
+
+
+def newest(x):
+    """The wire holding ``x``'s current value: ``x`` itself unless it was written to."""
+    meta = x._meta
+    if meta is not None and meta.current is not None:
+        return meta.current
+    return x
 
 
 def place(x):

@@ -29,7 +29,7 @@ import numpy as np
 
 from ..core.backward import unbroadcast, wire_gradients
 from ..core.circuit import read
-from ..core.node import Wire, place, walked
+from ..core.node import Wire, newest, place, walked
 from ..errors import CircuitError, GraphFreedError
 from .format import ReleasedValue
 
@@ -161,7 +161,7 @@ def read_circuit(y, *, grads=True, g=None, stop_at=(), max_gates=DEFAULT_MAX_GAT
                 node.operands.append(("const", x.value))
     output = by_id[id(c.outputs[0])]
     output.value = np.asarray(y.data)  # the caller holds y, so its value is always there
-    was_walked = walked(place(y))
+    was_walked = walked(place(newest(y)))
     if not was_walked and grads and y.requires_grad:
         for t in order:
             if t.gate is not None and walked(t):
@@ -182,7 +182,7 @@ def read_circuit(y, *, grads=True, g=None, stop_at=(), max_gates=DEFAULT_MAX_GAT
                 "of that pass; to draw with another upstream gradient, pass "
                 "retain_graph=True to backward()")
         has_grads = True
-        _read_walked_gradients(nodes, place(y), whole=not stop)
+        _read_walked_gradients(nodes, place(newest(y)), whole=not stop)
     elif g is None and y.size != 1:
         note = (f"no gradients: the output has shape {y.shape}; pass the upstream gradient "
                 f"g of that shape")

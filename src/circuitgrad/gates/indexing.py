@@ -66,8 +66,61 @@ def _scatter(g, index, shape):
 
 # The listing writes getitem's gradient as ``dx[index] += dgetitem``: see staged.py.
 getitem = Gate("getitem", lambda x, index: x[index], symbol="[]",
-               saves=(), saves_out=False,
+               saves=(), saves_out=False, views=True,
                text=Text(lambda site: f"{site.arg(0)}[{index_text(site.params['index'])}]",
                          lambda site, i: site.g),
                vjp=(lambda g, out, x, index: _scatter(g, index, x.shape),),
                jvp=(lambda t, out, x, index: t[index],))
+
+
+# ----- writes: ``x[index] = v`` as a gate on a new version of the wire ------------------------
+def _setitem_forward(x, v, index):
+    out = np.array(x)  # a copy: the pure form never writes into its input
+    out[index] = v
+    return out[()] if out.ndim == 0 else out
+
+
+def _index_of(site):
+    return index_text(site.params["index"])
+
+
+def _setitem(x, v, index):
+    return call(setitem, x, v, index=index)
+
+
+def _gradient_of_written(g, index, v):
+    """``g[index]``, the part of the upstream gradient that reached the written values,
+    with the leading axes of length 1 NumPy lets ``v`` carry beyond the target's."""
+    gi = g[index]
+    extra = np.ndim(v) - np.ndim(gi)
+    if extra > 0:
+        gi = gi.reshape((1,) * extra + tuple(np.shape(gi)))
+    return gi
+
+
+# ``out`` is ``x`` with ``v`` written at ``index``: x's gradient is g with the written
+# entries zeroed (they no longer depend on x), v's is g at those entries. The Tensor layer
+# runs the write in place where no other gate can see the array (tensor.py, ``write``); this
+# forward is the pure form, for replays of a recorded circuit.
+setitem = Gate("setitem", _setitem_forward, symbol="[]=", broadcasts=True,
+               saves=(), saves_out=False,
+               text=Text(lambda site: f"setitem({site.arg(0)}, s_[{_index_of(site)}], "
+                                      f"{site.arg(1)})",
+                         lambda site, i: f"setitem({site.g}, s_[{_index_of(site)}], 0)"
+                         if i == 0 else f"{site.g}[{_index_of(site)}]"),
+               vjp=(lambda g, out, x, v, index: _setitem(g, 0.0, index),
+                    lambda g, out, x, v, index: _gradient_of_written(g, index, v)),
+               jvp=(lambda t, out, x, v, index: _setitem(t, 0.0, index),
+                    lambda t, out, x, v, index: _setitem(backend.zeros(np.shape(x), t.dtype), t,
+                                                         index)))
+
+
+def repeats(index, shape):
+    """Does an integer-array index name some entry more than once? (A write there keeps
+    only one of the values, so the others would get no gradient.)"""
+    if is_basic(index) or all(i.dtype.kind == "b" for i in index
+                              if isinstance(i, backend.ndarray)):
+        return False
+    hits = backend.zeros(shape, dtype=np.intp)
+    backend.add_at(hits, index, 1)
+    return bool(hits.max(initial=0) > 1)

@@ -51,21 +51,21 @@ def _joined(site):
 
 
 reshape = Gate("reshape", lambda x, shape: np.reshape(x, shape), symbol="reshape",
-               saves=(), saves_out=False, numpy=np.reshape, api="reshape",
+               saves=(), saves_out=False, views=True, numpy=np.reshape, api="reshape",
                text=Text(lambda site: f"reshape({site.arg(0)}, {tuple(site.params['shape'])})",
                          lambda site, i: f"reshape({site.g}, {site.arg(0)}.shape)"),
                vjp=(lambda g, out, x, shape: g.reshape(x.shape),),
                jvp=(lambda t, out, x, shape: t.reshape(shape),))
 
 transpose = Gate("transpose", lambda x, axes: np.transpose(x, axes), symbol="T",
-                 saves=(), saves_out=False, numpy=np.transpose, api="transpose",
+                 saves=(), saves_out=False, views=True, numpy=np.transpose, api="transpose",
                  text=Text(_transpose_forward, _transpose_text),
                  vjp=(lambda g, out, x, axes: g.transpose(tuple(np.argsort(axes))),),
                  jvp=(lambda t, out, x, axes: t.transpose(axes),))
 
 broadcast_to_gate = Gate(
     "broadcast_to", lambda x, shape: np.broadcast_to(x, shape), symbol="broadcast",
-    saves=(), saves_out=False, numpy=np.broadcast_to, api="broadcast_to",
+    saves=(), saves_out=False, views=True, numpy=np.broadcast_to, api="broadcast_to",
     text=Text(lambda site: f"broadcast_to({site.arg(0)}, {tuple(site.params['shape'])})",
               lambda site, i: unbroadcast_text(site.g, site.arg(0), np.shape(site.value(0)),
                                                np.shape(site.out_value))),
