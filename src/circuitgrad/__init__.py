@@ -27,14 +27,15 @@ from .draw import draw
 from .errors import CircuitError, GraphFreedError, NotDifferentiableError, ShapeError
 from .functions import *  # noqa: F403 -- cg.exp, cg.sum, ...: functions.__all__
 from .functions import __all__ as _function_names
-from .gradcheck import GradCheckReport, check_grad
+from .gradcheck import BackwardCheckReport, GradCheckReport, check_backward, check_grad
 from .tensor import Tensor, as_tensor, tensor
 from .tracing import circuit, record
 from .transforms import grad, hessian, hvp, jacobian, jvp, value_and_grad, vjp
 
 __all__ = [
-    "CircuitError", "Function", "GradCheckReport", "GraphFreedError", "NotDifferentiableError",
-    "ShapeError", "Tensor", "as_tensor", "check_grad", "draw", "enable_grad", "grad",
+    "BackwardCheckReport", "CircuitError", "Function", "GradCheckReport", "GraphFreedError",
+    "NotDifferentiableError", "ShapeError", "Tensor", "as_tensor", "check_backward",
+    "check_grad", "draw", "enable_grad", "grad",
     "hessian", "hvp", "is_grad_enabled", "jacobian", "jvp", "linalg", "no_grad", "tensor",
     "value_and_grad", "vjp", "circuit", "record"]
 __all__ += _function_names

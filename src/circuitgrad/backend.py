@@ -44,10 +44,15 @@ full_like = np.full_like
 # Random numbers: generators make arrays, so they come from the backend too.
 default_rng = np.random.default_rng
 Generator = np.random.Generator
+# NumPy's global generator (np.random.rand, np.random.seed), which user code such as a
+# dropout layer draws from: saving and restoring its state replays the same draws.
+get_random_state = np.random.get_state
+set_random_state = np.random.set_state
 
 __all__ = ["ndarray", "generic", "is_array", "zeros", "ones", "empty", "full", "arange",
            "eye", "linspace", "zeros_like", "ones_like", "empty_like", "full_like",
-           "default_rng", "Generator", "add_at", "sliding_window_view", "zero_stride"]
+           "default_rng", "Generator", "get_random_state", "set_random_state", "add_at",
+           "sliding_window_view", "zero_stride"]
 
 
 def add_at(a, index, values):
