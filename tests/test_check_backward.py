@@ -352,21 +352,29 @@ def test_the_loss_form_with_several_gradients():
     assert report.max_rel_error < 1e-12  # dW, the one compared, is right
 
 
-def test_assignment_into_a_tensor_in_the_loss_form_says_what_to_write():
-    """The assignments' usual form in a softmax loss; circuitgrad's tensors have none."""
-    def softmax_loss_assigning(x, y):
-        probs = np.exp(x - np.max(x, axis=1, keepdims=True))
-        probs /= np.sum(probs, axis=1, keepdims=True)
-        N = x.shape[0]
-        loss = -np.sum(np.log(probs[np.arange(N), y])) / N
-        dx = probs.copy()
-        dx[np.arange(N), y] -= 1
-        dx /= N
-        return loss, dx
+def softmax_loss_as_students_write_it(x, y):
+    probs = np.exp(x - np.max(x, axis=1, keepdims=True))
+    probs /= np.sum(probs, axis=1, keepdims=True)
+    N = x.shape[0]
+    loss = -np.sum(np.log(probs[np.arange(N), y])) / N
+    dx = probs.copy()
+    dx[np.arange(N), y] -= 1
+    dx /= N
+    return loss, dx
 
-    with pytest.raises(cg.NotDifferentiableError, match="cannot be assigned into") as info:
-        cg.check_backward(softmax_loss_assigning, None, np.ones((2, 3)), np.array([0, 2]))
-    assert "loss form" in str(info.value) and "np.eye(C)[y]" in str(info.value)
+
+def test_the_loss_form_with_writes_as_students_write_it():
+    x = np.random.default_rng(3).standard_normal((4, 5))
+    y = np.array([0, 4, 2, 2])
+    assert cg.check_backward(softmax_loss_as_students_write_it, None, x, y).ok
+
+    def forgets_to_subtract(x, y):
+        loss, dx = softmax_loss_as_students_write_it(x, y)
+        dx[0, y[0]] += 1.0 / x.shape[0]  # the planted bug: one entry
+        return loss, dx
+    report = cg.check_backward(forgets_to_subtract, None, x, y)
+    assert not report.ok
+    assert report.inputs[0].worst[0].index == (0, 0) and report.inputs[0].mismatches == 1
 
 
 def test_wrong_arguments_are_refused(affine_data, scores):

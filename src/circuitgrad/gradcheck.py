@@ -269,9 +269,8 @@ def check_backward(forward, backward, *args, wrt=None, rtol=1e-7, floor=1e-6, to
     once on NumPy arrays for your backward pass, once on circuitgrad's tensors (unchecked
     float arrays as constant tensors, so ``x.dot(w)`` works). NumPy's global random state
     is replayed for the second run, so a dropout mask drawn with ``np.random.rand`` is the
-    same in both. In the loss form your gradient code runs on tensors as well. circuitgrad's
-    tensors cannot be assigned into (``dx[i, y] -= 1``), so code that does so on an array
-    computed from a checked input raises :class:`NotDifferentiableError`, saying so.
+    same in both. In the loss form your gradient code runs on tensors as well (writes such as
+    ``dx[np.arange(N), y] -= 1`` are recorded like any other).
 
     An entry agrees when its relative error, the notes' ``|a - n| / max(|a|, |n|)``, is at
     most ``rtol``. Both gradients are exact, so a correct backward pass agrees to about
@@ -341,18 +340,7 @@ def check_backward(forward, backward, *args, wrt=None, rtol=1e-7, floor=1e-6, to
             full[k] = v
         return forward(*full)[0]
 
-    try:
-        reference_out, pull_back = vjp(output, *copy.deepcopy(checked))
-    except TypeError as err:
-        if "item assignment" not in str(err):
-            raise
-        where = "" if backward else " (in the loss form your gradient code runs on them too)"
-        raise NotDifferentiableError(
-            f"{title}: circuitgrad ran {_name(forward)} on its tensors{where}, and the code "
-            f"assigned into one: {err}. circuitgrad's tensors cannot be assigned into, so "
-            f"a[i] = v or a[i] -= v on an array computed from a checked input stops it; write "
-            f"that line without assignment, e.g. dx = probs - np.eye(C)[y] rather than "
-            f"dx[np.arange(N), y] -= 1") from err
+    reference_out, pull_back = vjp(output, *copy.deepcopy(checked))
 
     out = np.asarray(out, dtype=np.float64)
     reference_out = np.asarray(reference_out, dtype=np.float64)
