@@ -31,6 +31,7 @@ import dispatch
 import harness
 import matmul
 import mlp
+import naive_loop
 import scalar
 from harness import Config, Row
 
@@ -42,6 +43,7 @@ BENCHMARKS: dict[str, Callable[[Config], list[Row]]] = {
     "mlp_step": mlp.bench_mlp_step,
     "matmul": matmul.bench_matmul,
     "dispatch_mlp": dispatch.bench_dispatch_mlp,
+    "naive_loop": naive_loop.bench_naive_loop,
 }
 
 
