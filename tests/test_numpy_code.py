@@ -9,8 +9,7 @@ import circuitgrad as cg
 def softmax_loss(W, X, y, reg):
     """The CS231n vectorized softmax loss, as a student writes it."""
     num_train = X.shape[0]
-    scores = X.dot(W) if isinstance(X, np.ndarray) and isinstance(W, np.ndarray) \
-        else np.dot(X, W)
+    scores = X.dot(W)  # inside a transform X arrives as a constant tensor
     scores = scores - np.max(scores, axis=1, keepdims=True)
     exp_scores = np.exp(scores)
     probs = exp_scores / np.sum(exp_scores, axis=1, keepdims=True)

@@ -129,3 +129,27 @@ def test_grad_of_jacobian_and_hessian_of_grad_return_arrays():
     assert _no_tensors(h)
     # sum((sin 2y)^2): second derivative 8 cos(4y) on the diagonal
     np.testing.assert_allclose(h, np.diag(8 * np.cos(4 * x)), atol=1e-12)
+
+
+# ----- data arguments arrive as constant tensors, and leave as arrays ------------------------
+def test_outputs_made_from_data_arguments_are_arrays():
+    X, y, w = np.arange(6.0).reshape(3, 2), np.array([1, 0, 1]), np.array([0.5, -1.0])
+
+    def loss(w, X, y):
+        scores = X.dot(w)
+        aux = {"scores": scores, "X_T": X.T, "labels": y, "is_one": y == 1, "n": X.shape[0]}
+        return np.sum(scores[np.arange(len(y))] * y), aux
+
+    (value, aux), g = cg.value_and_grad(loss, has_aux=True)(w, X, y)
+    assert _no_tensors((value, aux, g))
+    assert type(aux["X_T"]) is np.ndarray and type(aux["is_one"]) is np.ndarray
+    np.testing.assert_array_equal(aux["labels"], y)
+    assert type(aux["n"]) is int and aux["n"] == 3
+    np.testing.assert_allclose(g, X.T @ y)
+    out, tangent = cg.jvp(lambda w, X: (X.dot(w), X.sum(axis=0)), (w, X), (np.ones(2), None))
+    assert _no_tensors((out, tangent))
+    np.testing.assert_array_equal(tangent[1], np.zeros(2))  # data alone: no tangent
+    for mode in ("rev", "fwd"):
+        J = cg.jacobian(lambda w, X: X.sum(axis=1), mode=mode)(w, X)  # does not use w
+        assert type(J) is np.ndarray
+        np.testing.assert_array_equal(J, np.zeros((3, 2)))

@@ -418,10 +418,15 @@ class Tensor(Wire):
         if self.requires_grad:
             raise NotDifferentiableError(
                 "converting a tensor that requires gradients to a NumPy array would drop its "
-                "gradient; call .detach().numpy() if that is what you want, or use NumPy "
-                "functions on the tensor directly (np.exp(t), np.sum(t), ...). Array methods "
-                "given a tensor convert it: write X @ W or np.dot(X, W), not X.dot(W)")
-        _refuse_number(self, "converting to a NumPy array")  # a forward-mode tangent too
+                "gradient. NumPy array methods convert a tensor they are given: for X.dot(W) "
+                "with X a NumPy array (one held in a closure or an attribute, self.X), pass X "
+                "as an argument of the differentiated function (then it arrives as a "
+                "constant tensor), or write X @ W / np.dot(X, W). Elsewhere use NumPy "
+                "functions on the tensor (np.exp(t), np.sum(t), ...), or call "
+                ".detach().numpy() if dropping the gradient is what you want")
+        # a forward-mode tangent too
+        _refuse_number(self, "converting to a NumPy array (as X.dot(t) does with a NumPy X: "
+                             "pass X as an argument, with a None tangent in jvp, or write X @ t)")
         value = np.asarray(self._value, dtype=dtype)
         return value.copy() if copy else value
 

@@ -9,6 +9,18 @@ Reverse mode (``grad``, ``vjp``) records the circuit and walks it back; forward 
 with a level of its own, so transforms nest to any order without mixing up their
 perturbations: ``grad(grad(f))``, ``jvp(grad(f))`` (Hessian-vector products),
 ``grad(jvp(...))`` all work.
+
+Data arguments. An argument a transform does not differentiate (one outside ``argnums``,
+a keyword argument, a primal whose ``jvp`` tangent is None) that is a NumPy array, or a
+tree of them, reaches ``f`` as a constant tensor: a leaf that requires no gradient, sharing
+the array's memory. So code written for arrays keeps working: ``X.dot(W)``, ``X.T``,
+``X[range(N), y]`` with ``y`` an integer array, ``len(X)``, ``for row in X``,
+``float(X[0, 0])``. Anything else (Python numbers, strings, None, other objects) is handed
+over as it is, so ``range(N)`` still takes an int ``N``. What ``f`` returns from data alone
+comes back as arrays. The rule cannot reach an array ``f`` finds in a closure or an
+attribute (``self.X.dot(W)``): NumPy's ``ndarray.dot`` converts its argument, which raises
+for a tensor being differentiated. Pass that array as an argument, or write ``X @ W``
+(``np.dot(X, W)``), which NumPy hands to circuitgrad.
 """
 
 import numbers
@@ -47,6 +59,28 @@ def _lift(x, where):
         t = _wrap(value[()] if value.ndim == 0 else value)
     t.requires_grad = True
     return t
+
+
+def _constant(x):
+    """A NumPy array ``f`` is handed but not differentiated by, as a constant tensor.
+
+    Only plain ndarrays of the dtypes tensors hold: subclasses (np.matrix, masked arrays)
+    give their operators other meanings, and NumPy scalars stay numbers.
+    """
+    if type(x) is backend.ndarray and x.dtype.kind in "biuf":
+        return _wrap(x[()] if x.ndim == 0 else x)  # no copy: f sees the caller's array, as in NumPy
+    return x
+
+
+def _constants(arg):
+    """A data argument with its NumPy arrays as constant tensors (see the module docstring)."""
+    if not isinstance(arg, (dict, list, tuple)):
+        return _constant(arg)
+    leaves, treedef = flatten(arg)
+    converted = [_constant(v) for v in leaves]
+    if all(c is v for c, v in zip(converted, leaves, strict=True)):
+        return arg  # no arrays in it: hand over the caller's own container
+    return unflatten(treedef, converted)
 
 
 def _is_live(t):
@@ -106,8 +140,9 @@ def _argnums_tuple(argnums, nargs, where):
 
 
 def _lift_args(args, nums, where):
-    """Replace the differentiated arguments by lifted wires; returns (args, per-arg leaves)."""
-    args = list(args)
+    """Replace the differentiated arguments by lifted wires and the others' arrays by
+    constant tensors; returns (args, per-arg leaves)."""
+    args = [a if k in nums else _constants(a) for k, a in enumerate(args)]
     lifted = []
     for k in nums:
         leaves, treedef = flatten(args[k])
@@ -172,6 +207,7 @@ def value_and_grad(f, argnums=0, has_aux=False):
     def wrapped(*args, **kwargs):
         nums = _argnums_tuple(argnums, len(args), where)
         args, lifted = _lift_args(args, nums, where)
+        kwargs = {name: _constants(v) for name, v in kwargs.items()}
         with trace.transform_running():  # records f even inside no_grad()
             result = f(*args, **kwargs)
         out, aux = result if has_aux else (result, None)
@@ -262,7 +298,8 @@ def jvp(f, primals, tangents):
     """``(out, out_tangent)``: the directional derivative of ``f`` along ``tangents``.
 
     True forward mode: the tangent travels with the values through each gate's JVP rule
-    as ``f`` runs; nothing is recorded for a backward pass.
+    as ``f`` runs; nothing is recorded for a backward pass. A tangent of None marks its
+    primal as data: ``f`` gets it as constants (``jvp(loss, (W, X, y), (V, None, None))``).
 
     >>> import circuitgrad as cg, numpy as np
     >>> out, tangent = cg.jvp(np.exp, (0.0,), (2.0,))
@@ -276,11 +313,15 @@ def jvp(f, primals, tangents):
     with trace.new_level() as level:
         args = []
         for p, t in zip(primals, tangents, strict=True):
+            if t is None:  # a data argument: nothing to push through f
+                args.append(_constants(p))
+                continue
             p_leaves, p_def = flatten(p)
             t_leaves, _ = flatten(t)
             if len(p_leaves) != len(t_leaves):
                 raise ShapeError(f"{where}: a tangent's structure differs from its primal's")
-            args.append(unflatten(p_def, [_seed(pv, tv, level, where)
+            args.append(unflatten(p_def, [_constant(pv) if tv is None
+                                          else _seed(pv, tv, level, where)
                                           for pv, tv in zip(p_leaves, t_leaves,
                                                             strict=True)]))
         out = f(*args)
@@ -340,6 +381,8 @@ def jacobian(f, argnums=0, mode="rev"):
 
     def wrapped(*args):
         (k,) = _argnums_tuple(argnums, len(args), where)
+        # f_of_x below holds the other arguments in a closure: make them constants here
+        args = [a if i == k else _constants(a) for i, a in enumerate(args)]
         x = args[k]
         if isinstance(x, (dict, list, tuple)):
             raise TypeError(f"{where}: argument {k} is a {type(x).__name__}; jacobian "
@@ -413,9 +456,12 @@ def hessian(f, argnums=0):
 def hvp(f, primals, tangents):
     """Hessian-vector product of scalar ``f`` at ``primals`` along ``tangents``.
 
-    Forward over reverse: one gradient evaluation's cost, never the whole Hessian.
+    Forward over reverse: one gradient evaluation's cost, never the whole Hessian. A
+    tangent of None marks its primal as data, as in ``jvp``; the result has one entry per
+    primal with a tangent (the array itself when there is one).
     """
     primals, tangents = tuple(primals), tuple(tangents)
-    if len(primals) == 1:
-        return jvp(grad(f), primals, tangents)[1]
-    return jvp(grad(f, argnums=tuple(range(len(primals)))), primals, tangents)[1]
+    nums = tuple(k for k, t in enumerate(tangents) if t is not None)
+    if not nums:
+        raise ValueError("hvp: every tangent is None; give one for at least one primal")
+    return jvp(grad(f, argnums=nums[0] if len(nums) == 1 else nums), primals, tangents)[1]
