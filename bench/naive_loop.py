@@ -50,7 +50,7 @@ def bench_naive_loop(cfg: Config) -> list[Row]:
     x = rng.standard_normal((N, C, H, W))
     w = rng.standard_normal((F, C, K, K))
     b = rng.standard_normal(F)
-    for got, want, name in zip(grad_loops(x, w, b), grad_vectorized(x, w, b), "xwb"):
+    for got, want, name in zip(grad_loops(x, w, b), grad_vectorized(x, w, b), "xwb", strict=True):
         harness.check_close(f"naive conv d{name}", got, want, rtol=1e-10)
     harness.freeze()
     vs = harness.measure(lambda: grad_vectorized(x, w, b), lambda: grad_loops(x, w, b), cfg)
