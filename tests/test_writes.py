@@ -254,3 +254,19 @@ def test_a_written_tensor_shows_its_last_write_in_the_circuit():
     assert [eq.gate.name for eq in cg.circuit(z).equations] == ["mul", "setitem"]
     z.sum().backward()
     np.testing.assert_array_equal(x.grad, [0.0, 3.0])
+
+
+def test_ndarray_methods_numpy_code_calls_on_its_arrays():
+    y = cg.tensor(np.array([2, 0, 1]))
+    assert y.any() and not y.all() and y.argsort().tolist() == [1, 2, 0]
+    assert y.nonzero()[0].tolist() == [0, 2] and y.nbytes == 3 * y.itemsize
+
+    def f(x):
+        h = x.take([0, 2]).repeat(2) * x.round()[0]
+        s = x * 1.0
+        s.sort()
+        h2 = np.zeros_like(x)
+        h2.fill(3.0)
+        return (h * h).sum() + (s * h2 * np.arange(3.0)).sum() + x.reshape(3, 1).diagonal().sum()
+    x0 = np.array([0.3, -1.2, 2.6])
+    check(f, x0)

@@ -654,6 +654,50 @@ class Tensor(Wire):
     def argmin(self, axis=None):
         return _wrap(np.asarray(np.argmin(self._value, axis=axis))[()])
 
+    # ----- ndarray methods NumPy code calls on its arrays (through NumPy's functions) -------
+    def any(self, axis=None, keepdims=False):
+        return np.any(self, axis=axis, keepdims=keepdims)
+
+    def all(self, axis=None, keepdims=False):
+        return np.all(self, axis=axis, keepdims=keepdims)
+
+    def nonzero(self):
+        return np.nonzero(self)
+
+    def argsort(self, axis=-1):
+        return np.argsort(self, axis=axis)
+
+    def round(self, decimals=0):
+        return np.round(self, decimals)
+
+    def take(self, indices, axis=None):
+        return np.take(self, indices, axis=axis)
+
+    def repeat(self, repeats, axis=None):
+        return np.repeat(self, repeats, axis=axis)
+
+    def diagonal(self, offset=0, axis1=0, axis2=1):
+        return np.diagonal(self, offset, axis1, axis2)
+
+    def trace(self, offset=0, axis1=0, axis2=1):
+        return np.trace(self, offset, axis1, axis2)
+
+    def sort(self, axis=-1):
+        """Sorts in place, as ``ndarray.sort`` does: a recorded write of ``np.sort(t)``."""
+        self[...] = np.sort(self, axis=axis)
+
+    def fill(self, value):
+        """Every entry set to ``value``, in place (a recorded write)."""
+        self[...] = value
+
+    @property
+    def nbytes(self):
+        return self._value.nbytes
+
+    @property
+    def itemsize(self):
+        return self._value.itemsize
+
     # ----- shape -------------------------------------------------------------------------
     def reshape(self, *shape):
         if len(shape) == 1 and not isinstance(shape[0], numbers.Integral):
