@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import circuitgrad as cg
+from support import central_differences
 
 
 # ----- the functions, as the CS231n assignments write them -------------------------------------
@@ -77,18 +78,6 @@ def ridge_loss(W, X, t, reg):
 
 
 # ----- helpers ----------------------------------------------------------------------------------
-def central_differences(f, x, eps=1e-6):
-    """d f / d x in float64, of shape f(x).shape + x.shape."""
-    x = np.asarray(x, dtype=np.float64)
-    columns = []
-    for j in np.ndindex(x.shape):
-        step = np.zeros_like(x)
-        step[j] = eps
-        columns.append((np.asarray(f(x + step)) - np.asarray(f(x - step))) / (2 * eps))
-    out_shape = np.shape(columns[0])
-    return np.stack(columns, axis=-1).reshape(out_shape + x.shape)
-
-
 @pytest.fixture
 def problem():
     rng = np.random.default_rng(7)

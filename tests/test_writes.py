@@ -11,23 +11,13 @@ import numpy as np
 import pytest
 
 import circuitgrad as cg
-
-
-def numeric_grad(f, x, eps=1e-6):
-    """Central differences of f on plain NumPy arrays, in float64."""
-    g = np.zeros_like(x)
-    for i in np.ndindex(x.shape):
-        up, down = x.copy(), x.copy()
-        up[i] += eps
-        down[i] -= eps
-        g[i] = (f(up) - f(down)) / (2 * eps)
-    return g
+from support import central_differences
 
 
 def check(f, x):
     """f's gradient by circuitgrad matches central differences of the same NumPy code."""
     got = cg.grad(f)(x)
-    np.testing.assert_allclose(got, numeric_grad(f, x), rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(got, central_differences(f, x), rtol=1e-6, atol=1e-8)
     return got
 
 
@@ -128,7 +118,7 @@ def test_second_order_through_writes():
         return (y ** 2).sum()
     check(f, x0)  # the first derivative, against the NumPy code itself
     hessian = cg.hessian(f)(x0)  # forward over reverse; against differences of the gradient
-    numeric = np.array([numeric_grad(lambda z, i=i: _grad_i(f, z, i), x0) for i in range(5)])
+    numeric = np.array([central_differences(lambda z, i=i: _grad_i(f, z, i), x0) for i in range(5)])
     np.testing.assert_allclose(hessian, numeric, rtol=1e-5, atol=1e-6)
     tangent = RNG.standard_normal(5)
     _, jvp = cg.jvp(f, (x0,), (tangent,))

@@ -1075,7 +1075,9 @@ def write(t, index, v, what):
             f"(x = x.copy(); x[i] = v), or update parameters under cg.no_grad()")
     cur = newest(t)
     value = cur._value
-    v_needs = _needs_grad(v) or _live_tangent(v, _trace.current().levels)
+    state = _trace.current()
+    levels = state.levels
+    v_needs = _needs_grad(v) or _live_tangent(v, levels)
     if value.dtype.kind != "f" and v_needs:
         raise NotDifferentiableError(
             f"{what}: writing values that carry a gradient into a tensor of dtype "
@@ -1087,10 +1089,7 @@ def write(t, index, v, what):
             f"{what}: the index names some entries more than once; NumPy keeps one of the "
             f"values written there, so the others would get no gradient. Use unique "
             f"indices, or np.add.at(t, index, v) to add every value")
-    state = _trace.current()
-    levels = state.levels
-    meta = t._meta
-    reuse = (cur is not t and meta.fresh and type(value) is _ndarray and not levels
+    reuse = (cur is not t and t._meta.fresh and type(value) is _ndarray and not levels
              and value.size >= _node_mod.KEEP_VALUES_BELOW and cur._node is not None)
     new = value if reuse else np.array(value)  # np.array: a copy, 0-d as a 0-d array
     _assign(new, index, raw, t, what)
@@ -1101,19 +1100,29 @@ def write(t, index, v, what):
         _record(out, _ix.setitem, inputs, params, edges, levels)
     if levels:
         _push_tangents(out, _ix.setitem, inputs, params, levels)
-    if cur is t:
-        overwritten(t)
-        meta = t._meta_or_new()
+    meta = _show_version(t, out, True)
+    if view is not None:
         meta.view = view
-    meta.current = out
-    meta.fresh = True
-    out._meta_or_new().owner = weakref.ref(t)  # weak: t holds its versions
-    t._value = out._value
-    t.requires_grad = out.requires_grad
     if cur._meta is not None and cur._meta.views:
         _refresh_views(t, cur._meta)
     if meta.view is not None:
         _write_through(t, meta, what)
+
+
+def _show_version(t, version, fresh):
+    """From now on ``t`` shows ``version``, its newest: its value, and the wire later gates
+    read. The first time, ``t``'s own record moves aside for the gates recorded before
+    (``overwritten``). Returns ``t``'s Meta."""
+    meta = t._meta
+    if meta is None or meta.current is None:
+        overwritten(t)
+        meta = t._meta_or_new()
+    meta.current = version
+    meta.fresh = fresh
+    version._meta_or_new().owner = weakref.ref(t)  # weak: t holds its versions
+    t._value = version._value
+    t.requires_grad = version.requires_grad
+    return meta
 
 
 def _refresh_views(t, meta):
@@ -1125,18 +1134,9 @@ def _refresh_views(t, meta):
         v = ref()
         if v is None or (v._meta is not None and v._meta.owner is not None):
             continue  # gone, or a version (its tensor is on the list itself)
-        vmeta = v._meta
         again = apply(gate, (t,), params)
-        if vmeta is None or vmeta.current is None:
-            overwritten(v)
-            vmeta = v._meta_or_new()
-        vmeta.current = again
-        vmeta.fresh = False
-        vmeta.view = (newest(t), gate, params)
-        again._meta_or_new().owner = weakref.ref(v)
+        _show_version(v, again, False).view = (newest(t), gate, params)
         _remember_view(newest(t), v, gate, params)
-        v._value = again._value
-        v.requires_grad = again.requires_grad
 
 
 def _assign(array, index, raw, t, what):
