@@ -15,6 +15,7 @@ from . import backend
 from .errors import NotDifferentiableError, ShapeError
 from .gates import elementwise as ew
 from .gates import formula_gates
+from .gates.define import caveat
 from .gates import linalg as la
 from .gates import reduce as rd
 from .gates import shape as sh
@@ -97,6 +98,7 @@ def _raw(v):
     return v._value if isinstance(v, Tensor) else v
 
 
+@caveat("The condition is not differentiated.")
 def where(condition, x, y):
     """Pick from ``x`` where ``condition`` holds, else from ``y`` (condition not differentiated)."""
     cond = condition._value if isinstance(condition, Tensor) else np.asarray(condition)
@@ -398,6 +400,7 @@ def cumsum(x, axis=None):
     return apply(rd.cumsum, (x,), {"axis": _one_axis("cumsum", axis, x.ndim)})
 
 
+@caveat("Exact at zeros; costs O(n**2) along the axis.")
 def cumprod(x, axis=None):
     """Running product along ``axis``: out_i = prod_{j <= i} x_j, the product over the last
     axis of an (n, n) table holding x_j where j <= i and 1 elsewhere. Its gradient is then
@@ -431,6 +434,8 @@ def take_along_axis(x, indices, axis=-1):
     return x[index]
 
 
+@caveat("mode='wrap' or 'clip': an entry picked several times gets the sum of their "
+        "gradients.")
 def take(x, indices, axis=None, mode="raise"):
     """``np.take``: entries at ``indices`` along ``axis`` (None: of the flattened entries);
     ``mode`` 'wrap' or 'clip' treats out-of-range indices as NumPy does."""
@@ -471,6 +476,7 @@ def choose(a, choices, mode="raise"):
     return take_along_axis(stacked, np.broadcast_to(index, shape)[None], 0)[0]
 
 
+@caveat("At ties each place gets the gradient of the entry a stable sort puts there.")
 def sort(x, axis=-1):
     """Sorted along ``axis`` (None: flattened): the entries picked in a stable argsort's
     order, so each gets the gradient of the place it lands in (tied entries keep their order)."""
@@ -488,6 +494,9 @@ def _merged_last(x, axes):
     return moved.reshape(moved.shape[:len(rest)] + (int(np.prod([x.shape[a] for a in axes])),))
 
 
+@caveat("At ties the gradient goes to the entry a stable sort places in the middle; an "
+        "even count splits it between the two middle entries.",
+        "A slice holding NaN has median NaN, as in NumPy.")
 def median(x, axis=None, keepdims=False):
     """Middle entry (mean of the two middle ones for an even count) over ``axis``, from
     :func:`sort`: the gradient goes to the middle entry (halves to the two); at a tie to
@@ -865,11 +874,13 @@ def _finite_part(x):
     return x if nan is None or not np.any(nan) else where(nan, 0, x), nan
 
 
+@caveat("NaN entries count as 0 and get gradient 0.")
 def nansum(x, axis=None, keepdims=False):
     """Sum over ``axis`` treating NaN as 0 (NaN entries get gradient 0)."""
     return _finite_part(x)[0].sum(axis=axis, keepdims=keepdims)
 
 
+@caveat("NaN entries are left out and get gradient 0; an all-NaN slice gives NaN.")
 def nanmean(x, axis=None, keepdims=False):
     """Mean over ``axis`` of the entries that are not NaN (an all-NaN slice gives NaN)."""
     finite, nan = _finite_part(x)
@@ -883,6 +894,8 @@ def nanmean(x, axis=None, keepdims=False):
 _PAD_MODES = ("constant", "edge", "reflect", "symmetric", "wrap")
 
 
+@caveat("Modes 'constant', 'edge', 'reflect', 'symmetric' and 'wrap' only; the modes "
+        "computed from the values (maximum, mean, median, minimum, linear_ramp) raise.")
 def pad(x, pad_width, mode="constant", constant_values=0, reflect_type="even"):
     """``np.pad`` in modes 'constant', 'edge', 'reflect', 'symmetric' and 'wrap': NumPy pads
     the array of entry positions, which says where each output entry comes from; the result

@@ -23,6 +23,7 @@ from . import backend
 from . import functions as F
 from .errors import NotDifferentiableError
 from .gates import linalg as la
+from .gates.define import caveat
 from .tensor import Tensor, apply, as_tensor
 
 try:  # NumPy 2 names its result types; they are namedtuples
@@ -72,6 +73,8 @@ def slogdet(a):
     return SlogdetResult(packed[..., 0], packed[..., 1])
 
 
+@caveat("At an exactly singular matrix the backward raises LinAlgError (the gradient "
+        "there, the adjugate, is not computed).")
 def det(a):
     """sign * exp(logabsdet) from slogdet: the gradient det(A) inv(A).T; at an exactly
     singular matrix the backward raises LinAlgError (the adjugate is not computed)."""
@@ -158,6 +161,8 @@ def _rank(a, rcond, rtol):
                                                     initial=0.0)).sum(axis=-1)
 
 
+@caveat("Full rank only: a rank-deficient matrix raises when a gradient is needed (the "
+        "pseudo-inverse jumps where the rank changes).")
 def pinv(a, rcond=None, hermitian=False, *, rtol=None):
     """The Moore-Penrose pseudo-inverse of matrices of full rank, solved from a QR
     decomposition: inv(R) @ Q.T for a tall matrix (the transpose of that of a.T for a wide
@@ -183,6 +188,7 @@ def pinv(a, rcond=None, hermitian=False, *, rtol=None):
     return solve(r, F.swapaxes(q, -1, -2))
 
 
+@caveat("The gradient needs a of full rank, as pinv's does.")
 def lstsq(a, b, rcond=None):
     """(x, residuals, rank, s) as NumPy gives them; x = pinv(a) @ b, the least-squares
     solution of least norm, so its gradient is pinv's (a of full rank)."""
@@ -202,6 +208,7 @@ def lstsq(a, b, rcond=None):
     return x, residuals, rank, svd(a, compute_uv=False)
 
 
+@caveat("A negative exponent needs an invertible matrix (inv's LinAlgError).")
 def matrix_power(a, n):
     """a @ a @ ... (n times); n = 0 gives the identity, a negative n powers of inv(a)."""
     if not isinstance(n, numbers.Integral):

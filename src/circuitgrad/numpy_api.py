@@ -425,10 +425,6 @@ _FUNCTIONS = {
         "lstsq", "matrix_power", "multi_dot")},
     # subok only asks for an ndarray subclass back; the result is a Tensor either way.
     np.broadcast_to: lambda array, shape, subok=False: F.broadcast_to(array, shape),
-    np.full_like: _full_like,
-    np.zeros_like: _made_like(backend.zeros_like),
-    np.ones_like: _made_like(backend.ones_like),
-    np.empty_like: _made_like(backend.empty_like),
     np.prod: _reduction("prod", F.prod),
     np.cumsum: _scan("cumsum", F.cumsum),
     np.cumprod: _scan("cumprod", F.cumprod),
@@ -472,6 +468,14 @@ _FUNCTIONS = {
     np.pad: _pad,
     np.copy: _copy,
 }
+# Fresh arrays shaped like a tensor: constant tensors, so NumPy code can write into them.
+MADE_LIKE = {
+    np.full_like: _full_like,
+    np.zeros_like: _made_like(backend.zeros_like),
+    np.ones_like: _made_like(backend.ones_like),
+    np.empty_like: _made_like(backend.empty_like),
+}
+_FUNCTIONS.update(MADE_LIKE)
 if hasattr(np, "row_stack"):  # vstack's old name, gone in NumPy 2.x
     _FUNCTIONS[np.row_stack] = _joining("row_stack", F.vstack)
 

@@ -2,6 +2,6 @@
 
 cdef class Gate:
     cdef public object name, forward, vjp, jvp, broadcasts, symbol, saves, saves_out
-    cdef public object numpy, api, local, text
+    cdef public object numpy, api, local, text, caveats
     cdef public bint views
     cdef public bint symmetric

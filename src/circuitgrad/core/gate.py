@@ -48,6 +48,8 @@ elementwise ones, whose local derivative is one formula):
 * ``text``: how the staged listing writes the gate (``gates/listing.py``): its forward
   expression and, for gates without ``local``, the text of each input's gradient, written
   beside the rule it describes. None: the defaults, ``name(args)`` and ``local``.
+* ``caveats``: sentences on where the gradient is a convention or is refused (ties, kinks,
+  singular inputs); the docs' tables print them.
 """
 
 from .node import Wire
@@ -55,11 +57,11 @@ from .node import Wire
 
 class Gate:
     __slots__ = ("name", "forward", "vjp", "jvp", "broadcasts", "symbol", "saves",
-                 "saves_out", "symmetric", "numpy", "api", "local", "text", "views")
+                 "saves_out", "symmetric", "numpy", "api", "local", "text", "views", "caveats")
 
     def __init__(self, name, forward, vjp, jvp=None, *, broadcasts=False, symbol=None,
                  saves=None, saves_out=True, symmetric=False, numpy=(), api=None,
-                 local=None, text=None, views=False):
+                 local=None, text=None, views=False, caveats=()):
         self.name = name
         self.forward = forward
         # a tuple of per-input rules, or ``each(rule)`` for any number of inputs; ``jvp`` may
@@ -76,6 +78,7 @@ class Gate:
         self.local = None if local is None else tuple(local)
         self.text = text
         self.views = views
+        self.caveats = (caveats,) if isinstance(caveats, str) else tuple(caveats)
 
     def __repr__(self):
         return f"<gate {self.name}>"

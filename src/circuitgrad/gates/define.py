@@ -33,7 +33,7 @@ _INPUT_NAMES = ("x", "y")
 
 
 def elementwise(name, forward, *local, numpy=(), api=None, symbol=None, saves=None,
-                saves_out=None, symmetric=False, namespace=None, text=None):
+                saves_out=None, symmetric=False, namespace=None, text=None, caveats=()):
     """A gate whose input ``i`` has the local derivative ``local[i]`` (a formula string).
 
     ``numpy`` is the NumPy function (or tuple of them) the gate implements; ``api`` the
@@ -64,7 +64,7 @@ def elementwise(name, forward, *local, numpy=(), api=None, symbol=None, saves=No
     jvp = tuple(_compile(f"lambda t, out, {args}: {_times('t', d)}", env) for d in local)
     return Gate(name, forward, vjp, jvp, broadcasts=arity > 1, symbol=symbol, saves=saves,
                 saves_out=saves_out, symmetric=symmetric, numpy=numpy,
-                api=name if api is None else api, local=local, text=text)
+                api=name if api is None else api, local=local, text=text, caveats=caveats)
 
 
 def _times(factor, formula):
@@ -105,3 +105,13 @@ def needs_parentheses(formula):
     keeps them unless it is one name, call, attribute or subscript)."""
     tree = ast.parse(formula, mode="eval").body
     return not isinstance(tree, (ast.Name, ast.Call, ast.Attribute, ast.Subscript))
+
+
+def caveat(*sentences):
+    """Gives a function composed of gates its caveats (``fn.caveats``), as ``caveats=`` gives
+    a gate its own: where the gradient is a convention or is refused. The docs' tables print
+    them (``python -m circuitgrad.supported``)."""
+    def mark(fn):
+        fn.caveats = sentences
+        return fn
+    return mark

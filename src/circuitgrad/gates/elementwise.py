@@ -41,6 +41,8 @@ div = elementwise("div", operator.truediv, "1 / y", "-x / y**2", numpy=np.divide
 # -floor(x / y) away from the jumps (where x / y is a whole number). np.floor on Tensors
 # gives a plain tensor, so the rules also serve higher derivatives.
 remainder = elementwise("remainder", np.remainder, "1", "-floor(x / y)", numpy=np.remainder,
+                        caveats="Where x / y is an integer the result jumps; the gradient is "
+                                "that of the side NumPy's floor picks.",
                         symbol="%")
 neg = elementwise("neg", operator.neg, "-1", numpy=np.negative, api="negative", symbol="-x")
 # x**2 is common enough in losses and scalar circuits to be its own gate.
@@ -71,7 +73,8 @@ logaddexp = elementwise("logaddexp", np.logaddexp, "exp(x - out)", "exp(y - out)
                         numpy=np.logaddexp, symmetric=True)
 sqrt = elementwise("sqrt", np.sqrt, "0.5 / out", numpy=np.sqrt, symbol="sqrt")
 cbrt = elementwise("cbrt", np.cbrt, "1 / (3 * out**2)", numpy=np.cbrt)
-abs = elementwise("abs", np.abs, "sign(x)", numpy=np.absolute, symbol="|x|")
+abs = elementwise("abs", np.abs, "sign(x)", numpy=np.absolute, symbol="|x|",
+                  caveats="At x = 0 the gradient is 0 (the subgradient PyTorch and JAX pick).")
 hypot = elementwise("hypot", np.hypot, "x / out", "y / out", numpy=np.hypot,
                     symmetric=True)
 
@@ -189,7 +192,8 @@ def _relu_forward(x):
     return x if not x < 0 else type(x)(0)  # a NumPy scalar: skip the ufunc call
 
 
-relu = elementwise("relu", _relu_forward, "out > 0")  # out > 0 exactly where x > 0
+relu = elementwise("relu", _relu_forward, "out > 0",
+                   caveats="At x = 0 the gradient is 0.")  # out > 0 exactly where x > 0
 
 
 def _sigmoid_forward(x):
@@ -285,7 +289,10 @@ def _extreme_text(cmp):
     return Text(backward=backward)
 
 
+_TIE = "At an exact tie the gradient is split evenly between the two inputs."
+
 maximum = Gate("maximum", np.maximum, symbol="max", broadcasts=True, saves_out=False,
+               caveats=_TIE,
                symmetric=True, numpy=np.maximum, api="maximum", text=_extreme_text(">"),
                vjp=(lambda g, out, x, y: _routed(g, x, y),
                     lambda g, out, x, y: _routed(g, y, x)),
@@ -293,6 +300,7 @@ maximum = Gate("maximum", np.maximum, symbol="max", broadcasts=True, saves_out=F
                     lambda t, out, x, y: _routed(t, y, x)))
 
 minimum = Gate("minimum", np.minimum, symbol="min", broadcasts=True, saves_out=False,
+               caveats=_TIE,
                symmetric=True, numpy=np.minimum, api="minimum", text=_extreme_text("<"),
                vjp=(lambda g, out, x, y: _routed(g, y, x),
                     lambda g, out, x, y: _routed(g, x, y)),
@@ -327,6 +335,8 @@ def _nan_extreme_text(cmp):
 # fmax/fmin: maximum/minimum that ignore a NaN (the other input is the output and gets the
 # gradient); both NaN gives NaN, with gradient 0.
 fmax = Gate("fmax", np.fmax, symbol="fmax", broadcasts=True, saves_out=False,
+            caveats=(_TIE, "A NaN input is ignored: the other input is the output and gets "
+                           "the gradient; where both are NaN neither does."),
             symmetric=True, numpy=np.fmax, api="fmax", text=_nan_extreme_text(">"),
             vjp=(lambda g, out, x, y: _nan_routed(g, x, y, np.greater),
                  lambda g, out, x, y: _nan_routed(g, y, x, np.greater)),
@@ -334,6 +344,8 @@ fmax = Gate("fmax", np.fmax, symbol="fmax", broadcasts=True, saves_out=False,
                  lambda t, out, x, y: _nan_routed(t, y, x, np.greater)))
 
 fmin = Gate("fmin", np.fmin, symbol="fmin", broadcasts=True, saves_out=False,
+            caveats=(_TIE, "A NaN input is ignored: the other input is the output and gets "
+                           "the gradient; where both are NaN neither does."),
             symmetric=True, numpy=np.fmin, api="fmin", text=_nan_extreme_text("<"),
             vjp=(lambda g, out, x, y: _nan_routed(g, x, y, np.less),
                  lambda g, out, x, y: _nan_routed(g, y, x, np.less)),
@@ -370,6 +382,7 @@ def _clip_text(site, i):
 # clip with constant bounds (cg.clip makes maximum/minimum gates for a bound that needs a
 # gradient); the bounds are params, named in the listing when they are arrays
 clip = Gate("clip", _clip_forward, saves_out=False, api="clip", numpy=np.clip,
+            caveats="At a bound the gradient passes: the bounds count as inside.",
             text=Text(lambda site: f"clip({site.arg(0)}, "
                                    f"{site.constant(site.params.get('lo'))}, "
                                    f"{site.constant(site.params.get('hi'))})", _clip_text),

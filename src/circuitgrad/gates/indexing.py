@@ -66,6 +66,8 @@ def _scatter(g, index, shape):
 
 # The listing writes getitem's gradient as ``dx[index] += dgetitem``: see staged.py.
 getitem = Gate("getitem", lambda x, index: x[index], symbol="[]",
+               caveats="An entry picked several times (repeated integer indices) gets the sum "
+                       "of their gradients.",
                saves=(), saves_out=False, views=True,
                text=Text(lambda site: f"{site.arg(0)}[{index_text(site.params['index'])}]",
                          lambda site, i: site.g),
@@ -103,6 +105,8 @@ def _gradient_of_written(g, index, v):
 # runs the write in place where no other gate can see the array (tensor.py, ``write``); this
 # forward is the pure form, for replays of a recorded circuit.
 setitem = Gate("setitem", _setitem_forward, symbol="[]=", broadcasts=True,
+               caveats="Repeated integer indices with a value that needs a gradient are "
+                       "refused (which write wins is NumPy's choice); use np.add.at.",
                saves=(), saves_out=False,
                text=Text(lambda site: f"setitem({site.arg(0)}, s_[{_index_of(site)}], "
                                       f"{site.arg(1)})",

@@ -294,6 +294,7 @@ def _inv_text(site, i):
 
 
 inv = Gate("inv", np.linalg.inv, symbol="inv", saves=(), numpy=np.linalg.inv,
+           caveats="A singular matrix raises NumPy's LinAlgError, as NumPy does.",
            api="linalg.inv", text=Text(backward=_inv_text),
            vjp=(lambda g, out, x: -(_mT(out) @ g @ _mT(out)),),
            jvp=(lambda t, out, x: -(out @ t @ out),))
@@ -337,7 +338,9 @@ def _solve_text(site, i):
     return gb if i == 1 else f"-({gb} @ {x}{t})"
 
 
-solve = Gate("solve", _solve_forward, symbol="solve", broadcasts=True, saves=(0,),
+solve = Gate("solve", _solve_forward, symbol="solve", broadcasts=True,
+             caveats="A singular matrix raises NumPy's LinAlgError, as NumPy does.",
+             saves=(0,),
              numpy=np.linalg.solve, api="linalg.solve", text=Text(backward=_solve_text),
              vjp=(_solve_vjp_a, lambda g, out, a, b: _solve_t(a, g, b)),
              jvp=(_solve_jvp_a, lambda t, out, a, b: call(solve, a, t)))
@@ -366,7 +369,10 @@ def _slogdet_text(site, i):
     return f"{site.g}[..., 1, None, None] * linalg.inv({site.arg(0)}){t}"
 
 
-slogdet = Gate("slogdet", _slogdet_forward, symbol="slogdet", saves_out=False,
+slogdet = Gate("slogdet", _slogdet_forward, symbol="slogdet",
+               caveats=("The sign is piecewise constant: its gradient is 0.",
+                        "The gradient of logabsdet is inv(A).T: at an exactly singular matrix "
+                        "the backward raises LinAlgError."), saves_out=False,
                numpy=np.linalg.slogdet, api="linalg.slogdet",
                text=Text(lambda site: f"stack(linalg.slogdet({site.arg(0)}), axis=-1)",
                          _slogdet_text),
@@ -398,6 +404,8 @@ def _cholesky_text(site, i):
 
 
 cholesky = Gate("cholesky", np.linalg.cholesky, symbol="cholesky", saves=(),
+                caveats=("Reads one triangle, as NumPy does: the other's gradient is 0.",
+                         "Not positive definite: NumPy's LinAlgError."),
                 numpy=np.linalg.cholesky, api="linalg.cholesky",
                 text=Text(backward=_cholesky_text),
                 vjp=(_cholesky_vjp,), jvp=(_cholesky_jvp,))
@@ -448,6 +456,10 @@ def _eigh_forward_text(site):
 
 
 eigh = Gate("eigh", _eigh_forward, symbol="eigh", saves=(), numpy=np.linalg.eigh,
+            caveats=("Reads one triangle, as NumPy does: the other's gradient is 0.",
+                     "At repeated eigenvalues the eigenvectors' gradient is undefined: the "
+                     "backward raises when they are used (forward mode gives NaN); the "
+                     "eigenvalues keep their gradient."),
             api="linalg.eigh",
             text=Text(_eigh_forward_text,
                       _eigh_text),
@@ -541,6 +553,10 @@ def _svd_forward_text(site):
 
 
 svd = Gate("svd", _svd_forward, symbol="svd", saves=(), numpy=np.linalg.svd,
+           caveats=("Gradients need full_matrices=False (or a square matrix).",
+                    "At repeated singular values (and zero ones of a non-square matrix) the "
+                    "singular vectors' gradient is undefined: the backward raises when they "
+                    "are used; the singular values keep their gradient."),
            api="linalg.svd", text=Text(_svd_forward_text, _svd_text),
            vjp=(_svd_vjp,), jvp=(_svd_jvp,))
 
@@ -623,4 +639,7 @@ def _qr_forward(x):
 
 
 qr = Gate("qr", _qr_forward, symbol="qr", numpy=np.linalg.qr, api="linalg.qr",
+          caveats=("Gradients need mode 'reduced' or 'r'.",
+                   "The first min(m, n) columns must be independent (R invertible); "
+                   "otherwise the backward raises LinAlgError."),
           text=Text(_qr_forward_text, _qr_text), vjp=(_qr_vjp,), jvp=(_qr_jvp,))

@@ -188,6 +188,7 @@ def _extreme(name, reduce_fn, numpy):
     return Gate(
         name, lambda x, axis, keepdims: reduce_fn(x, axis=axis, keepdims=keepdims),
         symbol=name, numpy=numpy, api=name, text=Text(_reduction_forward, _extreme_text),
+        caveats="Entries tied for the extreme share the gradient evenly.",
         vjp=(lambda g, out, x, axis, keepdims:
              _keep(g, x, axis, keepdims) * _arg_share(x, out, axis, keepdims),),
         jvp=(lambda t, out, x, axis, keepdims:

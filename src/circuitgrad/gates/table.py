@@ -8,7 +8,7 @@ from . import FAMILIES, all_gates
 from .elementwise import SCIPY_SPECIAL
 
 
-def _numpy_name(fn):
+def numpy_name(fn):
     module = getattr(fn, "__module__", None) or "numpy"
     module = "np" + module[len("numpy"):] if module.startswith("numpy") else module
     return f"`{module.replace('np._core.fromnumeric', 'np')}.{fn.__name__}`"
@@ -32,17 +32,20 @@ def markdown():
         "its staged-listing line are both made from (`x`, `y`: the inputs, `out`: the",
         "output); gates without one write their rules out beside their listing text.",
         "",
-        "| gate | family | circuitgrad | NumPy | local derivative |",
-        "|---|---|---|---|---|",
+        "| gate | family | circuitgrad | NumPy | local derivative | caveats |",
+        "|---|---|---|---|---|---|",
     ]
     for gate in all_gates():
         api = f"`cg.{gate.api}`" if gate.api else ""
-        numpy = ", ".join(_numpy_name(fn) for fn in gate.numpy)
+        numpy = ", ".join(numpy_name(fn) for fn in gate.numpy)
         local = "; ".join(f"d/d{n}: `{d}`" for n, d in zip("xy", gate.local, strict=False)) \
             if gate.local else "written out"
-        lines.append(f"| {gate.name} | {_family(gate)} | {api} | {numpy} | {local} |")
+        lines.append(f"| {gate.name} | {_family(gate)} | {api} | {numpy} | {local} | "
+                     f"{' '.join(gate.caveats)} |")
     scipy = ", ".join(f"`{name}` ({gate.name})" for name, gate in SCIPY_SPECIAL.items())
-    lines += ["", f"scipy.special's ufuncs reach gates too, when scipy is loaded: {scipy}."]
+    lines += ["", f"scipy.special's ufuncs reach gates too, when scipy is loaded: {scipy}.",
+              "", "The NumPy functions composed of these gates, with their caveats, are in",
+              "[numpy.md](numpy.md)."]
     return "\n".join(lines) + "\n"
 
 
