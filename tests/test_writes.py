@@ -260,3 +260,32 @@ def test_ndarray_methods_numpy_code_calls_on_its_arrays():
         return (h * h).sum() + (s * h2 * np.arange(3.0)).sum() + x.reshape(3, 1).diagonal().sum()
     x0 = np.array([0.3, -1.2, 2.6])
     check(f, x0)
+
+
+def test_setting_shape_and_writing_through_flat_as_numpy_code_does():
+    def f(x):
+        y = x * 2
+        y.shape = (3, 2)                          # a recorded reshape of y's newest version
+        out = np.zeros_like(y)
+        out.flat[[0, 5]] = y.flat[[1, 2]] ** 2    # reads and writes through .flat
+        total = 0
+        for v in y.flat:
+            total = total + v
+        return (out * np.arange(6.0).reshape(3, 2)).sum() + total + y[2, 1] * 3
+    x0 = np.arange(1.0, 7.0).reshape(2, 3)
+    check(f, x0)
+    t = cg.tensor(np.arange(6.0))
+    t.shape = (2, 3)
+    assert t.shape == (2, 3) and len(t.flat) == 6
+    np.testing.assert_array_equal([float(v) for v in t.flat], np.arange(6.0))
+
+
+def test_setting_shape_is_refused_where_numpy_would_refuse_or_a_gradient_would_break():
+    x = cg.tensor(np.ones((2, 3)), requires_grad=True)
+    with pytest.raises(cg.ShapeError, match="cannot reshape"):
+        (x * 1).shape = (4,)
+    with pytest.raises(cg.NotDifferentiableError, match=r"t = t.reshape\(6,\)"):
+        x.shape = (6,)
+    with cg.no_grad():
+        x.shape = (6,)                            # a plain update, as NumPy's
+    assert x.shape == (6,) and x.is_leaf

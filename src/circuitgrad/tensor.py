@@ -206,6 +206,16 @@ class Tensor(Wire):
     def shape(self):
         return self._value.shape
 
+    @shape.setter
+    def shape(self, shape):
+        reshape_in_place(self, shape)
+
+    @property
+    def flat(self):
+        """NumPy's flat view: ``t.flat[i]`` reads entry i of the flattened tensor and
+        ``t.flat[i] = v`` writes it (a recorded write); iterating gives the entries."""
+        return Flat(self)
+
     @property
     def ndim(self):
         return self._value.ndim
@@ -1107,6 +1117,55 @@ def write(t, index, v, what):
         _refresh_views(t, cur._meta)
     if meta.view is not None:
         _write_through(t, meta, what)
+
+
+def reshape_in_place(t, shape):
+    """``t.shape = shape``: ``t`` shows its value reshaped (NumPy's rule: the same number of
+    entries). Recorded as a reshape gate on a new version of ``t``, as a write is."""
+    shape = (shape,) if isinstance(shape, numbers.Integral) else tuple(shape)
+    try:
+        reshaped = np.reshape(t._value, shape)
+    except ValueError as err:
+        raise ShapeError(f"t.shape = {shape}: cannot reshape a tensor of shape "
+                         f"{np.shape(t._value)}: {err}") from None
+    if t.is_leaf and not _records_write(t, None):  # nothing records: NumPy's own change
+        t._value = reshaped
+        return
+    if t.is_leaf and t.requires_grad:
+        what = "a tensor that requires gradients while gates are recorded"
+    elif t._meta is not None and t._meta.view is not None:
+        what = "a view of another tensor"
+    else:
+        _show_version(t, _sh.reshape_tensor(newest(t), shape), False)
+        return
+    raise NotDifferentiableError(f"t.shape = {shape} on {what}: write t = t.reshape{shape} "
+                                 f"instead")
+
+
+class Flat:
+    """``t.flat``: the entries of ``t`` in C order, to read, write and iterate."""
+
+    def __init__(self, t):
+        self.base = t
+
+    def _index(self, index):
+        t = self.base
+        if isinstance(index, Tensor):
+            index = index._value
+        flat = np.arange(t.size).reshape(-1)[index]
+        return np.unravel_index(flat, t.shape)
+
+    def __getitem__(self, index):
+        return self.base[self._index(index)]
+
+    def __setitem__(self, index, value):
+        write(self.base, self._index(index), value, "t.flat[...] =")
+
+    def __len__(self):
+        return self.base.size
+
+    def __iter__(self):
+        return iter(self.base.reshape(-1))
 
 
 def _show_version(t, version, fresh):
