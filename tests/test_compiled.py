@@ -125,7 +125,7 @@ def test_signatures_and_docstrings_survive_compilation():
     assert str(inspect.signature(cg.tensor)) == (
         "(data, requires_grad=False, dtype=None, name=None)")
     params = inspect.signature(cg.Tensor.backward).parameters
-    assert list(params)[1:] == ["g", "retain_graph", "create_graph"]
+    assert list(params)[1:] == ["g", "retain_graph", "create_graph", "detect_anomaly"]
     assert "upstream gradient" in cg.Tensor.backward.__doc__
 
 

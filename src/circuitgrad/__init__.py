@@ -21,10 +21,10 @@ compiled.prepare()  # before the core modules load: pure Python if asked for
 from . import linalg as linalg  # cg.linalg, as np.linalg
 from . import numpy_api  # noqa: F401 -- installs NumPy dispatch on Tensor
 from ._version import __version__ as __version__
-from .core.trace import enable_grad, is_grad_enabled, no_grad
+from .core.trace import detect_anomaly, enable_grad, is_anomaly_enabled, is_grad_enabled, no_grad
 from .custom import Function
 from .draw import draw
-from .errors import CircuitError, GraphFreedError, NotDifferentiableError, ShapeError
+from .errors import AnomalyError, CircuitError, GraphFreedError, NotDifferentiableError, ShapeError
 from .functions import *  # noqa: F403 -- cg.exp, cg.sum, ...: functions.__all__
 from .functions import __all__ as _function_names
 from .gradcheck import BackwardCheckReport, GradCheckReport, check_backward, check_grad
@@ -33,9 +33,9 @@ from .tracing import circuit, record
 from .transforms import grad, hessian, hvp, jacobian, jvp, value_and_grad, vjp
 
 __all__ = [
-    "BackwardCheckReport", "CircuitError", "Function", "GradCheckReport", "GraphFreedError",
-    "NotDifferentiableError", "ShapeError", "Tensor", "as_tensor", "check_backward",
-    "check_grad", "draw", "enable_grad", "grad",
+    "AnomalyError", "BackwardCheckReport", "CircuitError", "detect_anomaly", "is_anomaly_enabled",
+    "Function", "GradCheckReport", "GraphFreedError", "NotDifferentiableError", "ShapeError",
+    "Tensor", "as_tensor", "check_backward", "check_grad", "draw", "enable_grad", "grad",
     "hessian", "hvp", "is_grad_enabled", "jacobian", "jvp", "linalg", "no_grad", "tensor",
     "value_and_grad", "vjp", "circuit", "record"]
 __all__ += _function_names

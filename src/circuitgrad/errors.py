@@ -15,3 +15,7 @@ class GraphFreedError(CircuitError, RuntimeError):
 
 class NotDifferentiableError(CircuitError, TypeError):
     """A gradient was asked of something that has none (integer data, an unsupported function)."""
+
+
+class AnomalyError(CircuitError, FloatingPointError):
+    """Anomaly mode found a gate whose forward value or gradient is not finite."""

@@ -12,6 +12,7 @@ import weakref
 import numpy as np
 
 from . import backend
+from .core import anomaly as _anomaly
 from .core import backward as _backward
 from .core import gate as _gate_core
 from .core import node as _node_mod
@@ -362,14 +363,18 @@ class Tensor(Wire):
         """Forget the accumulated gradient (same as ``x.grad = None``)."""
         self.grad = None
 
-    def backward(self, g=None, retain_graph=None, create_graph=False):
+    def backward(self, g=None, retain_graph=None, create_graph=False, detect_anomaly=False):
         """Back-propagate from this tensor; gradients add into each leaf's ``.grad``.
 
         ``g`` is the upstream gradient, of this tensor's shape; it may be left out only for
         a single-element output. Saved values are freed afterwards unless
         ``retain_graph=True``. ``create_graph=True`` makes the gradients Tensors that are
-        themselves differentiable.
+        themselves differentiable. ``detect_anomaly=True`` checks every gradient, as
+        ``cg.detect_anomaly()`` does (the forward pass too, when run inside that block).
         """
+        if detect_anomaly:
+            with _trace.detect_anomaly():
+                return self.backward(g, retain_graph, create_graph)
         if not self.requires_grad:
             raise NotDifferentiableError(
                 "backward() on a tensor that does not require gradients: no input of its "
@@ -860,6 +865,9 @@ def apply(gate, inputs, params=_NO_PARAMS):
         raise _gate_error(gate, values, err) from None
     except TypeError as err:
         raise _gate_type_error(gate, values, err) from None
+    except FloatingPointError as err:  # np.errstate(all="raise"): say which gate
+        raise FloatingPointError(f"gate '{gate.name}' on inputs of shapes "
+                                 f"{', '.join(str(np.shape(v)) for v in values)}: {err}") from err
     if type(out) is _ndarray and out.ndim == 0:
         out = out[()]
     try:
@@ -872,6 +880,8 @@ def apply(gate, inputs, params=_NO_PARAMS):
     state = _trace.current()
     if edges and state.grad_enabled and kind == "f":
         _record(t, gate, inputs, params, edges, state.levels)
+    if state.anomaly:
+        _anomaly.check_forward(gate, values, out, t if t._node is None else t._node)
     if state.levels:
         _push_tangents(t, gate, inputs, params, state.levels)
     if gate.views and type(out) is _ndarray and out.base is not None:
@@ -1152,7 +1162,7 @@ class Flat:
         t = self.base
         if isinstance(index, Tensor):
             index = index._value
-        flat = np.arange(t.size).reshape(-1)[index]
+        flat = backend.arange(t.size)[index]
         return np.unravel_index(flat, t.shape)
 
     def __getitem__(self, index):

@@ -189,7 +189,7 @@ def _fill(grads, wires, keep):
 
 
 # ----- reverse mode ---------------------------------------------------------------------------
-def value_and_grad(f, argnums=0, has_aux=False):
+def value_and_grad(f, argnums=0, has_aux=False, *, detect_anomaly=False):
     """``f``'s value and its gradient with respect to argument(s) ``argnums``.
 
     ``f`` returns a scalar (or ``(scalar, aux)`` with ``has_aux=True``). The gradient has
@@ -205,6 +205,12 @@ def value_and_grad(f, argnums=0, has_aux=False):
     where = f"value_and_grad({getattr(f, '__name__', 'f')})"
 
     def wrapped(*args, **kwargs):
+        if detect_anomaly:  # the forward and the backward pass checked (cg.detect_anomaly)
+            with trace.detect_anomaly():
+                return compute(*args, **kwargs)
+        return compute(*args, **kwargs)
+
+    def compute(*args, **kwargs):
         nums = _argnums_tuple(argnums, len(args), where)
         args, lifted = _lift_args(args, nums, where)
         kwargs = {name: _constants(v) for name, v in kwargs.items()}
@@ -231,7 +237,7 @@ def value_and_grad(f, argnums=0, has_aux=False):
     return wrapped
 
 
-def grad(f, argnums=0, has_aux=False):
+def grad(f, argnums=0, has_aux=False, *, detect_anomaly=False):
     """The gradient of scalar-valued ``f`` with respect to argument(s) ``argnums``.
 
     Nests freely: ``grad(grad(f))`` is the second derivative.
@@ -241,7 +247,7 @@ def grad(f, argnums=0, has_aux=False):
     >>> bool(np.isclose(d3(0.5), -np.cos(0.5)))
     True
     """
-    vg = value_and_grad(f, argnums, has_aux)
+    vg = value_and_grad(f, argnums, has_aux, detect_anomaly=detect_anomaly)
 
     def wrapped(*args, **kwargs):
         value, g = vg(*args, **kwargs)

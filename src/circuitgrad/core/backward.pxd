@@ -5,6 +5,8 @@ from .gate cimport Gate
 from .node cimport Node, Wire
 
 cdef Py_ssize_t _WALKED
+cdef bint _checking
+cdef object _checked, _checked_g
 
 
 @cython.locals(t=Wire, gate=Gate, i=Py_ssize_t, keep_below=Py_ssize_t)

@@ -19,9 +19,9 @@ drawn afterwards shows the circuit, and each small wire keeps the gradient of th
 import numpy as np
 
 from ..backend import ndarray as _ndarray
-from ..errors import GraphFreedError, ShapeError
+from ..errors import AnomalyError, GraphFreedError, ShapeError
+from . import anomaly, trace
 from . import node as _node_mod
-from . import trace
 from .gate import together
 from .node import ABSENT, WALKED, Node, Wire, newest, place, released, released_leaf, stored_inputs
 
@@ -32,6 +32,11 @@ _WALKED = WALKED  # a C constant in the compiled build (backward.pxd)
 # go after the walk would cost it a fifth of its time.
 KEEP_CIRCUITS_UP_TO = 5000
 _walks_running = 0  # backward walks in progress (more than one: one runs inside a rule)
+# Anomaly mode (core/anomaly.py): whether the walk checks each gradient it sends, and the
+# gate being walked with its upstream gradient (C variables in the compiled build).
+_checking = False
+_checked = None
+_checked_g = None
 
 # Filled by tensor.py when it is imported (core sits below it and never imports it):
 # wrap(value) makes a leaf Tensor; initial_cotangent(y, g, where) checks or makes the
@@ -72,7 +77,7 @@ def backprop(roots, cotangents, *, wrt=None, retain_graph=False, create_graph=Fa
     forward mode is live or when the walk reaches a differentiable leaf outside ``wrt``
     (an enclosing transform is watching). Returns ``(grads, created)`` in that case.
     """
-    global _walks_running
+    global _walks_running, _checking, _checked, _checked_g
     roots = [place(newest(r)) for r in roots]
     wrt = None if wrt is None else [place(t) for t in wrt]
     stop = {id(t) for t in wrt} if wrt is not None else ()
@@ -96,6 +101,8 @@ def backprop(roots, cotangents, *, wrt=None, retain_graph=False, create_graph=Fa
     # a Tensor cotangent is the exception.
     switch = create_graph or any(isinstance(g, Wire) for g in cotangents)
     _walks_running += 1
+    outer_check = _checking, _checked, _checked_g  # an inner walk puts the outer's back
+    _checking = trace.current().anomaly
     try:
         if switch:
             with trace.recording(create_graph):
@@ -103,8 +110,15 @@ def backprop(roots, cotangents, *, wrt=None, retain_graph=False, create_graph=Fa
                                 handed_out, keep)
         else:
             results = _walk(roots, stop, store, every, retain_graph, False, handed_out, keep)
+    except FloatingPointError as err:  # np.errstate(all="raise") in a rule: say which gate
+        if isinstance(err, AnomalyError):
+            raise
+        where = f"gate '{_checked._gate.name}'" if _checking and _checked is not None else \
+            "a gate (run it under cg.detect_anomaly() to learn which)"
+        raise FloatingPointError(f"in the backward of {where}: {err}") from err
     finally:
         _walks_running -= 1
+        _checking, _checked, _checked_g = outer_check
         if saved:
             _restore(saved)
     grads = None if wrt is None else [_owned(results.get(id(t)), handed_out) for t in wrt]
@@ -120,6 +134,7 @@ def _walk(roots, stop, store, every, retain_graph, create_graph, handed_out, kee
     Tensors and record the gradient's own circuit. ``keep``: a walked gate keeps its
     structure and small values (``_release``) rather than dropping its inputs.
     """
+    global _checked, _checked_g
     results = {}
     keep_below = _node_mod.KEEP_VALUES_BELOW
     # Small wires keep this pass's gradient for pictures; gradients built as circuits do
@@ -149,6 +164,8 @@ def _walk(roots, stop, store, every, retain_graph, create_graph, handed_out, kee
             _store_retained(t, meta, g, handed_out)
         edges = t._edges
         a, b, params = t._a, t._b, t._params
+        if _checking:
+            _checked, _checked_g = t, g
         if g is None:  # no gradient reached this gate: its inputs only hear it is done
             for i in edges:
                 _send(_input(t, i), None, gate, i, ready)
@@ -194,6 +211,8 @@ def _send(x, gi, gate, i, ready):
     gradient times the upstream one, or None) into the running gradient of that input's
     wire ``x``; once all of ``x``'s consumers are done, ``x`` is ready."""
     w = x if x._node is None else x._node
+    if _checking and gi is not None:
+        anomaly.check_gradient(_checked, gate, i, _checked_g, stored_inputs(_checked), gi)
     if gi is not None:
         value = w._value
         if type(gi) is not _float64 or type(value) is not _float64:

@@ -4,6 +4,7 @@ cdef class _State:
     cdef public bint grad_enabled
     cdef public object levels
     cdef public Py_ssize_t transforms
+    cdef public bint anomaly
 
 
 cdef class _Switches:

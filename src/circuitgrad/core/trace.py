@@ -19,12 +19,13 @@ import threading
 class _State:
     """One thread's switches."""
 
-    __slots__ = ("grad_enabled", "levels", "transforms")
+    __slots__ = ("grad_enabled", "levels", "transforms", "anomaly")
 
     def __init__(self):
         self.grad_enabled = True
         self.levels = ()  # live forward-mode levels, ascending
         self.transforms = 0  # reverse-mode transforms running their function (grad, vjp)
+        self.anomaly = False  # check every gate's values and gradients (detect_anomaly)
 
 
 class _Switches:
@@ -56,20 +57,22 @@ def _mine():
 
 
 @contextlib.contextmanager
-def _switched(grad_enabled=None, levels=None, transforms=0):
+def _switched(grad_enabled=None, levels=None, transforms=0, anomaly=None):
     """Change this thread's switches for the block; put them back after."""
     state = _mine()
-    previous = state.grad_enabled, state.levels, state.transforms
+    previous = state.grad_enabled, state.levels, state.transforms, state.anomaly
     if grad_enabled is not None:
         state.grad_enabled = grad_enabled
     if levels is not None:
         state.levels = levels
+    if anomaly is not None:
+        state.anomaly = anomaly
     state.transforms += transforms
     switches.changed += 1
     try:
         yield
     finally:
-        state.grad_enabled, state.levels, state.transforms = previous
+        state.grad_enabled, state.levels, state.transforms, state.anomaly = previous
         switches.changed -= 1
 
 
@@ -101,6 +104,29 @@ def transform_running():
 def recording(enabled):
     """Record (or not) inside the block: the backward walk's switch."""
     return _switched(grad_enabled=bool(enabled))
+
+
+def detect_anomaly(enabled=True):
+    """Inside the block (in this thread), every gate's forward value and every gradient is
+    checked: the first that is not finite (NaN or inf) although what it was computed from
+    is raises AnomalyError, naming the gate, its inputs' shapes and the line of your code
+    that made the gate. Slower; for finding where a NaN comes from.
+
+    >>> import numpy as np, circuitgrad as cg
+    >>> x = cg.tensor([0.0, 1.0], requires_grad=True)
+    >>> with cg.detect_anomaly(), np.errstate(all="ignore"):
+    ...     y = (np.sqrt(x) * 0).sum()
+    ...     y.backward()
+    Traceback (most recent call last):
+    ...
+    circuitgrad.errors.AnomalyError: the backward of gate 'sqrt' ...
+    """  # doctest: +ELLIPSIS
+    return _switched(anomaly=bool(enabled))
+
+
+def is_anomaly_enabled():
+    """True inside ``detect_anomaly()`` (in this thread)."""
+    return current().anomaly
 
 
 def is_grad_enabled():

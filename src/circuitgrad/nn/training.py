@@ -20,10 +20,13 @@ in the first batch that holds it, and test labels are not checked at all.
 True
 """
 
+import contextlib
+
 import numpy as np
 
+from ..core.trace import detect_anomaly as _detect_anomaly
 from ..core.trace import no_grad
-from ..errors import CircuitError
+from ..errors import AnomalyError, CircuitError
 from .data import DataLoader
 from .losses import check_labels
 
@@ -84,8 +87,17 @@ class DivergenceGuard:
                                 f"training is diverging. Lower the learning rate")
 
 
+def _name_the_gate(model, loss_fn, xb, yb):
+    """The loss is not finite: run the batch again under anomaly mode, which raises at the
+    gate where the NaN or inf began (nothing is raised when the parameters already hold
+    them; the guard then says the loss diverged)."""
+    with _detect_anomaly():
+        loss_fn(model(xb), yb)
+
+
 def fit(model, loader, loss_fn, optimizer, epochs, *, test=None, schedule=None,
-        num_classes=None, on_batch=None, on_epoch=None, divergence_factor=1e4):
+        num_classes=None, on_batch=None, on_epoch=None, divergence_factor=1e4,
+        detect_anomaly=False):
     """Train ``model`` for ``epochs`` passes over ``loader``; returns the history per epoch.
 
     ``loader`` yields (inputs, labels) batches; ``loss_fn(scores, labels)`` is a loss such
@@ -93,6 +105,11 @@ def fit(model, loader, loss_fn, optimizer, epochs, *, test=None, schedule=None,
     epoch. ``schedule.step()`` is called after each epoch. ``on_batch(epoch, step, loss,
     accuracy)`` and ``on_epoch(epoch, record)`` report progress. Accuracy is measured for
     classifiers (2-d scores, integer labels).
+
+    A loss that is not finite stops training with a TrainingError naming the gate where the
+    NaN or inf began (the batch's forward pass is run again under ``cg.detect_anomaly()``).
+    ``detect_anomaly=True`` checks every step's forward and backward pass that way (slower),
+    which also catches a gradient that goes bad while the loss is still finite.
     """
     if not isinstance(loader, DataLoader):
         raise TypeError("fit takes a DataLoader of (inputs, labels) batches")
@@ -112,12 +129,19 @@ def fit(model, loader, loss_fn, optimizer, epochs, *, test=None, schedule=None,
         model.train()
         total_loss = seen = correct = 0
         for step, (xb, yb) in enumerate(loader):
-            scores = model(xb)
-            loss = loss_fn(scores, yb)
-            value = float(loss)
-            guard.check(value, epoch, step, optimizer.lr)
-            optimizer.zero_grad()
-            loss.backward()
+            try:
+                with _detect_anomaly() if detect_anomaly else contextlib.nullcontext():
+                    scores = model(xb)
+                    loss = loss_fn(scores, yb)
+                    value = float(loss)
+                    if not np.isfinite(value):
+                        _name_the_gate(model, loss_fn, xb, yb)
+                    guard.check(value, epoch, step, optimizer.lr)
+                    optimizer.zero_grad()
+                    loss.backward()
+            except AnomalyError as err:
+                raise TrainingError(f"at epoch {epoch + 1}, step {step + 1} (learning rate "
+                                    f"{optimizer.lr:g}): {err}") from err
             optimizer.step()
             total_loss += value * len(xb)
             seen += len(xb)
