@@ -22,7 +22,7 @@ FRONT_DOOR = 7  # above every layer: it may import anything, and nothing may imp
 LAYERS = {
     0: ["errors", "backend", "compiled", "_version"],
     1: ["core", "core.backward", "core.gate", "core.graph", "core.node", "core.trace",
-        "core.tree", "core.circuit", "core.anomaly"],
+        "core.tree", "core.circuit", "core.anomaly", "core.saved"],
     2: ["gates", "gates.elementwise", "gates.indexing", "gates.linalg", "gates.nn",
         "gates.reduce", "gates.shape", "gates.define", "gates.listing", "gates.table"],
     3: ["tensor"],

@@ -19,6 +19,7 @@ from .core import node as _node_mod
 from .core import trace as _trace
 from .core.node import ABSENT as _ABSENT
 from .core.node import Meta, Node, Wire, newest, overwritten, place, stored_inputs
+from .core.saved import SavedArrays, is_locked
 from .core.trace import levels_below, switches
 from .errors import NotDifferentiableError, ShapeError
 
@@ -67,6 +68,8 @@ def _binary(gate, a, b):
     else:
         return apply(gate, (a, b))
     if switches.changed:  # no_grad() or forward mode somewhere: apply reads this thread's
+        return apply(gate, (a, b))
+    if ga != gb and type(bv if ga else av) is _ndarray:  # a constant array: apply locks it
         return apply(gate, (a, b))
     try:
         out = gate.forward(av, bv)
@@ -914,17 +917,46 @@ def _record(t, gate, inputs, params, edges, levels=()):
                                for i, x in enumerate(inputs))
                 break
     out = t._value
+    kept = _callers_arrays(inputs, saves)
     # Forward mode keeps tangents on Tensors, so while it is live every wire stays a Tensor.
     if (type(out) is _ndarray and out.size >= _node_mod.KEEP_VALUES_BELOW
             and not levels):
         t._node = Node(gate, out, gate.saves_out, inputs, params, edges, t.name)
+        if kept is not None:
+            t._node._meta = Meta()
+            t._node._meta.saved = SavedArrays(kept)
         return
+    if kept is not None:
+        t._meta_or_new().saved = SavedArrays(kept)
     t._gate = gate
     t._a = inputs[0]
     t._b = inputs[1] if len(inputs) > 1 else _ABSENT
     t._more = tuple(inputs[2:]) if len(inputs) > 2 else None
     t._params = params
     t._edges = edges
+
+
+def _callers_arrays(inputs, saves):
+    """The NumPy arrays among a gate's saved inputs that the caller may still write into:
+    plain arrays, and the arrays of constant leaf tensors (data handed to a transform). None
+    when there are none, the common case. Tensors the gates made are safe without a lock:
+    writes into them make new versions."""
+    kept = None
+    for i, x in enumerate(inputs):
+        if saves is not None and i not in saves:
+            continue
+        if type(x) is _ndarray:
+            value = x
+        elif (isinstance(x, Tensor) and type(x._value) is _ndarray and not x.requires_grad
+              and x._gate is None and x._node is None):
+            value = x._value
+        else:
+            continue
+        if kept is None:
+            kept = [value]
+        else:
+            kept.append(value)
+    return kept
 
 
 def _finish_large(gate, inputs, out, needs_grad, edges, params):
@@ -1012,7 +1044,7 @@ def jvp_of(gate, tangents, out, inputs, params):
 
 def _in_place(t, other, ufunc):
     """``t OP= other`` (see the in-place operators of Tensor)."""
-    if t.is_leaf and not _records_write(t, other):
+    if t.is_leaf and not _records_write(t, other) and not _kept(t):
         value = t._value
         update = ufunc(value, other._value if isinstance(other, Tensor) else other)
         if np.shape(update) != np.shape(value):
@@ -1029,6 +1061,12 @@ def _in_place(t, other, ufunc):
                          f"a value of shape {np.shape(other)} would change its shape")
     write(t, (Ellipsis,), update, f"{ufunc.__name__} in place")
     return t
+
+
+def _kept(t):
+    """Whether a recorded gate keeps the array of constant leaf ``t`` (it is locked then,
+    core/saved.py): a write must make a new version, leaving the gate the old value."""
+    return type(t._value) is _ndarray and is_locked(t._value)
 
 
 def _records_write(t, v):
@@ -1079,7 +1117,7 @@ def write(t, index, v, what):
     elif isinstance(v, Tensor):
         v = _newest_input(v)
     raw = _raw(v)
-    if t.is_leaf and not _records_write(t, v):  # nothing records: a plain NumPy write
+    if t.is_leaf and not _records_write(t, v) and not _kept(t):  # a plain NumPy write
         value = t._value
         if type(value) is _ndarray:
             _assign(value, index, raw, t, what)
@@ -1138,7 +1176,7 @@ def reshape_in_place(t, shape):
     except ValueError as err:
         raise ShapeError(f"t.shape = {shape}: cannot reshape a tensor of shape "
                          f"{np.shape(t._value)}: {err}") from None
-    if t.is_leaf and not _records_write(t, None):  # nothing records: NumPy's own change
+    if t.is_leaf and not _records_write(t, None) and not _kept(t):  # NumPy's own change
         t._value = reshaped
         return
     if t.is_leaf and t.requires_grad:

@@ -31,6 +31,7 @@ from . import backend
 from .core import trace
 from .core.backward import backprop
 from .core.node import place, stored_inputs, walked
+from .core.saved import SavedArrays
 from .core.tree import flatten, tree_map, unflatten
 from .errors import NotDifferentiableError, ShapeError
 from .gates.elementwise import identity
@@ -296,6 +297,8 @@ def vjp(f, *primals):
             i += len(ws)
         return tuple(trees)
 
+    # The primals' arrays are the caller's: read-only while vjp_fn may read them (saved.py)
+    vjp_fn.saved = SavedArrays([w._value for w in wires if backend.is_array(w._value)])
     return unflatten(out_def, [_lower(o, keep and _is_live(o)) for o in out_leaves]), vjp_fn
 
 

@@ -198,6 +198,9 @@ def _walk(roots, stop, store, every, retain_graph, create_graph, handed_out, kee
                     for i in edges:
                         _send(_input(t, i), vjp[i](g, out, *args, **params), gate, i, ready)
         if not retain_graph:  # the walk never comes back here
+            if meta is not None and meta.saved is not None:  # the caller's arrays it kept
+                meta.saved.release()  # are writeable again (core/saved.py)
+                meta.saved = None
             if keep:
                 _release(t, keep_below, released_leaves)
             else:  # freed: its inputs, and what only they held, go now

@@ -55,15 +55,17 @@ class Meta:
     (NumPy writes through a view into its base: see tensor.py, ``write``). On a version,
     ``owner``: a weak reference to the tensor it is a version of. On any wire a view was
     taken of (``x[i]``, ``x.T``), ``views``: weak references to those views, which a write
-    into the wire brings up to date, as NumPy's views see writes into their base.
+    into the wire brings up to date, as NumPy's views see writes into their base. On a
+    gate's record, ``saved``: the caller's arrays it keeps, read-only until the backward
+    pass has walked it (core/saved.py).
     """
 
     __slots__ = ("grad", "name", "retains", "handle", "tangents", "current", "fresh", "view",
-                 "owner", "views")
+                 "owner", "views", "saved")
 
     def __init__(self):
         self.grad = self.name = self.handle = self.tangents = self.current = None
-        self.view = self.owner = self.views = None
+        self.view = self.owner = self.views = self.saved = None
         self.retains = self.fresh = False
 
 
@@ -194,6 +196,9 @@ def overwritten(t):
             node._a = None
             node.requires_grad = t.requires_grad
         node._acc, node._deps, node._epoch = t._acc, t._deps, t._epoch
+        if t._meta is not None and t._meta.saved is not None:  # the record's locked arrays
+            node._meta = Meta()
+            node._meta.saved, t._meta.saved = t._meta.saved, None
         t._node = node
         t._gate = t._a = t._b = t._more = t._params = t._edges = None
         t._acc = t._epoch = None
