@@ -387,3 +387,72 @@ def test_wrong_arguments_are_refused(affine_data, scores):
         cg.check_backward(lambda x: x * 2, affine_backward, affine_data[0])
     with pytest.raises(ValueError, match="no argument is a float array"):
         cg.check_backward(relu_forward, relu_backward, [1.0, 2.0])
+
+
+class TwoLayerNet:
+    """As the CS231n assignment writes it: parameters in self.params, loss returns grads."""
+
+    def __init__(self, rng, bug=None):
+        self.params = {"W1": rng.standard_normal((4, 5)) * 0.5, "b1": rng.standard_normal(5),
+                       "W2": rng.standard_normal((5, 3)) * 0.5, "b2": np.zeros(3)}
+        self.reg, self.bug = 0.1, bug
+
+    def loss(self, X, y):
+        W1, b1, W2, b2 = (self.params[k] for k in ("W1", "b1", "W2", "b2"))
+        N = X.shape[0]
+        h = np.maximum(0, X.dot(W1) + b1)
+        scores = h.dot(W2) + b2
+        shifted = scores - scores.max(axis=1, keepdims=True)
+        probs = np.exp(shifted) / np.exp(shifted).sum(axis=1, keepdims=True)
+        loss = -np.log(probs[np.arange(N), y]).mean() + 0.5 * self.reg * (W1 * W1).sum()
+        dscores = probs.copy()
+        dscores[np.arange(N), y] -= 1
+        dscores /= N
+        grads = {"W2": h.T.dot(dscores), "b2": dscores.sum(axis=0)}
+        dh = dscores.dot(W2.T)
+        dh[h <= 0] = 0
+        grads["W1"] = X.T.dot(dh) + (0 if self.bug == "no reg" else self.reg * W1)
+        grads["b1"] = dh.sum(axis=0) * (2 if self.bug == "b1" else 1)
+        return loss, grads
+
+
+def test_the_model_form_checks_every_parameter_of_a_cs231n_net():
+    rng = np.random.default_rng(3)
+    X, y = rng.standard_normal((6, 4)), rng.integers(0, 3, 6)
+    net = TwoLayerNet(rng)
+    before = {k: v.copy() for k, v in net.params.items()}
+    report = cg.check_backward(net.loss, None, X, y, params=net.params)
+    assert report.ok, report
+    assert [r.label for r in report.inputs] == ["params['W1']", "params['b1']",
+                                                 "params['W2']", "params['b2']"]
+    for k, v in net.params.items():  # the model's own arrays, unchanged and put back
+        assert type(v) is np.ndarray and np.array_equal(v, before[k])
+
+
+@pytest.mark.parametrize("bug, wrong", [("no reg", "params['W1']"), ("b1", "params['b1']")])
+def test_the_model_form_finds_a_planted_bug_in_one_parameter(bug, wrong):
+    rng = np.random.default_rng(3)
+    X, y = rng.standard_normal((6, 4)), rng.integers(0, 3, 6)
+    net = TwoLayerNet(rng, bug=bug)
+    report = cg.check_backward(net.loss, None, X, y, params=net.params)
+    assert not report.ok
+    assert [r.label for r in report.inputs if not r.ok] == [wrong]
+    assert wrong in str(report)
+
+
+def test_the_model_form_reports_a_missing_key_and_a_wrong_return():
+    rng = np.random.default_rng(3)
+    X, y = rng.standard_normal((6, 4)), rng.integers(0, 3, 6)
+    net = TwoLayerNet(rng)
+
+    def partial(X, y):
+        loss, grads = net.loss(X, y)
+        del grads["b2"]
+        return loss, grads
+    report = cg.check_backward(partial, None, X, y, params=net.params)
+    assert [r.problem for r in report.inputs if not r.ok] == ["missing (None)"]
+    report = cg.check_backward(lambda X, y: (net.loss(X, y)[0], [1.0]), None, X, y,
+                               params=net.params)
+    assert not report.ok and "a dict keyed like params" in str(report)
+    with pytest.raises(ValueError, match="params="):
+        cg.check_backward(net.loss, lambda d, c: None, X, y, params=net.params)

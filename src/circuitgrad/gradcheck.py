@@ -195,7 +195,7 @@ class Entry:
 class BackwardInputReport:
     """The check of the gradient your code gave for one input of the forward pass."""
 
-    position: int        # the input's position among the forward pass's arguments
+    position: int | None  # its position among the forward pass's arguments; None: params
     name: str | None     # its parameter name in the forward pass's signature, if it has one
     shape: tuple
     problem: str | None  # "missing (None)", a wrong shape, ...: no values were compared
@@ -206,6 +206,8 @@ class BackwardInputReport:
 
     @property
     def label(self):
+        if self.position is None:  # an entry of the params dict
+            return f"params[{self.name!r}]"
         return f"input {self.position}" + (f" ({self.name})" if self.name else "")
 
 
@@ -248,7 +250,8 @@ class BackwardCheckReport:
         return "\n".join(lines)
 
 
-def check_backward(forward, backward, *args, wrt=None, rtol=1e-7, floor=1e-6, top=3, seed=0):
+def check_backward(forward, backward, *args, wrt=None, params=None, rtol=1e-7, floor=1e-6,
+                   top=3, seed=0):
     """Check a backward pass written by hand against circuitgrad's gradients of the forward.
 
     Two forms, as the CS231n assignments write layers and losses:
@@ -258,6 +261,11 @@ def check_backward(forward, backward, *args, wrt=None, rtol=1e-7, floor=1e-6, to
       circuitgrad's gradients are the VJP of ``forward(*args)[0]`` with that ``dout``.
     * loss form, ``backward=None``: ``forward(*args)`` returns ``(loss, grads)`` (or
       ``(loss, grad_1, grad_2, ...)``); circuitgrad's gradients are those of ``loss``.
+
+    * model form, a loss form with ``params=model.params``: the loss reads its parameters
+      from that dict (CS231n's ``loss, grads = model.loss(X, y)``) and ``grads`` is a dict
+      with the same keys. Each parameter is checked; the dict's own arrays are put back
+      after each run (they are never changed).
 
     ``grads`` is one gradient per checked input, in order (a single array when only one
     input is checked). The checked inputs are ``wrt`` (positions among ``args``); by default
@@ -311,6 +319,11 @@ def check_backward(forward, backward, *args, wrt=None, rtol=1e-7, floor=1e-6, to
     title = (f"check_backward({_name(forward)})" if backward is None
              else f"check_backward({_name(forward)}, {_name(backward)})")
     report = BackwardCheckReport(title, rtol)
+    if params is not None:
+        if backward is not None or wrt is not None:
+            raise ValueError("check_backward: params= is for a loss that returns (loss, "
+                             "grads) with grads a dict (backward=None, no wrt=)")
+        return _check_params(report, forward, args, params, rtol, floor, top)
     names = _parameter_names(forward)
     args = [_plain_float64(a, k, names, report.notes) for k, a in enumerate(args)]
     wrt = _checked_positions(args, wrt, names)
@@ -372,6 +385,52 @@ def check_backward(forward, backward, *args, wrt=None, rtol=1e-7, floor=1e-6, to
     for k, x, mine, theirs in zip(wrt, checked, grads, references, strict=True):
         report.inputs.append(_compare_gradient(k, names, np.shape(x), mine, theirs, rtol,
                                                floor * max(1.0, largest), top))
+    return report
+
+
+def _check_params(report, loss, args, params, rtol, floor, top):
+    """check_backward's model form: ``loss(*args)`` reads ``params`` and returns
+    ``(loss, grads)``, ``grads`` a dict keyed like ``params``."""
+    originals = dict(params)
+    keys = [k for k, v in originals.items() if _is_float_array(np.asarray(v))]
+    start = {k: np.array(originals[k], dtype=np.float64) for k in keys}
+
+    def run(values, arguments):
+        params.update(zip(keys, values, strict=True))
+        try:
+            return loss(*arguments)
+        finally:
+            params.update(originals)  # the caller's arrays, whatever happened
+
+    random_state = backend.get_random_state()
+    result = run([start[k].copy() for k in keys], copy.deepcopy(args))
+    value, grads = _split(result, None, loss)
+    backend.set_random_state(random_state)
+    if len(grads) != 1 or not isinstance(grads[0], dict):
+        report.problems.append(f"{_name(loss)} must return (loss, grads) with grads a dict "
+                               f"keyed like params, not {len(grads)} gradient(s) "
+                               f"of type {type(grads[0]).__name__}")
+        return report
+    grads = grads[0]
+    extra = sorted(str(k) for k in grads if k not in start)
+    if extra:
+        report.problems.append(f"grads has keys params does not: {', '.join(extra)}")
+    arguments = [tensor(a) if _is_float_array(a) else a for a in copy.deepcopy(args)]
+    reference, pull_back = vjp(lambda *values: run(values, arguments)[0],
+                               *[start[k] for k in keys])
+    if not np.allclose(np.asarray(value, dtype=np.float64), reference, rtol=1e-9, atol=1e-12,
+                       equal_nan=True):
+        report.problems.append("the loss differs between the two runs: is it random?")
+    references = [np.asarray(g, dtype=np.float64) for g in
+                  pull_back(backend.ones_like(np.asarray(reference, dtype=np.float64)))]
+    largest = max((float(np.abs(g[np.isfinite(g)]).max()) for g in references
+                   if np.isfinite(g).any()), default=0.0)
+    names = dict(enumerate(keys))
+    for i, (k, theirs) in enumerate(zip(keys, references, strict=True)):
+        entry = _compare_gradient(i, names, start[k].shape, grads.get(k), theirs, rtol,
+                                  floor * max(1.0, largest), top)
+        entry.position = None
+        report.inputs.append(entry)
     return report
 
 
