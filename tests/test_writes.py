@@ -289,3 +289,24 @@ def test_setting_shape_is_refused_where_numpy_would_refuse_or_a_gradient_would_b
     with cg.no_grad():
         x.shape = (6,)                            # a plain update, as NumPy's
     assert x.shape == (6,) and x.is_leaf
+
+
+@pytest.mark.parametrize("size", [3, 5000])  # a record on the tensor, and a Node
+def test_retain_grad_gives_the_gradient_of_the_value_the_tensor_shows(size):
+    weights = np.arange(1.0, size + 1.0)
+    x = cg.tensor(np.ones(size), requires_grad=True)
+    z = x * 3
+    z.retain_grad()             # before the writes
+    z[0] = 0
+    z[1] = z[1] * 2
+    w = x * 2
+    w[0] = 7.0
+    w.retain_grad()             # after a write
+    (z * weights).sum().backward()
+    ((w * weights).sum() * 0.5).backward()
+    np.testing.assert_array_equal(z.grad, weights)   # d/dz of sum(z * weights): once, newest
+    np.testing.assert_array_equal(w.grad, 0.5 * weights)
+    expected = 3 * weights + weights          # through z (x*3), and through w (x*2 * 0.5)
+    expected[0] = 0.0                         # both overwritten there
+    expected[1] = 6 * weights[1] + weights[1]
+    np.testing.assert_allclose(x.grad, expected)

@@ -345,10 +345,9 @@ class Tensor(Wire):
             raise NotDifferentiableError(
                 "retain_grad() on a tensor that does not require gradients")
         self._meta_or_new().retains = True
-        if self._node is not None:  # the walk visits the Node; it hands the gradient here
-            meta = self._node._meta = Meta()
-            meta.retains = True
-            meta.handle = weakref.ref(self)  # weak: this Tensor holds the Node
+        wire = place(newest(self))  # a Node, or the newest version of a written tensor
+        if wire is not self:
+            _hand_gradient_to(wire, self)
         return self
 
     def requires_grad_(self, flag=True):
@@ -1224,12 +1223,30 @@ def _show_version(t, version, fresh):
     if meta is None or meta.current is None:
         overwritten(t)
         meta = t._meta_or_new()
+    previous = meta.current
     meta.current = version
     meta.fresh = fresh
     version._meta_or_new().owner = weakref.ref(t)  # weak: t holds its versions
     t._value = version._value
     t.requires_grad = version.requires_grad
+    if meta.retains:  # retain_grad(): t.grad is the gradient of the value t shows
+        # the version before: a previous write's, or t's own record (now in t._node)
+        _hand_gradient_to(place(previous) if previous is not None else t._node, None)
+        if version.requires_grad:
+            _hand_gradient_to(place(version), t)
     return meta
+
+
+def _hand_gradient_to(w, t):
+    """The walk visits wire ``w`` for tensor ``t``'s value: it hands ``t`` that gradient
+    (``t`` None: no longer)."""
+    meta = w._meta
+    if meta is None:
+        if t is None:
+            return
+        meta = w._meta = Meta()
+    meta.retains = t is not None
+    meta.handle = None if t is None else weakref.ref(t)  # weak: t holds the wire
 
 
 def _refresh_views(t, meta):
