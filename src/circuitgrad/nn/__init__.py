@@ -28,16 +28,29 @@ from . import functional, init
 from .data import DataLoader, Dataset
 from .init import manual_seed
 from .layers import (
+    GELU,
+    AdaptiveAvgPool2d,
+    AvgPool2d,
     BatchNorm1d,
     BatchNorm2d,
     Conv2d,
+    CrossEntropyLoss,
     Dropout,
+    Dropout2d,
+    Embedding,
     Flatten,
+    Identity,
+    LayerNorm,
+    LeakyReLU,
     Linear,
+    LogSoftmax,
     MaxPool2d,
+    ModuleList,
+    MSELoss,
     ReLU,
     Sequential,
     Sigmoid,
+    Softmax,
     Tanh,
 )
 from .losses import (
@@ -49,10 +62,24 @@ from .losses import (
     svm_loss,
 )
 from .module import Module, Parameter, substituted
-from .optim import SGD, Adam, CosineLR, Optimizer, RMSProp, Schedule, StepLR
+from .optim import (
+    SGD,
+    Adam,
+    AdamW,
+    CosineAnnealingLR,
+    CosineLR,
+    Optimizer,
+    RMSProp,
+    Schedule,
+    StepLR,
+    clip_grad_norm_,
+)
 from .training import TrainingError, accuracy, check_finite, fit, predict
 
 __all__ = [
+    "GELU", "AdaptiveAvgPool2d", "AdamW", "AvgPool2d", "CosineAnnealingLR", "CrossEntropyLoss",
+    "Dropout2d", "Embedding", "Identity", "LayerNorm", "LeakyReLU", "LogSoftmax", "MSELoss",
+    "ModuleList", "Softmax", "clip_grad_norm_",
     "SGD", "Adam", "BatchNorm1d", "BatchNorm2d", "Conv2d", "CosineLR", "DataLoader", "Dataset",
     "Dropout", "Flatten", "LabelError", "Linear", "MaxPool2d", "Module", "Optimizer",
     "Parameter", "RMSProp", "ReLU", "Schedule", "Sequential", "Sigmoid", "StepLR", "Tanh",

@@ -14,8 +14,13 @@ array([[10., 18.],
        [42., 50.]])
 """
 
+import math
 import numbers
 
+import numpy as np
+
+from .. import backend
+from .. import functions as cgf
 from ..errors import ShapeError
 from ..gates import nn as gates
 from ..tensor import apply, as_tensor
@@ -168,6 +173,105 @@ def dropout(x, p, training=True, rng=None):
         return x
     keep = generator(rng).random(x.shape) >= p
     return x * (keep.astype(x.dtype) / (1.0 - p))
+
+
+def leaky_relu(x, negative_slope=0.01):
+    """x where x > 0, ``negative_slope * x`` elsewhere (PyTorch's default slope)."""
+    x = as_tensor(x)
+    return cgf.where(x.data > 0, x, x * negative_slope)
+
+
+def gelu(x, approximate="none"):
+    """x * Phi(x), Phi the standard normal CDF; ``approximate="tanh"``: PyTorch's tanh form."""
+    x = as_tensor(x)
+    if approximate == "none":
+        return 0.5 * x * (1.0 + cgf.erf(x * (1.0 / math.sqrt(2.0))))
+    if approximate == "tanh":
+        inner = math.sqrt(2.0 / math.pi) * (x + 0.044715 * x * x * x)
+        return 0.5 * x * (1.0 + cgf.tanh(inner))
+    raise ValueError(f"gelu: approximate must be 'none' or 'tanh', not {approximate!r}")
+
+
+def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
+    """Normalise over the last ``len(normalized_shape)`` axes of each sample, then scale and
+    shift (per position of those axes), as the course's layer norm does."""
+    x = as_tensor(x)
+    shape = tuple(normalized_shape)
+    if x.shape[x.ndim - len(shape):] != shape:
+        raise ShapeError(f"layer_norm over {shape} needs an input ending in those axes, got "
+                         f"shape {x.shape}")
+    axes = tuple(range(x.ndim - len(shape), x.ndim))
+    mean = x.mean(axis=axes, keepdims=True)
+    centered = x - mean
+    var = (centered * centered).mean(axis=axes, keepdims=True)
+    out = centered * (var + eps) ** -0.5
+    if weight is not None:
+        out = out * weight
+    if bias is not None:
+        out = out + bias
+    return out
+
+
+def avg_pool2d(x, kernel_size, stride=None):
+    """Mean over each ``kernel_size`` window of (N, C, H, W), stepping by ``stride``."""
+    x = as_tensor(x)
+    kernel, stride, _ = window_options("avg_pool2d", kernel_size, stride)
+    gates.check_window_shape(x.shape, kernel, stride, (0, 0), "avg_pool2d")
+    return unfold(x, kernel, stride).mean(axis=(0, 1))  # windows: (KH, KW, N, C, OH, OW)
+
+
+def adaptive_avg_pool2d(x, output_size):
+    """Mean over PyTorch's adaptive bins: output cell i of an axis of length n averages
+    entries floor(i*n/out) to ceil((i+1)*n/out) - 1."""
+    x = as_tensor(x)
+    if x.ndim != 4:
+        raise ShapeError(f"adaptive_avg_pool2d expects (N, C, H, W) input, got {x.shape}")
+    out_h, out_w = pair(output_size, "adaptive_avg_pool2d output_size", least=1)
+    rows = []
+    for i in range(out_h):
+        top, bottom = (i * x.shape[2]) // out_h, -((-(i + 1) * x.shape[2]) // out_h)
+        cells = []
+        for j in range(out_w):
+            left, right = (j * x.shape[3]) // out_w, -((-(j + 1) * x.shape[3]) // out_w)
+            cells.append(x[:, :, top:bottom, left:right].mean(axis=(2, 3)))
+        rows.append(cgf.stack(cells, axis=-1))
+    return cgf.stack(rows, axis=-2)
+
+
+def cross_entropy(scores, labels, reduction="mean", label_smoothing=0.0):
+    """PyTorch's cross_entropy on (N, classes) scores and integer labels: with
+    ``label_smoothing`` e the target is (1 - e) on the label plus e / classes everywhere."""
+    scores = as_tensor(scores)
+    if scores.ndim != 2:
+        raise ShapeError(f"cross_entropy takes scores of shape (N, classes), got {scores.shape}")
+    labels = np.asarray(labels)
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"label_smoothing must be in [0, 1], not {label_smoothing}")
+    logp = cgf.log_softmax(scores, axis=1)
+    n, classes = scores.shape
+    picked = -logp[backend.arange(n), labels]
+    if label_smoothing:
+        picked = (1.0 - label_smoothing) * picked - (label_smoothing / classes) * logp.sum(axis=1)
+    return _reduced(picked, reduction, "cross_entropy")
+
+
+def _reduced(losses, reduction, what):
+    if reduction == "mean":
+        return losses.mean()
+    if reduction == "sum":
+        return losses.sum()
+    if reduction == "none":
+        return losses
+    raise ValueError(f"{what}: reduction must be 'mean', 'sum' or 'none', not {reduction!r}")
+
+
+def mse(prediction, target, reduction="mean"):
+    """PyTorch's mse_loss: squared differences, reduced."""
+    diff = as_tensor(prediction) - target
+    if diff.shape != np.shape(prediction):
+        raise ShapeError(f"mse_loss: prediction of shape {np.shape(prediction)} and target "
+                         f"of shape {np.shape(target)} would broadcast to {diff.shape}")
+    return _reduced(diff * diff, reduction, "mse_loss")
 
 
 def flatten(x):

@@ -1,4 +1,6 @@
-"""Layers: Linear, Conv2d, MaxPool2d, activations, Dropout, BatchNorm, Flatten, Sequential.
+"""Layers: Linear, Conv2d, pooling, activations, Dropout, BatchNorm, LayerNorm, Embedding,
+Flatten, Identity, Sequential, ModuleList, and the loss classes. Names, arguments and
+defaults are PyTorch's, so code and habits carry over.
 
 Parameters are float32 unless ``dtype=`` says otherwise (float64 for gradient checks).
 Weights start from He initialisation (right for ReLU networks) unless ``init=`` names
@@ -16,8 +18,9 @@ import numpy as np
 
 from .. import backend
 from .. import functions as cgf
+from ..tensor import Tensor, as_tensor
 from . import functional as F
-from .init import initializer
+from .init import generator, initializer
 from .module import Module, Parameter
 
 
@@ -87,6 +90,144 @@ class Sigmoid(Module):
 class Tanh(Module):
     def forward(self, x):
         return cgf.tanh(x)
+
+
+class LeakyReLU(Module):
+    """x where x > 0, ``negative_slope * x`` elsewhere."""
+
+    def __init__(self, negative_slope=0.01):
+        self.negative_slope = float(negative_slope)
+
+    def forward(self, x):
+        return F.leaky_relu(x, self.negative_slope)
+
+    def extra_repr(self):
+        return f"negative_slope={self.negative_slope}"
+
+
+class GELU(Module):
+    """x * Phi(x) (``approximate="tanh"``: the tanh approximation)."""
+
+    def __init__(self, approximate="none"):
+        F.gelu(np.zeros(1), approximate)  # an unknown name fails here, not at the first call
+        self.approximate = approximate
+
+    def forward(self, x):
+        return F.gelu(x, self.approximate)
+
+
+class Softmax(Module):
+    """softmax over axis ``dim``."""
+
+    def __init__(self, dim=-1):
+        self.dim = dim
+
+    def forward(self, x):
+        return cgf.softmax(x, axis=self.dim)
+
+
+class LogSoftmax(Softmax):
+    """log softmax over axis ``dim`` (stable: shifted by the maximum)."""
+
+    def forward(self, x):
+        return cgf.log_softmax(x, axis=self.dim)
+
+
+class Identity(Module):
+    """Passes its input through (a placeholder where a layer is optional)."""
+
+    def __init__(self, *args, **kwargs):
+        pass
+
+    def forward(self, x):
+        return x
+
+
+class AvgPool2d(Module):
+    """Mean over each window of (N, C, H, W) inputs."""
+
+    def __init__(self, kernel_size, stride=None):
+        self.kernel_size, self.stride, _ = F.window_options("AvgPool2d", kernel_size, stride)
+
+    def forward(self, x):
+        return F.avg_pool2d(x, self.kernel_size, self.stride)
+
+    def extra_repr(self):
+        return f"kernel_size={self.kernel_size}, stride={self.stride}"
+
+
+class AdaptiveAvgPool2d(Module):
+    """Mean over bins that divide (H, W) into ``output_size`` cells, as PyTorch's do."""
+
+    def __init__(self, output_size):
+        self.output_size = F.pair(output_size, "AdaptiveAvgPool2d output_size", least=1)
+
+    def forward(self, x):
+        return F.adaptive_avg_pool2d(x, self.output_size)
+
+    def extra_repr(self):
+        return f"output_size={self.output_size}"
+
+
+class LayerNorm(Module):
+    """Normalise each sample over its last axes (``normalized_shape``), then scale and shift
+    per position of those axes (``elementwise_affine``)."""
+
+    def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True, dtype=np.float32):
+        shape = (normalized_shape,) if isinstance(normalized_shape, int) else \
+            tuple(normalized_shape)
+        self.normalized_shape, self.eps = shape, eps
+        self.weight = Parameter(backend.ones(shape, dtype=dtype)) if elementwise_affine else None
+        self.bias = Parameter(backend.zeros(shape, dtype=dtype)) if elementwise_affine else None
+
+    def forward(self, x):
+        return F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+
+    def extra_repr(self):
+        return f"{self.normalized_shape}, eps={self.eps}"
+
+
+class Embedding(Module):
+    """A table of ``num_embeddings`` vectors; integer indices pick rows (word vectors). The
+    gradient adds up into each row picked, once per time it was picked."""
+
+    def __init__(self, num_embeddings, embedding_dim, rng=None, dtype=np.float32):
+        self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
+        self.weight = Parameter(generator(rng).standard_normal(
+            (num_embeddings, embedding_dim)).astype(dtype))
+
+    def forward(self, indices):
+        indices = np.asarray(indices.data if isinstance(indices, Tensor) else indices)
+        if indices.dtype.kind not in "iu":
+            raise TypeError(f"Embedding takes integer indices, not {indices.dtype}")
+        outside = indices[(indices < 0) | (indices >= self.num_embeddings)]
+        if outside.size:
+            raise IndexError(f"Embedding({self.num_embeddings}, {self.embedding_dim}): index "
+                             f"{int(outside[0])} is outside 0..{self.num_embeddings - 1}")
+        return self.weight[indices]
+
+    def extra_repr(self):
+        return f"{self.num_embeddings}, {self.embedding_dim}"
+
+
+class CrossEntropyLoss(Module):
+    """Softmax cross-entropy of (N, classes) scores against integer labels."""
+
+    def __init__(self, reduction="mean", label_smoothing=0.0):
+        self.reduction, self.label_smoothing = reduction, float(label_smoothing)
+
+    def forward(self, scores, labels):
+        return F.cross_entropy(scores, labels, self.reduction, self.label_smoothing)
+
+
+class MSELoss(Module):
+    """Squared differences, reduced (``reduction``: 'mean', 'sum' or 'none')."""
+
+    def __init__(self, reduction="mean"):
+        self.reduction = reduction
+
+    def forward(self, prediction, target):
+        return F.mse(prediction, target, self.reduction)
 
 
 class Flatten(Module):
@@ -172,3 +313,39 @@ class Sequential(Module):
         for layer in self:
             x = layer(x)
         return x
+
+
+class ModuleList(Module):
+    """A list of modules whose parameters belong to the owner ('0.weight', '1.weight', ...);
+    it has no forward of its own."""
+
+    def __init__(self, modules=()):
+        for module in modules:
+            self.append(module)
+
+    def append(self, module):
+        if not isinstance(module, Module):
+            raise TypeError(f"ModuleList holds Modules, not {type(module).__name__}")
+        setattr(self, str(len(self)), module)
+        return self
+
+    def __iter__(self):
+        return iter(module for _, module in self.named_children())
+
+    def __len__(self):
+        return len(self.named_children())
+
+    def __getitem__(self, i):
+        return list(self)[i]
+
+
+class Dropout2d(Dropout):
+    """Zero whole channels of (N, C, H, W) inputs with probability ``p`` in training."""
+
+    def forward(self, x):
+        x = as_tensor(x)
+        if not self.training or self.p == 0:
+            return x
+        n, c = x.shape[:2]
+        keep = generator(self.rng).random((n, c) + (1,) * (np.ndim(x) - 2)) >= self.p
+        return x * (keep.astype(np.result_type(x.dtype, np.float32)) / (1.0 - self.p))

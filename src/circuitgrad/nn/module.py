@@ -90,6 +90,25 @@ class Module:
     def parameters(self):
         return [p for _, p in self.named_parameters()]
 
+    def children(self):
+        return [module for _, module in self.named_children()]
+
+    def modules(self):
+        return [module for _, module in self.named_modules()]
+
+    def apply(self, fn):
+        """Call ``fn`` on every sub-module, then on this one (as PyTorch does, for init)."""
+        for child in self.children():
+            child.apply(fn)
+        fn(self)
+        return self
+
+    def requires_grad_(self, requires_grad=True):
+        """Freeze (False) or unfreeze every parameter; optimizers skip frozen ones."""
+        for p in self.parameters():
+            p.requires_grad = bool(requires_grad)
+        return self
+
     def named_buffers(self):
         return [(_join(prefix, k), getattr(module, k))
                 for prefix, module in self.named_modules() for k in module._buffer_names]

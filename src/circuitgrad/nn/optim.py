@@ -32,11 +32,9 @@ class Optimizer:
             raise ValueError(f"{type(self).__name__} got no parameters to optimise")
         first = {}
         for i, p in enumerate(self.parameters):
-            if not getattr(p, "requires_grad", False):
-                raise ValueError(f"parameter {i} does not require gradients, so "
-                                 f"{type(self).__name__} could never change it")
-            # listed twice (e.g. a tied weight in two modules' lists), step() would move it
-            # twice; model.parameters() lists a shared parameter once
+            # a frozen parameter (requires_grad False) is kept and skipped while frozen,
+            # as in PyTorch. Listed twice (a tied weight in two modules' lists, say), step()
+            # would move it twice; model.parameters() lists a shared parameter once
             j = first.setdefault(id(p), i)
             if j != i:
                 name = f" ({p.name!r})" if getattr(p, "name", None) else ""
@@ -57,9 +55,10 @@ class Optimizer:
         """Apply one update to every parameter that received a gradient."""
         for p, state in zip(self.parameters, self.state, strict=True):
             g = p.grad
-            if g is None:
+            if g is None or not p.requires_grad:  # no gradient arrived, or frozen
                 continue
-            if self.weight_decay:
+            self._decoupled_decay(p.data)
+            if self.weight_decay and not self.decoupled:
                 g = g + self.weight_decay * p.data  # L2 decay: its gradient is wd * w
             w = p.data
             if isinstance(w, backend.ndarray):
@@ -68,6 +67,14 @@ class Optimizer:
                 box = np.array(w)
                 self.update(box, g, state)
                 p.data = box
+
+    decoupled = False  # AdamW: weight decay applied to the weights, not added to g
+
+    def _decoupled_decay(self, w):
+        """AdamW's decoupled decay, ``w -= lr * weight_decay * w``; nothing for the others."""
+        if self.decoupled and self.weight_decay:
+            if isinstance(w, backend.ndarray):
+                w *= 1.0 - self.lr * self.weight_decay
 
     def update(self, w, g, state):
         raise NotImplementedError
@@ -152,6 +159,34 @@ class Adam(Optimizer):
         w -= step * m / (np.sqrt(v) + eps)
 
 
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov and Hutter): each step shrinks the
+    weights by ``lr * weight_decay`` apart from the gradient's update."""
+
+    decoupled = True
+
+    def __init__(self, parameters, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01):
+        super().__init__(parameters, lr, betas, eps, weight_decay)
+
+
+def clip_grad_norm_(parameters, max_norm, norm_type=2.0):
+    """Scale the gradients of ``parameters`` in place so that their joint norm is at most
+    ``max_norm``; returns the norm before clipping (a float)."""
+    grads = [p.grad for p in parameters if p.grad is not None]
+    if not grads:
+        return 0.0
+    if norm_type == math.inf:
+        total = max(float(np.max(np.abs(g))) for g in grads)
+    else:
+        total = sum(float(np.sum(np.abs(g) ** norm_type)) for g in grads) ** (1.0 / norm_type)
+    scale = float(max_norm) / (total + 1e-6)
+    if scale < 1.0:
+        for p in parameters:
+            if p.grad is not None:
+                p.grad = p.grad * np.asarray(scale, dtype=np.result_type(p.grad))
+    return total
+
+
 # ----- learning-rate schedules ----------------------------------------------------------------
 class Schedule:
     """Changes ``optimizer.lr`` each time ``step()`` is called (once per epoch, usually)."""
@@ -207,3 +242,10 @@ class CosineLR(Schedule):
     def lr_at(self, steps):
         progress = min(steps, self.total_steps) / self.total_steps
         return self.min_lr + 0.5 * (self.base_lr - self.min_lr) * (1 + math.cos(math.pi * progress))
+
+
+class CosineAnnealingLR(CosineLR):
+    """PyTorch's name and arguments for :class:`CosineLR`: ``T_max`` steps to ``eta_min``."""
+
+    def __init__(self, optimizer, T_max, eta_min=0.0):
+        super().__init__(optimizer, _positive_int(T_max, "CosineAnnealingLR: T_max"), eta_min)

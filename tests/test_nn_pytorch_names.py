@@ -1,0 +1,184 @@
+"""The layers, losses and optimizer features PyTorch users reach for, under PyTorch's names
+and defaults: each gradient against central differences (float64), values against the
+formulas written out in NumPy, and the optimizer changes (frozen parameters skipped, AdamW,
+clip_grad_norm_, CosineAnnealingLR)."""
+
+import math
+
+import numpy as np
+import pytest
+
+import circuitgrad as cg
+from circuitgrad import nn
+from test_nn_layers import check_layer
+
+F64 = np.float64
+RNG = np.random.default_rng(11)
+
+
+def erf(x):
+    return np.vectorize(math.erf)(x)
+
+
+@pytest.mark.parametrize("layer, reference", [
+    (nn.LeakyReLU(), lambda x: np.where(x > 0, x, 0.01 * x)),
+    (nn.LeakyReLU(0.2), lambda x: np.where(x > 0, x, 0.2 * x)),
+    (nn.GELU(), lambda x: 0.5 * x * (1 + erf(x / np.sqrt(2)))),
+    (nn.GELU("tanh"), lambda x: 0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi)
+                                                       * (x + 0.044715 * x ** 3)))),
+    (nn.Softmax(dim=1), lambda x: np.exp(x) / np.exp(x).sum(axis=1, keepdims=True)),
+    (nn.LogSoftmax(dim=-1), lambda x: x - np.log(np.exp(x).sum(axis=-1, keepdims=True))),
+    (nn.Identity(7, any="argument"), lambda x: x),
+])
+def test_activations_match_their_formulas_and_their_gradients(layer, reference):
+    x = RNG.standard_normal((4, 5)) + 0.05  # away from relu's kink at 0
+    np.testing.assert_allclose(layer(x).data, reference(x), rtol=1e-12, atol=1e-14)
+    check_layer(layer, x)
+
+
+def test_layer_norm_normalises_each_sample_and_has_gradients():
+    layer = nn.LayerNorm((3, 4), dtype=F64)
+    layer.weight.data[...] = RNG.standard_normal((3, 4))
+    layer.bias.data[...] = RNG.standard_normal((3, 4))
+    x = RNG.standard_normal((2, 3, 4))
+    mean = x.mean(axis=(1, 2), keepdims=True)
+    var = x.var(axis=(1, 2), keepdims=True)
+    expected = (x - mean) / np.sqrt(var + 1e-5) * layer.weight.data + layer.bias.data
+    np.testing.assert_allclose(layer(x).data, expected, rtol=1e-12)
+    check_layer(layer, x)
+    check_layer(nn.LayerNorm(4, elementwise_affine=False, dtype=F64), x)
+    with pytest.raises(cg.ShapeError, match="ending in those axes"):
+        layer(np.ones((2, 4, 3)))
+
+
+def test_embedding_picks_rows_and_adds_the_gradient_of_a_row_picked_twice():
+    emb = nn.Embedding(5, 3, rng=0, dtype=F64)
+    idx = np.array([[0, 2], [2, 4]])
+    np.testing.assert_array_equal(emb(idx).data, emb.weight.data[idx])
+    (emb(idx) * np.arange(12.0).reshape(2, 2, 3)).sum().backward()
+    expected = np.zeros((5, 3))
+    expected[0], expected[2], expected[4] = [0, 1, 2], [3, 4, 5], [9, 10, 11]
+    expected[2] += [6, 7, 8]
+    np.testing.assert_array_equal(emb.weight.grad, expected)
+    with pytest.raises(IndexError, match="index 5 is outside 0..4"):
+        emb(np.array([1, 5]))
+    with pytest.raises(TypeError, match="integer indices"):
+        emb(np.array([1.0]))
+
+
+def test_average_pooling_and_adaptive_bins():
+    x = RNG.standard_normal((2, 3, 6, 5))
+    pooled = nn.AvgPool2d(2)(x).data
+    np.testing.assert_allclose(pooled, x[:, :, :6, :4].reshape(2, 3, 3, 2, 2, 2).mean(axis=(3, 5)))
+    check_layer(nn.AvgPool2d(3, stride=2), x)
+    # PyTorch's bins for 5 -> 3: [0, 2), [1, 4), [3, 5); for 6 -> 4: [0,2) [1,3) [3,5) [4,6)
+    ada = nn.AdaptiveAvgPool2d((4, 3))(x).data
+    rows, cols = [(0, 2), (1, 3), (3, 5), (4, 6)], [(0, 2), (1, 4), (3, 5)]
+    expected = np.stack([np.stack([x[:, :, a:b, c:d].mean(axis=(2, 3)) for c, d in cols], -1)
+                         for a, b in rows], -2)
+    np.testing.assert_allclose(ada, expected, rtol=1e-12)
+    check_layer(nn.AdaptiveAvgPool2d(2), x)
+
+
+def test_dropout2d_zeroes_whole_channels_with_a_seeded_generator():
+    layer = nn.Dropout2d(0.5, rng=3)
+    out = layer(np.ones((4, 6, 2, 2))).data
+    per_channel = out.reshape(4, 6, 4)
+    assert set(np.unique(per_channel)) <= {0.0, 2.0}
+    assert np.all(per_channel.min(axis=2) == per_channel.max(axis=2))  # whole channels
+    layer.eval()
+    np.testing.assert_array_equal(layer(np.ones((1, 2, 2, 2))).data, np.ones((1, 2, 2, 2)))
+
+
+def test_cross_entropy_loss_with_label_smoothing_and_reductions():
+    scores, labels = RNG.standard_normal((4, 3)), np.array([0, 2, 1, 2])
+    logp = scores - np.log(np.exp(scores).sum(axis=1, keepdims=True))
+    nll = -logp[np.arange(4), labels]
+    smooth = 0.9 * nll + 0.1 * (-logp).mean(axis=1)  # PyTorch: (1-e) nll + e mean(-log p)
+    np.testing.assert_allclose(float(nn.CrossEntropyLoss()(scores, labels)), nll.mean())
+    np.testing.assert_allclose(
+        float(nn.CrossEntropyLoss(label_smoothing=0.1)(scores, labels)), smooth.mean())
+    np.testing.assert_allclose(nn.CrossEntropyLoss(reduction="none")(scores, labels).data, nll)
+    np.testing.assert_allclose(float(nn.CrossEntropyLoss(reduction="sum")(scores, labels)),
+                               nll.sum())
+    report = cg.check_grad(lambda s: nn.CrossEntropyLoss(label_smoothing=0.2)(s, labels),
+                           scores)
+    assert report.ok, report
+    with pytest.raises(ValueError, match="reduction"):
+        nn.CrossEntropyLoss(reduction="avg")(scores, labels)
+
+
+def test_mse_loss_class():
+    p, t = RNG.standard_normal((3, 2)), RNG.standard_normal((3, 2))
+    np.testing.assert_allclose(float(nn.MSELoss()(p, t)), ((p - t) ** 2).mean())
+    np.testing.assert_allclose(float(nn.MSELoss("sum")(p, t)), ((p - t) ** 2).sum())
+    assert cg.check_grad(lambda p: nn.MSELoss()(p, t), p).ok
+
+
+def test_module_list_children_modules_apply_and_freezing():
+    blocks = nn.ModuleList([nn.Linear(2, 2, rng=0), nn.ReLU()])
+    blocks.append(nn.Linear(2, 1, rng=1))
+
+    class Net(nn.Module):
+        def __init__(self):
+            self.stem = nn.Sequential(nn.Linear(3, 2, rng=2), nn.Identity())
+            self.blocks = blocks
+
+        def forward(self, x):
+            h = self.stem(x)
+            for layer in self.blocks:
+                h = layer(h)
+            return h
+    model = Net()
+    assert [n for n, _ in model.named_parameters()] == [
+        "stem.0.weight", "stem.0.bias", "blocks.0.weight", "blocks.0.bias", "blocks.2.weight",
+        "blocks.2.bias"]
+    assert len(blocks) == 3 and isinstance(blocks[1], nn.ReLU)
+    assert model.children()[-1] is blocks and len(model.modules()) == 8
+    seen = []
+    model.apply(lambda m: seen.append(type(m).__name__))
+    assert seen[-1] == "Net" and seen.count("Linear") == 3
+
+    blocks.requires_grad_(False)  # frozen: the optimizer keeps and skips them
+    opt = nn.SGD(model.parameters(), lr=0.1)
+    before = blocks[0].weight.data.copy()
+    x = np.ones((1, 3), dtype=np.float32)
+    model(x).sum().backward()
+    opt.step()
+    np.testing.assert_array_equal(blocks[0].weight.data, before)
+    assert model.stem[0].weight.grad is not None
+
+
+def test_adamw_decays_the_weights_apart_from_the_gradient():
+    w = nn.Parameter(np.array([2.0, -1.0]))
+    opt = nn.AdamW([w], lr=0.1, weight_decay=0.5)
+    w.grad = np.array([0.0, 0.0])  # no gradient: only the decay moves w
+    opt.step()
+    np.testing.assert_allclose(w.data, np.array([2.0, -1.0]) * (1 - 0.1 * 0.5))
+    w.grad = np.array([1.0, 1.0])  # step 2 of Adam (moments were 0), after the decay
+    before = w.data.copy()
+    opt.step()
+    m_hat = (0.1 * 1.0) / (1 - 0.9 ** 2)          # bias-corrected moments, the paper's form
+    v_hat = (0.001 * 1.0) / (1 - 0.999 ** 2)
+    np.testing.assert_allclose(w.data, before * 0.95 - 0.1 * m_hat / (np.sqrt(v_hat) + 1e-8),
+                               rtol=1e-12)
+
+
+def test_clip_grad_norm_scales_the_joint_norm():
+    a, b = nn.Parameter(np.zeros(2)), nn.Parameter(np.zeros(1))
+    a.grad, b.grad = np.array([3.0, 0.0]), np.array([4.0])
+    total = nn.clip_grad_norm_([a, b], max_norm=1.0)
+    assert total == pytest.approx(5.0)
+    np.testing.assert_allclose(np.concatenate([a.grad, b.grad]), [0.6, 0.0, 0.8], rtol=1e-6)
+    assert nn.clip_grad_norm_([a, b], max_norm=10.0) == pytest.approx(1.0, rel=1e-5)
+    np.testing.assert_allclose(a.grad, [0.6, 0.0], rtol=1e-6)  # under the limit: unchanged
+
+
+def test_cosine_annealing_lr_has_pytorchs_name_and_arguments():
+    opt = nn.SGD([nn.Parameter([1.0])], lr=1.0)
+    schedule = nn.CosineAnnealingLR(opt, T_max=4, eta_min=0.2)
+    lrs = [schedule.step() for _ in range(5)]
+    expected = [0.2 + 0.4 * (1 + math.cos(math.pi * t / 4)) for t in (1, 2, 3, 4, 4)]
+    np.testing.assert_allclose(lrs, expected)
+    with pytest.raises(ValueError, match="T_max"):
+        nn.CosineAnnealingLR(opt, T_max=0)
