@@ -182,3 +182,23 @@ def test_cosine_annealing_lr_has_pytorchs_name_and_arguments():
     np.testing.assert_allclose(lrs, expected)
     with pytest.raises(ValueError, match="T_max"):
         nn.CosineAnnealingLR(opt, T_max=0)
+
+
+def test_manual_seed_repeats_a_whole_run_and_every_epoch_gets_a_new_order():
+    X, y = np.arange(40.0).reshape(20, 2), np.arange(20) % 2
+
+    def run():
+        nn.manual_seed(5)
+        model = nn.Sequential(nn.Linear(2, 4), nn.Dropout(0.5), nn.Linear(4, 2))
+        orders, losses = [], []
+        for _ in range(3):  # a loader rebuilt every epoch, as some scripts do
+            loader = nn.DataLoader(nn.Dataset(X, y), batch_size=5)
+            for xb, yb in loader:
+                orders.append(xb[:, 0].tolist())
+                losses.append(float(nn.softmax_cross_entropy(model(xb), yb)))
+        return orders, losses
+    first, second = run(), run()
+    assert first == second  # init, shuffling and dropout all from the one seed
+    epochs = [sum(first[0][i:i + 4], []) for i in range(0, 12, 4)]
+    assert epochs[0] != epochs[1] != epochs[2]
+    assert sorted(epochs[0]) == sorted(epochs[1]) == list(np.arange(0.0, 40.0, 2.0))

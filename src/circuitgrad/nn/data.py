@@ -12,6 +12,7 @@
 import numpy as np
 
 from .. import backend
+from .init import generator
 
 
 class Dataset:
@@ -36,8 +37,11 @@ class Dataset:
 class DataLoader:
     """Batches of a Dataset, reshuffled every epoch by a generator seeded once.
 
-    Each ``iter()`` is one epoch. With the same ``seed`` the sequence of epochs, and so of
-    batches, is the same on every run. A dataset of one array yields arrays, otherwise
+    Each ``iter()`` is one epoch, in a new order. With a ``seed`` the loader has a generator
+    of its own, seeded once, so the sequence of epochs is the same on every run. Without one
+    each epoch's order is drawn from the shared generator of ``nn.manual_seed`` (as layer
+    initialisation and dropout are), so one ``nn.manual_seed(s)`` repeats a whole training
+    run, and a loader rebuilt every epoch still gets a new order each time. A dataset of one array yields arrays, otherwise
     tuples. ``drop_last`` skips a final short batch.
     """
 
@@ -50,7 +54,7 @@ class DataLoader:
         self.batch_size = int(batch_size)
         self.shuffle = shuffle
         self.drop_last = drop_last
-        self.rng = backend.default_rng(seed)
+        self.rng = None if seed is None else backend.default_rng(seed)
 
     def __len__(self):
         n, b = len(self.dataset), self.batch_size
@@ -58,7 +62,7 @@ class DataLoader:
 
     def __iter__(self):
         n = len(self.dataset)
-        order = self.rng.permutation(n) if self.shuffle else backend.arange(n)
+        order = generator(self.rng).permutation(n) if self.shuffle else backend.arange(n)
         for start in range(0, len(self) * self.batch_size, self.batch_size):
             batch = self.dataset[order[start:start + self.batch_size]]
             yield batch[0] if len(batch) == 1 else batch
