@@ -29,6 +29,8 @@ from .data import DataLoader, Dataset
 from .init import manual_seed
 from .layers import (
     GELU,
+    LSTM,
+    RNN,
     AdaptiveAvgPool2d,
     AvgPool2d,
     BatchNorm1d,
@@ -44,10 +46,12 @@ from .layers import (
     LeakyReLU,
     Linear,
     LogSoftmax,
+    LSTMCell,
     MaxPool2d,
     ModuleList,
     MSELoss,
     ReLU,
+    RNNCell,
     Sequential,
     Sigmoid,
     Softmax,
@@ -79,7 +83,7 @@ from .training import TrainingError, accuracy, check_finite, fit, predict
 __all__ = [
     "GELU", "AdaptiveAvgPool2d", "AdamW", "AvgPool2d", "CosineAnnealingLR", "CrossEntropyLoss",
     "Dropout2d", "Embedding", "Identity", "LayerNorm", "LeakyReLU", "LogSoftmax", "MSELoss",
-    "ModuleList", "Softmax", "clip_grad_norm_",
+    "ModuleList", "Softmax", "clip_grad_norm_", "LSTM", "LSTMCell", "RNN", "RNNCell",
     "SGD", "Adam", "BatchNorm1d", "BatchNorm2d", "Conv2d", "CosineLR", "DataLoader", "Dataset",
     "Dropout", "Flatten", "LabelError", "Linear", "MaxPool2d", "Module", "Optimizer",
     "Parameter", "RMSProp", "ReLU", "Schedule", "Sequential", "Sigmoid", "StepLR", "Tanh",

@@ -41,8 +41,8 @@ class DataLoader:
     of its own, seeded once, so the sequence of epochs is the same on every run. Without one
     each epoch's order is drawn from the shared generator of ``nn.manual_seed`` (as layer
     initialisation and dropout are), so one ``nn.manual_seed(s)`` repeats a whole training
-    run, and a loader rebuilt every epoch still gets a new order each time. A dataset of one array yields arrays, otherwise
-    tuples. ``drop_last`` skips a final short batch.
+    run, and a loader rebuilt every epoch still gets a new order each time. A dataset of
+    one array yields arrays, otherwise tuples. ``drop_last`` skips a final short batch.
     """
 
     def __init__(self, dataset, batch_size=64, shuffle=True, seed=None, drop_last=False):

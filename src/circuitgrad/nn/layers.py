@@ -17,6 +17,7 @@ another (``"xavier"`` for tanh/sigmoid networks); biases start at zero.
 import numpy as np
 
 from .. import backend
+from .. import errors as cg_errors
 from .. import functions as cgf
 from ..tensor import Tensor, as_tensor
 from . import functional as F
@@ -349,3 +350,143 @@ class Dropout2d(Dropout):
         n, c = x.shape[:2]
         keep = generator(self.rng).random((n, c) + (1,) * (np.ndim(x) - 2)) >= self.p
         return x * (keep.astype(np.result_type(x.dtype, np.float32)) / (1.0 - self.p))
+
+
+# ----- recurrent layers ------------------------------------------------------------------------
+class _RecurrentCell(Module):
+    """Shared by the cells: PyTorch's parameter names and layout, weight_ih (G*H, input) and
+    weight_hh (G*H, H) for G gate blocks, uniform(-1/sqrt(H), 1/sqrt(H)) initialisation."""
+
+    blocks = 1
+
+    def __init__(self, input_size, hidden_size, bias=True, rng=None, dtype=np.float32):
+        self.input_size, self.hidden_size = input_size, hidden_size
+        rows, bound = self.blocks * hidden_size, 1.0 / np.sqrt(hidden_size)
+        gen = generator(rng)
+
+        def uniform(*shape):
+            return Parameter(gen.uniform(-bound, bound, shape).astype(dtype))
+        self.weight_ih = uniform(rows, input_size)
+        self.weight_hh = uniform(rows, hidden_size)
+        self.bias_ih = uniform(rows) if bias else None
+        self.bias_hh = uniform(rows) if bias else None
+
+    def _pre(self, x, h):
+        """x W_ih^T + h W_hh^T (+ biases): every gate block's input at once."""
+        x = as_tensor(x)
+        if x.ndim != 2 or x.shape[1] != self.input_size:
+            raise cg_errors.ShapeError(
+                f"{type(self).__name__}({self.input_size}, {self.hidden_size}) expects input of "
+                f"shape (batch, {self.input_size}), got {x.shape}")
+        pre = x @ self.weight_ih.T + h @ self.weight_hh.T
+        if self.bias_ih is not None:
+            pre = pre + self.bias_ih + self.bias_hh
+        return pre
+
+    def _zeros(self, x):
+        return backend.zeros((np.shape(x)[0], self.hidden_size), dtype=self.weight_ih.dtype)
+
+    def extra_repr(self):
+        return f"{self.input_size}, {self.hidden_size}"
+
+
+class RNNCell(_RecurrentCell):
+    """h' = tanh(x W_ih^T + b_ih + h W_hh^T + b_hh) (``nonlinearity="relu"``: relu)."""
+
+    def __init__(self, input_size, hidden_size, bias=True, nonlinearity="tanh", rng=None,
+                 dtype=np.float32):
+        if nonlinearity not in ("tanh", "relu"):
+            raise ValueError(f"nonlinearity must be 'tanh' or 'relu', not {nonlinearity!r}")
+        super().__init__(input_size, hidden_size, bias, rng, dtype)
+        self.nonlinearity = nonlinearity
+
+    def forward(self, x, h=None):
+        pre = self._pre(x, self._zeros(x) if h is None else h)
+        return cgf.tanh(pre) if self.nonlinearity == "tanh" else cgf.relu(pre)
+
+
+class LSTMCell(_RecurrentCell):
+    """The LSTM step with PyTorch's gate order (input, forget, cell, output):
+    c' = f * c + i * g, h' = o * tanh(c'). ``state`` is (h, c), zeros when None."""
+
+    blocks = 4
+
+    def forward(self, x, state=None):
+        h, c = (self._zeros(x), self._zeros(x)) if state is None else state
+        pre = self._pre(x, h)
+        H = self.hidden_size
+        i, f = cgf.sigmoid(pre[:, :H]), cgf.sigmoid(pre[:, H:2 * H])
+        g, o = cgf.tanh(pre[:, 2 * H:3 * H]), cgf.sigmoid(pre[:, 3 * H:])
+        c = f * c + i * g
+        return o * cgf.tanh(c), c
+
+
+class _Recurrent(Module):
+    """A cell run over time, ``num_layers`` deep; input (T, N, I), or (N, T, I) with
+    ``batch_first``. Returns the last layer's output at every step and the final state."""
+
+    cell = None
+
+    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
+                 dropout=0.0, bidirectional=False, rng=None, dtype=np.float32, **cell_options):
+        if bidirectional:
+            raise NotImplementedError(f"{type(self).__name__}: bidirectional=True is not "
+                                      f"supported; run a second layer on the reversed input")
+        if dropout:
+            raise NotImplementedError(f"{type(self).__name__}: dropout between layers is not "
+                                      f"supported; put nn.Dropout between single layers")
+        self.input_size, self.hidden_size = input_size, hidden_size
+        self.num_layers, self.batch_first = num_layers, batch_first
+        gen = generator(rng)
+        self.cells = ModuleList([
+            self.cell(input_size if k == 0 else hidden_size, hidden_size, bias, rng=gen,
+                      dtype=dtype, **cell_options) for k in range(num_layers)])
+
+    def forward(self, x, state=None):
+        x = as_tensor(x)
+        if x.ndim != 3:
+            raise cg_errors.ShapeError(
+                f"{type(self).__name__} expects input of shape "
+                f"{'(batch, time, features)' if self.batch_first else '(time, batch, features)'}"
+                f", got {x.shape}")
+        if self.batch_first:
+            x = x.transpose(1, 0, 2)
+        steps = [x[t] for t in range(x.shape[0])]
+        finals = []
+        for k, cell in enumerate(self.cells):
+            s = None if state is None else self._layer_state(state, k)
+            outputs = []
+            for xt in steps:
+                s = cell(xt, s)
+                outputs.append(s if isinstance(s, Tensor) else s[0])
+            steps = outputs
+            finals.append(s)
+        out = cgf.stack(steps, axis=1 if self.batch_first else 0)
+        return out, self._final(finals)
+
+    def extra_repr(self):
+        return f"{self.input_size}, {self.hidden_size}, num_layers={self.num_layers}"
+
+
+class RNN(_Recurrent):
+    """Elman RNN over time; ``state`` and the final state are h of shape (layers, N, H)."""
+
+    cell = RNNCell
+
+    def _layer_state(self, state, k):
+        return state[k]
+
+    def _final(self, finals):
+        return cgf.stack(finals, axis=0)
+
+
+class LSTM(_Recurrent):
+    """LSTM over time; ``state`` and the final state are (h, c), each (layers, N, H)."""
+
+    cell = LSTMCell
+
+    def _layer_state(self, state, k):
+        return state[0][k], state[1][k]
+
+    def _final(self, finals):
+        return cgf.stack([h for h, _ in finals], axis=0), cgf.stack([c for _, c in finals], axis=0)
