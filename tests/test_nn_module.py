@@ -194,8 +194,11 @@ def test_dropout_scales_in_training_and_passes_in_eval():
 
 
 def test_layer_shape_errors_are_clear():
-    with pytest.raises(cg.ShapeError, match="3 channels.*expects 1"):
+    with pytest.raises(cg.ShapeError, match=r"expects \(N, C, H, W\) input with C = 1 "
+                                            r"channels on axis 1, got shape \(1, 3, 5, 5\)"):
         nn.Conv2d(1, 2, 3)(np.zeros((1, 3, 5, 5), np.float32))
+    with pytest.raises(cg.ShapeError, match=r"channels last\? write x.transpose\(0, 3, 1, 2\)"):
+        nn.Conv2d(3, 2, 3)(np.zeros((1, 8, 8, 3), np.float32))  # NHWC
     with pytest.raises(cg.ShapeError, match="does not fit an input H of 2"):
         nn.Conv2d(1, 2, 3)(np.zeros((1, 1, 2, 5), np.float32))
     with pytest.raises(ValueError, match=r"BatchNorm2d\(4\) expects 4-d"):

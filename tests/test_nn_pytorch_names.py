@@ -287,3 +287,61 @@ def test_rnn_cell_and_lstm_cell_one_step_and_their_errors():
         nn.LSTM(3, 2)(np.ones((4, 3)))
     with pytest.raises(NotImplementedError, match="bidirectional"):
         nn.LSTM(3, 2, bidirectional=True)
+
+
+def numpy_conv(x, w, stride, pad, dilation, groups):
+    """Convolution by loops, the slow obvious way: (N, C, H, W) zero-padded by pad[0..3]
+    (top, bottom, left, right); weight (F, C // groups, KH, KW)."""
+    x = np.pad(x, ((0, 0), (0, 0), (pad[0], pad[1]), (pad[2], pad[3])))
+    n, _, h, width = x.shape
+    f, cg_, kh, kw = w.shape
+    oh = (h - dilation * (kh - 1) - 1) // stride + 1
+    ow = (width - dilation * (kw - 1) - 1) // stride + 1
+    out = np.zeros((n, f, oh, ow))
+    per = f // groups
+    for k in range(f):
+        c0 = (k // per) * cg_
+        for i in range(oh):
+            for j in range(ow):
+                rows = i * stride + dilation * np.arange(kh)
+                cols = j * stride + dilation * np.arange(kw)
+                patch = x[:, c0:c0 + cg_][:, :, rows][:, :, :, cols]
+                out[:, k, i, j] = (patch * w[k]).sum(axis=(1, 2, 3))
+    return out
+
+
+@pytest.mark.parametrize("options, pad", [
+    (dict(padding="same"), (1, 1, 1, 1)),                     # kernel 3
+    (dict(kernel_size=4, padding="same"), (1, 2, 1, 2)),      # even: one more bottom, right
+    (dict(dilation=2, padding=1), (1, 1, 1, 1)),
+    (dict(groups=2, stride=2), (0, 0, 0, 0)),
+    (dict(groups=4, dilation=(2, 1), padding="valid"), (0, 0, 0, 0)),
+])
+def test_conv2d_same_padding_dilation_and_groups_against_loops(options, pad):
+    options = dict(options)
+    kernel = options.pop("kernel_size", 3)
+    layer = nn.Conv2d(4, 8, kernel, rng=0, dtype=F64, **options)
+    x = RNG.standard_normal((2, 4, 7, 6))
+    d = layer.dilation
+    stride = layer.stride[0]
+    want = numpy_conv(x, layer.weight.data, stride, pad, d[0], layer.groups) if d[0] == d[1] \
+        else None
+    got = layer(x).data - layer.bias.data.reshape(1, -1, 1, 1)
+    if want is not None:
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
+    if options.get("padding") == "same":
+        assert got.shape[2:] == x.shape[2:]
+    check_layer(layer, x)
+
+
+def test_conv1d_against_loops_and_its_gradient():
+    layer = nn.Conv1d(2, 4, 3, padding=2, dilation=2, groups=2, rng=0, dtype=F64)
+    x = RNG.standard_normal((3, 2, 9))
+    want = numpy_conv(x[:, :, None, :], layer.weight.data[:, :, None, :], 1, (0, 0, 2, 2), 2, 2)
+    np.testing.assert_allclose(layer(x).data, want[:, :, 0, :] + layer.bias.data[:, None],
+                               rtol=1e-10)
+    check_layer(layer, x)
+    with pytest.raises(ValueError, match="divisible by groups"):
+        nn.Conv1d(3, 4, 3, groups=2)
+    with pytest.raises(ValueError, match="needs stride 1"):
+        nn.Conv2d(1, 1, 3, stride=2, padding="same")(np.ones((1, 1, 5, 5)))

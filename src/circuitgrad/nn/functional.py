@@ -60,10 +60,13 @@ def linear(x, weight, bias=None):
     return out if bias is None else out + bias
 
 
-def conv2d(x, weight, bias=None, stride=1, padding=0):
+def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """2-d convolution (cross-correlation, as in every deep-learning library), batched.
 
-    ``x`` is (N, C, H, W), ``weight`` (F, C, KH, KW), ``bias`` (F,); zero padding.
+    ``x`` is (N, C, H, W), ``weight`` (F, C // groups, KH, KW), ``bias`` (F,); zero padding
+    (``padding`` an int, a pair, ``"valid"`` or ``"same"``, which needs stride 1 and pads an
+    even kernel one more on the bottom and right, as PyTorch does). ``dilation`` spaces the
+    kernel's taps; ``groups`` splits the channels into groups convolved separately.
     Staged as unfold -> im2col (one row of patch values per output pixel) -> one matmul for
     the whole batch -> (N, F, OH, OW). The result is laid out channels-last (NHWC) in memory:
     the next convolution's im2col and its backward fold then copy runs of C values instead
@@ -72,14 +75,32 @@ def conv2d(x, weight, bias=None, stride=1, padding=0):
     """
     x = as_tensor(x)
     filters, channels, kh, kw = weight.shape
-    _, stride, padding = window_options("conv2d", (kh, kw), stride, padding)
-    gates.check_window_shape(x.shape, (kh, kw), stride, padding, "conv2d")
-    if x.shape[1] != channels:
-        raise ShapeError(f"conv2d: the input has {x.shape[1]} channels (shape {x.shape}) but "
-                         f"the weight expects {channels} (shape {weight.shape})")
+    dilation = pair(dilation, "conv2d: dilation", 1)
+    span = (dilation[0] * (kh - 1) + 1, dilation[1] * (kw - 1) + 1)  # what one window covers
+    if x.ndim != 4:
+        raise ShapeError(f"conv2d expects (N, C, H, W) input, got shape {x.shape}")
+    if isinstance(padding, str):
+        x, padding = _string_padding(x, padding, stride, span)
+    _, stride, padding = window_options("conv2d", span, stride, padding)
+    if groups < 1 or channels * groups != x.shape[1] or filters % groups:
+        hint = " (channels last? write x.transpose(0, 3, 1, 2) for (N, C, H, W))" \
+            if x.shape[-1] == channels * groups else ""
+        raise ShapeError(f"conv2d: the input has {x.shape[1]} channels on axis 1 (shape "
+                         f"{x.shape}) but the weight of shape {weight.shape} with groups={groups} "
+                         f"expects {channels * groups}{hint}")
+    gates.check_window_shape(x.shape, span, stride, padding, "conv2d")
+    if groups > 1:  # each group of channels with its own filters, joined on the channel axis
+        per, outs = filters // groups, []
+        for k in range(groups):
+            outs.append(conv2d(x[:, k * channels:(k + 1) * channels],
+                               weight[k * per:(k + 1) * per], None, stride, padding, dilation))
+        out = cgf.concatenate(outs, axis=1)
+        return out if bias is None else out + bias.reshape(1, -1, 1, 1)
     n = x.shape[0]
-    windows = apply(gates.unfold, (x,), {"kernel": (kh, kw), "stride": stride,
+    windows = apply(gates.unfold, (x,), {"kernel": span, "stride": stride,
                                          "padding": padding})
+    if dilation != (1, 1):  # the taps of a dilated kernel: every dilation-th entry of a span
+        windows = windows[::dilation[0], ::dilation[1]]
     oh, ow = windows.shape[4:]
     patch = kh * kw * channels
     # rows: output pixels (n, oh, ow); columns: patch entries in (kh, kw, c) order
@@ -88,6 +109,34 @@ def conv2d(x, weight, bias=None, stride=1, padding=0):
     if bias is not None:
         out = out + bias
     return out.reshape(n, oh, ow, filters).transpose(0, 3, 1, 2)
+
+
+def _string_padding(x, padding, stride, span):
+    """``"valid"``: none. ``"same"``: the output as large as the input (stride 1 only)."""
+    if padding == "valid":
+        return x, 0
+    if padding != "same":
+        raise ValueError(f"conv2d: padding must be an int, a pair, 'valid' or 'same', not "
+                         f"{padding!r}")
+    if pair(stride, "conv2d: stride", 1) != (1, 1):
+        raise ValueError("conv2d: padding='same' needs stride 1 (as in PyTorch)")
+    total = (span[0] - 1, span[1] - 1)
+    if total[0] % 2 == 0 and total[1] % 2 == 0:
+        return x, (total[0] // 2, total[1] // 2)
+    widths = ((0, 0), (0, 0), (total[0] // 2, total[0] - total[0] // 2),
+              (total[1] // 2, total[1] - total[1] // 2))
+    return cgf.pad(x, widths), 0
+
+
+def conv1d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """1-d convolution of (N, C, L) inputs with weight (F, C // groups, K): conv2d of height 1."""
+    x = as_tensor(x)
+    if x.ndim != 3:
+        raise ShapeError(f"conv1d expects (N, C, L) input, got shape {x.shape}")
+    pad = padding if isinstance(padding, str) else (0, int(padding))
+    out = conv2d(x[:, :, None, :], weight[:, :, None, :], bias, (1, int(stride)), pad,
+                 (1, int(dilation)), groups)
+    return out[:, :, 0, :]
 
 
 def unfold(x, kernel_size, stride=1, padding=0):

@@ -43,20 +43,66 @@ class Linear(Module):
 
 
 class Conv2d(Module):
-    """2-d convolution over (N, C, H, W) inputs; weight (out_channels, in_channels, KH, KW)."""
+    """2-d convolution over (N, C, H, W) inputs; weight (out_channels, in_channels // groups,
+    KH, KW). ``padding``: an int, a pair, ``"valid"`` or ``"same"``."""
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True,
-                 init="he", rng=None, dtype=np.float32):
-        (kh, kw), self.stride, self.padding = F.window_options("Conv2d", kernel_size, stride,
-                                                               padding)
-        self.in_channels, self.out_channels = in_channels, out_channels
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
+                 groups=1, bias=True, init="he", rng=None, dtype=np.float32):
+        name = type(self).__name__
+        if groups < 1 or in_channels % groups or out_channels % groups:
+            raise ValueError(f"{name}: in_channels ({in_channels}) and out_channels "
+                             f"({out_channels}) must both be divisible by groups ({groups})")
+        (kh, kw), self.stride, _ = F.window_options(name, kernel_size, stride)
+        self.padding = padding if isinstance(padding, str) else F.pair(padding,
+                                                                       f"{name}: padding", 0)
+        self.dilation = F.pair(dilation, f"{name}: dilation", 1)
+        self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
         self.kernel_size = (kh, kw)
-        self.weight = Parameter(initializer(init)((out_channels, in_channels, kh, kw),
+        self.weight = Parameter(initializer(init)((out_channels, in_channels // groups, kh, kw),
                                                   rng=rng, dtype=dtype))
         self.bias = Parameter(backend.zeros(out_channels, dtype=dtype)) if bias else None
 
     def forward(self, x):
-        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding)
+        x = as_tensor(x)
+        if x.ndim != 4 or x.shape[1] != self.in_channels:
+            hint = " (channels last? write x.transpose(0, 3, 1, 2))" \
+                if x.ndim == 4 and x.shape[3] == self.in_channels else ""
+            raise cg_errors.ShapeError(
+                f"{self}: expects (N, C, H, W) input with C = {self.in_channels} channels on "
+                f"axis 1, got shape {x.shape}{hint}")
+        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation,
+                        self.groups)
+
+    def extra_repr(self):
+        extra = "".join(f", {k}={v}" for k, v, default in (
+            ("dilation", self.dilation, (1, 1)), ("groups", self.groups, 1)) if v != default)
+        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+                f"stride={self.stride}, padding={self.padding}{extra}")
+
+
+class Conv1d(Module):
+    """1-d convolution over (N, C, L) inputs; weight (out_channels, in_channels // groups, K)."""
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
+                 groups=1, bias=True, init="he", rng=None, dtype=np.float32):
+        if groups < 1 or in_channels % groups or out_channels % groups:
+            raise ValueError(f"Conv1d: in_channels ({in_channels}) and out_channels "
+                             f"({out_channels}) must both be divisible by groups ({groups})")
+        self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
+        self.kernel_size, self.stride, self.padding = int(kernel_size), int(stride), padding
+        self.dilation = int(dilation)
+        self.weight = Parameter(initializer(init)((out_channels, in_channels // groups,
+                                                   self.kernel_size), rng=rng, dtype=dtype))
+        self.bias = Parameter(backend.zeros(out_channels, dtype=dtype)) if bias else None
+
+    def forward(self, x):
+        x = as_tensor(x)
+        if x.ndim != 3 or x.shape[1] != self.in_channels:
+            raise cg_errors.ShapeError(
+                f"{self}: expects (N, C, L) input with C = {self.in_channels} channels on axis "
+                f"1, got shape {x.shape}")
+        return F.conv1d(x, self.weight, self.bias, self.stride, self.padding, self.dilation,
+                        self.groups)
 
     def extra_repr(self):
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
