@@ -345,3 +345,50 @@ def test_conv1d_against_loops_and_its_gradient():
         nn.Conv1d(3, 4, 3, groups=2)
     with pytest.raises(ValueError, match="needs stride 1"):
         nn.Conv2d(1, 1, 3, stride=2, padding="same")(np.ones((1, 1, 5, 5)))
+
+
+def test_optimizer_state_dict_resumes_exactly_and_param_groups_set_the_rate():
+    def model_and_opt():
+        w = nn.Parameter(np.array([1.0, -2.0, 0.5]))
+        return w, nn.Adam([w], lr=0.05, betas=(0.8, 0.9))
+
+    def step(w, opt):
+        opt.zero_grad()
+        (w * w * w).sum().backward()
+        opt.step()
+    w1, opt1 = model_and_opt()
+    for _ in range(3):
+        step(w1, opt1)
+    saved, saved_w = opt1.state_dict(), w1.data.copy()
+    step(w1, opt1)                                   # the run that goes on
+    w2, opt2 = model_and_opt()                       # a fresh one, resumed
+    w2.data[...] = saved_w
+    opt2.load_state_dict(saved)
+    step(w2, opt2)
+    np.testing.assert_array_equal(w2.data, w1.data)
+    assert opt2.beta1 == 0.8 and opt2.state[0]["t"] == 4
+
+    group, = opt2.param_groups
+    assert group["lr"] == 0.05 and group["params"] == [w2]
+    for g in opt2.param_groups:
+        g["lr"] = 0.01
+    assert opt2.lr == 0.01
+    with pytest.raises(KeyError, match="no hyperparameter 'momentum'"):
+        opt2.param_groups[0]["momentum"] = 0.9
+    with pytest.raises(ValueError, match="state is of 1 parameters"):
+        nn.SGD([nn.Parameter([1.0]), nn.Parameter([2.0])], lr=0.1).load_state_dict(saved)
+
+
+def test_group_norm_against_its_formula_and_gradients():
+    layer = nn.GroupNorm(2, 4, dtype=F64)
+    layer.weight.data[...] = RNG.standard_normal(4)
+    layer.bias.data[...] = RNG.standard_normal(4)
+    x = RNG.standard_normal((3, 4, 2, 5))
+    g = x.reshape(3, 2, -1)
+    normed = ((g - g.mean(axis=2, keepdims=True)) / np.sqrt(g.var(axis=2, keepdims=True) + 1e-5))
+    want = normed.reshape(x.shape) * layer.weight.data[:, None, None] + \
+        layer.bias.data[:, None, None]
+    np.testing.assert_allclose(layer(x).data, want, rtol=1e-12, atol=1e-14)
+    check_layer(layer, x)
+    with pytest.raises(ValueError, match="divisible by num_groups"):
+        nn.GroupNorm(3, 4)

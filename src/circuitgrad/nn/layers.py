@@ -234,6 +234,35 @@ class LayerNorm(Module):
         return f"{self.normalized_shape}, eps={self.eps}"
 
 
+class GroupNorm(Module):
+    """Normalise each sample's channels in ``num_groups`` groups (over the group's channels
+    and all positions), then scale and shift per channel (``affine``)."""
+
+    def __init__(self, num_groups, num_channels, eps=1e-5, affine=True, dtype=np.float32):
+        if num_groups < 1 or num_channels % num_groups:
+            raise ValueError(f"GroupNorm: num_channels ({num_channels}) must be divisible by "
+                             f"num_groups ({num_groups})")
+        self.num_groups, self.num_channels, self.eps = num_groups, num_channels, eps
+        self.weight = Parameter(backend.ones(num_channels, dtype=dtype)) if affine else None
+        self.bias = Parameter(backend.zeros(num_channels, dtype=dtype)) if affine else None
+
+    def forward(self, x):
+        x = as_tensor(x)
+        if x.ndim < 2 or x.shape[1] != self.num_channels:
+            raise cg_errors.ShapeError(f"{self}: expects (N, C, ...) input with C = "
+                                       f"{self.num_channels}, got shape {x.shape}")
+        n, rest = x.shape[0], x.shape[2:]
+        grouped = x.reshape(n, self.num_groups, -1)
+        out = F.layer_norm(grouped, grouped.shape[2:], eps=self.eps).reshape(x.shape)
+        if self.weight is not None:
+            shape = (1, self.num_channels) + (1,) * len(rest)
+            out = out * self.weight.reshape(shape) + self.bias.reshape(shape)
+        return out
+
+    def extra_repr(self):
+        return f"{self.num_groups}, {self.num_channels}, eps={self.eps}"
+
+
 class Embedding(Module):
     """A table of ``num_embeddings`` vectors; integer indices pick rows (word vectors). The
     gradient adds up into each row picked, once per time it was picked."""

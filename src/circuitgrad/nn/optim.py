@@ -51,6 +51,36 @@ class Optimizer:
         for p in self.parameters:
             p.grad = None
 
+    @property
+    def param_groups(self):
+        """PyTorch's view of the hyperparameters: one group holding every parameter, whose
+        ``"lr"`` (and other entries) can be read and set (``g["lr"] = 0.01``)."""
+        return [_Group(self)]
+
+    def state_dict(self):
+        """The hyperparameters and each parameter's running state (copied), by position."""
+        return {"hyperparameters": {k: getattr(self, k) for k in self._hyperparameters()},
+                "state": [{k: (v.copy() if isinstance(v, backend.ndarray) else v)
+                           for k, v in st.items()} for st in self.state]}
+
+    def load_state_dict(self, state):
+        """Take back what :meth:`state_dict` gave, for the same parameters in the same order."""
+        saved = state["state"]
+        if len(saved) != len(self.parameters):
+            raise ValueError(f"{type(self).__name__}.load_state_dict: the state is of "
+                             f"{len(saved)} parameters, this optimizer has "
+                             f"{len(self.parameters)}")
+        for k, v in state["hyperparameters"].items():
+            if k not in self._hyperparameters():
+                raise ValueError(f"{type(self).__name__} has no hyperparameter {k!r}")
+            setattr(self, k, v)
+        self.state = [{k: (v.copy() if isinstance(v, backend.ndarray) else v)
+                       for k, v in st.items()} for st in saved]
+
+    def _hyperparameters(self):
+        return [k for k, v in vars(self).items()
+                if k not in ("parameters", "state") and isinstance(v, (int, float, bool))]
+
     def step(self):
         """Apply one update to every parameter that received a gradient."""
         for p, state in zip(self.parameters, self.state, strict=True):
@@ -81,6 +111,21 @@ class Optimizer:
 
     def __repr__(self):
         return f"{type(self).__name__}(lr={self.lr:g})"
+
+
+class _Group(dict):
+    """One entry of ``param_groups``: a dict whose changes reach the optimizer."""
+
+    def __init__(self, optimizer):
+        super().__init__(params=optimizer.parameters,
+                         **{k: getattr(optimizer, k) for k in optimizer._hyperparameters()})
+        self._optimizer = optimizer
+
+    def __setitem__(self, key, value):
+        if key not in self._optimizer._hyperparameters():
+            raise KeyError(f"{type(self._optimizer).__name__} has no hyperparameter {key!r}")
+        setattr(self._optimizer, key, float(value) if key == "lr" else value)
+        super().__setitem__(key, value)
 
 
 class SGD(Optimizer):
