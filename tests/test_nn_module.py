@@ -208,3 +208,48 @@ def test_layer_shape_errors_are_clear():
 def test_repr_shows_the_layers():
     text = repr(convnet())
     assert "(0): Conv2d(1, 4, kernel_size=(3, 3)" in text and "(5): Dropout(p=0.5)" in text
+
+
+def test_a_saved_model_carries_its_architecture(tmp_path):
+    model = nn.Sequential(nn.Conv2d(1, 4, 3, padding="same", rng=0), nn.BatchNorm2d(4),
+                          nn.ReLU(), nn.Flatten(), nn.Linear(4 * 6 * 6, 3, rng=1))
+    model[1].running_mean[...] = 0.25
+    setattr(model, "4", nn.Linear(4 * 6 * 6, 3, dtype=np.float64, rng=2))  # replaced later
+    model.save(tmp_path / "m.npz")
+    again = nn.load(tmp_path / "m.npz")
+    x = np.random.default_rng(0).standard_normal((2, 1, 6, 6)).astype(np.float32)
+    model.eval()
+    again.eval()
+    np.testing.assert_array_equal(again(x).data, model(x).data)
+    assert repr(again) == repr(model) and again[4].weight.dtype == np.float64
+    model.load(tmp_path / "m.npz")  # the state alone, into a model built in code, still works
+
+
+def test_loading_your_own_module_class_and_what_cannot_be_described(tmp_path):
+    class Net(nn.Module):
+        def __init__(self, width, act=None):
+            self.blocks = nn.ModuleList([nn.Linear(2, width, rng=0), act or nn.Tanh()])
+            self.out = nn.Linear(width, 1, rng=1)
+
+        def forward(self, x):
+            for layer in self.blocks:
+                x = layer(x)
+            return self.out(x)
+    net = Net(5, act=nn.LeakyReLU(0.1))
+    net.save(tmp_path / "net.npz")
+    with pytest.raises(ValueError, match="pass classes="):
+        nn.load(tmp_path / "net.npz")
+    again = nn.load(tmp_path / "net.npz", classes={"Net": Net})
+    x = np.ones((3, 2), dtype=np.float32)
+    np.testing.assert_array_equal(again(x).data, net(x).data)
+    assert again.blocks[1].negative_slope == 0.1
+
+    class Odd(nn.Module):
+        def __init__(self, table):
+            self.table = table
+            self.w = nn.Parameter(np.ones(2))
+    Odd({"a": 1}).save(tmp_path / "odd.npz")  # the state is saved; the architecture cannot be
+    with pytest.raises(ValueError, match="no architecture"):
+        nn.load(tmp_path / "odd.npz")
+    with pytest.raises(TypeError, match="Odd argument 0 is a dict"):
+        Odd({"a": 1}).architecture()

@@ -67,7 +67,7 @@ from .losses import (
     softmax_cross_entropy,
     svm_loss,
 )
-from .module import Module, Parameter, substituted
+from .module import Module, Parameter, load, substituted
 from .optim import (
     SGD,
     Adam,
@@ -86,7 +86,7 @@ __all__ = [
     "GELU", "AdaptiveAvgPool2d", "AdamW", "AvgPool2d", "CosineAnnealingLR", "CrossEntropyLoss",
     "Dropout2d", "Embedding", "Identity", "LayerNorm", "LeakyReLU", "LogSoftmax", "MSELoss",
     "ModuleList", "Softmax", "clip_grad_norm_", "LSTM", "LSTMCell", "RNN", "RNNCell",
-    "Conv1d", "GroupNorm",
+    "Conv1d", "GroupNorm", "load",
     "SGD", "Adam", "BatchNorm1d", "BatchNorm2d", "Conv2d", "CosineLR", "DataLoader", "Dataset",
     "Dropout", "Flatten", "LabelError", "Linear", "MaxPool2d", "Module", "Optimizer",
     "Parameter", "RMSProp", "ReLU", "Schedule", "Sequential", "Sigmoid", "StepLR", "Tanh",

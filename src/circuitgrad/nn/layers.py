@@ -156,7 +156,7 @@ class GELU(Module):
     """x * Phi(x) (``approximate="tanh"``: the tanh approximation)."""
 
     def __init__(self, approximate="none"):
-        F.gelu(np.zeros(1), approximate)  # an unknown name fails here, not at the first call
+        F.gelu(backend.zeros(1), approximate)  # an unknown name fails here, not at the first call
         self.approximate = approximate
 
     def forward(self, x):
@@ -385,6 +385,10 @@ class Sequential(Module):
     def __getitem__(self, i):
         return list(self)[i]
 
+    def architecture(self):  # the layers it holds now, even if one was replaced since
+        return {"class": type(self).__name__, "kwargs": {},
+                "args": [{"module": layer.architecture()} for layer in self]}
+
     def forward(self, x):
         for layer in self:
             x = layer(x)
@@ -413,6 +417,10 @@ class ModuleList(Module):
 
     def __getitem__(self, i):
         return list(self)[i]
+
+    def architecture(self):
+        return {"class": "ModuleList", "kwargs": {},
+                "args": [{"tuple": [{"module": m.architecture()} for m in self]}]}
 
 
 class Dropout2d(Dropout):

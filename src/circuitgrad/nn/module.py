@@ -14,9 +14,13 @@ itself (batch-norm's running statistics) and that belong in its saved state.
 """
 
 import contextlib
+import functools
+import json
+import numbers
 
 import numpy as np
 
+from .. import backend
 from ..errors import ShapeError
 from ..tensor import Tensor
 
@@ -51,6 +55,36 @@ class Module:
     # Class-level defaults, so a subclass that forgets super().__init__() still works.
     training = True
     _buffer_names = ()
+    _made_by = None  # (class, args, kwargs) of the constructor call: the architecture
+
+    def __init_subclass__(cls, **kwargs):
+        """Every layer notes the arguments it was made with (its outermost constructor
+        call), so a saved model carries its architecture (:func:`load`)."""
+        super().__init_subclass__(**kwargs)
+        init = cls.__dict__.get("__init__")
+        if cls.__module__.startswith(__package__ + "."):
+            _CLASSES[cls.__name__] = cls
+        if init is None:
+            return
+
+        @functools.wraps(init)
+        def noting_init(self, *args, **kw):
+            if "_made_by" not in vars(self):
+                vars(self)["_made_by"] = (type(self), args, kw)
+            init(self, *args, **kw)
+        cls.__init__ = noting_init
+
+    def architecture(self):
+        """How to make this module again: its class and constructor arguments, nested (a
+        JSON-able dict). Layers given arguments that are not numbers, strings, dtypes,
+        tuples or layers cannot be described; the error names the argument."""
+        made_by = vars(self).get("_made_by")
+        cls, args, kwargs = made_by if made_by is not None else (type(self), (), {})
+        where = type(self).__name__
+        return {"class": cls.__name__,
+                "args": [_describe(a, f"{where} argument {i}") for i, a in enumerate(args)],
+                "kwargs": {k: _describe(v, f"{where} argument {k}")
+                           for k, v in kwargs.items() if k != "rng"}}
 
     def forward(self, *args, **kwargs):
         raise NotImplementedError(f"{type(self).__name__} must define forward()")
@@ -188,13 +222,19 @@ class Module:
             setattr(owner, attr, np.array(state[name], dtype=b.dtype))
 
     def save(self, path):
-        """Write the state to a ``.npz`` file."""
-        np.savez(path, **self.state_dict())
+        """Write the state and the architecture to a ``.npz`` file (``nn.load`` makes the
+        model again from it; ``model.load`` reads the state into an existing model)."""
+        state = self.state_dict()
+        try:
+            state[_ARCHITECTURE] = np.array(json.dumps(self.architecture()))
+        except TypeError:  # a layer whose arguments cannot be described: the state alone
+            pass
+        np.savez(path, **state)
 
     def load(self, path):
         """Read a state written by :meth:`save`; returns self."""
         with np.load(path) as archive:
-            self.load_state_dict({k: archive[k] for k in archive.files})
+            self.load_state_dict({k: archive[k] for k in archive.files if k != _ARCHITECTURE})
         return self
 
     def _owner(self, dotted):
@@ -254,3 +294,59 @@ def substituted(module, tensors):
     finally:
         for owner, attr, original in reversed(originals):
             setattr(owner, attr, original)
+
+
+_ARCHITECTURE = "__architecture__"
+_CLASSES = {}  # circuitgrad.nn's own layers by name: what load() may make
+
+
+def _describe(value, what):
+    if value is None or isinstance(value, (bool, str, numbers.Real)):
+        return value.item() if isinstance(value, backend.generic) else value
+    if isinstance(value, Module):
+        return {"module": value.architecture()}
+    if isinstance(value, (tuple, list)):
+        return {"tuple": [_describe(v, what) for v in value]}
+    if isinstance(value, type) and issubclass(value, backend.generic) or isinstance(value,
+                                                                              np.dtype):
+        return {"dtype": np.dtype(value).name}
+    raise TypeError(f"{what} is a {type(value).__name__}, which a saved architecture cannot "
+                    f"hold; save the state alone and rebuild the model in code")
+
+
+def _made(spec, classes):
+    if isinstance(spec, dict):
+        if "module" in spec:
+            return _build(spec["module"], classes)
+        if "tuple" in spec:
+            return tuple(_made(v, classes) for v in spec["tuple"])
+        if "dtype" in spec:
+            return np.dtype(spec["dtype"]).type
+    return spec
+
+
+def _build(spec, classes):
+    cls = classes.get(spec["class"]) or _CLASSES.get(spec["class"])
+    if cls is None:
+        raise ValueError(f"the saved model uses a layer {spec['class']!r} that is not part of "
+                         f"circuitgrad.nn; pass classes={{'{spec['class']}': ...}} to load()")
+    module = cls(*[_made(a, classes) for a in spec["args"]],
+                 **{k: _made(v, classes) for k, v in spec["kwargs"].items()})
+    return module
+
+
+def load(path, classes=None):
+    """The model a ``model.save(path)`` (or ``circuitgrad train``) wrote, made again from its
+    saved architecture, with its saved parameters and buffers. Only circuitgrad.nn's layers
+    are made, unless ``classes`` maps the names of your own Module classes to them (their
+    constructor arguments must be numbers, strings, dtypes, tuples or layers)."""
+    with np.load(path) as archive:
+        if _ARCHITECTURE not in archive.files:
+            raise ValueError(f"{path} holds parameters but no architecture (saved by an older "
+                             f"circuitgrad, or a layer's arguments could not be described): "
+                             f"build the model in code and call model.load(path)")
+        spec = json.loads(str(archive[_ARCHITECTURE]))
+        state = {k: archive[k] for k in archive.files if k != _ARCHITECTURE}
+    model = _build(spec, dict(classes or {}))
+    model.load_state_dict(state)
+    return model

@@ -5,7 +5,7 @@ nothing is downloaded. A fixed, stratified 20% of it is held out as the test set
 is shuffled and batched with the given seed, so the same seed gives the same numbers.
 While training, a progress bar shows the loss and accuracy; at the end the test accuracy
 is printed, a plot of the loss and the train/test accuracy per epoch is written (PNG), and
-the parameters are saved (``.npz``, loadable with ``model.load(path)``).
+the model is saved (``.npz``: ``nn.load(path)`` makes it again, architecture and all).
 
 Used by the ``circuitgrad`` command (``add_arguments`` + ``run``) and runnable on its own::
 
@@ -193,7 +193,8 @@ def run(args):
         print(f"circuitgrad train: error: cannot save the results in {args.out_dir}: "
               f"{err.strerror or err}", file=sys.stderr)
         return 2
-    print(f"saved parameters to {stem}.npz and the training curves to {stem}.png")
+    print(f"saved the model to {stem}.npz (nn.load({stem + '.npz'!r}) makes it again) and the "
+          f"training curves to {stem}.png")
     return 0
 
 
