@@ -205,3 +205,19 @@ def test_results_that_cannot_be_saved_end_in_one_line(tmp_path, capsys, monkeypa
     err = capsys.readouterr().err.splitlines()
     assert err == [f"circuitgrad train: error: cannot save the results in {tmp_path}: "
                    f"No space left on device"]
+
+
+def test_the_wine_data_set_with_the_normalised_mlp_and_a_checkpoint_nn_load_reads(tmp_path,
+                                                                                   capsys):
+    code = train.run(args("wine", "--model", "mlp-norm", "--epochs", "10", "--no-progress",
+                          "--out-dir", str(tmp_path)))
+    assert code == 0
+    out = capsys.readouterr().out
+    right, total = out.split("(")[1].split(")")[0].split("/")
+    assert int(total) == 36 and int(right) >= 32  # 3 classes: chance is a third
+    model = nn.load(tmp_path / "wine-mlp-norm.npz")  # the architecture came with it
+    assert isinstance(model[1], nn.LayerNorm) and isinstance(model[2], nn.GELU)
+    _, X_test, _, y_test = train.load_split("wine", "mlp-norm")
+    assert round(nn.accuracy(model, X_test, y_test) * 36) == int(right)
+    assert train.run(args("wine", "--model", "convnet")) == 2
+    assert "needs images" in capsys.readouterr().err

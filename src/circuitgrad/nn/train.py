@@ -25,6 +25,7 @@ import numpy as np
 from .. import backend
 from ..outdir import out_dir_problem
 from . import (
+    GELU,
     Adam,
     BatchNorm2d,
     Conv2d,
@@ -32,7 +33,9 @@ from . import (
     DataLoader,
     Dropout,
     Flatten,
+    GroupNorm,
     LabelError,
+    LayerNorm,
     Linear,
     MaxPool2d,
     ReLU,
@@ -43,44 +46,73 @@ from . import (
     softmax_cross_entropy,
 )
 
-NUM_CLASSES = 10
 TEST_FRACTION = 0.2
 SPLIT_SEED = 0  # the held-out split stays the same whatever --seed is, so runs compare
 
+# scikit-learn's bundled data sets (nothing is downloaded): features, classes, and whether
+# the rows are 8x8 images (the convolutional models need them)
+DATASETS = {"digits": {"features": 64, "classes": 10, "images": True},
+            "wine": {"features": 13, "classes": 3, "images": False}}
+NUM_CLASSES = DATASETS["digits"]["classes"]
+
 # Per model: epochs and learning rate that reach the issue's targets (MLP >= 97%,
 # convnet >= 98% on the held-out digits) in a few seconds.
-DEFAULTS = {"mlp": {"epochs": 30, "lr": 0.01}, "convnet": {"epochs": 15, "lr": 0.01}}
+DEFAULTS = {"mlp": {"epochs": 30, "lr": 0.01}, "mlp-norm": {"epochs": 30, "lr": 0.01},
+            "convnet": {"epochs": 15, "lr": 0.01}, "convnet-gn": {"epochs": 15, "lr": 0.01}}
+CONVOLUTIONAL = ("convnet", "convnet-gn")
 
 
-def build_model(name, seed=0):
-    """The ``mlp`` (64-256-10, dropout) or ``convnet`` (two conv+BN+ReLU+pool blocks)."""
+def build_model(name, seed=0, dataset="digits"):
+    """``mlp`` (in-256-classes, dropout), ``mlp-norm`` (LayerNorm and GELU), ``convnet``
+    (two conv+BN+ReLU+pool blocks) or ``convnet-gn`` (GroupNorm, 'same' padding)."""
     manual_seed(seed)
+    features, classes = DATASETS[dataset]["features"], DATASETS[dataset]["classes"]
     if name == "mlp":
-        return Sequential(Linear(64, 256), ReLU(), Dropout(0.2), Linear(256, NUM_CLASSES))
+        return Sequential(Linear(features, 256), ReLU(), Dropout(0.2), Linear(256, classes))
+    if name == "mlp-norm":
+        return Sequential(Linear(features, 256), LayerNorm(256), GELU(), Dropout(0.2),
+                          Linear(256, classes))
+    if name in CONVOLUTIONAL and not DATASETS[dataset]["images"]:
+        raise ValueError(f"model {name} needs images; {dataset} has none (use mlp or mlp-norm)")
     if name == "convnet":
         return Sequential(
             Conv2d(1, 32, 3, padding=1), BatchNorm2d(32), ReLU(), MaxPool2d(2),   # 32 x 4 x 4
             Conv2d(32, 64, 3, padding=1), BatchNorm2d(64), ReLU(), MaxPool2d(2),  # 64 x 2 x 2
-            Flatten(), Linear(64 * 2 * 2, NUM_CLASSES))
-    raise ValueError(f"unknown model {name!r}; choose mlp or convnet")
+            Flatten(), Linear(64 * 2 * 2, classes))
+    if name == "convnet-gn":
+        return Sequential(
+            Conv2d(1, 32, 3, padding="same"), GroupNorm(4, 32), ReLU(), MaxPool2d(2),
+            Conv2d(32, 64, 3, padding="same"), GroupNorm(8, 64), ReLU(),
+            MaxPool2d(2), Flatten(), Linear(64 * 2 * 2, classes))
+    raise ValueError(f"unknown model {name!r}; choose one of {', '.join(DEFAULTS)}")
+
+
+def load_split(dataset="digits", model="mlp"):
+    """(X_train, X_test, y_train, y_test) as float32 features and int64 labels: digits'
+    pixels scaled to [0, 1] ((N, 1, 8, 8) images for the convolutional models), wine's
+    features standardised with the training split's mean and deviation."""
+    from sklearn import datasets
+    from sklearn.model_selection import train_test_split
+
+    data = getattr(datasets, f"load_{dataset}")()
+    X = data.data.astype(np.float64)
+    if dataset == "digits":
+        X = X / 16.0
+    y = data.target.astype(np.int64)
+    X_train, X_test, y_train, y_test = train_test_split(
+        X, y, test_size=TEST_FRACTION, stratify=y, random_state=SPLIT_SEED)
+    if dataset == "wine":
+        mean, std = X_train.mean(axis=0), X_train.std(axis=0)
+        X_train, X_test = (X_train - mean) / std, (X_test - mean) / std
+    X_train, X_test = X_train.astype(np.float32), X_test.astype(np.float32)
+    if model in CONVOLUTIONAL:
+        X_train, X_test = X_train.reshape(-1, 1, 8, 8), X_test.reshape(-1, 1, 8, 8)
+    return X_train, X_test, y_train, y_test
 
 
 def load_digits_split(model="mlp"):
-    """(X_train, X_test, y_train, y_test): pixels scaled to [0, 1], float32.
-
-    Images are (N, 64) rows for the MLP and (N, 1, 8, 8) for the convnet.
-    """
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
-
-    digits = load_digits()
-    X = (digits.data / 16.0).astype(np.float32)
-    y = digits.target.astype(np.int64)
-    X_train, X_test, y_train, y_test = train_test_split(
-        X, y, test_size=TEST_FRACTION, stratify=y, random_state=SPLIT_SEED)
-    if model == "convnet":
-        X_train, X_test = X_train.reshape(-1, 1, 8, 8), X_test.reshape(-1, 1, 8, 8)
-    return X_train, X_test, y_train, y_test
+    """The digits split (see :func:`load_split`)."""
+    return load_split("digits", model)
 
 
 def _whole_number(least):
@@ -109,8 +141,9 @@ def _positive_number(text):
 
 def add_arguments(parser):
     """Add the ``train`` sub-command's arguments to an argparse parser."""
-    parser.add_argument("dataset", choices=["digits"],
-                        help="the data set (scikit-learn's bundled 8x8 digits)")
+    parser.add_argument("dataset", choices=sorted(DATASETS),
+                        help="the data set (scikit-learn's bundled 8x8 digits, or its wine "
+                             "measurements: 13 features, 3 classes)")
     parser.add_argument("--model", choices=sorted(DEFAULTS), default="mlp",
                         help="network to train (default: mlp)")
     parser.add_argument("--epochs", type=_whole_number(1), default=None,
@@ -129,7 +162,11 @@ def add_arguments(parser):
 def run(args):
     """Train as ``args`` says; returns the process exit code (0 on success)."""
     # where the results go is checked now, not after the training it would waste
-    stem = os.path.join(args.out_dir, f"digits-{args.model}")
+    if args.model in CONVOLUTIONAL and not DATASETS[args.dataset]["images"]:
+        print(f"circuitgrad train: error: --model {args.model} needs images; {args.dataset} "
+              f"has none (use mlp or mlp-norm)", file=sys.stderr)
+        return 2
+    stem = os.path.join(args.out_dir, f"{args.dataset}-{args.model}")
     problem = out_dir_problem(args.out_dir)
     for path in (stem + ".npz", stem + ".png"):
         if not problem and os.path.isdir(path):
@@ -149,11 +186,11 @@ def run(args):
     epochs = defaults["epochs"] if args.epochs is None else args.epochs
     lr = defaults["lr"] if args.lr is None else args.lr
 
-    X_train, X_test, y_train, y_test = load_digits_split(args.model)
-    model = build_model(args.model, args.seed)
+    X_train, X_test, y_train, y_test = load_split(args.dataset, args.model)
+    model = build_model(args.model, args.seed, args.dataset)
     optimizer = Adam(model.parameters(), lr=lr)
     loader = DataLoader((X_train, y_train), batch_size=args.batch_size, seed=args.seed)
-    bar = tqdm(total=epochs * len(loader), desc=f"digits {args.model}", unit="batch",
+    bar = tqdm(total=epochs * len(loader), desc=f"{args.dataset} {args.model}", unit="batch",
                disable=args.no_progress, file=sys.stderr, dynamic_ncols=True)
     state = {"test": None}  # the latest test accuracy, shown while the next epoch runs
 
@@ -174,7 +211,8 @@ def run(args):
         with bar:
             history = fit(model, loader, softmax_cross_entropy, optimizer, epochs,
                           test=(X_test, y_test), schedule=CosineLR(optimizer, epochs),
-                          num_classes=NUM_CLASSES, on_batch=on_batch, on_epoch=on_epoch)
+                          num_classes=DATASETS[args.dataset]["classes"], on_batch=on_batch,
+                          on_epoch=on_epoch)
     except (TrainingError, LabelError) as err:
         print(f"circuitgrad train: {err}", file=sys.stderr)
         return 1
@@ -188,7 +226,8 @@ def run(args):
     try:  # checked up front, but the file system may still refuse (full, read-only)
         os.makedirs(args.out_dir, exist_ok=True)
         model.save(stem + ".npz")
-        plot_history(history, stem + ".png", title=f"digits, {args.model}, seed {args.seed}")
+        plot_history(history, stem + ".png",
+                     title=f"{args.dataset}, {args.model}, seed {args.seed}")
     except OSError as err:
         print(f"circuitgrad train: error: cannot save the results in {args.out_dir}: "
               f"{err.strerror or err}", file=sys.stderr)
