@@ -14,6 +14,9 @@ cpdef dict _walk(list roots, stop, bint store, every, bint retain_graph, bint cr
 @cython.locals(w=Wire, deps=Py_ssize_t)
 cdef _send(Wire x, gi, Gate gate, Py_ssize_t i, list ready)
 
+@cython.locals(w=Wire, deps=Py_ssize_t)
+cdef bint _add_into(Wire x, g, add, dict params, list ready, dict owned) except -1
+
 cdef _input(Wire t, Py_ssize_t i)
 
 @cython.locals(w=Wire)
