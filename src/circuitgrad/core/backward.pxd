@@ -7,7 +7,7 @@ from .node cimport Node, Wire
 cdef Py_ssize_t _WALKED
 
 
-@cython.locals(t=Wire, gate=Gate, i=Py_ssize_t, keep_below=Py_ssize_t)
+@cython.locals(t=Wire, gate=Gate, i=Py_ssize_t, keep_below=Py_ssize_t, owned=dict)
 cpdef dict _walk(list roots, stop, bint store, every, bint retain_graph, bint create_graph,
                  set handed_out, bint keep)
 

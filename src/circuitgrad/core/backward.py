@@ -134,6 +134,8 @@ def _walk(roots, stop, store, every, retain_graph, create_graph, handed_out, kee
     while ready:
         t = ready.pop()
         g = t._acc  # complete: every consumer has added its share. The upstream gradient.
+        if owned:  # complete, so no longer added into: the walk must not hold it any more
+            owned.pop(id(t), None)
         if every is not None:
             every[id(t)] = g
         if stop and id(t) in stop:
