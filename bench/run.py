@@ -29,6 +29,7 @@ except ImportError:  # not installed: use the checkout this script lives in
 
 import dispatch
 import harness
+import linear_time
 import matmul
 import mlp
 import naive_loop
@@ -44,6 +45,7 @@ BENCHMARKS: dict[str, Callable[[Config], list[Row]]] = {
     "matmul": matmul.bench_matmul,
     "dispatch_mlp": dispatch.bench_dispatch_mlp,
     "naive_loop": naive_loop.bench_naive_loop,
+    "linear_time": linear_time.bench_linear_time,
 }
 
 

@@ -1015,10 +1015,29 @@ def _push_tangents(t, gate, inputs, params, live):
         with levels_below(level):
             tangents = [x._tangents.get(level) if isinstance(x, Tensor) and x._tangents
                         else None for x in inputs]
-            out_tangent = jvp_of(gate, tangents, t, inputs, params)
+            out_tangent = jvp_of(gate, tangents, _twin(t), inputs, params)
         if t._tangents is None:
             t._tangents = {}
         t._tangents[level] = out_tangent
+
+
+def _twin(t):
+    """What a tangent rule gets as ``out``: the same value on a wire with the same record
+    (gate and inputs) as ``t``, but not ``t``. A rule such as exp's ``t * out`` records a gate
+    holding ``out``; were that ``t``, which holds the rule's result in its tangents, the two
+    would be a reference cycle (left for the garbage collector by every hvp and hessian).
+    Reverse mode through the twin reaches t's inputs exactly as through ``t``."""
+    h = _wrap(t._value)
+    if t.requires_grad:
+        if t._node is not None:
+            h._node = t._node
+        else:
+            h._gate, h._a, h._b, h._more = t._gate, t._a, t._b, t._more
+            h._params, h._edges = t._params, t._edges
+        h.requires_grad = True
+    if t._tangents:  # the lower levels' tangents, which this level's rule sees as primals
+        h._tangents = dict(t._tangents)
+    return h
 
 
 def jvp_of(gate, tangents, out, inputs, params):

@@ -9,12 +9,15 @@ cdef bint _checking
 cdef object _checked, _checked_g
 
 
-@cython.locals(t=Wire, gate=Gate, i=Py_ssize_t, keep_below=Py_ssize_t)
+@cython.locals(t=Wire, gate=Gate, i=Py_ssize_t, keep_below=Py_ssize_t, owned=dict)
 cpdef dict _walk(list roots, stop, bint store, every, bint retain_graph, bint create_graph,
                  set handed_out, bint keep)
 
 @cython.locals(w=Wire, deps=Py_ssize_t)
 cdef _send(Wire x, gi, Gate gate, Py_ssize_t i, list ready)
+
+@cython.locals(w=Wire, deps=Py_ssize_t)
+cdef bint _add_into(Wire x, g, add, dict params, list ready, dict owned) except -1
 
 cdef _input(Wire t, Py_ssize_t i)
 

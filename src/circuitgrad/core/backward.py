@@ -18,6 +18,7 @@ drawn afterwards shows the circuit, and each small wire keeps the gradient of th
 
 import numpy as np
 
+from .. import backend
 from ..backend import ndarray as _ndarray
 from ..errors import AnomalyError, GraphFreedError, ShapeError
 from . import anomaly, trace
@@ -141,10 +142,15 @@ def _walk(roots, stop, store, every, retain_graph, create_graph, handed_out, kee
     # not (a wire holding a circuit made from itself would be a reference cycle).
     keep_grads = not create_graph
     released_leaves = {} if not retain_graph else None  # one stand-in per large leaf
+    # Running gradients this walk made for gates with vjp_add (x[i]), by wire id: only
+    # these are added into in place (any other may be shared: a rule's result, the caller's).
+    owned = {}
     ready = [r for r in roots if r._deps == 0]
     while ready:
         t = ready.pop()
         g = t._acc  # complete: every consumer has added its share. The upstream gradient.
+        if owned:  # complete, so no longer added into: the walk must not hold it any more
+            owned.pop(id(t), None)
         if every is not None:
             every[id(t)] = g
         if stop and id(t) in stop:
@@ -188,15 +194,21 @@ def _walk(roots, stop, store, every, retain_graph, create_graph, handed_out, kee
                     for i in edges:
                         _send(a if i == 0 else b, vjp[i](g, out, av, bv), gate, i, ready)
             else:
-                args = [_argument(w, create_graph) for w in stored_inputs(t)]
-                all_at_once = together(gate)
-                if all_at_once is not None:  # a variadic gate: every input's gradient at once
-                    grads = all_at_once(edges, g, out, *args, **params)
-                    for k, i in enumerate(edges):
-                        _send(_input(t, i), grads[k], gate, i, ready)
-                else:
-                    for i in edges:
-                        _send(_input(t, i), vjp[i](g, out, *args, **params), gate, i, ready)
+                added = False
+                if gate.vjp_add is not None and not create_graph:
+                    # x[i]: its part goes straight into x's running gradient (Gate.vjp_add)
+                    added = _add_into(a, g, gate.vjp_add, params, ready, owned)
+                if not added:
+                    args = [_argument(w, create_graph) for w in stored_inputs(t)]
+                    all_at_once = together(gate)
+                    if all_at_once is not None:  # variadic: every input's gradient at once
+                        grads = all_at_once(edges, g, out, *args, **params)
+                        for k, i in enumerate(edges):
+                            _send(_input(t, i), grads[k], gate, i, ready)
+                    else:
+                        for i in edges:
+                            _send(_input(t, i), vjp[i](g, out, *args, **params), gate, i,
+                                  ready)
         if not retain_graph:  # the walk never comes back here
             if meta is not None and meta.saved is not None:  # the caller's arrays it kept
                 meta.saved.release()  # are writeable again (core/saved.py)
@@ -226,6 +238,34 @@ def _send(x, gi, gate, i, ready):
     w._deps = deps
     if deps == 0:
         ready.append(w)
+
+
+def _add_into(x, g, add, params, ready, owned):
+    """``_send`` for a gate with ``vjp_add`` (getitem, whose only input is ``x``): ``add``
+    puts its cotangent ``g`` into x's running gradient in place. That gradient is a buffer
+    of x's shape which this walk allocates once per wire (``owned``), so n gates reading
+    parts of x cost O(x.size + n), where a zero array per gate would cost O(x.size * n).
+    Returns False for a 0-d ``x`` (its gradient stays a NumPy scalar: ``vjp[0]`` does it)."""
+    w = x if x._node is None else x._node
+    value = w._value
+    if not isinstance(value, _ndarray) or value.ndim == 0:
+        return False
+    buffer = w._acc
+    if buffer is None or owned.get(id(w)) is not buffer:
+        if buffer is None:
+            buffer = backend.zeros(value.shape, value.dtype)
+        else:  # a gradient that arrived by _send may be shared: add into a copy
+            buffer = np.array(buffer, dtype=value.dtype)
+        w._acc = buffer
+        owned[id(w)] = buffer
+    if g.dtype != value.dtype:  # as _fit does: the gradient has its input's dtype
+        g = g.astype(value.dtype)
+    add(buffer, g, **params)
+    deps = w._deps - 1
+    w._deps = deps
+    if deps == 0:
+        ready.append(w)
+    return True
 
 
 def _input(t, i):

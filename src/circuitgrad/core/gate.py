@@ -32,6 +32,13 @@ input too, which circuitgrad does not do, so the write is refused (``tensor.writ
 swapped (add, mul, maximum, minimum): for ``x * x`` the engine then computes the gradient
 once and counts it twice.
 
+``vjp_add(buffer, g, **params)``, for one-input gates that read part of their input
+(getitem), adds input 0's cotangent into ``buffer`` in place: an array of the input's shape
+and dtype that the backward walk owns and keeps as that input's running gradient. A plain
+walk (arrays, no ``create_graph``) calls it instead of ``vjp[0]``, so ``x[0] + x[1] + ...``
+costs each gate the size of its part, not a zero array of ``x``'s size and a full-size
+addition (quadratic in a loop). ``vjp`` stays the rule for circuits of gradients.
+
 ``saves`` lists the inputs whose *values* the VJP rules read (default: all) and
 ``saves_out`` whether they read the output's. A large array that no rule reads is let go
 as soon as the user drops it; the rules then see a zero-filled stand-in with the right
@@ -57,11 +64,12 @@ from .node import Wire
 
 class Gate:
     __slots__ = ("name", "forward", "vjp", "jvp", "broadcasts", "symbol", "saves",
-                 "saves_out", "symmetric", "numpy", "api", "local", "text", "views", "caveats")
+                 "saves_out", "symmetric", "numpy", "api", "local", "text", "views", "caveats",
+                 "vjp_add")
 
     def __init__(self, name, forward, vjp, jvp=None, *, broadcasts=False, symbol=None,
                  saves=None, saves_out=True, symmetric=False, numpy=(), api=None,
-                 local=None, text=None, views=False, caveats=()):
+                 local=None, text=None, views=False, caveats=(), vjp_add=None):
         self.name = name
         self.forward = forward
         # a tuple of per-input rules, or ``each(rule)`` for any number of inputs; ``jvp`` may
@@ -79,6 +87,7 @@ class Gate:
         self.text = text
         self.views = views
         self.caveats = (caveats,) if isinstance(caveats, str) else tuple(caveats)
+        self.vjp_add = vjp_add
 
     def __repr__(self):
         return f"<gate {self.name}>"

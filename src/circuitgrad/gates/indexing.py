@@ -64,6 +64,15 @@ def _scatter(g, index, shape):
     return call(scatter_add, g, index=index, shape=shape)
 
 
+def _add_at_index(buffer, g, index):
+    """getitem's VJP as an addition into x's running gradient (``Gate.vjp_add``): the
+    backward walk keeps one buffer per wire, so a loop over ``x[i]`` costs O(len(x))."""
+    if is_basic(index):
+        buffer[index] += g
+    else:  # an entry an integer array names twice gets both gradients
+        backend.add_at(buffer, index, g)
+
+
 # The listing writes getitem's gradient as ``dx[index] += dgetitem``: see staged.py.
 getitem = Gate("getitem", lambda x, index: x[index], symbol="[]",
                caveats="An entry picked several times (repeated integer indices) gets the sum "
@@ -72,6 +81,7 @@ getitem = Gate("getitem", lambda x, index: x[index], symbol="[]",
                text=Text(lambda site: f"{site.arg(0)}[{index_text(site.params['index'])}]",
                          lambda site, i: site.g),
                vjp=(lambda g, out, x, index: _scatter(g, index, x.shape),),
+               vjp_add=_add_at_index,
                jvp=(lambda t, out, x, index: t[index],))
 
 
