@@ -42,7 +42,7 @@ def test_rows_name_the_gate_or_the_composed_function_and_its_caveats():
     name, gate, caveats = by_function[np.linalg.pinv]
     assert (name, gate) == ("cg.linalg.pinv", None) and caveats == cg.linalg.pinv.caveats
     # the cg name in a row is the very function: calling it gives NumPy's value
-    for fn, name, _, _ in supported.rows():
+    for _fn, name, _, _ in supported.rows():
         if name is not None:
             target = cg
             for part in name.split(".")[1:]:

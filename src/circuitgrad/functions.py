@@ -15,10 +15,10 @@ from . import backend
 from .errors import NotDifferentiableError, ShapeError
 from .gates import elementwise as ew
 from .gates import formula_gates
-from .gates.define import caveat
 from .gates import linalg as la
 from .gates import reduce as rd
 from .gates import shape as sh
+from .gates.define import caveat
 from .tensor import Tensor, apply, as_tensor, install
 
 

@@ -1152,7 +1152,7 @@ class Flat:
         t = self.base
         if isinstance(index, Tensor):
             index = index._value
-        flat = np.arange(t.size).reshape(-1)[index]
+        flat = backend.arange(t.size).reshape(-1)[index]
         return np.unravel_index(flat, t.shape)
 
     def __getitem__(self, index):
