@@ -61,8 +61,12 @@ def _scipy_rule(ufunc):
     module = sys.modules.get("scipy.special")
     if gate is None or module is None or getattr(module, ufunc.__name__, None) is not ufunc:
         return None
-    rule = _UFUNCS[ufunc] = _ufunc_rule(gate)
+    # kept apart from _UFUNCS, NumPy's own, which the docs' table lists (scipy's have a section)
+    rule = _SCIPY_UFUNCS[ufunc] = _ufunc_rule(gate)
     return rule
+
+
+_SCIPY_UFUNCS = {}
 
 
 def _public_name(func):
@@ -105,7 +109,7 @@ def array_ufunc(ufunc, method, inputs, kwargs):
             return result
         return _unsupported(f"{_public_name(ufunc)}.{method}", inputs, lambda: getattr(
             ufunc, method)(*_raw_all(inputs), **kwargs))
-    rule = _UFUNCS.get(ufunc) or _scipy_rule(ufunc)
+    rule = _UFUNCS.get(ufunc) or _SCIPY_UFUNCS.get(ufunc) or _scipy_rule(ufunc)
     if rule is not None and not kwargs:
         return rule(*inputs)
     if ufunc in _CONSTANT_UFUNCS:
