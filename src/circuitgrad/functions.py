@@ -50,6 +50,23 @@ def power(a, b):
     return apply(ew.pow, (as_tensor(a), b))
 
 
+@caveat("Computed in float64, as NumPy does; a float32 input gets its gradient cast back to "
+        "float32.")
+def float_power(a, b):
+    """``np.float_power``: ``a ** b`` computed in float64 whatever the inputs' precision."""
+    return power(as_float64(a), as_float64(b))
+
+
+def as_float64(v):
+    """``v`` in float64: a Tensor through the cast gate (its gradient comes back in its own
+    precision), an array converted; a Python number stays a number."""
+    if isinstance(v, Tensor):
+        return v if v.dtype == np.float64 else v.astype(np.float64)
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        return v
+    return np.asarray(v, dtype=np.float64)
+
+
 def maximum(a, b):
     """Elementwise max; the gradient goes to the larger input, split evenly at a tie.
 
@@ -941,9 +958,9 @@ install(clip=clip, dot=dot, var=var, std=std, ravel=ravel)  # the Tensor methods
 # Everything above that is public, derived or written out: what ``import circuitgrad`` gives.
 __all__ = sorted(DERIVED) + [
     "broadcast_to", "clip", "concatenate", "dot", "einsum", "expand_dims", "getitem",
-    "log_softmax", "logsumexp", "matmul", "max", "maximum", "mean", "min", "minimum", "norm",
-    "outer", "power", "ravel", "reshape", "softmax", "squeeze", "stack", "std", "sum",
-    "swapaxes", "transpose", "var", "where",
+    "float_power", "log_softmax", "logsumexp", "matmul", "max", "maximum", "mean", "min",
+    "minimum", "norm", "outer", "power", "ravel", "reshape", "softmax", "squeeze", "stack",
+    "std", "sum", "swapaxes", "transpose", "var", "where",
     # NumPy's array functions (composites, and the gates prod, cumsum, fmax, fmin)
     "array_split", "atleast_1d", "atleast_2d", "atleast_3d", "average", "choose",
     "column_stack", "cumprod", "cumsum", "diag", "diagonal", "diff", "dsplit",

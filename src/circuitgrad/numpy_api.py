@@ -26,6 +26,10 @@ def _pow(a, b):
                    and b.ndim == 0 and not b._tangents else b)
 
 
+def _float_power(a, b):
+    return _pow(F.as_float64(a), F.as_float64(b))  # NumPy computes it in float64
+
+
 def _ufunc_rule(gate):
     return lambda *inputs: apply(gate, inputs)
 
@@ -34,7 +38,7 @@ def _ufunc_rule(gate):
 # gates' definitions; only the power functions choose between two gates.
 _UFUNCS = {fn: _ufunc_rule(gate) for gate in all_gates() for fn in gate.numpy
            if isinstance(fn, np.ufunc)}
-_UFUNCS.update({np.power: _pow, np.float_power: _pow, np.positive: as_tensor})
+_UFUNCS.update({np.power: _pow, np.float_power: _float_power, np.positive: as_tensor})
 
 
 def _function_rule(gate, fn):

@@ -251,7 +251,7 @@ def _pow_text(site, i):
     return f"(log({x}) * {site.out}) * {g}"
 
 
-pow = Gate("pow", np.power, symbol="**", broadcasts=True, numpy=(np.power, np.float_power),
+pow = Gate("pow", np.power, symbol="**", broadcasts=True, numpy=np.power,
            api="power", text=Text(backward=_pow_text),
            caveats="d/dx at x = y = 0 is 0; d/dy is NaN where x < 0 and 0 at x = 0 with "
                    "y >= 0 (PyTorch's conventions).",

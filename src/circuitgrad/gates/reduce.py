@@ -88,6 +88,13 @@ sum = Gate("sum", lambda x, axis, keepdims: np.add.reduce(x, axis=axis, keepdims
            vjp=(lambda g, out, x, axis, keepdims: _spread(g, x, axis, keepdims),),
            jvp=(lambda t, out, x, axis, keepdims: t.sum(axis=axis, keepdims=keepdims),))
 
+def _share(x, axis):
+    """What each entry gets of the mean's upstream gradient: 1 / count. A mean over no
+    entries has no entry to give it to (the input is empty): 0 then, not 1 / 0."""
+    n = _count(x, axis)
+    return 1.0 / n if n else 0.0
+
+
 def _mean_forward(x, axis, keepdims):
     # the sum over the count, as np.mean computes it, without np.mean's Python-level checks
     if x.dtype == np.float16:  # as np.mean does: a float16 sum overflows past 65504
@@ -100,7 +107,7 @@ mean = Gate("mean", _mean_forward,
             symbol="mean", saves=(), saves_out=False, numpy=np.mean, api="mean",
             text=Text(_reduction_forward, _mean_text),
             vjp=(lambda g, out, x, axis, keepdims:
-                 _spread(g * (1.0 / _count(x, axis)), x, axis, keepdims),),
+                 _spread(g * _share(x, axis), x, axis, keepdims),),
             jvp=(lambda t, out, x, axis, keepdims: t.mean(axis=axis, keepdims=keepdims),))
 
 
