@@ -553,6 +553,13 @@ def formula_circuits():
         x, y = leaf(np.array([0.0, 2.0, 3.0]), "x"), leaf(np.array([2.0, 0.5, -1.0]), "y")
         return [x ** y]
 
+    def special_values():  # NaN inputs that are the output; powers at 0 ** 0 and below 0
+        n = leaf(np.array([np.nan, 1.0, -1.0, np.nan]), "n")
+        m = leaf(np.array([1.0, np.nan, -1.0, np.nan]), "m")
+        x, y = leaf(np.array([0.0, -2.0, 0.0, 2.0]), "x"), leaf(np.array([0.0, 2.0, 2.0, 0.0]), "y")
+        return [cg.relu(n), cg.maximum(n, m), cg.minimum(m, n), cg.clip(n, 0, 0.5),
+                cg.clip(m, hi=0.0), n.max(), n.reshape(2, 2).min(axis=1), x ** y]
+
     def ties():
         a = leaf(np.array([[1.0, 3.0, 3.0], [2.0, 2.0, 2.0]]), "a")
         b = leaf(np.array([1.0, 3.0, 0.0]), "b")
@@ -641,8 +648,8 @@ def formula_circuits():
                 call(scatter_add, u, index=(np.array([2, 0, 2]), np.array([1, 1, 1])),
                      shape=(3, 2))]
 
-    builders = [elementwise, pow_at_zero, ties, reductions, minus_inf, softmax, shapes,
-                matmuls, indexing, selection, joins, einsums, windows, scatters]
+    builders = [elementwise, pow_at_zero, special_values, ties, reductions, minus_inf, softmax,
+                shapes, matmuls, indexing, selection, joins, einsums, windows, scatters]
     return [pytest.param(lambda b=b: sum(project(t, k) for k, t in enumerate(b())), id=b.__name__)
             for b in builders]
 

@@ -95,6 +95,7 @@ CASES = {
     "take_along_axis flattened": (lambda f, x: f(x, np.array([3, 3, 0]), axis=None), [M]),
     "choose": (lambda f, x, y: f(np.array([[0, 1, 1, 0]] * 3), [x, y]), [M, M[0] * 3]),
     "average": (lambda f, x: f(x, axis=1), [M]),
+    "float_power": (lambda f, x, y: f(x, y), [np.abs(M) + 0.5, M]),
     "average weights": (lambda f, x, w: f(x, axis=1, weights=w), [M, np.array([1, 2, 3, .5])]),
     "average same-shape weights": (lambda f, x, w: f(x, weights=w), [M, np.abs(M) + 0.1]),
     "nansum": (lambda f, x: f(x, axis=0), [M]),

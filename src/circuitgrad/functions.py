@@ -50,6 +50,23 @@ def power(a, b):
     return apply(ew.pow, (as_tensor(a), b))
 
 
+@caveat("Computed in float64, as NumPy does; a float32 input gets its gradient cast back to "
+        "float32.")
+def float_power(a, b):
+    """``np.float_power``: ``a ** b`` computed in float64 whatever the inputs' precision."""
+    return power(as_float64(a), as_float64(b))
+
+
+def as_float64(v):
+    """``v`` in float64: a Tensor through the cast gate (its gradient comes back in its own
+    precision), an array converted; a Python number stays a number."""
+    if isinstance(v, Tensor):
+        return v if v.dtype == np.float64 else v.astype(np.float64)
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        return v
+    return np.asarray(v, dtype=np.float64)
+
+
 def maximum(a, b):
     """Elementwise max; the gradient goes to the larger input, split evenly at a tie.
 
@@ -136,8 +153,19 @@ def var(x, axis=None, keepdims=False, ddof=0):
     return (centered * centered).sum(axis=axes, keepdims=keepdims) / (n - ddof)
 
 
+@caveat("Where the standard deviation is 0 (constant data) the gradient is 0, as in PyTorch.")
 def std(x, axis=None, keepdims=False, ddof=0):
-    return sqrt(var(x, axis=axis, keepdims=keepdims, ddof=ddof))
+    return _root(var(x, axis=axis, keepdims=keepdims, ddof=ddof))
+
+
+def _root(s):
+    """sqrt(s) of a sum of squares (norm, std), with gradient 0 where s = 0, as PyTorch
+    gives: sqrt's own derivative there, 0.5 / 0, would make it inf * 0 = NaN. Both sides of
+    the ``where`` stay finite, so no NaN comes back from the side not taken either."""
+    zero = s._value == 0
+    if not np.any(zero):
+        return sqrt(s)
+    return where(zero, 0.0, sqrt(where(zero, 1.0, s)))
 
 
 def logsumexp(x, axis=None, keepdims=False):
@@ -176,6 +204,7 @@ def softmax(x, axis=-1):
     return exp(log_softmax(x, axis=axis))
 
 
+@caveat("The 2-norm and the Frobenius norm of zeros have gradient 0, as in PyTorch.")
 def norm(x, ord=None, axis=None, keepdims=False):
     """``np.linalg.norm``: vector norms of any order, and every matrix norm.
 
@@ -189,7 +218,7 @@ def norm(x, ord=None, axis=None, keepdims=False):
         x = x.astype(np.float64)  # as NumPy does: integer data has no gradient anyway
     if axis is None:
         if ord is None or (ord in ("fro", "f") and x.ndim == 2) or (ord == 2 and x.ndim == 1):
-            out = sqrt((x * x).sum())
+            out = _root((x * x).sum())
             return out.reshape((1,) * x.ndim) if keepdims else out
         if x.ndim not in (1, 2):
             raise ValueError(f"norm with ord={ord!r} takes a 1-d or 2-d tensor or an axis, "
@@ -212,7 +241,7 @@ def _vector_norm(x, ord, axis, keepdims):
     if isinstance(ord, str):
         raise ValueError(f"norm has no vector norm of order {ord!r}")
     if ord is None or ord == 2:
-        return sqrt((x * x).sum(axis=axis, keepdims=keepdims))
+        return _root((x * x).sum(axis=axis, keepdims=keepdims))
     if ord == np.inf:
         return abs(x).max(axis=axis, keepdims=keepdims)
     if ord == -np.inf:
@@ -231,7 +260,7 @@ def _matrix_norm(x, ord, axes, keepdims):
     if row == col:
         raise ValueError(f"norm over axis {axes} repeats an axis")
     if ord is None or ord in ("fro", "f"):
-        return sqrt((x * x).sum(axis=(row, col), keepdims=keepdims))
+        return _root((x * x).sum(axis=(row, col), keepdims=keepdims))
     if ord in (2, -2, "nuc"):  # the largest, smallest or summed singular values
         rest = [a for a in range(x.ndim) if a not in (row, col)]
         s = _singular_values(x.transpose(tuple(rest) + (row, col)))
@@ -929,9 +958,9 @@ install(clip=clip, dot=dot, var=var, std=std, ravel=ravel)  # the Tensor methods
 # Everything above that is public, derived or written out: what ``import circuitgrad`` gives.
 __all__ = sorted(DERIVED) + [
     "broadcast_to", "clip", "concatenate", "dot", "einsum", "expand_dims", "getitem",
-    "log_softmax", "logsumexp", "matmul", "max", "maximum", "mean", "min", "minimum", "norm",
-    "outer", "power", "ravel", "reshape", "softmax", "squeeze", "stack", "std", "sum",
-    "swapaxes", "transpose", "var", "where",
+    "float_power", "log_softmax", "logsumexp", "matmul", "max", "maximum", "mean", "min",
+    "minimum", "norm", "outer", "power", "ravel", "reshape", "softmax", "squeeze", "stack",
+    "std", "sum", "swapaxes", "transpose", "var", "where",
     # NumPy's array functions (composites, and the gates prod, cumsum, fmax, fmin)
     "array_split", "atleast_1d", "atleast_2d", "atleast_3d", "average", "choose",
     "column_stack", "cumprod", "cumsum", "diag", "diagonal", "diff", "dsplit",

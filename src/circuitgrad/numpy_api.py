@@ -26,6 +26,10 @@ def _pow(a, b):
                    and b.ndim == 0 and not b._tangents else b)
 
 
+def _float_power(a, b):
+    return _pow(F.as_float64(a), F.as_float64(b))  # NumPy computes it in float64
+
+
 def _ufunc_rule(gate):
     return lambda *inputs: apply(gate, inputs)
 
@@ -34,7 +38,7 @@ def _ufunc_rule(gate):
 # gates' definitions; only the power functions choose between two gates.
 _UFUNCS = {fn: _ufunc_rule(gate) for gate in all_gates() for fn in gate.numpy
            if isinstance(fn, np.ufunc)}
-_UFUNCS.update({np.power: _pow, np.float_power: _pow, np.positive: as_tensor})
+_UFUNCS.update({np.power: _pow, np.float_power: _float_power, np.positive: as_tensor})
 
 
 def _function_rule(gate, fn):
@@ -61,8 +65,12 @@ def _scipy_rule(ufunc):
     module = sys.modules.get("scipy.special")
     if gate is None or module is None or getattr(module, ufunc.__name__, None) is not ufunc:
         return None
-    rule = _UFUNCS[ufunc] = _ufunc_rule(gate)
+    # kept apart from _UFUNCS, NumPy's own, which the docs' table lists (scipy's have a section)
+    rule = _SCIPY_UFUNCS[ufunc] = _ufunc_rule(gate)
     return rule
+
+
+_SCIPY_UFUNCS = {}
 
 
 def _public_name(func):
@@ -105,7 +113,7 @@ def array_ufunc(ufunc, method, inputs, kwargs):
             return result
         return _unsupported(f"{_public_name(ufunc)}.{method}", inputs, lambda: getattr(
             ufunc, method)(*_raw_all(inputs), **kwargs))
-    rule = _UFUNCS.get(ufunc) or _scipy_rule(ufunc)
+    rule = _UFUNCS.get(ufunc) or _SCIPY_UFUNCS.get(ufunc) or _scipy_rule(ufunc)
     if rule is not None and not kwargs:
         return rule(*inputs)
     if ufunc in _CONSTANT_UFUNCS:

@@ -381,6 +381,8 @@ class Tensor(Wire):
             raise NotDifferentiableError(
                 "backward() on a tensor that does not require gradients: no input of its "
                 "circuit has requires_grad=True (or it was computed under no_grad())")
+        if not create_graph and isinstance(g, Tensor):
+            g = g._value  # no circuit is built for the gradients: only g's value counts
         g = _initial_cotangent(self, g, "backward()")
         if retain_graph is None:
             retain_graph = create_graph
@@ -776,7 +778,12 @@ def _to_value(data, dtype):
     elif isinstance(data, (_ndarray, _generic)):
         value = np.array(data, dtype=dtype)
     else:
-        value = np.array(data, dtype=dtype)
+        try:
+            value = np.array(data, dtype=dtype)
+        except NotDifferentiableError:  # a list holding tensors that need gradients
+            raise NotDifferentiableError(
+                "cg.tensor([...]) of tensors that need gradients would drop them; use "
+                "cg.stack([...]) (or cg.concatenate) to combine them") from None
         if value.dtype == object:
             raise TypeError(
                 "cannot make a tensor from this data (a list holding tensors or mixed "
@@ -1365,6 +1372,8 @@ def _initial_cotangent(y, g, where):
                 f"has shape {value.shape}; pass a gradient of that shape, e.g. "
                 f"y.backward(np.ones({value.shape}))")
         return backend.ones_like(value)[()] if value.ndim == 0 else backend.ones_like(value)
+    if isinstance(g, Tensor) and not (g.requires_grad or g._tangents):
+        g = g._value  # a constant: its value, so the gradients stay arrays
     graw = g._value if isinstance(g, Tensor) else np.asarray(g)
     if graw.shape != value.shape:
         raise ShapeError(f"{where}: the gradient has shape {graw.shape} but the output has "

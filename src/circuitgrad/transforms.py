@@ -420,8 +420,10 @@ def jacobian(f, argnums=0, mode="rev"):
             _one_array_out(out, where)
             out_shape = np.shape(out._value if isinstance(out, Tensor) else out)
             columns.append(col)
-        if out_shape is None:  # empty input: the Jacobian has no columns
-            out_shape = np.shape(as_tensor(f_of_x(x)).data)
+        if out_shape is None:  # empty input: no columns; one pass (a zero tangent) for the shape
+            out, _ = jvp(f_of_x, (x,), (backend.zeros(x_shape),))
+            _one_array_out(out, where)
+            out_shape = np.shape(out._value if isinstance(out, Tensor) else out)
         return _assemble(columns, out_shape, x_shape, by="columns")
 
     wrapped.__name__ = f"jacobian_{getattr(f, '__name__', 'f')}"

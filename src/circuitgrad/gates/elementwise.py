@@ -9,7 +9,8 @@ a dtype) write their rules out, with the listing's text beside them (``formula``
 Kinks and ties, by the notes' rule that max routes the gradient to the larger input:
 ``maximum``/``minimum`` split it evenly at an exact tie (so the inputs' gradients add up to
 the upstream one); ``relu'(0) = 0``; ``abs'(0) = 0``; ``clip`` passes the gradient at its
-bounds.
+bounds. A NaN input that is the output (relu, maximum, minimum, clip pass it through) gets
+the gradient.
 """
 
 import math
@@ -192,8 +193,11 @@ def _relu_forward(x):
     return x if not x < 0 else type(x)(0)  # a NumPy scalar: skip the ufunc call
 
 
-relu = elementwise("relu", _relu_forward, "out > 0",
-                   caveats="At x = 0 the gradient is 0.")  # out > 0 exactly where x > 0
+# out != 0 is where x > 0, and where x is NaN: relu passes a NaN through, and the gradient
+# with it (as PyTorch's relu does)
+relu = elementwise("relu", _relu_forward, "out != 0",
+                   caveats="At x = 0 the gradient is 0; a NaN input is the output and gets "
+                           "the gradient.")
 
 
 def _sigmoid_forward(x):
@@ -211,29 +215,50 @@ SCIPY_SPECIAL = {"expit": sigmoid, "logit": logit, "erf": erf, "erfc": erfc,
 
 
 # ----- gates whose rules are written out ----------------------------------------------------
-def _safe_log(x, out):
-    # d(x**y)/dy = x**y * log(x); taken as 0 where x <= 0 (the power is not smooth in y there).
-    # The log is taken in the output's precision: an int8 or float16 base alone would give
-    # a float16 log, and a float64 exponent's gradient would keep 3 digits.
-    base = np.where(x > 0, x, 1)
-    return np.log(base if base.dtype == out.dtype else base.astype(out.dtype))
+def _pow_dx(x, y):
+    """d(x**y)/dx = y * x**(y - 1), taken as 0 at x = y = 0 (as PyTorch): there the formula
+    is 0 * inf. The base is swapped for 1 only there, so higher derivatives elsewhere keep
+    the formula's; x = 0 with 0 < y < 1 is inf, the formula's value, without a warning."""
+    zero = (_value(x) == 0) & (_value(y) == 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return y * (np.where(zero, 1, x) if np.any(zero) else x) ** (y - 1)
+
+
+def _pow_dy(x, y, out):
+    """d(x**y)/dy = x**y * log(x), PyTorch's convention at the edges: NaN where x < 0 (the
+    power is not real-differentiable in y there), 0 at x = 0 with y >= 0 (0 * log 0 taken
+    as 0: the base is swapped for 1 there, so no NaN comes from its derivatives either),
+    -inf at x = 0 with y < 0. The log is taken in the output's precision: an int8 or float16
+    base alone would give a float16 log, and a float64 exponent's gradient would keep 3
+    digits."""
+    zero = (_value(x) == 0) & (_value(y) >= 0)
+    base = np.where(zero, 1, x) if np.any(zero) else x
+    if _value(base).dtype != _value(out).dtype:
+        base = base.astype(_value(out).dtype)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return out * np.log(base)
 
 
 def _pow_text(site, i):
     x, y, g = site.arg(0), site.arg(1), site.g
+    zero = site.value(0) == 0
     if i == 0:
+        if np.any(zero & (site.value(1) == 0)):  # the rule takes the base as 1 there
+            return f"({y} * where(({x} == 0) & ({y} == 0), 1, {x})**({y} - 1)) * {g}"
         return f"({y} * {x}**({y} - 1)) * {g}"
-    if np.any(site.value(0) <= 0):  # the rule takes log(x) as 0 there (not smooth in y)
-        return f"(where({x} > 0, log({x}), 0) * {site.out}) * {g}"
+    if np.any(zero & (site.value(1) >= 0)):  # the rule takes log(x) as 0 there
+        return f"(log(where(({x} == 0) & ({y} >= 0), 1, {x})) * {site.out}) * {g}"
     return f"(log({x}) * {site.out}) * {g}"
 
 
-pow = Gate("pow", np.power, symbol="**", broadcasts=True, numpy=(np.power, np.float_power),
+pow = Gate("pow", np.power, symbol="**", broadcasts=True, numpy=np.power,
            api="power", text=Text(backward=_pow_text),
-           vjp=(lambda g, out, x, y: g * y * x ** (y - 1),
-                lambda g, out, x, y: g * out * _safe_log(x, out)),
-           jvp=(lambda t, out, x, y: t * y * x ** (y - 1),
-                lambda t, out, x, y: t * out * _safe_log(x, out)))
+           caveats="d/dx at x = y = 0 is 0; d/dy is NaN where x < 0 and 0 at x = 0 with "
+                   "y >= 0 (PyTorch's conventions).",
+           vjp=(lambda g, out, x, y: g * _pow_dx(x, y),
+                lambda g, out, x, y: g * _pow_dy(x, y, out)),
+           jvp=(lambda t, out, x, y: t * _pow_dx(x, y),
+                lambda t, out, x, y: t * _pow_dy(x, y, out)))
 
 
 def _pow_const_forward(x, p):
@@ -268,44 +293,54 @@ pow_const = Gate("pow_const", _pow_const_forward, symbol="**", saves_out=False,
                  jvp=_one(lambda t, out, x, p: t * _pow_const_local(x, p)))
 
 
-def _routed(g, x, y):
-    """What ``maximum`` sends back to ``x``: all of ``g`` where x > y, half of it at a tie.
+def _routed(g, me, other, wins):
+    """What ``maximum`` (``wins``: np.greater) or ``minimum`` (np.less) sends back to
+    ``me``: all of ``g`` where it wins, half of it at a tie. A NaN is the output (np.maximum
+    and np.minimum propagate it), so a NaN ``me`` gets all of ``g``, half of it when
+    ``other`` is NaN too.
 
-    Ties are rare in real data, so the half-shares are only computed when there is one.
+    Ties and NaNs are rare in real data, so their shares are only computed when there is one.
     """
-    share = g * (x > y)
-    tie = x == y
+    share = g * wins(me, other)
+    tie = me == other
     if np.any(tie):
         share = share + 0.5 * g * tie
+    nan = np.isnan(_value(me))
+    if np.any(nan):
+        share = np.where(nan, g * np.where(np.isnan(_value(other)), 0.5, 1.0), share)
     return share
 
 
 def _extreme_text(cmp):
     def backward(site, i):
         me, other = (site.arg(0), site.arg(1)) if i == 0 else (site.arg(1), site.arg(0))
+        text = f"({me} {cmp} {other})"
         if np.any(site.value(0) == site.value(1)):
-            return f"(({me} {cmp} {other}) + 0.5 * ({me} == {other})) * {site.g}"
-        return f"({me} {cmp} {other}) * {site.g}"
+            text = f"({text} + 0.5 * ({me} == {other}))"
+        if np.any(np.isnan(site.value(i))):
+            text = f"where(isnan({me}), where(isnan({other}), 0.5, 1), {text})"
+        return f"{text} * {site.g}"
     return Text(backward=backward)
 
 
 _TIE = "At an exact tie the gradient is split evenly between the two inputs."
+_NAN = "A NaN input is the output and gets the gradient (half of it when both are NaN)."
 
 maximum = Gate("maximum", np.maximum, symbol="max", broadcasts=True, saves_out=False,
-               caveats=_TIE,
+               caveats=(_TIE, _NAN),
                symmetric=True, numpy=np.maximum, api="maximum", text=_extreme_text(">"),
-               vjp=(lambda g, out, x, y: _routed(g, x, y),
-                    lambda g, out, x, y: _routed(g, y, x)),
-               jvp=(lambda t, out, x, y: _routed(t, x, y),
-                    lambda t, out, x, y: _routed(t, y, x)))
+               vjp=(lambda g, out, x, y: _routed(g, x, y, np.greater),
+                    lambda g, out, x, y: _routed(g, y, x, np.greater)),
+               jvp=(lambda t, out, x, y: _routed(t, x, y, np.greater),
+                    lambda t, out, x, y: _routed(t, y, x, np.greater)))
 
 minimum = Gate("minimum", np.minimum, symbol="min", broadcasts=True, saves_out=False,
-               caveats=_TIE,
+               caveats=(_TIE, _NAN),
                symmetric=True, numpy=np.minimum, api="minimum", text=_extreme_text("<"),
-               vjp=(lambda g, out, x, y: _routed(g, y, x),
-                    lambda g, out, x, y: _routed(g, x, y)),
-               jvp=(lambda t, out, x, y: _routed(t, y, x),
-                    lambda t, out, x, y: _routed(t, x, y)))
+               vjp=(lambda g, out, x, y: _routed(g, x, y, np.less),
+                    lambda g, out, x, y: _routed(g, y, x, np.less)),
+               jvp=(lambda t, out, x, y: _routed(t, x, y, np.less),
+                    lambda t, out, x, y: _routed(t, y, x, np.less)))
 
 
 def _nan_routed(g, me, other, wins):
@@ -354,11 +389,13 @@ fmin = Gate("fmin", np.fmin, symbol="fmin", broadcasts=True, saves_out=False,
 
 
 def _inside(x, lo, hi):
+    # not below lo and not above hi, rather than lo <= x <= hi: a NaN input is the output
+    # (np.clip passes it through), and gets the gradient
     keep = True
     if lo is not None:
-        keep = keep & (x >= lo)
+        keep = keep & ~(x < lo)
     if hi is not None:
-        keep = keep & (x <= hi)
+        keep = keep & ~(x > hi)
     return keep
 
 
@@ -373,8 +410,12 @@ def _clip_forward(x, lo, hi):
 def _clip_text(site, i):
     x = site.arg(0)
     lo, hi = (site.params.get(k) for k in ("lo", "hi"))
-    inside = ([f"({site.constant(lo)} <= {x})"] if lo is not None else []) + \
-        ([f"({x} <= {site.constant(hi)})"] if hi is not None else [])
+    if np.any(np.isnan(site.value(0))):  # as the rule has it: NaN is inside
+        inside = ([f"~({x} < {site.constant(lo)})"] if lo is not None else []) + \
+            ([f"~({x} > {site.constant(hi)})"] if hi is not None else [])
+    else:
+        inside = ([f"({site.constant(lo)} <= {x})"] if lo is not None else []) + \
+            ([f"({x} <= {site.constant(hi)})"] if hi is not None else [])
     return f"({' & '.join(inside)}) * {site.g}" if len(inside) > 1 else \
         f"{inside[0]} * {site.g}"
 
@@ -382,7 +423,8 @@ def _clip_text(site, i):
 # clip with constant bounds (cg.clip makes maximum/minimum gates for a bound that needs a
 # gradient); the bounds are params, named in the listing when they are arrays
 clip = Gate("clip", _clip_forward, saves_out=False, api="clip", numpy=np.clip,
-            caveats="At a bound the gradient passes: the bounds count as inside.",
+            caveats="At a bound the gradient passes: the bounds count as inside. A NaN "
+                    "input is the output and gets the gradient.",
             text=Text(lambda site: f"clip({site.arg(0)}, "
                                    f"{site.constant(site.params.get('lo'))}, "
                                    f"{site.constant(site.params.get('hi'))})", _clip_text),

@@ -23,8 +23,8 @@ def normalize_index(index):
     for item in items:
         if isinstance(item, Wire):
             item = np.asarray(item._value)
-        elif isinstance(item, (list, range)):
-            item = np.asarray(item)
+        elif isinstance(item, (list, range, bool, np.bool_)):
+            item = np.asarray(item)  # a boolean is a 0-d mask, as NumPy reads it
         if isinstance(item, backend.ndarray):
             if item.dtype.kind == "f":
                 raise ShapeError(f"indices must be integers or booleans, not {item.dtype}")

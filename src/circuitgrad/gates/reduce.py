@@ -6,7 +6,8 @@ rules never deal with negative or repeated axes. The VJP of a reduction broadcas
 upstream gradient back over the reduced axes.
 
 max/min route the gradient to the largest (smallest) entries, split evenly among exact
-ties. logsumexp and log_softmax shift by the maximum, so large inputs never overflow; in
+ties; a slice holding NaN has NaN as its extreme, and its NaN entries get the gradient.
+logsumexp and log_softmax shift by the maximum, so large inputs never overflow; in
 logsumexp ``-inf`` entries get weight 0 and gradient 0; an all ``-inf`` slice has logsumexp
 ``-inf`` (and gradient 0), and log_softmax ``-inf`` everywhere.
 """
@@ -87,6 +88,13 @@ sum = Gate("sum", lambda x, axis, keepdims: np.add.reduce(x, axis=axis, keepdims
            vjp=(lambda g, out, x, axis, keepdims: _spread(g, x, axis, keepdims),),
            jvp=(lambda t, out, x, axis, keepdims: t.sum(axis=axis, keepdims=keepdims),))
 
+def _share(x, axis):
+    """What each entry gets of the mean's upstream gradient: 1 / count. A mean over no
+    entries has no entry to give it to (the input is empty): 0 then, not 1 / 0."""
+    n = _count(x, axis)
+    return 1.0 / n if n else 0.0
+
+
 def _mean_forward(x, axis, keepdims):
     # the sum over the count, as np.mean computes it, without np.mean's Python-level checks
     if x.dtype == np.float16:  # as np.mean does: a float16 sum overflows past 65504
@@ -99,7 +107,7 @@ mean = Gate("mean", _mean_forward,
             symbol="mean", saves=(), saves_out=False, numpy=np.mean, api="mean",
             text=Text(_reduction_forward, _mean_text),
             vjp=(lambda g, out, x, axis, keepdims:
-                 _spread(g * (1.0 / _count(x, axis)), x, axis, keepdims),),
+                 _spread(g * _share(x, axis), x, axis, keepdims),),
             jvp=(lambda t, out, x, axis, keepdims: t.mean(axis=axis, keepdims=keepdims),))
 
 
@@ -165,8 +173,12 @@ cumsum = Gate("cumsum", lambda x, axis: np.cumsum(x, axis=axis), symbol="cumsum"
 
 
 def _arg_share(x, out, axis, keepdims):
-    """Each entry's share of the gradient: 1/k for the k entries equal to the extreme."""
-    hit = (x == _keep(out, x, axis, keepdims)).astype(x.dtype)  # float32 stays float32
+    """Each entry's share of the gradient: 1/k for the k entries equal to the extreme. A
+    NaN is the extreme of its slice (np.max propagates it), so its NaN entries share it."""
+    hit = x == _keep(out, x, axis, keepdims)
+    if np.any(np.isnan(_value(out))):  # only slices holding a NaN have NaN entries
+        hit = hit | np.isnan(_value(x))
+    hit = hit.astype(x.dtype)  # float32 stays float32
     return hit / hit.sum(axis=axis, keepdims=True)
 
 
@@ -176,7 +188,10 @@ def _extreme_text(site, i):
     axis = params.get("axis")
     x = site.value(0)
     kept_out = np.reshape(site.out_value, kept_shape(x.shape, axis))
-    if np.any(np.sum(x == kept_out, axis=axis) > 1):
+    hits = x == kept_out
+    if np.any(np.isnan(kept_out)):  # as the rule has it: a slice's NaN entries are its extreme
+        hit, hits = f"({hit}) | isnan({a})", hits | np.isnan(x)
+    if np.any(np.sum(hits, axis=axis) > 1):
         # a tie: the entries equal to the extreme share the gradient evenly
         count = f"sum({hit})" if axis is None else \
             f"sum({hit}, axis={axes_text(axis)}, keepdims=True)"
@@ -188,7 +203,8 @@ def _extreme(name, reduce_fn, numpy):
     return Gate(
         name, lambda x, axis, keepdims: reduce_fn(x, axis=axis, keepdims=keepdims),
         symbol=name, numpy=numpy, api=name, text=Text(_reduction_forward, _extreme_text),
-        caveats="Entries tied for the extreme share the gradient evenly.",
+        caveats="Entries tied for the extreme share the gradient evenly; NaN entries are "
+                "the extreme of their slice (NumPy's value) and share it.",
         vjp=(lambda g, out, x, axis, keepdims:
              _keep(g, x, axis, keepdims) * _arg_share(x, out, axis, keepdims),),
         jvp=(lambda t, out, x, axis, keepdims:
