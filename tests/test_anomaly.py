@@ -48,7 +48,7 @@ def test_a_value_that_stops_being_finite_in_the_forward_pass_names_its_gate(make
 @pytest.mark.parametrize("f, x0, gate", [
     (lambda x: np.arcsin(x).sum(), [1.0, 0.5], "arcsin"),          # 1 / sqrt(1 - 1): inf
     (lambda x: np.abs(x) ** 0.5, [0.0], "pow_const"),             # 0.5 * 0 ** -0.5: inf
-    (lambda x: cg.tensor([-2.0, -3.0]) ** x, [2.0, 0.5], "pow"),   # d/dy at x < 0: NaN
+    (lambda x: cg.tensor([-2.0, -3.0]) ** x, [2.0, 3.0], "pow"),   # d/dy at x < 0: NaN
 ])
 def test_grad_with_the_flag_raises_at_the_gate_where_the_gradient_breaks(f, x0, gate):
     with pytest.raises(cg.AnomalyError, match="backward of gate" + (f" '{gate}'" if gate else "")):
