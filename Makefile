@@ -23,6 +23,12 @@ test: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(PY) -c "import circuitgrad as cg; print('core under test:', \
 	    'compiled' if cg.compiled.core_is_compiled() else 'pure Python (no compiled build)')"
+	@# with a C compiler here the core must have compiled: a Cython error falls back to pure
+	@# Python at install (for users), which must not pass unnoticed here
+	@if command -v cc >/dev/null && ! $(PY) -c "import circuitgrad as cg, sys; \
+	    sys.exit(not cg.compiled.core_is_compiled())"; then \
+	    echo "the core did not compile although a C compiler is here: see the Cython error" \
+	    "in: $(PY) -m pip install -e . -v"; exit 1; fi
 	$(PY) -m pytest
 	CIRCUITGRAD_PURE_PYTHON=1 $(PY) -m pytest
 

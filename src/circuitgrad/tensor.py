@@ -875,8 +875,9 @@ def apply(gate, inputs, params=_NO_PARAMS):
     except TypeError as err:
         raise _gate_type_error(gate, values, err) from None
     except FloatingPointError as err:  # np.errstate(all="raise"): say which gate
-        raise FloatingPointError(f"gate '{gate.name}' on inputs of shapes "
-                                 f"{', '.join(str(np.shape(v)) for v in values)}: {err}") from err
+        shapes = ", ".join([str(np.shape(v)) for v in values])  # a list: no closure (Cython)
+        raise FloatingPointError(f"gate '{gate.name}' on inputs of shapes {shapes}: {err}") \
+            from err
     if type(out) is _ndarray and out.ndim == 0:
         out = out[()]
     try:
