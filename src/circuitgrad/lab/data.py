@@ -25,6 +25,7 @@ import math
 
 import numpy as np
 
+from .. import backend
 from ..draw.dot import gate_label
 from ..draw.format import summary
 from ..expr import ExprError, parse, parse_value
@@ -210,7 +211,7 @@ def _local_number(node, i):
     args = [x._value if isinstance(x, Wire) else x for x in t.inputs]
     try:
         with np.errstate(all="ignore"):
-            local = t.gate.vjp[i](np.ones_like(np.asarray(node.value)), t._value, *args,
+            local = t.gate.vjp[i](backend.ones_like(np.asarray(node.value)), t._value, *args,
                                   **t.params)
     except Exception:  # a rule that cannot be replayed: the line still has the product
         return None
