@@ -332,7 +332,12 @@
     const s = state.step = Math.max(0, Math.min(state.step, data.last_step));
     $("counter").textContent = t("counter", { step: s, last: data.last_step });
     $("status").textContent = statusText(s);
-    $("picture").replaceChildren(drawPicture(s));
+    const svg = drawPicture(s);
+    $("picture").replaceChildren(svg);
+    // a wide circuit shrinks to fit the box, but not below 65%: then the box scrolls
+    const natural = Number(svg.getAttribute("width"));
+    const room = $("picture").clientWidth - 2;
+    svg.style.width = Math.max(natural * 0.65, Math.min(natural, room)) + "px";
 
     const seed = data.gates.length + 1;
     const listing = $("listing");
