@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -23,7 +24,7 @@ import pytest
 from circuitgrad.lab import i18n
 from circuitgrad.lab.data import MAX_ELEMENTS, MAX_GATES, circuit_data
 from circuitgrad.lab.server import start
-from circuitgrad.notes_examples import EXAMPLES
+from circuitgrad.notes_examples import EXAMPLES, notes_staged_code
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 BROWSER_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
@@ -318,3 +319,25 @@ def test_the_html_page_works_from_a_file(page, tmp_path):
     for name in "xyz":
         assert number(page, f"[data-grad={name}]") == NOTES["d" + name]
     assert number(page, "[data-value=f]") == NOTES["f"]
+
+
+def test_a_fork_shows_the_branches_adding_up(page, server):
+    # the notes' staged example: x feeds three gates; after (4), (3) and (2) of the notes'
+    # backward code, dx is dxpy, then += the sigmoid's branch, then += dnum
+    notes = notes_staged_code(3.0, -4.0)
+    after_4 = notes["dxpy"]
+    after_3 = after_4 + (1 - notes["sigx"]) * notes["sigx"] * notes["dsigx"]
+    expr = "(x + sigmoid(y)) / (sigmoid(x) + (x + y)**2)"
+    page.goto(server.url + "?" + urllib.parse.urlencode({"expr": expr, "x": 3, "y": -4,
+                                                          "step": 14}))
+    page.locator("#counter").filter(has_text="step 14 of").wait_for()
+    assert number(page, "[data-grad=x]") == pytest.approx(after_4, rel=1e-3)
+    assert page.locator("[data-share^='x>']").count() == 1  # one branch has sent its share
+    page.keyboard.press("ArrowRight")  # (3): the sigmoid gate's branch
+    assert number(page, "[data-grad=x]") == pytest.approx(after_3, rel=1e-3)
+    assert page.locator("[data-share^='x>']").count() == 2
+    assert "x forks: += adds this branch's" in page.locator("#status").inner_text()
+    assert page.locator("#listing .active").inner_text().startswith("dx += ")
+    page.keyboard.press("ArrowRight")  # (2): the numerator's branch; dx is the notes' dx
+    assert number(page, "[data-grad=x]") == pytest.approx(notes["dx"], rel=1e-3)
+    assert page.locator("[data-share^='x>']").count() == 3
