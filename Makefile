@@ -21,6 +21,8 @@ demo: $(STAMP)
 # machine without a C compiler runs).
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
+	@command -v chromium >/dev/null || echo "*** chromium not found: the circuit lab's browser \
+	tests (tests/test_lab.py) will be SKIPPED; install it with: apt-get install chromium ***"
 	$(PY) -c "import circuitgrad as cg; print('core under test:', \
 	    'compiled' if cg.compiled.core_is_compiled() else 'pure Python (no compiled build)')"
 	@# with a C compiler here the core must have compiled: a Cython error falls back to pure

@@ -32,7 +32,9 @@ LAYERS = {
         "draw.render", "nn", "nn.data", "nn.functional", "nn.init", "nn.layers",
         "nn.losses", "nn.module", "nn.optim", "nn.training", "supported"],
     # applications; nn.train is the `circuitgrad train` command, not part of the library
-    6: ["cli", "__main__", "expr", "notes_examples", "nn.train", "report", "outdir"],
+    6: ["cli", "__main__", "expr", "notes_examples", "nn.train", "report", "outdir",
+        # the circuit lab: the `circuitgrad lab` server and its page's data
+        "lab", "lab.data", "lab.server", "lab.page", "lab.lessons", "lab.i18n"],
     FRONT_DOOR: ["__init__"],
 }
 LAYER_OF = {module: layer for layer, modules in LAYERS.items() for module in modules}

@@ -77,6 +77,24 @@ def build_parser(with_train=False):
                            "(default: required for such outputs)")
     grad.add_argument("--no-staged", action="store_true",
                       help="print only the value and the gradients")
+    grad.add_argument("--html", metavar="FILE",
+                      help="write the circuit lab's page for this circuit: one self-contained "
+                           "file that steps through it, no server needed")
+    grad.add_argument("--lang", choices=("en", "zh"),
+                      help="language of the --html page (default: from the locale)")
+
+    lab = commands.add_parser(
+        "lab", help="the circuit lab: step through a circuit's forward and backward pass "
+                    "in the browser",
+        description="Start the circuit lab, a local web page (served on 127.0.0.1 only) "
+                    "that draws the circuit of any expression and steps through its "
+                    "forward and backward pass gate by gate, with the notes' worked "
+                    "examples as lessons, in English and Chinese. Stop it with Ctrl+C.")
+    lab.add_argument("--port", type=int, default=0,
+                     help="the port to listen on (default: a free one)")
+    lab.add_argument("--no-browser", action="store_true", help="do not open a browser")
+    lab.add_argument("--lang", choices=("en", "zh"),
+                     help="the page's language at start (default: from the locale)")
 
     demo = commands.add_parser(
         "demo", help="every worked example of the notes, checked, with pictures",
@@ -127,6 +145,8 @@ def main(argv=None):
     try:
         if args.command == "grad":
             return run_grad(args)
+        if args.command == "lab":
+            return run_lab(args)
         if args.command == "demo":
             from .notes_examples import run_demo
             problem = None if args.no_pictures else out_dir_problem(args.out)
@@ -185,6 +205,18 @@ def run_grad(args):
     except DrawError as err:  # a listing of a circuit too large, or similar
         return _fail("grad", str(err))
 
+    page = None
+    if args.html:
+        from .lab.data import from_report
+        from .lab.page import page as lab_page
+        try:
+            data = from_report(report, text, {n: v for n, _, v in
+                                              (i.partition("=") for i in args.inputs)},
+                               args.upstream)
+        except ExprError as err:
+            return _fail("grad", f"--html: {err}")
+        page = lab_page(lang=args.lang or _locale_lang(), data=data)
+
     picture = None
     if args.svg or args.png:
         try:
@@ -198,7 +230,53 @@ def run_grad(args):
     for path, fmt in ((args.svg, "svg"), (args.png, "png")):
         if path:
             status = max(status, _save_picture(picture, path, fmt))
+    if page is not None:
+        try:
+            with open(args.html, "w", encoding="utf-8") as out:
+                out.write(page)
+        except OSError as err:
+            return _fail("grad", f"cannot write {args.html}: {err.strerror or err}")
+        print(f"wrote {args.html}")
     return status
+
+
+def _locale_lang():
+    """``zh`` where the locale is Chinese (LANGUAGE, LC_ALL, LC_MESSAGES, LANG), else ``en``."""
+    import os
+    for key in ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG"):
+        value = os.environ.get(key)
+        if value:
+            return "zh" if value.lower().startswith("zh") else "en"
+    return "en"
+
+
+def run_lab(args):
+    """``circuitgrad lab``: serve the lab on 127.0.0.1 until Ctrl+C."""
+    import webbrowser
+
+    from .lab.i18n import translator
+    from .lab.server import LabServer
+
+    lang = args.lang or _locale_lang()
+    _ = translator(lang)
+    if not 0 <= args.port <= 65535:
+        return _fail("lab", _("--port must be between 0 and 65535"))
+    try:
+        server = LabServer(args.port, lang)
+    except OSError as err:
+        return _fail("lab", _("cannot listen on 127.0.0.1 port {port}: {error}").format(
+            port=args.port, error=err.strerror or err))
+    print(_("The circuit lab is at {url}").format(url=server.url), flush=True)
+    print(_("Press Ctrl+C to stop."), flush=True)
+    if not args.no_browser:
+        webbrowser.open(server.url)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return EXIT_OK
 
 
 def _check(expr, values, upstream):

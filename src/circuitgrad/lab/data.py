@@ -1,0 +1,268 @@
+"""The circuit of an expression as JSON data for the lab's page.
+
+Everything here is read from what ``circuitgrad grad`` computes (``report.compute``): the
+circuit behind the value (``draw.circuit``: values, gradients, the share each gate sends
+back along each input) and the staged listing. No gradient is derived here: a step's
+local gradient as a number is the gate's own VJP rule run with an upstream gradient of 1.
+
+Steps, as the page counts them (the ``step`` of a link):
+
+- step 0: the inputs' values;
+- steps 1..G: the forward pass, one gate each, in the order it ran;
+- step G+1: the backward pass starts, the output's gradient is 1 (``df = 1``);
+- the steps after: the backward pass, one gate each, in reverse order.
+
+>>> d = circuit_data("(q := x + y) * z", {"x": "-2", "y": "5", "z": "-4"})
+>>> [(g["output"], g["value"]) for g in d["gates"]]
+[('q', 3.0), ('f', -12.0)]
+>>> mul = d["backward"][1]["inputs"][0]
+>>> mul["wire"], mul["local_text"], mul["local"], mul["upstream"], mul["gradient"]
+('q', 'z', -4.0, 1.0, -4.0)
+"""
+
+import ast
+import math
+
+import numpy as np
+
+from .. import backend
+from ..draw.dot import gate_label
+from ..draw.format import summary
+from ..expr import ExprError, parse, parse_value
+from ..gates.listing import number
+from ..report import compute
+
+MAX_ELEMENTS = 10_000  # array elements over all inputs (and the upstream gradient)
+MAX_GATES = 200        # as many as a picture holds (draw.circuit.DEFAULT_MAX_GATES)
+MAX_INPUTS = 50
+
+
+def circuit_data(text, inputs, upstream=None):
+    """The lab's JSON for expression ``text`` at ``inputs`` ({name: value text}).
+
+    Raises :class:`~circuitgrad.expr.ExprError` (a one-line message) for bad input.
+    """
+    expr = parse(text)
+    if len(inputs) > MAX_INPUTS:
+        raise ExprError(f"{len(inputs)} inputs given; the limit is {MAX_INPUTS}")
+    values, elements = {}, 0
+    for name, value_text in inputs.items():
+        try:
+            values[name] = parse_value(str(value_text))
+        except ExprError as err:
+            raise ExprError(f"input {name}: {err}") from None
+        elements += np.size(values[name])
+    seed = None
+    if upstream not in (None, ""):
+        try:
+            seed = parse_value(str(upstream))
+        except ExprError as err:
+            raise ExprError(f"upstream: {err}") from None
+        elements += np.size(seed)
+    if elements > MAX_ELEMENTS:
+        raise ExprError(f"the values have {elements:,} numbers in all; the limit is "
+                        f"{MAX_ELEMENTS:,}")
+    expr.check_inputs(values)
+    if not expr.names:
+        raise ExprError("the expression has no inputs, so there is nothing to differentiate")
+    gates = _operations(expr)
+    if gates > MAX_GATES:  # refused before it runs; the circuit is counted again after
+        raise ExprError(f"the expression has {gates} operations; the lab shows at most "
+                        f"{MAX_GATES} gates")
+    y = expr.evaluate(values)
+    report = compute(expr, y, seed)
+    return from_report(report, text, inputs, upstream)
+
+
+def _operations(expr):
+    """The operators, calls and indexings of an expression: about the gates it makes."""
+    return sum(isinstance(node, (ast.BinOp, ast.UnaryOp, ast.Call, ast.Subscript))
+               for node in ast.walk(expr.tree))
+
+
+def from_report(report, text, inputs, upstream=None):
+    """The JSON data of a computed report (what ``circuitgrad grad`` prints)."""
+    listing = report.listing
+    circuit = listing.circuit
+    if len(circuit.gates) > MAX_GATES:
+        raise ExprError(f"the circuit has {len(circuit.gates)} gates; the lab shows at most "
+                        f"{MAX_GATES}")
+    gate_nodes = circuit.gates
+    forward_step = {id(n): k + 1 for k, n in enumerate(gate_nodes)}
+    seed_step = len(gate_nodes) + 1
+    backward_step = {id(n): seed_step + 1 + k for k, n in enumerate(
+        n for n in reversed(gate_nodes) if n.grad is not None)}
+
+    wires = [_wire(n, forward_step.get(id(n), 0)) for n in circuit.nodes]
+    gates = [_gate(n, forward_step[id(n)]) for n in gate_nodes]
+
+    out = circuit.output
+    backward = [{"step": seed_step, "gate": None, "output": out.name,
+                 "gradient": _number(out.grad), "gradient_text": summary(out.grad),
+                 "inputs": []}]
+    by_gate, totals = {}, {}
+    for s in listing.backward[1:]:
+        by_gate.setdefault(id(s.node), []).append(s)
+    for node in reversed(gate_nodes):
+        if id(node) not in backward_step:
+            continue
+        backward.append({"step": backward_step[id(node)], "gate": node.name,
+                         "output": node.name, "gradient": _number(node.grad),
+                         "gradient_text": summary(node.grad),
+                         "inputs": _backward_inputs(node, by_gate.get(id(node), []), totals)})
+
+    lines = _listing_lines(listing, forward_step, backward_step, seed_step)
+    return {
+        "expression": text, "shown": report.expr.shown(),
+        "inputs": {k: str(v) for k, v in inputs.items()},
+        "upstream": None if upstream in (None, "") else str(upstream),
+        "output": out.name, "value": _number(out.value), "value_text": summary(out.value),
+        "gradients": {n: {"value": _number(g), "text": summary(g)}
+                      for n, g in report.grads.items()},
+        "wires": wires, "gates": gates, "backward": backward, "listing": lines,
+        "last_step": seed_step + len(backward_step),
+        "layout": _layout(circuit),
+    }
+
+
+def _wire(node, step):
+    return {"name": node.name, "kind": node.kind, "shape": list(np.shape(node.value)),
+            "value": _number(node.value), "value_text": summary(node.value),
+            "gradient": _number(node.grad), "gradient_text": summary(node.grad)
+            if node.grad is not None else None,
+            "consumers": [c.name for c, _ in node.consumers],
+            "fork": len(node.consumers) > 1, "step": step}
+
+
+def _gate(node, step):
+    return {"name": node.gate.name, "label": gate_label(node), "output": node.name,
+            "inputs": [op.name if kind == "node" else summary(op) for kind, op in
+                       node.operands],
+            "wires": [op.name if kind == "node" else None for kind, op in node.operands],
+            "value": _number(node.value), "value_text": summary(node.value),
+            "shape": list(np.shape(node.value)), "step": step}
+
+
+def _backward_inputs(node, steps, totals):
+    """Per input of a gate: its listing line, local gradient, upstream and product.
+
+    The listing writes a gate's lines in its inputs' order (``x * x`` has two, both
+    ``dx``), one per input that gets a share; an indexing gate's first line into a wire
+    is ``dx = zeros_like(x)`` before its ``dx[...] += ...``.
+    """
+    out = []
+    g = "d" + node.name
+    steps = list(steps)
+    for i, (kind, operand) in enumerate(node.operands):
+        share = node.shares[i] if i < len(node.shares) else None
+        if kind != "node" or share is None or not steps:
+            continue
+        s = steps.pop(0)
+        lines = [s.code()]
+        if s.expr.startswith("zeros_like(") and steps:  # dx = zeros_like(x); dx[i] += dg
+            s = steps.pop(0)
+            lines.append(s.code())
+        local_text = _local_text(s.expr, g)
+        local = _local_number(node, i)
+        first = operand.name not in totals
+        totals[operand.name] = share if first else totals[operand.name] + share
+        out.append({
+            "index": i, "wire": operand.name, "line": "; ".join(lines), "formula": s.expr,
+            "local_text": local_text, "local": local,
+            "local_shown": None if local is None else number(local),
+            "upstream": _number(node.grad), "upstream_text": summary(node.grad),
+            "gradient": _number(share), "gradient_text": summary(share),
+            "accumulates": not first,
+            "total": _number(totals[operand.name]),
+            "total_text": summary(totals[operand.name]),
+            "fork": len(operand.consumers) > 1,
+        })
+    return out
+
+
+def _local_text(expr, g):
+    """``z`` out of the listing's ``z * df``: the local gradient's formula, as listed."""
+    suffix = " * " + g
+    if not expr.endswith(suffix):
+        return None
+    text = expr[:-len(suffix)]
+    if text.startswith("(") and text.endswith(")") and _balanced(text[1:-1]):
+        text = text[1:-1]
+    return text
+
+
+def _balanced(text):
+    depth = 0
+    for ch in text:
+        depth += {"(": 1, ")": -1}.get(ch, 0)
+        if depth < 0:
+            return False
+    return depth == 0
+
+
+def _local_number(node, i):
+    """The local gradient of a scalar gate: its VJP rule with upstream gradient 1."""
+    t = node.tensor
+    if np.size(node.value) != 1 or any(np.size(v) != 1 for v in
+                                       (x.value if k == "node" else x
+                                        for k, x in node.operands)):
+        return None
+    from ..core.node import Wire
+    args = [x._value if isinstance(x, Wire) else x for x in t.inputs]
+    try:
+        with np.errstate(all="ignore"):
+            local = t.gate.vjp[i](backend.ones_like(np.asarray(node.value)), t._value, *args,
+                                  **t.params)
+    except Exception:  # a rule that cannot be replayed: the line still has the product
+        return None
+    return _number(np.sum(local))
+
+
+def _listing_lines(listing, forward_step, backward_step, seed_step):
+    """The staged listing's lines, each with the step it belongs to (None: a title)."""
+    texts = listing.lines()
+    steps = []
+    for s in listing.forward:
+        steps.append(forward_step.get(id(s.node), 0))
+    kinds = [None] + steps
+    if listing.backward:
+        kinds += [None, None, seed_step]
+        kinds += [backward_step.get(id(s.node)) for s in listing.backward[1:]]
+    kinds += [None] * (len(texts) - len(kinds))
+    return [{"text": t, "step": k, "phase": None if k is None else
+             ("forward" if k < seed_step else "backward")}
+            for t, k in zip(texts, kinds, strict=True)]
+
+
+def _layout(circuit):
+    """Columns and rows for the picture: a wire's column is its depth from the inputs."""
+    depth = {}
+    for n in circuit.nodes:
+        ops = [op for kind, op in n.operands if kind == "node"] if n.kind == "gate" else []
+        depth[id(n)] = 1 + max((depth[id(o)] for o in ops), default=-1)
+    columns = {}
+    for n in circuit.nodes:
+        columns.setdefault(depth[id(n)], []).append(n)
+    row = {}
+    for d in sorted(columns):
+        nodes = columns[d]
+        if d:  # order by the mean row of what feeds each gate, to keep wires short
+            def key(n):
+                rows = [row[id(o)] for kind, o in n.operands if kind == "node"]
+                return sum(rows) / len(rows) if rows else 0
+            nodes.sort(key=key)
+        for k, n in enumerate(nodes):
+            row[id(n)] = k
+    return {n.name: {"col": depth[id(n)], "row": row[id(n)],
+                     "rows": len(columns[depth[id(n)]])} for n in circuit.nodes}
+
+
+def _number(v):
+    """A value as JSON: a number, or nested lists of numbers (None for no value)."""
+    if v is None:
+        return None
+    a = np.asarray(v, dtype=np.float64)
+    if a.ndim == 0:
+        f = float(a)
+        return f if math.isfinite(f) else None
+    return a.tolist()

@@ -1,0 +1,400 @@
+// The circuit lab's page: reads the circuit as JSON (from the server, or embedded by
+// `circuitgrad grad --html`), draws it, and steps through the forward and backward pass.
+// Every number shown comes from that JSON; nothing is computed here.
+(function () {
+  "use strict";
+  const C = window.LAB_CONFIG;
+  const $ = (id) => document.getElementById(id);
+  const SVGNS = "http://www.w3.org/2000/svg";
+  const RESERVED = new Set(["expr", "lang", "step", "upstream", "lesson"]);
+  const COLW = 210, ROWH = 96, TOP = 30, LEFT = 40, STUB = 80, R = 20;
+
+  const state = { expr: "", inputs: {}, upstream: "", step: 0, lesson: null,
+                  lang: C.lang === "zh" ? "zh" : "en" };
+  let data = null, error = null, pending = 0, timer = null, selected = null;
+
+  function t(key, vars) {
+    const table = C.messages[state.lang] || C.messages.en;
+    let s = table[key] !== undefined ? table[key] : (C.messages.en[key] || key);
+    for (const [k, v] of Object.entries(vars || {})) s = s.split("{" + k + "}").join(String(v));
+    return s;
+  }
+
+  // The inputs an expression names: identifiers that are not calls, keywords (axis=) or
+  // names bound with :=. The server's parser has the last word; this only makes the boxes.
+  function namesOf(expr) {
+    const bound = new Set([...expr.matchAll(/([A-Za-z_]\w*)\s*:=/g)].map((m) => m[1]));
+    const names = [];
+    for (const m of expr.matchAll(/[A-Za-z_]\w*/g)) {
+      const before = expr[m.index - 1] || "", rest = expr.slice(m.index + m[0].length);
+      if (/[\w.]/.test(before) || /^\s*\(/.test(rest) || /^\s*=(?!=)/.test(rest)) continue;
+      if (bound.has(m[0]) || names.includes(m[0])) continue;
+      names.push(m[0]);
+    }
+    return names;
+  }
+
+  // ----- state from and to the URL ---------------------------------------------------
+  function readURL() {
+    const p = new URLSearchParams(location.search);
+    if (p.get("lang") === "zh" || p.get("lang") === "en") state.lang = p.get("lang");
+    if (C.embedded) {
+      state.expr = C.embedded.expression;
+      state.inputs = Object.assign({}, C.embedded.inputs);
+      state.upstream = C.embedded.upstream || "";
+    } else if (p.get("expr")) {
+      state.expr = p.get("expr");
+      for (const [k, v] of p.entries()) if (!RESERVED.has(k)) state.inputs[k] = v;
+      state.upstream = p.get("upstream") || "";
+      state.lesson = p.get("lesson");
+    } else {
+      setLesson(C.lessons[0], false);
+    }
+    state.step = Math.max(0, parseInt(p.get("step") || "0", 10) || 0);
+  }
+
+  function writeURL() {
+    const p = new URLSearchParams();
+    if (!C.embedded) {
+      p.set("expr", state.expr);
+      for (const [k, v] of Object.entries(state.inputs)) p.set(k, v);
+      if (state.upstream) p.set("upstream", state.upstream);
+      if (state.lesson) p.set("lesson", state.lesson);
+    }
+    p.set("lang", state.lang);
+    p.set("step", String(state.step));
+    try {
+      history.replaceState(null, "", "?" + p.toString());
+    } catch (e) { /* some file:// pages may not rewrite their URL; the page still works */ }
+  }
+
+  // ----- the form ----------------------------------------------------------------------
+  function setLesson(lesson, run) {
+    state.lesson = lesson.key;
+    state.expr = lesson.expression;
+    state.inputs = Object.assign({}, lesson.inputs);
+    state.upstream = lesson.upstream || "";
+    state.step = 0;
+    if (run) { fillForm(); compute(); }
+  }
+
+  function fillForm() {
+    $("expr").value = state.expr;
+    $("upstream").value = state.upstream;
+    inputBoxes();
+  }
+
+  function inputBoxes() {
+    const names = namesOf(state.expr);
+    const box = $("inputs");
+    const kept = {};
+    for (const n of names) kept[n] = state.inputs[n] !== undefined ? state.inputs[n] : "1";
+    state.inputs = kept;
+    const have = [...box.querySelectorAll("input")].map((i) => i.dataset.name);
+    if (have.join(",") === names.join(",")) {
+      for (const i of box.querySelectorAll("input")) {
+        if (document.activeElement !== i) i.value = state.inputs[i.dataset.name];
+      }
+      return;
+    }
+    box.textContent = "";
+    for (const n of names) {
+      const label = document.createElement("label");
+      const span = document.createElement("span");
+      span.textContent = n + " =";
+      const input = document.createElement("input");
+      input.type = "text";
+      input.spellcheck = false;
+      input.dataset.name = n;
+      input.id = "input-" + n;
+      input.value = state.inputs[n];
+      input.readOnly = !!C.embedded;
+      input.addEventListener("input", () => { state.inputs[n] = input.value; changed(); });
+      label.append(span, input);
+      box.append(label);
+    }
+  }
+
+  function changed() {
+    state.lesson = lessonMatching();
+    if (timer) clearTimeout(timer);
+    timer = setTimeout(compute, 250);
+  }
+
+  function lessonMatching() {
+    const l = C.lessons.find((l) => l.expression === state.expr);
+    return l ? l.key : null;
+  }
+
+  // ----- the server --------------------------------------------------------------------
+  async function compute() {
+    if (!C.api) return;
+    const ticket = ++pending;
+    $("status").textContent = t("loading");
+    let reply, body;
+    try {
+      reply = await fetch(C.api, {
+        method: "POST", headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ expr: state.expr, inputs: state.inputs,
+                               upstream: state.upstream || null }) });
+      body = await reply.json();
+    } catch (e) {
+      body = { error: String(e.message || e) };
+      reply = { ok: false };
+    }
+    if (ticket !== pending) return; // a newer request is on its way
+    if (reply.ok) {
+      data = body;
+      error = null;
+      state.step = Math.min(state.step, data.last_step);
+    } else {
+      error = body.error || "?";
+    }
+    render();
+  }
+
+  // ----- what the current step shows --------------------------------------------------
+  function wire(name) { return data.wires.find((w) => w.name === name); }
+
+  function gradientAt(name, s) {
+    let shown = null;
+    for (const b of data.backward) {
+      if (b.step > s) break;
+      if (b.gate === null && b.output === name) shown = b.gradient_text;
+      for (const i of b.inputs) if (i.wire === name) shown = i.total_text;
+    }
+    return shown;
+  }
+
+  function shareAt(gateOut, index, s) {
+    const b = data.backward.find((b) => b.gate === gateOut);
+    if (!b || b.step > s) return null;
+    const i = b.inputs.find((i) => i.index === index);
+    return i ? i.gradient_text : null;
+  }
+
+  function short(text) { return text.length > 34 ? text.slice(0, 33) + "…" : text; }
+
+  function statusText(s) {
+    const n = data.gates.length;
+    const seed = n + 1;
+    const lines = [];
+    if (s === 0) lines.push(t("start"));
+    else if (s <= n) {
+      const g = data.gates[s - 1];
+      const line = data.listing.find((l) => l.step === s && l.text.startsWith(g.output + " ="));
+      lines.push(t("forward", { k: s, n: n, line: line ? line.text.split("#")[0].trim() : "" }));
+      if (s === n) lines.push(t("forward_done", { out: data.output, value: data.value_text }));
+    } else {
+      const b = data.backward.find((b) => b.step === s);
+      if (b.gate === null) lines.push(t("seed", { out: b.output, value: b.gradient_text }));
+      else {
+        lines.push(t("backward", { out: b.gate }));
+        for (const i of b.inputs) {
+          if (i.local !== null && i.local_text !== null) {
+            const formula = i.local_text === i.local_shown ? i.local_text
+              : i.local_text + " = " + i.local_shown;
+            lines.push(t("local", { out: b.gate, wire: i.wire, formula: formula,
+                                    upstream: i.upstream_text, gradient: i.gradient_text }));
+          } else {
+            lines.push(t("local_array", { out: b.gate, wire: i.wire, formula: i.formula,
+                                          upstream: short(i.upstream_text),
+                                          gradient: short(i.gradient_text) }));
+          }
+          if (i.accumulates) {
+            lines.push(t("fork", { wire: i.wire, gradient: i.gradient_text,
+                                   total: i.total_text }));
+          }
+        }
+      }
+      if (s === data.last_step) lines.push(t("done"));
+    }
+    return lines.join("\n");
+  }
+
+  // ----- the picture -------------------------------------------------------------------
+  function el(name, attrs, text) {
+    const e = document.createElementNS(SVGNS, name);
+    for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, v);
+    if (text !== undefined) e.textContent = text;
+    return e;
+  }
+
+  function drawPicture(s) {
+    const L = data.layout;
+    const maxRows = Math.max(...Object.values(L).map((p) => p.rows));
+    const cols = 1 + Math.max(...Object.values(L).map((p) => p.col));
+    const height = TOP * 2 + maxRows * ROWH;
+    const width = LEFT + cols * COLW + STUB + 60;
+    const pos = (name) => {
+      const p = L[name];
+      return { x: LEFT + 30 + p.col * COLW, y: TOP + (p.row + 0.5) * maxRows * ROWH / p.rows };
+    };
+    const svg = el("svg", { width: width, height: height, viewBox: `0 0 ${width} ${height}`,
+                            role: "img" });
+    const gateOf = {};
+    for (const g of data.gates) gateOf[g.output] = g;
+    const active = data.backward.find((b) => b.step === s);
+    const activeGate = s >= 1 && s <= data.gates.length ? data.gates[s - 1].output
+      : (active && active.gate) || null;
+    const start = (w) => { const p = pos(w.name); return p.x + (w.kind === "gate" ? R : 6); };
+
+    // wires: from each wire's stub end to every gate reading it
+    for (const g of data.gates) {
+      const q = pos(g.output);
+      g.wires.forEach((name, index) => {
+        if (name === null) return;
+        const w = wire(name), p = pos(name), x0 = start(w) + STUB;
+        const qx = q.x - R, qy = q.y + (g.wires.length > 1 ? (index - 0.5) * 12 : 0);
+        const path = el("path", { d: `M${x0},${p.y} C${x0 + 50},${p.y} ${qx - 50},${qy} ${qx},${qy}`,
+                                  class: "wire" + (g.output === activeGate ? " active" : ""),
+                                  "data-wire": name });
+        path.addEventListener("click", () => { selected = name; render(); });
+        svg.append(path);
+        if (w.fork) {
+          const share = shareAt(g.output, index, s);
+          if (share !== null) {
+            svg.append(el("text", { x: qx - 70, y: qy + (index ? 14 : -5), class: "share",
+                                    "data-share": name + ">" + g.output }, short(share)));
+          }
+        }
+      });
+    }
+    // each wire's stub: its name, value (green) and gradient (red); a dot where it forks
+    for (const w of data.wires) {
+      const p = pos(w.name), x = start(w);
+      const stub = el("line", { x1: x, y1: p.y, x2: x + STUB, y2: p.y,
+                                class: "wire" + (w.name === activeGate ? " active" : ""),
+                                "data-wire": w.name });
+      stub.addEventListener("click", () => { selected = w.name; render(); });
+      svg.append(stub);
+      if (w.fork) svg.append(el("circle", { cx: x + STUB, cy: p.y, r: 3, class: "fork" }));
+      if (w.kind !== "gate") {
+        svg.append(el("text", { x: x - 4, y: p.y + 4, "text-anchor": "end", class: "name" },
+                      w.name));
+      } else {
+        svg.append(el("text", { x: x + 4, y: p.y - 20, class: "name" }, w.name));
+      }
+      if (w.step <= s) {
+        svg.append(el("text", { x: x + 4, y: p.y - 6, class: "value", "data-value": w.name },
+                      short(w.value_text)));
+      }
+      const grad = gradientAt(w.name, s);
+      if (grad !== null) {
+        svg.append(el("text", { x: x + 4, y: p.y + 15, class: "grad", "data-grad": w.name },
+                      short(grad)));
+      }
+    }
+    // the gates, labelled with their operation
+    for (const g of data.gates) {
+      const p = pos(g.output);
+      const group = el("g", { class: "gate" + (g.output === activeGate ? " active" : ""),
+                              "data-gate": g.output });
+      group.append(el("circle", { cx: p.x, cy: p.y, r: R }));
+      const label = g.label.split("\n")[0];
+      group.append(el("text", { x: p.x, y: p.y, style: label.length > 3 ? "font-size:10px" : "" },
+                      label));
+      svg.append(group);
+    }
+    return svg;
+  }
+
+  // ----- render ------------------------------------------------------------------------
+  function render() {
+    document.documentElement.lang = state.lang === "zh" ? "zh-CN" : "en";
+    for (const e of document.querySelectorAll("[data-msg]")) e.textContent = t(e.dataset.msg);
+    $("lang").textContent = t("lang_toggle");
+    document.title = t("title");
+    $("offline").hidden = !C.embedded;
+    $("lessons-box").hidden = !!C.embedded;
+
+    const list = $("lessons");
+    list.textContent = "";
+    for (const l of C.lessons) {
+      const li = document.createElement("li");
+      if (l.key === state.lesson) li.className = "current";
+      const b = document.createElement("button");
+      b.type = "button";
+      b.dataset.lesson = l.key;
+      b.textContent = l.title[state.lang] || l.title.en;
+      b.addEventListener("click", () => setLesson(l, true));
+      li.append(b);
+      list.append(li);
+    }
+    const lesson = C.lessons.find((l) => l.key === state.lesson);
+    $("explanation").textContent = lesson ? lesson.explanation[state.lang] : "";
+
+    $("error").hidden = error === null;
+    $("error").textContent = error === null ? "" : t("error", { message: error });
+    $("picture").style.opacity = error === null ? "1" : "0.4";
+    if (!data) { $("status").textContent = ""; writeURL(); return; }
+
+    const s = state.step = Math.max(0, Math.min(state.step, data.last_step));
+    $("counter").textContent = t("counter", { step: s, last: data.last_step });
+    $("status").textContent = statusText(s);
+    const svg = drawPicture(s);
+    $("picture").replaceChildren(svg);
+    // a wide circuit shrinks to fit the box, but not below 65%: then the box scrolls
+    const natural = Number(svg.getAttribute("width"));
+    const room = $("picture").clientWidth - 2;
+    svg.style.width = Math.max(natural * 0.65, Math.min(natural, room)) + "px";
+
+    const seed = data.gates.length + 1;
+    const listing = $("listing");
+    listing.textContent = "";
+    data.listing.forEach((line, k) => {
+      const span = document.createElement("span");
+      span.textContent = line.text || " ";
+      span.dataset.line = k;
+      const step = line.step !== null ? line.step
+        : (line.text.startsWith("# backward") ? seed : null);
+      if (line.step !== null && line.step === s) span.className = "active";
+      else if (step !== null && step > s) span.className = "future";
+      listing.append(span);
+    });
+
+    const w = selected && data.wires.find((w) => w.name === selected);
+    $("wire-info").textContent = w ? t("wire", {
+      name: w.name, shape: w.shape.length ? w.shape.join("×") : t("scalar"),
+      value: w.step <= s ? w.value_text : "…",
+      grad: gradientAt(w.name, s) || t("no_grad") }) : "";
+    writeURL();
+  }
+
+  function go(step) {
+    if (!data) return;
+    state.step = Math.max(0, Math.min(step, data.last_step));
+    render();
+  }
+
+  // ----- wiring up ---------------------------------------------------------------------
+  readURL();
+  fillForm();
+  for (const id of ["expr", "upstream"]) $(id).readOnly = !!C.embedded;
+  $("expr").addEventListener("input", () => {
+    state.expr = $("expr").value;
+    state.step = 0;
+    inputBoxes();
+    changed();
+  });
+  $("upstream").addEventListener("input", () => { state.upstream = $("upstream").value; changed(); });
+  $("form").addEventListener("submit", (e) => { e.preventDefault(); compute(); });
+  $("step").addEventListener("click", () => go(state.step + 1));
+  $("back").addEventListener("click", () => go(state.step - 1));
+  $("run").addEventListener("click", () => go(Infinity));
+  $("reset").addEventListener("click", () => go(0));
+  $("lang").addEventListener("click", () => {
+    state.lang = state.lang === "zh" ? "en" : "zh";
+    render();
+  });
+  document.addEventListener("keydown", (e) => {
+    if (e.target instanceof HTMLInputElement || e.altKey || e.ctrlKey || e.metaKey) return;
+    const keys = { ArrowRight: 1, ArrowDown: 1, ArrowLeft: -1, ArrowUp: -1 };
+    if (e.key in keys) go(state.step + keys[e.key]);
+    else if (e.key === "Home") go(0);
+    else if (e.key === "End") go(Infinity);
+    else return;
+    e.preventDefault();
+  });
+  if (C.embedded) { data = C.embedded; render(); } else { render(); compute(); }
+})();
