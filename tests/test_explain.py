@@ -277,3 +277,58 @@ def test_unsupported_gate_is_named():
             return 2 * g
     with pytest.raises(cg.CircuitError, match="gate 'Twice'|gate '.*[Tt]wice"):
         cg.explain(lambda x: np.sum(Twice.apply(x)))(a(3))
+
+
+# ----- cg.compile ---------------------------------------------------------------------------
+def test_compile_traces_once_per_signature_and_matches_value_and_grad():
+    def loss(W, X, y):
+        scores = np.maximum(X @ W, 0)
+        return nn.softmax_cross_entropy(scores, y)
+    compiled = cg.compile(loss)
+    for n in (5, 5, 5, 7):
+        W, X, y = a(4, 3), a(n, 4), RNG.integers(0, 3, size=n)
+        value, dW = compiled(W, X, y)
+        want, want_dW = cg.value_and_grad(loss)(W, X, y)
+        np.testing.assert_allclose(value, want, rtol=1e-12)
+        np.testing.assert_allclose(dW, want_dW, rtol=1e-10, atol=1e-14)
+    assert compiled.traces == 2  # batch 5 once, batch 7 once
+    assert compiled.source.startswith("def loss_staged(W, X, y):")
+
+
+def test_compile_python_floats_is_plain_python():
+    f = NOTES[5][0]
+    compiled = cg.compile(f, argnums=(0, 1))
+    for x, y in ((3.0, -4.0), (0.5, 1.5), (-2.0, 0.25)):
+        value, (dx, dy) = compiled(x, y)
+        want, (wx, wy) = cg.value_and_grad(f, argnums=(0, 1))(x, y)
+        np.testing.assert_allclose([value, dx, dy], [want, wx, wy], rtol=1e-12)
+    assert compiled.traces == 1
+    assert type(value) is float and type(dx) is float
+    assert "(1) *" not in compiled.source  # unit factors dropped
+
+
+def test_compile_static_arguments_retrace():
+    compiled = cg.compile(lambda x, p: np.sum(x ** p))
+    x = a(3)
+    for p in (2, 3, 2):
+        value, dx = compiled(x, p)
+        want, want_dx = cg.value_and_grad(lambda x, p: np.sum(x ** p))(x, p)
+        np.testing.assert_allclose(dx, want_dx, rtol=1e-12)
+    assert compiled.traces == 2
+
+
+def test_compile_labels_held_as_a_constant_are_compared():
+    def loss(s, y):
+        return np.sum(s[np.arange(3), y.reshape(-1)])  # y.reshape: a new array, a constant
+    compiled = cg.compile(loss)
+    s = a(3, 2)
+    for y in (np.array([0, 1, 1]), np.array([1, 1, 0])):
+        np.testing.assert_allclose(compiled(s, y)[1], cg.grad(loss)(s, y))
+
+
+def test_compile_python_number_from_traced_value_names_the_line():
+    def f(x):
+        n = x.sum().item()
+        return np.sum(x) * n
+    with pytest.raises(cg.NotDifferentiableError, match=r"n = x.sum\(\).item\(\)"):
+        cg.compile(f)(a(3))

@@ -30,7 +30,7 @@ from .functions import __all__ as _function_names
 from .gradcheck import BackwardCheckReport, GradCheckReport, check_backward, check_grad
 from .tensor import Tensor, as_tensor, tensor
 from .tracing import circuit, record
-from .compiler import explain
+from .compiler import compile, explain  # noqa: A004 -- cg.compile
 from .transforms import grad, hessian, hvp, jacobian, jvp, value_and_grad, vjp
 
 __all__ = [
@@ -38,5 +38,5 @@ __all__ = [
     "Function", "GradCheckReport", "GraphFreedError", "NotDifferentiableError", "ShapeError",
     "Tensor", "as_tensor", "check_backward", "check_grad", "draw", "enable_grad", "grad",
     "hessian", "hvp", "is_grad_enabled", "jacobian", "jvp", "linalg", "no_grad", "tensor",
-    "value_and_grad", "vjp", "circuit", "record", "explain"]
+    "value_and_grad", "vjp", "circuit", "record", "explain", "compile"]
 __all__ += _function_names

@@ -428,7 +428,7 @@ def _shares(value, env, skip):
                for k, v in env.items())
 
 
-def generate(f, names, diff, args, out):
+def generate(f, names, diff, args, out, optimize=False, scalar=False):
     """The :class:`Staged` code of the traced function."""
     xs = [args[k] for k in diff]
     c = read(out, order_inputs=xs)
@@ -518,13 +518,22 @@ def generate(f, names, diff, args, out):
         else:
             grads.append(gen.grad_name(v))
     ret = f"    return {gen.name_of(out_var)}, ({', '.join(grads)}{',' if len(grads) == 1 else ''})"
+    if optimize:
+        backward = [(_simplified(line), note) for line, note in backward]
+        if seed == "1.0":  # the seed is the number 1: times it is nothing
+            tail = f" * {seed_name}"
+            backward = [(line[:-len(tail)] if line.endswith(tail) and k else line, note)
+                        for k, (line, note) in enumerate(backward)]
     body = _layout(forward, backward)
     fname = f"{getattr(f, '__name__', 'f')}_staged"
     if not fname.isidentifier() or keyword.iskeyword(fname):
         fname = "f_staged"
     source = "\n".join([f"def {fname}({', '.join(params_code)}):"] + body + [ret])
     ns = dict(gen.ns)
-    code = compile(source, f"<staged {fname}>", "exec")
+    if scalar and all(v.shape == () for v in c.wires):
+        ns.update(_scalar_namespace())
+        source = source.replace("    dout = 1.0\n", "    dout = 1.0\n", 1)
+    code = builtins.compile(source, f"<staged {fname}>", "exec")
     exec(code, ns)  # noqa: S102 -- source generated from the circuit and the gates' texts
     function = ns[fname]
     # the source, importable elsewhere, is shown as it reads; its lines go to linecache so
@@ -683,11 +692,156 @@ def _layout(forward, backward):
     return [s.rstrip() for s in out]
 
 
-def stage(f, args, argnums=None):
+def stage(f, args, argnums=None, optimize=False, scalar=False):
     names, diff, xs, out = _trace(f, args, argnums)
-    return generate(f, names, diff, xs, out)
+    return generate(f, names, diff, xs, out, optimize=optimize, scalar=scalar)
 
 
 def _used_names(source):
     tree = ast.parse(source)
     return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+
+
+# ----- cg.compile ---------------------------------------------------------------------------
+def _scalar_namespace():
+    """Plain Python for code over Python numbers: ``math`` instead of NumPy calls (a NumPy
+    call on a scalar costs more than the whole gate)."""
+    import math  # noqa: PLC0415
+
+    def sigmoid(v):
+        if v >= 0:
+            return 1.0 / (1.0 + math.exp(-v))
+        e = math.exp(v)
+        return e / (1.0 + e)
+
+    def exp(v):
+        try:
+            return math.exp(v)
+        except OverflowError:
+            return math.inf
+
+    return {"exp": exp, "log": math.log, "sqrt": math.sqrt, "sin": math.sin,
+            "cos": math.cos, "tanh": math.tanh, "sigmoid": sigmoid, "abs": abs,
+            "log1p": math.log1p, "expm1": math.expm1,
+            "relu": lambda v: v if v > 0 else 0.0, "ones_like": lambda v: 1.0,
+            "zeros_like": lambda v: 0.0}
+
+
+def _simplified(line):
+    """``d = (1) * g`` -> ``d = g``, ``(-1) * g`` -> ``-g``: the backward's unit factors."""
+    target, sep, expr = line.partition(" = ")
+    if not sep:
+        target, sep, expr = line.partition(" += ")
+    if expr.startswith("(1) * ") and expr[6:].isidentifier():
+        return f"{target}{sep}{expr[6:]}"
+    if expr.startswith("(-1) * ") and expr[7:].isidentifier():
+        return f"{target}{sep}-{expr[7:]}"
+    return line
+
+
+class Compiled:
+    """``cg.compile(f, argnums=0)``: call it as ``value, grads = compiled(*args)``, what
+    ``cg.value_and_grad(f, argnums)`` gives. The first call for given argument shapes and
+    dtypes (and values of the arguments that are not arrays) traces ``f`` and generates its
+    staged code; later calls with the same signature run only that code."""
+
+    def __init__(self, f, argnums=0, cache_size=8, optimize=True):
+        self.f = f
+        self.argnums = argnums
+        self.cache_size = cache_size
+        self.optimize = optimize
+        self.cache = {}
+        self.last = None
+        self.traces = 0
+        self.__name__ = f"compiled_{getattr(f, '__name__', 'f')}"
+        self.__wrapped__ = f
+
+    @property
+    def source(self):
+        """The generated code of the most recent signature."""
+        if self.last is None:
+            raise CircuitError("compile: nothing traced yet; call the compiled function once")
+        return self.last.source
+
+    def _key(self, args):
+        key = []
+        for a in args:
+            if isinstance(a, np.ndarray):
+                key.append((a.shape, a.dtype.str))
+            elif type(a) is float:
+                key.append(float)
+            else:
+                key.append(("static", type(a), a))
+        return tuple(key)
+
+    def __call__(self, *args):
+        try:
+            key = self._key(args)
+            hash(key)
+        except TypeError:
+            raise CircuitError("compile: an argument that is not an array must be hashable "
+                               "(it is fixed at trace time)") from None
+        entry = self.cache.get(key)
+        if entry is None:
+            entry = self._trace(args, key)
+        else:
+            fixed = entry.fixed_labels
+            if fixed and any(not np.array_equal(args[k], v) for k, v in fixed):
+                entry = self._trace(args, key)
+        self.last = entry
+        value, grads = entry.function(*[args[k] for k in entry.passed])
+        if isinstance(self.argnums, numbers.Integral):
+            return value, grads[0]
+        return value, tuple(grads)
+
+    def _trace(self, args, key):
+        argnums = self.argnums
+        nums = (argnums,) if isinstance(argnums, numbers.Integral) else tuple(argnums)
+        scalar = all(type(args[k]) is float for k in nums)
+        staged = stage(self.f, args, nums, optimize=self.optimize, scalar=scalar)
+        self.traces += 1
+        names = _parameter_names(self.f, len(args))
+        staged.passed = [names.index(p) for p in staged.params]
+        # an integer/bool array argument whose values the code holds as a constant (used
+        # other than as it was passed, y.reshape(-1), say): the cached code is only right for
+        # those values, so they are compared at each call
+        staged.fixed_labels = [
+            (k, np.array(a)) for k, a in enumerate(args)
+            if isinstance(a, np.ndarray) and a.dtype.kind in "biu" and any(
+                isinstance(c, np.ndarray) and c.size == a.size and (
+                    np.shares_memory(c, a) or np.array_equal(c.ravel(), a.ravel()))
+                for c in staged.constants.values())]
+        _check_against_engine(self.f, nums, args, staged)
+        if len(self.cache) >= self.cache_size:
+            self.cache.pop(next(iter(self.cache)))
+        self.cache[key] = staged
+        return staged
+
+
+def _check_against_engine(f, nums, args, staged):
+    """At the traced arguments the code gives what value_and_grad gives (else: a bug here,
+    refused rather than run)."""
+    from .transforms import value_and_grad  # noqa: PLC0415
+
+    want_value, want_grads = value_and_grad(f, argnums=nums)(*args)
+    value, grads = staged.function(*[args[k] for k in staged.passed])
+    for got, want in zip((value, *grads), (want_value, *want_grads), strict=True):
+        want = np.asarray(want)
+        tol = 1e-4 if want.dtype == np.float32 else 1e-8
+        with np.errstate(all="ignore"):
+            ok = np.shape(got) == want.shape and np.allclose(got, want, rtol=tol, atol=tol *
+                                                             1e-3, equal_nan=True)
+        if not ok:
+            raise CircuitError("compile: the generated code disagrees with circuitgrad at the "
+                               "traced arguments:\n" + staged.source)
+
+
+def compile(f, argnums=0, *, cache_size=8, optimize=True):  # noqa: A001 -- cg.compile
+    """``cg.compile(loss, argnums=0)``: a callable with ``loss``'s signature returning
+    ``(value, grad)`` as ``cg.value_and_grad(loss, argnums)`` does, which runs generated
+    staged NumPy code (see :func:`explain`). Each signature (argument shapes and dtypes,
+    values of non-array arguments) is traced once and cached (``cache_size`` of them).
+    Python control flow on values is fixed at trace time, as in ``torch.jit.trace``.
+    ``optimize`` drops unit factors (``(1) * g``) from the backward; with Python-float
+    arguments only, the code is plain Python arithmetic with ``math``."""
+    return Compiled(f, argnums, cache_size, optimize)
