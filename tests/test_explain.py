@@ -332,3 +332,18 @@ def test_compile_python_number_from_traced_value_names_the_line():
         return np.sum(x) * n
     with pytest.raises(cg.NotDifferentiableError, match=r"n = x.sum\(\).item\(\)"):
         cg.compile(f)(a(3))
+
+
+def test_compiled_gradients_that_alias_are_not_written_through():
+    def f(x, y):  # dx starts as y (the seed 1 dropped), then adds up: y must stay y
+        return np.sum(x * y) + np.sum(x * x) + np.sum(y)
+    compiled = cg.compile(f, argnums=(0, 1))
+    x, y = a(4), a(4)
+    y0 = y.copy()
+    for _ in range(2):
+        value, (dx, dy) = compiled(x, y)
+        want, (wx, wy) = cg.value_and_grad(f, argnums=(0, 1))(x, y)
+        np.testing.assert_allclose(dx, wx, rtol=1e-12)
+        np.testing.assert_allclose(dy, wy, rtol=1e-12)
+        np.testing.assert_array_equal(y, y0)
+    assert "del " in compiled.source  # values dropped at their last use

@@ -21,6 +21,7 @@ compiled.prepare()  # before the core modules load: pure Python if asked for
 from . import linalg as linalg  # cg.linalg, as np.linalg
 from . import numpy_api  # noqa: F401 -- installs NumPy dispatch on Tensor
 from ._version import __version__ as __version__
+from .compiler import compile, explain  # noqa: A004 -- cg.compile
 from .core.trace import detect_anomaly, enable_grad, is_anomaly_enabled, is_grad_enabled, no_grad
 from .custom import Function
 from .draw import draw
@@ -30,7 +31,6 @@ from .functions import __all__ as _function_names
 from .gradcheck import BackwardCheckReport, GradCheckReport, check_backward, check_grad
 from .tensor import Tensor, as_tensor, tensor
 from .tracing import circuit, record
-from .compiler import compile, explain  # noqa: A004 -- cg.compile
 from .transforms import grad, hessian, hvp, jacobian, jvp, value_and_grad, vjp
 
 __all__ = [

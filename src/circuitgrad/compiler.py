@@ -43,6 +43,7 @@ import keyword
 import linecache
 import numbers
 import os
+import re
 import sys
 import traceback
 
@@ -77,12 +78,18 @@ def _namespace():
         for name in (gate.api, gate.name):
             fn = getattr(functions, name, None) if name else None
             if name and name.isidentifier() and name not in ns:
-                extras.setdefault(name, _on_arrays(fn) if fn is not None else gate.forward)
-    extras["softmax"] = lambda x, axis=-1: np.exp(
-        x - np.max(x, axis=axis, keepdims=True)) / np.sum(
-        np.exp(x - np.max(x, axis=axis, keepdims=True)), axis=axis, keepdims=True)
+                # one-formula gates (sigmoid, relu...) run their NumPy forward directly
+                plain = fn is None or (gate.local is not None and len(gate.local) == 1)
+                extras.setdefault(name, gate.forward if plain else _on_arrays(fn))
+    extras["softmax"] = _softmax
     ns.update(extras)
     return ns
+
+
+def _softmax(x, axis=-1):
+    e = np.exp(x - np.max(x, axis=axis, keepdims=True))
+    e /= np.sum(e, axis=axis, keepdims=True)
+    return e
 
 
 def _on_arrays(fn):
@@ -220,7 +227,8 @@ class _Site:
 
     def value(self, k):
         x = self.eq.inputs[k]
-        v = np.asarray(x.value)
+        v = self.gen.env.get(self.gen.names.get(id(x))) if isinstance(x, Var) else None
+        v = np.asarray(x.value if v is None else v)
         return np.zeros_like(v) if self.general else v
 
     @property
@@ -241,7 +249,8 @@ class _Site:
 
     @property
     def out_value(self):
-        v = np.asarray(self.eq.output.value)
+        v = self.gen.env.get(self.gen.names.get(id(self.eq.output)))
+        v = np.asarray(self.eq.output.value if v is None else v)
         return np.zeros_like(v) if self.general else v
 
     @property
@@ -434,6 +443,7 @@ def generate(f, names, diff, args, out, optimize=False, scalar=False):
     c = read(out, order_inputs=xs)
     raw = {names[k]: args[k] for k in range(len(args)) if k not in diff}
     gen = _Generator(c, names, diff, raw)
+    gen.optimize = optimize
     param_var = {}
     for k in diff:
         param_var[names[k]] = None
@@ -497,6 +507,10 @@ def generate(f, names, diff, args, out, optimize=False, scalar=False):
         seed = f"ones_like({gen.name_of(out_var)})"
     backward.append((f"{seed_name} = {seed}", ""))
     gen.run(seed_name, seed)
+    # the seed is 1: times it is nothing (dropped before the lines are evaluated, so that a
+    # gradient that is now another array's name is seen as shared)
+    gen.drop = seed_name if optimize and out_var.shape == () and out_var.dtype.kind == "f" \
+        else None
     have = {id(out_var)}
     owned = set()
     for eq in reversed(c.equations):
@@ -518,19 +532,17 @@ def generate(f, names, diff, args, out, optimize=False, scalar=False):
         else:
             grads.append(gen.grad_name(v))
     ret = f"    return {gen.name_of(out_var)}, ({', '.join(grads)}{',' if len(grads) == 1 else ''})"
-    if optimize:
-        backward = [(_simplified(line), note) for line, note in backward]
-        if seed == "1.0":  # the seed is the number 1: times it is nothing
-            tail = f" * {seed_name}"
-            backward = [(line[:-len(tail)] if line.endswith(tail) and k else line, note)
-                        for k, (line, note) in enumerate(backward)]
     body = _layout(forward, backward)
+    scalar = scalar and all(v.shape == () for v in c.wires)
+    if optimize:  # values dropped at their last use (arrays), dead assignments removed
+        body = _with_dels(body, set(params_code) | set(grads) | {gen.name_of(out_var)},
+                          dels=not scalar)
     fname = f"{getattr(f, '__name__', 'f')}_staged"
     if not fname.isidentifier() or keyword.iskeyword(fname):
         fname = "f_staged"
     source = "\n".join([f"def {fname}({', '.join(params_code)}):"] + body + [ret])
     ns = dict(gen.ns)
-    if scalar and all(v.shape == () for v in c.wires):
+    if scalar:
         ns.update(_scalar_namespace())
         source = source.replace("    dout = 1.0\n", "    dout = 1.0\n", 1)
     code = builtins.compile(source, f"<staged {fname}>", "exec")
@@ -638,6 +650,17 @@ def _grad_lines(gen, eq, i, x, have, owned):
         have.add(id(x))
         return lines
     expr = _backward_expr(gen, eq, i)
+    want_dtype = np.asarray(x.value).dtype if x.value is not None else x.dtype
+    if gen.optimize and want_dtype == np.float32:  # a one-hot made in float32 directly
+        expr = re.sub(r"\beye\((\d+)\)", r"eye(\1, dtype=float32)", expr)
+    if gen.optimize:
+        expr = _UNIT.sub(r"\1\2", expr)
+        if expr.startswith("(-1) * ") and expr[7:].isidentifier():
+            expr = "-" + expr[7:]
+        if gen.drop and expr.endswith(" * " + gen.drop):
+            expr = expr[:-len(" * " + gen.drop)]
+            if expr.startswith("(") and expr.endswith(")") and _balanced(expr[1:-1]):
+                expr = expr[1:-1]
     value = gen.run("_", expr, eq.gate.name)
     shape = tuple(np.shape(x.value)) if x.value is not None else x.shape
     vshape = np.shape(value)
@@ -727,16 +750,47 @@ def _scalar_namespace():
             "zeros_like": lambda v: 0.0}
 
 
-def _simplified(line):
-    """``d = (1) * g`` -> ``d = g``, ``(-1) * g`` -> ``-g``: the backward's unit factors."""
-    target, sep, expr = line.partition(" = ")
-    if not sep:
-        target, sep, expr = line.partition(" += ")
-    if expr.startswith("(1) * ") and expr[6:].isidentifier():
-        return f"{target}{sep}{expr[6:]}"
-    if expr.startswith("(-1) * ") and expr[7:].isidentifier():
-        return f"{target}{sep}-{expr[7:]}"
-    return line
+_UNIT = re.compile(r"(^|\(|, )\(1\) \* ([A-Za-z_]\w*)(?=[,)]|$)")
+
+
+def _with_dels(body, keep, dels=True):
+    """``del name`` after the line that uses an assigned name for the last time; a name
+    assigned and never read loses its line."""
+    assigned, last, count = set(), {}, {}
+    for k, line in enumerate(body):
+        code = line.split("#", 1)[0].strip()
+        if not code:
+            continue
+        tree = ast.parse(code)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Name):
+                last[node.id] = k
+                count[node.id] = count.get(node.id, 0) + 1
+                if isinstance(node.ctx, ast.Store):
+                    assigned.add(node.id)
+    after, dead = {}, set()
+    for name in assigned - keep:
+        if count[name] == 1 and body[last[name]].strip().startswith(f"{name} = "):
+            dead.add(last[name])
+        elif dels:
+            after.setdefault(last[name], []).append(name)
+    out = []
+    for k, line in enumerate(body):
+        if k in dead:
+            continue
+        out.append(line)
+        if k in after:
+            out.append(f"    del {', '.join(sorted(after[k]))}")
+    return out
+
+
+def _balanced(text):
+    depth = 0
+    for ch in text:
+        depth += (ch == "(") - (ch == ")")
+        if depth < 0:
+            return False
+    return depth == 0
 
 
 class Compiled:
@@ -753,6 +807,7 @@ class Compiled:
         self.cache = {}
         self.last = None
         self.traces = 0
+        self._single = isinstance(argnums, numbers.Integral)
         self.__name__ = f"compiled_{getattr(f, '__name__', 'f')}"
         self.__wrapped__ = f
 
@@ -763,36 +818,25 @@ class Compiled:
             raise CircuitError("compile: nothing traced yet; call the compiled function once")
         return self.last.source
 
-    def _key(self, args):
-        key = []
-        for a in args:
-            if isinstance(a, np.ndarray):
-                key.append((a.shape, a.dtype.str))
-            elif type(a) is float:
-                key.append(float)
-            else:
-                key.append(("static", type(a), a))
-        return tuple(key)
-
     def __call__(self, *args):
+        key = tuple([(a.shape, a.dtype.str) if type(a) is np.ndarray else
+                     float if type(a) is float else ("static", type(a), a) for a in args])
         try:
-            key = self._key(args)
-            hash(key)
+            entry = self.cache.get(key)
         except TypeError:
             raise CircuitError("compile: an argument that is not an array must be hashable "
                                "(it is fixed at trace time)") from None
-        entry = self.cache.get(key)
         if entry is None:
             entry = self._trace(args, key)
-        else:
-            fixed = entry.fixed_labels
-            if fixed and any(not np.array_equal(args[k], v) for k, v in fixed):
-                entry = self._trace(args, key)
+        elif entry.fixed_labels and any(not np.array_equal(args[k], v)
+                                        for k, v in entry.fixed_labels):
+            entry = self._trace(args, key)
         self.last = entry
-        value, grads = entry.function(*[args[k] for k in entry.passed])
-        if isinstance(self.argnums, numbers.Integral):
-            return value, grads[0]
-        return value, tuple(grads)
+        if entry.all_passed:
+            value, grads = entry.function(*args)
+        else:
+            value, grads = entry.function(*[args[k] for k in entry.passed])
+        return (value, grads[0]) if self._single else (value, grads)
 
     def _trace(self, args, key):
         argnums = self.argnums
@@ -802,6 +846,7 @@ class Compiled:
         self.traces += 1
         names = _parameter_names(self.f, len(args))
         staged.passed = [names.index(p) for p in staged.params]
+        staged.all_passed = staged.passed == list(range(len(args)))
         # an integer/bool array argument whose values the code holds as a constant (used
         # other than as it was passed, y.reshape(-1), say): the cached code is only right for
         # those values, so they are compared at each call
