@@ -17,9 +17,9 @@ import math
 import numpy as np
 
 import circuitgrad as cg
-from circuitgrad import nn
 import harness
 import mlp
+from circuitgrad import nn
 from harness import Config, Row
 
 N_POINTS = 1000  # points per repetition (one call each)

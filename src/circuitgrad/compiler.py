@@ -279,11 +279,12 @@ class _Generator:
 
     def claim(self, base):
         name = base if base.isidentifier() else "v"
-        k = 1
         cand = name
+        stem = name.rstrip("0123456789") or name
+        k = int(name[len(stem):]) if name[len(stem):] else 1
         while cand in self.taken or cand in self.reserved or keyword.iskeyword(cand):
-            k += 1
-            cand = f"{name}_{k}"
+            k += 1  # exp2 is NumPy's: the second exp gate is exp3
+            cand = f"{stem}{k}"
         self.taken.add(cand)
         return cand
 
