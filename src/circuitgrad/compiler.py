@@ -49,6 +49,7 @@ import traceback
 
 import numpy as np
 
+from . import backend
 from .core import trace
 from .core.circuit import Literal, Var, read
 from .errors import CircuitError, NotDifferentiableError
@@ -156,7 +157,7 @@ def _is_float(a):
         return False
     if isinstance(a, float):
         return True
-    return isinstance(a, (np.ndarray, np.generic)) and a.dtype.kind == "f"
+    return isinstance(a, (backend.ndarray, backend.generic)) and a.dtype.kind == "f"
 
 
 def _parameter_names(f, n):
@@ -229,7 +230,7 @@ class _Site:
         x = self.eq.inputs[k]
         v = self.gen.env.get(self.gen.names.get(id(x))) if isinstance(x, Var) else None
         v = np.asarray(x.value if v is None else v)
-        return np.zeros_like(v) if self.general else v
+        return backend.zeros_like(v) if self.general else v
 
     @property
     def count(self):
@@ -251,7 +252,7 @@ class _Site:
     def out_value(self):
         v = self.gen.env.get(self.gen.names.get(id(self.eq.output)))
         v = np.asarray(self.eq.output.value if v is None else v)
-        return np.zeros_like(v) if self.general else v
+        return backend.zeros_like(v) if self.general else v
 
     @property
     def params(self):
@@ -272,7 +273,7 @@ class _Generator:
         self.constants = {}  # code name -> array
         self.const_of = {}   # id(array) -> code name
         for name, a in raw_args.items():  # arrays passed as they are: named by identity
-            if isinstance(a, np.ndarray):
+            if isinstance(a, backend.ndarray):
                 self.const_of[id(a)] = name
         self.params = params
         self.env = {}        # values at the traced arguments, to check shapes and values
@@ -312,14 +313,14 @@ class _Generator:
             return "None"
         if isinstance(value, (bool, np.bool_)):
             return repr(bool(value))
-        if isinstance(value, numbers.Integral) and not isinstance(value, np.ndarray):
+        if isinstance(value, numbers.Integral) and not isinstance(value, backend.ndarray):
             return repr(int(value))
         if isinstance(value, float) and type(value) is float:
             return repr(value) if np.isfinite(value) else self.add_constant(value, "c")
-        if isinstance(value, np.generic) and value.dtype == np.float64:
+        if isinstance(value, backend.generic) and value.dtype == np.float64:
             return self.literal(float(value))
-        if isinstance(value, np.ndarray) or isinstance(value, np.generic):
-            if isinstance(value, np.generic):
+        if isinstance(value, backend.ndarray) or isinstance(value, backend.generic):
+            if isinstance(value, backend.generic):
                 holder = np.asarray(value)
                 self.constants.setdefault("_keep", []).append(holder)  # stays alive
                 return self.add_constant(value, "c")
@@ -335,7 +336,7 @@ class _Generator:
         if value is Ellipsis:
             return "..."
         if isinstance(value, np.dtype) or (isinstance(value, type)
-                                           and issubclass(value, np.generic)):
+                                           and issubclass(value, backend.generic)):
             return np.dtype(value).name
         raise CircuitError(f"cannot write {type(value).__name__} {value!r} as code")
 
@@ -380,7 +381,7 @@ def _fixed_mask(gen, x):
     """Whether ``x`` is a boolean array that is no argument: a comparison of traced values
     (comparisons are not recorded in the circuit), which the code would fix at trace time."""
     value = x.value
-    if not isinstance(value, np.ndarray) or value.dtype != np.bool_ or value.ndim == 0:
+    if not isinstance(value, backend.ndarray) or value.dtype != np.bool_ or value.ndim == 0:
         return False
     if isinstance(x, Var):
         return gen.names.get(id(x)) not in gen.params
@@ -432,10 +433,10 @@ def _backward_expr(gen, eq, i):
 
 
 def _shares(value, env, skip):
-    if not isinstance(value, np.ndarray):
+    if not isinstance(value, backend.ndarray):
         return False
-    return any(isinstance(v, np.ndarray) and k not in (skip, "_") and np.shares_memory(value, v)
-               for k, v in env.items())
+    return any(isinstance(v, backend.ndarray) and k not in (skip, "_")
+               and np.shares_memory(value, v) for k, v in env.items())
 
 
 def generate(f, names, diff, args, out, optimize=False, scalar=False):
@@ -451,7 +452,7 @@ def generate(f, names, diff, args, out, optimize=False, scalar=False):
     # parameters first: their names are the user's
     params_code = []
     for k, a in enumerate(args):
-        if k in diff or isinstance(a, np.ndarray):
+        if k in diff or isinstance(a, backend.ndarray):
             params_code.append(gen.claim(names[k]))
         else:
             gen.taken.add(names[k])  # fixed at trace time; the name is not reused
@@ -467,7 +468,7 @@ def generate(f, names, diff, args, out, optimize=False, scalar=False):
                 gen.names[id(v)] = names[k]
                 break
     for name, a in raw.items():
-        if isinstance(a, np.ndarray):
+        if isinstance(a, backend.ndarray):
             gen.env[name] = a
     for v in c.inputs + c.consts:
         if id(v) in gen.names:
@@ -701,7 +702,7 @@ def _grad_lines(gen, eq, i, x, have, owned):
 
 
 def _is_arr(v):
-    return isinstance(v, np.ndarray) and v.ndim > 0
+    return isinstance(v, backend.ndarray) and v.ndim > 0
 
 
 def _layout(forward, backward):
@@ -820,7 +821,7 @@ class Compiled:
         return self.last.source
 
     def __call__(self, *args):
-        key = tuple([(a.shape, a.dtype.str) if type(a) is np.ndarray else
+        key = tuple([(a.shape, a.dtype.str) if type(a) is backend.ndarray else
                      float if type(a) is float else ("static", type(a), a) for a in args])
         try:
             entry = self.cache.get(key)
@@ -853,8 +854,8 @@ class Compiled:
         # those values, so they are compared at each call
         staged.fixed_labels = [
             (k, np.array(a)) for k, a in enumerate(args)
-            if isinstance(a, np.ndarray) and a.dtype.kind in "biu" and any(
-                isinstance(c, np.ndarray) and c.size == a.size and (
+            if isinstance(a, backend.ndarray) and a.dtype.kind in "biu" and any(
+                isinstance(c, backend.ndarray) and c.size == a.size and (
                     np.shares_memory(c, a) or np.array_equal(c.ravel(), a.ravel()))
                 for c in staged.constants.values())]
         _check_against_engine(self.f, nums, args, staged)
