@@ -347,3 +347,13 @@ def test_compiled_gradients_that_alias_are_not_written_through():
         np.testing.assert_allclose(dy, wy, rtol=1e-12)
         np.testing.assert_array_equal(y, y0)
     assert "del " in compiled.source  # values dropped at their last use
+
+
+def test_compiled_python_floats_fall_back_to_numpy_where_math_raises():
+    f = NOTES[5][0]  # sigmoid(-800) overflows math.exp; NumPy's code gives 0 as the engine
+    compiled = cg.compile(f, argnums=(0, 1))
+    for x, y in ((3.0, -4.0), (-800.0, 2.0), (1.0, -800.0)):
+        value, grads = compiled(x, y)
+        want, want_grads = cg.value_and_grad(f, argnums=(0, 1))(x, y)
+        np.testing.assert_allclose([value, *grads], [want, *want_grads], rtol=1e-12)
+    assert "1.0 / (1.0 + exp(" not in compiled.source  # .source shows the staged text

@@ -544,18 +544,24 @@ def generate(f, names, diff, args, out, optimize=False, scalar=False):
         fname = "f_staged"
     source = "\n".join([f"def {fname}({', '.join(params_code)}):"] + body + [ret])
     ns = dict(gen.ns)
-    if scalar:
-        ns.update(_scalar_namespace())
-        source = source.replace("    dout = 1.0\n", "    dout = 1.0\n", 1)
     code = builtins.compile(source, f"<staged {fname}>", "exec")
     exec(code, ns)  # noqa: S102 -- source generated from the circuit and the gates' texts
     function = ns[fname]
+    fallback = None
+    if scalar:  # plain Python on floats; NumPy's code where math raises (overflow, 1/0)
+        fast = _SIGMOID.sub(r"1.0 / (1.0 + exp(-\1))", source)
+        fast_ns = dict(gen.ns)
+        fast_ns.update(_scalar_namespace())
+        exec(builtins.compile(fast, f"<staged {fname}>", "exec"), fast_ns)  # noqa: S102
+        function, fallback = fast_ns[fname], function
     # the source, importable elsewhere, is shown as it reads; its lines go to linecache so
     # that tracebacks through the generated function show them
     linecache.cache[f"<staged {fname}>"] = (len(source), None, source.splitlines(True),
                                             f"<staged {fname}>")
     constants = {k: v for k, v in gen.constants.items() if k != "_keep"}
-    return Staged(source, function, c, constants, params_code)
+    staged = Staged(source, function, c, constants, params_code)
+    staged.fallback = fallback
+    return staged
 
 
 _PREFIX = {"sigmoid": "sig", "exp": "exp", "log": "log", "sqrt": "sqrt", "abs": "abs",
@@ -728,6 +734,9 @@ def _used_names(source):
 
 
 # ----- cg.compile ---------------------------------------------------------------------------
+_SIGMOID = re.compile(r"\bsigmoid\(([A-Za-z_]\w*)\)")
+_MATH_ERRORS = (OverflowError, ZeroDivisionError, ValueError)
+
 def _scalar_namespace():
     """Plain Python for code over Python numbers: ``math`` instead of NumPy calls (a NumPy
     call on a scalar costs more than the whole gate)."""
@@ -810,6 +819,7 @@ class Compiled:
         self.last = None
         self.traces = 0
         self._single = isinstance(argnums, numbers.Integral)
+        self._floats, self._float_types = None, None
         self.__name__ = f"compiled_{getattr(f, '__name__', 'f')}"
         self.__wrapped__ = f
 
@@ -834,10 +844,13 @@ class Compiled:
                                         for k, v in entry.fixed_labels):
             entry = self._trace(args, key)
         self.last = entry
-        if entry.all_passed:
-            value, grads = entry.function(*args)
-        else:
-            value, grads = entry.function(*[args[k] for k in entry.passed])
+        passed = args if entry.all_passed else [args[k] for k in entry.passed]
+        try:
+            value, grads = entry.function(*passed)
+        except _MATH_ERRORS:
+            if entry.fallback is None:
+                raise
+            value, grads = entry.fallback(*passed)
         return (value, grads[0]) if self._single else (value, grads)
 
     def _trace(self, args, key):
@@ -862,6 +875,9 @@ class Compiled:
         if len(self.cache) >= self.cache_size:
             self.cache.pop(next(iter(self.cache)))
         self.cache[key] = staged
+        if staged.fallback is not None and staged.all_passed and all(
+                type(a) is float for a in args):
+            self._floats, self._float_types = staged, tuple(map(type, args))
         return staged
 
 
@@ -871,7 +887,13 @@ def _check_against_engine(f, nums, args, staged):
     from .transforms import value_and_grad  # noqa: PLC0415
 
     want_value, want_grads = value_and_grad(f, argnums=nums)(*args)
-    value, grads = staged.function(*[args[k] for k in staged.passed])
+    passed = [args[k] for k in staged.passed]
+    try:
+        value, grads = staged.function(*passed)
+    except _MATH_ERRORS:
+        if staged.fallback is None:
+            raise
+        value, grads = staged.fallback(*passed)
     for got, want in zip((value, *grads), (want_value, *want_grads), strict=True):
         want = np.asarray(want)
         tol = 1e-4 if want.dtype == np.float32 else 1e-8
@@ -889,6 +911,31 @@ def compile(f, argnums=0, *, cache_size=8, optimize=True):  # noqa: A001 -- cg.c
     staged NumPy code (see :func:`explain`). Each signature (argument shapes and dtypes,
     values of non-array arguments) is traced once and cached (``cache_size`` of them).
     Python control flow on values is fixed at trace time, as in ``torch.jit.trace``.
-    ``optimize`` drops unit factors (``(1) * g``) from the backward; with Python-float
-    arguments only, the code is plain Python arithmetic with ``math``."""
-    return Compiled(f, argnums, cache_size, optimize)
+    ``optimize`` drops unit factors (``(1) * g``) from the backward and arrays after their
+    last use; with Python-float arguments only, the code is plain Python arithmetic with
+    ``math`` (NumPy's code where ``math`` raises: overflow, division by zero).
+
+    The result has ``.source`` (the code of the most recent signature traced or run),
+    ``.traces`` (how many traces so far) and ``.cache``.
+    """
+    impl = Compiled(f, argnums, cache_size, optimize)
+    single = impl._single
+
+    def compiled(*args):
+        entry = impl._floats
+        if entry is not None and tuple(map(type, args)) == impl._float_types:
+            try:  # Python floats in: the plain-Python code, no key to build
+                value, grads = entry.function(*args)
+            except _MATH_ERRORS:
+                value, grads = entry.fallback(*args)
+            return (value, grads[0]) if single else (value, grads)
+        out = impl(*args)
+        compiled.source, compiled.traces = impl.last.source, impl.traces
+        return out
+
+    compiled.__name__ = impl.__name__
+    compiled.__qualname__ = impl.__name__
+    compiled.__doc__ = getattr(f, "__doc__", None)
+    compiled.__wrapped__ = f  # inspect.signature(compiled) is f's
+    compiled.source, compiled.traces, compiled.cache = None, 0, impl.cache
+    return compiled
