@@ -27,6 +27,7 @@ except ImportError:  # not installed: use the checkout this script lives in
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
     import circuitgrad as cg
 
+import compiled
 import dispatch
 import harness
 import linear_time
@@ -46,6 +47,8 @@ BENCHMARKS: dict[str, Callable[[Config], list[Row]]] = {
     "dispatch_mlp": dispatch.bench_dispatch_mlp,
     "naive_loop": naive_loop.bench_naive_loop,
     "linear_time": linear_time.bench_linear_time,
+    "compiled_scalar": compiled.bench_compiled_scalar,
+    "compiled_mlp": compiled.bench_compiled_mlp,
 }
 
 

@@ -21,6 +21,7 @@ compiled.prepare()  # before the core modules load: pure Python if asked for
 from . import linalg as linalg  # cg.linalg, as np.linalg
 from . import numpy_api  # noqa: F401 -- installs NumPy dispatch on Tensor
 from ._version import __version__ as __version__
+from .compiler import compile, explain  # noqa: A004 -- cg.compile
 from .core.trace import detect_anomaly, enable_grad, is_anomaly_enabled, is_grad_enabled, no_grad
 from .custom import Function
 from .draw import draw
@@ -37,5 +38,5 @@ __all__ = [
     "Function", "GradCheckReport", "GraphFreedError", "NotDifferentiableError", "ShapeError",
     "Tensor", "as_tensor", "check_backward", "check_grad", "draw", "enable_grad", "grad",
     "hessian", "hvp", "is_grad_enabled", "jacobian", "jvp", "linalg", "no_grad", "tensor",
-    "value_and_grad", "vjp", "circuit", "record"]
+    "value_and_grad", "vjp", "circuit", "record", "explain", "compile"]
 __all__ += _function_names
