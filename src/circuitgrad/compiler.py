@@ -27,7 +27,7 @@ def f_staged(x, y):
     # backward pass
     dout = 1.0
     dreluxy = ones_like(reluxy) * dout  # (3)
-    dxy = (reluxy > 0) * dreluxy        # (2)
+    dxy = (reluxy != 0) * dreluxy       # (2)
     dx = y * dxy                        # (1)
     dy = x * dxy                        # (1)
     return out, (dx, dy)
