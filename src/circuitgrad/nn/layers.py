@@ -109,17 +109,26 @@ class Conv1d(Module):
                 f"stride={self.stride}, padding={self.padding}")
 
 
-class MaxPool2d(Module):
-    """Max over each window; the gradient goes to each window's largest entry."""
+class _Pool2d(Module):
+    """A window (``kernel_size``, ``stride``: default the kernel) reduced by ``pool``."""
+
+    pool = None
 
     def __init__(self, kernel_size, stride=None):
-        self.kernel_size, self.stride, _ = F.window_options("MaxPool2d", kernel_size, stride)
+        self.kernel_size, self.stride, _ = F.window_options(type(self).__name__, kernel_size,
+                                                            stride)
 
     def forward(self, x):
-        return F.max_pool2d(x, self.kernel_size, self.stride)
+        return type(self).pool(x, self.kernel_size, self.stride)
 
     def extra_repr(self):
         return f"kernel_size={self.kernel_size}, stride={self.stride}"
+
+
+class MaxPool2d(_Pool2d):
+    """Max over each window; the gradient goes to each window's largest entry."""
+
+    pool = F.max_pool2d
 
 
 class ReLU(Module):
@@ -190,17 +199,10 @@ class Identity(Module):
         return x
 
 
-class AvgPool2d(Module):
+class AvgPool2d(_Pool2d):
     """Mean over each window of (N, C, H, W) inputs."""
 
-    def __init__(self, kernel_size, stride=None):
-        self.kernel_size, self.stride, _ = F.window_options("AvgPool2d", kernel_size, stride)
-
-    def forward(self, x):
-        return F.avg_pool2d(x, self.kernel_size, self.stride)
-
-    def extra_repr(self):
-        return f"kernel_size={self.kernel_size}, stride={self.stride}"
+    pool = F.avg_pool2d
 
 
 class AdaptiveAvgPool2d(Module):
