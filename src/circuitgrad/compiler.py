@@ -38,7 +38,6 @@ def f_staged(x, y):
 
 import ast
 import builtins
-import inspect
 import keyword
 import linecache
 import numbers
@@ -56,6 +55,7 @@ from .errors import CircuitError, NotDifferentiableError
 from .gates import all_gates, indexing
 from .gates.listing import backward_text, forward_text, unbroadcast_text
 from .tensor import Tensor, tensor
+from .tracing import parameter_names
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
@@ -160,17 +160,6 @@ def _is_float(a):
     return isinstance(a, (backend.ndarray, backend.generic)) and a.dtype.kind == "f"
 
 
-def _parameter_names(f, n):
-    try:
-        params = [p.name for p in inspect.signature(f).parameters.values()
-                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    except (TypeError, ValueError):
-        params = []
-    if len(params) < n or len(set(params[:n])) < n:
-        return [f"x{k + 1}" for k in range(n)]
-    return params[:n]
-
-
 def _user_line(tb):
     """``file:line in function: code`` of the innermost frame outside circuitgrad."""
     found = None
@@ -186,7 +175,7 @@ def _user_line(tb):
 
 
 def _trace(f, args, argnums):
-    names = _parameter_names(f, len(args))
+    names = parameter_names(f, len(args))
     if argnums is None:
         diff = tuple(k for k, a in enumerate(args) if _is_float(a))
     else:
@@ -845,12 +834,7 @@ class Compiled:
             entry = self._trace(args, key)
         self.last = entry
         passed = args if entry.all_passed else [args[k] for k in entry.passed]
-        try:
-            value, grads = entry.function(*passed)
-        except _MATH_ERRORS:
-            if entry.fallback is None:
-                raise
-            value, grads = entry.fallback(*passed)
+        value, grads = _run(entry, passed)
         return (value, grads[0]) if self._single else (value, grads)
 
     def _trace(self, args, key):
@@ -859,7 +843,7 @@ class Compiled:
         scalar = all(type(args[k]) is float for k in nums)
         staged = stage(self.f, args, nums, optimize=self.optimize, scalar=scalar)
         self.traces += 1
-        names = _parameter_names(self.f, len(args))
+        names = parameter_names(self.f, len(args))
         staged.passed = [names.index(p) for p in staged.params]
         staged.all_passed = staged.passed == list(range(len(args)))
         # an integer/bool array argument whose values the code holds as a constant (used
@@ -881,19 +865,24 @@ class Compiled:
         return staged
 
 
+def _run(staged, passed):
+    """The generated code on ``passed``; where plain-float arithmetic fails (math's domain
+    and range errors), its NumPy version, which gives NaN and inf as the engine does."""
+    try:
+        return staged.function(*passed)
+    except _MATH_ERRORS:
+        if staged.fallback is None:
+            raise
+        return staged.fallback(*passed)
+
+
 def _check_against_engine(f, nums, args, staged):
     """At the traced arguments the code gives what value_and_grad gives (else: a bug here,
     refused rather than run)."""
     from .transforms import value_and_grad  # noqa: PLC0415
 
     want_value, want_grads = value_and_grad(f, argnums=nums)(*args)
-    passed = [args[k] for k in staged.passed]
-    try:
-        value, grads = staged.function(*passed)
-    except _MATH_ERRORS:
-        if staged.fallback is None:
-            raise
-        value, grads = staged.fallback(*passed)
+    value, grads = _run(staged, [args[k] for k in staged.passed])
     for got, want in zip((value, *grads), (want_value, *want_grads), strict=True):
         want = np.asarray(want)
         tol = 1e-4 if want.dtype == np.float32 else 1e-8

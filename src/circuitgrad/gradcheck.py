@@ -380,12 +380,18 @@ def check_backward(forward, backward, *args, wrt=None, params=None, rtol=1e-7, f
         grads = (list(grads) + [None] * len(wrt))[:len(wrt)]
 
     references = [np.asarray(g, dtype=np.float64) for g in pull_back(dout)]
-    finite = [np.abs(g[np.isfinite(g)]) for g in references]
-    largest = max((float(f.max()) for f in finite if f.size), default=0.0)
+    floor = _floor(references, floor)
     for k, x, mine, theirs in zip(wrt, checked, grads, references, strict=True):
         report.inputs.append(_compare_gradient(k, names, np.shape(x), mine, theirs, rtol,
-                                               floor * max(1.0, largest), top))
+                                               floor, top))
     return report
+
+
+def _floor(references, floor):
+    """The smallest denominator of a relative error: ``floor * max(1, S)``, S the largest
+    finite entry (in size) of circuitgrad's gradients (see check_backward)."""
+    finite = [np.abs(g[np.isfinite(g)]) for g in references]
+    return floor * max(1.0, max((float(f.max()) for f in finite if f.size), default=0.0))
 
 
 def _check_params(report, loss, args, params, rtol, floor, top):
@@ -423,12 +429,11 @@ def _check_params(report, loss, args, params, rtol, floor, top):
         report.problems.append("the loss differs between the two runs: is it random?")
     references = [np.asarray(g, dtype=np.float64) for g in
                   pull_back(backend.ones_like(np.asarray(reference, dtype=np.float64)))]
-    largest = max((float(np.abs(g[np.isfinite(g)]).max()) for g in references
-                   if np.isfinite(g).any()), default=0.0)
+    floor = _floor(references, floor)
     names = dict(enumerate(keys))
     for i, (k, theirs) in enumerate(zip(keys, references, strict=True)):
         entry = _compare_gradient(i, names, start[k].shape, grads.get(k), theirs, rtol,
-                                  floor * max(1.0, largest), top)
+                                  floor, top)
         entry.position = None
         report.inputs.append(entry)
     return report

@@ -47,8 +47,6 @@ def rows():
     for fn in list(N._UFUNCS) + list(N._FUNCTIONS):
         if fn is np.positive or fn in N.MADE_LIKE:  # its input; constants (listed apart)
             continue
-        if isinstance(fn, np.ufunc) and getattr(np, fn.__name__, None) is not fn:
-            continue  # scipy.special's, once used (listed apart)
         gate, composite = _gate_of(fn), _composite_of(fn)
         caveats = tuple(gate.caveats if gate else ()) + tuple(
             c for c in getattr(composite, "caveats", ()) if not gate or c not in gate.caveats)

@@ -47,7 +47,7 @@ def record(f, *, backward=False):
     masks would not change.
     """
     def traced(*args):
-        names = _parameter_names(f, len(args))
+        names = parameter_names(f, len(args), reserved=("g",))
         xs = [tensor(a, requires_grad=True, name=n) for a, n in zip(args, names, strict=True)]
         out = f(*xs)
         if not isinstance(out, Tensor) or not out.requires_grad:
@@ -63,12 +63,15 @@ def record(f, *, backward=False):
     return traced
 
 
-def _parameter_names(f, n):
+def parameter_names(f, n, reserved=()):
+    """Names for ``f``'s first ``n`` arguments: its parameters' own names, or ``x1``, ``x2``,
+    ... when they are not all there, not distinct, or one is ``reserved`` (a name the
+    circuit uses itself)."""
     try:
         params = [p.name for p in inspect.signature(f).parameters.values()
                   if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
     except (TypeError, ValueError):
         params = []
-    if len(params) < n or len(set(params[:n])) < n or "g" in params[:n]:
+    if len(params) < n or len(set(params[:n])) < n or set(params[:n]) & set(reserved):
         return [f"x{k + 1}" for k in range(n)]
     return params[:n]

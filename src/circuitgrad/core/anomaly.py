@@ -63,8 +63,7 @@ def site_of(wire):
 
 
 def _value(x):
-    value = getattr(x, "_value", x)
-    return value
+    return getattr(x, "_value", x)  # a Tensor's array, anything else as it is
 
 
 def finite(x):

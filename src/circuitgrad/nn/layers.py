@@ -369,14 +369,8 @@ class BatchNorm2d(_BatchNorm):
     dims = (4,)
 
 
-class Sequential(Module):
-    """Layers applied one after another; parameters are named by position ('0.weight')."""
-
-    def __init__(self, *layers):
-        for i, layer in enumerate(layers):
-            if not isinstance(layer, Module):
-                raise TypeError(f"Sequential takes Modules; item {i} is {type(layer).__name__}")
-            setattr(self, str(i), layer)
+class _Numbered(Module):
+    """Sub-modules held under the names '0', '1', ...: iterated, counted and indexed."""
 
     def __iter__(self):
         return iter(module for _, module in self.named_children())
@@ -386,6 +380,16 @@ class Sequential(Module):
 
     def __getitem__(self, i):
         return list(self)[i]
+
+
+class Sequential(_Numbered):
+    """Layers applied one after another; parameters are named by position ('0.weight')."""
+
+    def __init__(self, *layers):
+        for i, layer in enumerate(layers):
+            if not isinstance(layer, Module):
+                raise TypeError(f"Sequential takes Modules; item {i} is {type(layer).__name__}")
+            setattr(self, str(i), layer)
 
     def architecture(self):  # the layers it holds now, even if one was replaced since
         return {"class": type(self).__name__, "kwargs": {},
@@ -397,7 +401,7 @@ class Sequential(Module):
         return x
 
 
-class ModuleList(Module):
+class ModuleList(_Numbered):
     """A list of modules whose parameters belong to the owner ('0.weight', '1.weight', ...);
     it has no forward of its own."""
 
@@ -410,15 +414,6 @@ class ModuleList(Module):
             raise TypeError(f"ModuleList holds Modules, not {type(module).__name__}")
         setattr(self, str(len(self)), module)
         return self
-
-    def __iter__(self):
-        return iter(module for _, module in self.named_children())
-
-    def __len__(self):
-        return len(self.named_children())
-
-    def __getitem__(self, i):
-        return list(self)[i]
 
     def architecture(self):
         return {"class": "ModuleList", "kwargs": {},

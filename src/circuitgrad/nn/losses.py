@@ -22,6 +22,7 @@ from .. import functions as cgf
 from ..errors import ShapeError
 from ..gates import nn as gates
 from ..tensor import Tensor, apply, as_tensor
+from . import functional
 
 
 class LabelError(ValueError):
@@ -88,11 +89,7 @@ def svm_loss(scores, labels, margin=1.0):
 
 def mse_loss(prediction, target):
     """Mean of the squared differences."""
-    diff = as_tensor(prediction) - target
-    if diff.shape != np.shape(prediction):
-        raise ShapeError(f"mse_loss: prediction of shape {np.shape(prediction)} and target "
-                         f"of shape {np.shape(target)} would broadcast to {diff.shape}")
-    return (diff * diff).mean()
+    return functional.mse(prediction, target)
 
 
 def l2_penalty(parameters, strength):
