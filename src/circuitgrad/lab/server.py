@@ -4,14 +4,18 @@ It listens on 127.0.0.1 only and answers:
 
 - ``GET /``: the page (``page.py`` inlines ``static/``: one self-contained HTML file);
 - ``POST /api/circuit`` with ``{"expr": ..., "inputs": {name: value text}, "upstream":
-  ...}``: the circuit as JSON (``data.py``), or ``{"error": "one line"}`` with status 400.
+  ..., "lang": ...}``: the circuit as JSON (``data.py``), or ``{"error": "one line"}``
+  with status 400 (bad input) or 503 (over the time limit, or the lab is busy).
 
 Nothing else is read: the page is built from the package's own static files, and every
-other path is a 404. Each request runs in its own thread, so a slow one does not stop the
-others; a bad one never stops the server.
+other path is a 404. Each request runs in its own thread, and its circuit is computed in
+a worker process (``Workers``): one that takes longer than the time limit is stopped, the
+request gets a one-line error, and the server keeps serving. A bad request never stops
+the server.
 """
 
 import json
+import multiprocessing
 import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -20,10 +24,14 @@ from urllib.parse import urlsplit
 from ..errors import CircuitError
 from ..expr import ExprError
 from .data import circuit_data
-from .page import page
+from .i18n import translator
+from .page import LANGS, page
 
 HOST = "127.0.0.1"
 MAX_BODY = 2_100_000  # an expression and input values at their parser's length limits
+TIME_LIMIT = 10.0     # seconds a request's computation may take
+WORKERS = 2           # circuits computed at once (the others wait, up to the time limit)
+START_LIMIT = 120.0   # seconds a new worker may take to import circuitgrad
 
 
 class LabHandler(BaseHTTPRequestHandler):
@@ -59,19 +67,14 @@ class LabHandler(BaseHTTPRequestHandler):
             return
         try:
             request = json.loads(self.rfile.read(length).decode("utf-8"))
-            data = _answer(request)
-        except (ExprError, CircuitError) as err:
-            self._json(HTTPStatus.BAD_REQUEST, {"error": _one_line(err)})
-            return
         except (ValueError, UnicodeDecodeError) as err:  # not JSON, or not text
             self._json(HTTPStatus.BAD_REQUEST, {"error": f"the request is not JSON: "
                                                          f"{_one_line(err)}"})
             return
-        except Exception as err:  # noqa: BLE001  the server keeps serving, whatever happens
-            self._json(HTTPStatus.INTERNAL_SERVER_ERROR,
-                       {"error": f"internal error: {type(err).__name__}: {_one_line(err)}"})
-            return
-        self._json(HTTPStatus.OK, data)
+        lang = request.get("lang") if isinstance(request, dict) else None
+        status, data = self.server.workers.run(request, lang if lang in LANGS else
+                                               self.server.lang)
+        self._json(status, data)
 
     def _json(self, status, obj):
         body = json.dumps(obj, ensure_ascii=False, allow_nan=False).encode("utf-8")
@@ -106,22 +109,166 @@ def _one_line(err):
     return " ".join(str(err).split()) or type(err).__name__
 
 
+def _work(conn, answer):
+    """A worker process: answer each request that arrives on ``conn`` until it closes."""
+    conn.send("ready")
+    while True:
+        try:
+            request = conn.recv()
+        except EOFError:
+            return
+        try:
+            reply = (HTTPStatus.OK, answer(request))
+        except (ExprError, CircuitError) as err:
+            reply = (HTTPStatus.BAD_REQUEST, {"error": _one_line(err)})
+        except Exception as err:  # noqa: BLE001  the worker keeps working, whatever happens
+            reply = (HTTPStatus.INTERNAL_SERVER_ERROR,
+                     {"error": f"internal error: {type(err).__name__}: {_one_line(err)}"})
+        conn.send(reply)
+
+
+class Workers:
+    """Worker processes that compute the circuits, one request at a time each.
+
+    A thread cannot be stopped, a process can: a request whose computation takes longer
+    than ``time_limit`` seconds has its worker stopped, and a new worker takes its place
+    (started for the next request; its start-up is not counted in the limit). ``answer``
+    computes a request's JSON in the worker; it must be importable by name (a module's
+    function), since workers are started fresh ("spawn"), not forked from the threads of
+    the server.
+    """
+
+    def __init__(self, answer=None, time_limit=TIME_LIMIT, size=WORKERS):
+        self.answer = answer or _answer
+        self.time_limit = time_limit
+        self._context = multiprocessing.get_context("spawn")
+        self._slots = threading.BoundedSemaphore(size)
+        self._lock = threading.Lock()
+        self._idle, self._running = [], set()
+        self._closed = False
+
+    def warm(self):
+        """Start one worker in the background, so the first request need not wait for it."""
+        def start():
+            if self._slots.acquire(blocking=False):
+                try:
+                    self._give(self._start())
+                except OSError:
+                    pass  # the request that needs a worker will say why it cannot start
+                finally:
+                    self._slots.release()
+        threading.Thread(target=start, daemon=True).start()
+
+    def run(self, request, lang="en"):
+        """``(status, JSON)`` of a request, computed in a worker under the time limit."""
+        _ = translator(lang)
+        seconds = f"{self.time_limit:g}"
+        if not self._slots.acquire(timeout=self.time_limit):
+            return HTTPStatus.SERVICE_UNAVAILABLE, {"error": _(
+                "the lab is busy with other circuits for more than {seconds} s; try again"
+            ).format(seconds=seconds)}
+        try:
+            try:
+                worker = self._take() or self._start()
+            except OSError as err:
+                return HTTPStatus.INTERNAL_SERVER_ERROR, {"error": _(
+                    "internal error: cannot start a worker process: {error}").format(
+                    error=_one_line(err))}
+            process, conn = worker
+            conn.send(request)
+            if not conn.poll(self.time_limit):
+                self._stop(worker)
+                return HTTPStatus.SERVICE_UNAVAILABLE, {"error": _(
+                    "the computation took longer than {seconds} s, the lab's limit per "
+                    "request; try a smaller expression or smaller values").format(
+                    seconds=seconds)}
+            try:
+                reply = conn.recv()
+            except (EOFError, OSError):
+                self._stop(worker)
+                return HTTPStatus.INTERNAL_SERVER_ERROR, {"error": _(
+                    "internal error: the worker computing the circuit stopped (out of "
+                    "memory?)")}
+            self._give(worker)
+            return reply
+        finally:
+            self._slots.release()
+
+    def _start(self):
+        parent, child = self._context.Pipe()
+        process = self._context.Process(target=_work, args=(child, self.answer),
+                                        daemon=True, name="circuitgrad-lab-worker")
+        process.start()
+        child.close()
+        worker = (process, parent)
+        with self._lock:
+            self._running.add(worker)
+        try:
+            ready = parent.poll(START_LIMIT) and parent.recv() == "ready"
+        except (EOFError, OSError):
+            ready = False
+        if not ready:
+            self._stop(worker)
+            raise OSError(f"it did not start within {START_LIMIT:g} s")
+        return worker
+
+    def _take(self):
+        """An idle worker that is still alive, or None."""
+        while True:
+            with self._lock:
+                worker = self._idle.pop() if self._idle else None
+            if worker is None or worker[0].is_alive():
+                return worker
+            self._stop(worker)
+
+    def _give(self, worker):
+        with self._lock:
+            if not self._closed:
+                self._idle.append(worker)
+                return
+        self._stop(worker)
+
+    def _stop(self, worker):
+        process, conn = worker
+        with self._lock:
+            self._running.discard(worker)
+            if worker in self._idle:
+                self._idle.remove(worker)
+        conn.close()
+        process.kill()
+        process.join(10)
+
+    def close(self):
+        """Stop every worker (idle or busy)."""
+        with self._lock:
+            self._closed = True
+            workers = list(self._running)
+        for worker in workers:
+            self._stop(worker)
+
+
 class LabServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, port=0, lang="en"):
+    def __init__(self, port=0, lang="en", time_limit=TIME_LIMIT, answer=None):
         self.lang = lang
+        self.workers = Workers(answer, time_limit)
         super().__init__((HOST, port), LabHandler)
+        self.workers.warm()
 
     @property
     def url(self):
         return f"http://{HOST}:{self.server_address[1]}/"
 
+    def server_close(self):
+        super().server_close()
+        self.workers.close()
 
-def start(port=0, lang="en"):
+
+def start(port=0, lang="en", time_limit=TIME_LIMIT, answer=None):
     """A running server in a background thread (tests and notebooks): ``(server, thread)``;
-    ``server.shutdown()`` stops it."""
-    server = LabServer(port, lang)
+    ``server.shutdown()`` then ``server.server_close()`` stop it."""
+    server = LabServer(port, lang, time_limit, answer)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     return server, thread
