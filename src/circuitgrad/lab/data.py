@@ -115,7 +115,7 @@ def tensor_data(f, upstream=None, stop_at=()):
     >>> d["value"], d["gradients"]["x"]["value"], d["gradients"]["y"]["value"]
     (-12.0, -3.0, 4.0)
     """
-    from ..staged import staged
+    from ..staged import forward_expr, staged
     from ..tensor import Tensor
 
     if not isinstance(f, Tensor):
@@ -145,7 +145,9 @@ def tensor_data(f, upstream=None, stop_at=()):
                             f"'{step.target} {step.op} {step.expr}' gives a nan or inf")
     inputs = listing.circuit.inputs
     grads = {n.name: n.grad if n.grad is not None else np.zeros_like(n.value) for n in inputs}
+    out = listing.circuit.output
     return from_listing(listing, {n.name: summary(n.value) for n in inputs}, grads,
+                        shown=forward_expr(out) if out.kind == "gate" else out.name,
                         upstream=None if upstream is None else summary(upstream))
 
 
@@ -375,4 +377,6 @@ def _number(v):
     if a.ndim == 0:
         f = float(a)
         return f if math.isfinite(f) else None
+    if not np.all(np.isfinite(a)):  # JSON has no inf or nan: null, as for a number
+        a = np.where(np.isfinite(a), a, None)
     return a.tolist()

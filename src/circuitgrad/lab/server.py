@@ -15,23 +15,27 @@ the server.
 """
 
 import json
-import multiprocessing
+import os
+import queue
+import subprocess
+import sys
 import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
-from ..errors import CircuitError
 from ..expr import ExprError
 from .data import circuit_data
 from .i18n import translator
 from .page import LANGS, page
+from .worker import READY, one_line
 
 HOST = "127.0.0.1"
 MAX_BODY = 2_100_000  # an expression and input values at their parser's length limits
 TIME_LIMIT = 10.0     # seconds a request's computation may take
 WORKERS = 2           # circuits computed at once (the others wait, up to the time limit)
 START_LIMIT = 120.0   # seconds a new worker may take to import circuitgrad
+ANSWER = "circuitgrad.lab.server:answer"  # what a worker runs for a request
 
 
 class LabHandler(BaseHTTPRequestHandler):
@@ -69,12 +73,12 @@ class LabHandler(BaseHTTPRequestHandler):
             request = json.loads(self.rfile.read(length).decode("utf-8"))
         except (ValueError, UnicodeDecodeError) as err:  # not JSON, or not text
             self._json(HTTPStatus.BAD_REQUEST, {"error": f"the request is not JSON: "
-                                                         f"{_one_line(err)}"})
+                                                         f"{one_line(err)}"})
             return
         lang = request.get("lang") if isinstance(request, dict) else None
-        status, data = self.server.workers.run(request, lang if lang in LANGS else
+        status, body = self.server.workers.run(request, lang if lang in LANGS else
                                                self.server.lang)
-        self._json(status, data)
+        self._send(status, body.encode("utf-8"), "application/json; charset=utf-8")
 
     def _json(self, status, obj):
         body = json.dumps(obj, ensure_ascii=False, allow_nan=False).encode("utf-8")
@@ -89,7 +93,8 @@ class LabHandler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
 
-def _answer(request):
+def answer(request):
+    """The JSON of a request (run in a worker): the circuit, or an ExprError."""
     if not isinstance(request, dict):
         raise ExprError("the request must be a JSON object with 'expr' and 'inputs'")
     expr, inputs = request.get("expr"), request.get("inputs", {})
@@ -105,43 +110,19 @@ def _answer(request):
                         None if upstream is None else str(upstream))
 
 
-def _one_line(err):
-    return " ".join(str(err).split()) or type(err).__name__
-
-
-def _work(conn, answer):
-    """A worker process: answer each request that arrives on ``conn`` until it closes."""
-    conn.send("ready")
-    while True:
-        try:
-            request = conn.recv()
-        except EOFError:
-            return
-        try:
-            reply = (HTTPStatus.OK, answer(request))
-        except (ExprError, CircuitError) as err:
-            reply = (HTTPStatus.BAD_REQUEST, {"error": _one_line(err)})
-        except Exception as err:  # noqa: BLE001  the worker keeps working, whatever happens
-            reply = (HTTPStatus.INTERNAL_SERVER_ERROR,
-                     {"error": f"internal error: {type(err).__name__}: {_one_line(err)}"})
-        conn.send(reply)
-
-
 class Workers:
-    """Worker processes that compute the circuits, one request at a time each.
+    """Worker processes (``worker.py``) that compute the circuits, a request at a time each.
 
     A thread cannot be stopped, a process can: a request whose computation takes longer
     than ``time_limit`` seconds has its worker stopped, and a new worker takes its place
     (started for the next request; its start-up is not counted in the limit). ``answer``
-    computes a request's JSON in the worker; it must be importable by name (a module's
-    function), since workers are started fresh ("spawn"), not forked from the threads of
-    the server.
+    names the function that computes a request's JSON in the worker, as ``module:name``;
+    the worker finds modules where this process does (its ``sys.path``).
     """
 
-    def __init__(self, answer=None, time_limit=TIME_LIMIT, size=WORKERS):
-        self.answer = answer or _answer
+    def __init__(self, answer=ANSWER, time_limit=TIME_LIMIT, size=WORKERS):
+        self.answer = answer
         self.time_limit = time_limit
-        self._context = multiprocessing.get_context("spawn")
         self._slots = threading.BoundedSemaphore(size)
         self._lock = threading.Lock()
         self._idle, self._running = [], set()
@@ -160,52 +141,47 @@ class Workers:
         threading.Thread(target=start, daemon=True).start()
 
     def run(self, request, lang="en"):
-        """``(status, JSON)`` of a request, computed in a worker under the time limit."""
+        """``(status, JSON text)`` of a request, computed in a worker under the time limit."""
         _ = translator(lang)
         seconds = f"{self.time_limit:g}"
         if not self._slots.acquire(timeout=self.time_limit):
-            return HTTPStatus.SERVICE_UNAVAILABLE, {"error": _(
+            return _error(HTTPStatus.SERVICE_UNAVAILABLE, _(
                 "the lab is busy with other circuits for more than {seconds} s; try again"
-            ).format(seconds=seconds)}
+            ).format(seconds=seconds))
         try:
             try:
                 worker = self._take() or self._start()
+                worker.send(request)
             except OSError as err:
-                return HTTPStatus.INTERNAL_SERVER_ERROR, {"error": _(
+                return _error(HTTPStatus.INTERNAL_SERVER_ERROR, _(
                     "internal error: cannot start a worker process: {error}").format(
-                    error=_one_line(err))}
-            process, conn = worker
-            conn.send(request)
-            if not conn.poll(self.time_limit):
+                    error=one_line(err)))
+            try:
+                reply = worker.replies.get(timeout=self.time_limit)
+            except queue.Empty:
                 self._stop(worker)
-                return HTTPStatus.SERVICE_UNAVAILABLE, {"error": _(
+                return _error(HTTPStatus.SERVICE_UNAVAILABLE, _(
                     "the computation took longer than {seconds} s, the lab's limit per "
                     "request; try a smaller expression or smaller values").format(
-                    seconds=seconds)}
-            try:
-                reply = conn.recv()
-            except (EOFError, OSError):
+                    seconds=seconds))
+            if reply is None:
                 self._stop(worker)
-                return HTTPStatus.INTERNAL_SERVER_ERROR, {"error": _(
+                return _error(HTTPStatus.INTERNAL_SERVER_ERROR, _(
                     "internal error: the worker computing the circuit stopped (out of "
-                    "memory?)")}
+                    "memory?)"))
             self._give(worker)
-            return reply
+            status, _space, body = reply.partition(" ")
+            return int(status), body
         finally:
             self._slots.release()
 
     def _start(self):
-        parent, child = self._context.Pipe()
-        process = self._context.Process(target=_work, args=(child, self.answer),
-                                        daemon=True, name="circuitgrad-lab-worker")
-        process.start()
-        child.close()
-        worker = (process, parent)
+        worker = _Worker(self.answer)
         with self._lock:
             self._running.add(worker)
         try:
-            ready = parent.poll(START_LIMIT) and parent.recv() == "ready"
-        except (EOFError, OSError):
+            ready = worker.replies.get(timeout=START_LIMIT) == READY
+        except queue.Empty:
             ready = False
         if not ready:
             self._stop(worker)
@@ -217,7 +193,7 @@ class Workers:
         while True:
             with self._lock:
                 worker = self._idle.pop() if self._idle else None
-            if worker is None or worker[0].is_alive():
+            if worker is None or worker.process.poll() is None:
                 return worker
             self._stop(worker)
 
@@ -229,14 +205,11 @@ class Workers:
         self._stop(worker)
 
     def _stop(self, worker):
-        process, conn = worker
         with self._lock:
             self._running.discard(worker)
             if worker in self._idle:
                 self._idle.remove(worker)
-        conn.close()
-        process.kill()
-        process.join(10)
+        worker.stop()
 
     def close(self):
         """Stop every worker (idle or busy)."""
@@ -247,10 +220,45 @@ class Workers:
             self._stop(worker)
 
 
+def _error(status, message):
+    return status, json.dumps({"error": message}, ensure_ascii=False)
+
+
+class _Worker:
+    """One worker process and the thread that reads its replies into ``replies`` (its
+    first line ``READY``; None when it ends)."""
+
+    def __init__(self, answer):
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "circuitgrad.lab.worker", answer], stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, encoding="utf-8")
+        self.replies = queue.SimpleQueue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        for line in self.process.stdout:
+            self.replies.put(line.rstrip("\n"))
+        self.replies.put(None)
+
+    def send(self, request):
+        self.process.stdin.write(json.dumps(request, ensure_ascii=False) + "\n")
+        self.process.stdin.flush()
+
+    def stop(self):
+        self.process.kill()
+        self.process.wait(30)
+        for pipe in (self.process.stdin, self.process.stdout):
+            try:
+                pipe.close()
+            except OSError:
+                pass
+
+
 class LabServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, port=0, lang="en", time_limit=TIME_LIMIT, answer=None):
+    def __init__(self, port=0, lang="en", time_limit=TIME_LIMIT, answer=ANSWER):
         self.lang = lang
         self.workers = Workers(answer, time_limit)
         super().__init__((HOST, port), LabHandler)
@@ -265,7 +273,7 @@ class LabServer(ThreadingHTTPServer):
         self.workers.close()
 
 
-def start(port=0, lang="en", time_limit=TIME_LIMIT, answer=None):
+def start(port=0, lang="en", time_limit=TIME_LIMIT, answer=ANSWER):
     """A running server in a background thread (tests and notebooks): ``(server, thread)``;
     ``server.shutdown()`` then ``server.server_close()`` stop it."""
     server = LabServer(port, lang, time_limit, answer)
