@@ -335,14 +335,25 @@ def test_a_fork_shows_the_branches_adding_up(page, server):
     page.locator("#counter").filter(has_text="step 14 of").wait_for()
     assert number(page, "[data-grad=x]") == pytest.approx(after_4, rel=1e-3)
     assert page.locator("[data-share^='x>']").count() == 1  # one branch has sent its share
+    assert page.locator("[data-plus-equals]").count() == 0  # the first branch: dx = ...
     page.keyboard.press("ArrowRight")  # (3): the sigmoid gate's branch
     assert number(page, "[data-grad=x]") == pytest.approx(after_3, rel=1e-3)
     assert page.locator("[data-share^='x>']").count() == 2
     assert "x forks: += adds this branch's" in page.locator("#status").inner_text()
     assert page.locator("#listing .active").inner_text().startswith("dx += ")
+    assert page.locator("[data-plus-equals=x]").text_content() == "+="
+    page.locator("[data-wire=x]").first.click()  # the wire's branches so far, and their sum
+    branches = page.locator("#wire-text").inner_text().split("\n")[1]
+    shares = [float(v) for v in re.findall(r"(-?[\d.]+(?:e-?\d+)?) \(from", branches)]
+    assert shares == [pytest.approx(after_4, rel=1e-3),
+                      pytest.approx(after_3 - after_4, rel=1e-3)]
+    assert branches.startswith("dx adds up its branches with +=: ")
+    assert branches.endswith(" so far; 1 more to come")
     page.keyboard.press("ArrowRight")  # (2): the numerator's branch; dx is the notes' dx
     assert number(page, "[data-grad=x]") == pytest.approx(notes["dx"], rel=1e-3)
     assert page.locator("[data-share^='x>']").count() == 3
+    total = page.locator("#wire-text").inner_text().split("\n")[1].rsplit(" = ", 1)[1]
+    assert float(total) == pytest.approx(notes["dx"], rel=1e-3)
 
 
 # ----- cg.lab in a notebook --------------------------------------------------------------

@@ -261,9 +261,9 @@
     };
     const svg = el("svg", { width: width, height: height, viewBox: `0 0 ${width} ${height}`,
                             role: "img" });
-    const gateOf = {};
-    for (const g of data.gates) gateOf[g.output] = g;
     const active = data.backward.find((b) => b.step === s);
+    const adding = new Set(active ? active.inputs.filter((i) => i.accumulates).map((i) => i.wire)
+      : []);
     const activeGate = s >= 1 && s <= data.gates.length ? data.gates[s - 1].output
       : (active && active.gate) || null;
     const start = (w) => { const p = pos(w.name); return p.x + (w.kind === "gate" ? R : 6); };
@@ -298,6 +298,10 @@
       stub.addEventListener("click", () => { selected = w.name; render(); });
       svg.append(stub);
       if (w.fork) svg.append(el("circle", { cx: x + STUB, cy: p.y, r: 3, class: "fork" }));
+      if (adding.has(w.name)) {  // this step's branch adds into the wire's gradient
+        svg.append(el("text", { x: x + STUB + 6, y: p.y + 4, class: "plus-equals",
+                                "data-plus-equals": w.name }, "+="));
+      }
       const name = w.kind !== "gate"
         ? el("text", { x: x - 4, y: p.y + 4, "text-anchor": "end", class: "name" }, w.name)
         : el("text", { x: x + 4, y: p.y - 20, class: "name" }, w.name);
@@ -419,6 +423,25 @@
     return box;
   }
 
+  // At a fork: the shares the branches have sent back by step s, and how many are to come.
+  function branchesText(name, s) {
+    const arrived = [];
+    let all = 0;
+    for (const b of data.backward) {
+      for (const i of b.inputs) {
+        if (i.wire !== name) continue;
+        all += 1;
+        if (b.step <= s) arrived.push({ share: i.gradient_text, gate: b.gate, total: i.total_text });
+      }
+    }
+    if (all < 2 || !arrived.length) return "";
+    const terms = arrived.map((a) => t("branch", { gradient: a.share, gate: a.gate }));
+    let text = t("branches", { wire: name, terms: terms.join(" + "),
+                               total: arrived[arrived.length - 1].total });
+    if (arrived.length < all) text += " " + t("branches_pending", { n: all - arrived.length });
+    return text;
+  }
+
   function wireInfo(s) {
     const w = selected && data.wires.find((w) => w.name === selected);
     const arrays = $("wire-arrays");
@@ -429,6 +452,8 @@
     $("wire-text").textContent = t("wire", {
       name: w.name, shape: shapeText(w.shape), value: w.step <= s ? w.value_text : "…",
       grad: grad ? grad.text : t("no_grad") });
+    const branches = branchesText(w.name, s);
+    if (branches) $("wire-text").textContent += "\n" + branches;
     if (!w.shape.length || w.shape.includes(0)) return;
     if (w.step <= s && Array.isArray(w.value)) arrays.append(arrayView("value", w.shape, w.value));
     if (grad && Array.isArray(grad.value)) arrays.append(arrayView("grad", w.shape, grad.value));
