@@ -650,3 +650,34 @@ def test_inputs_named_like_the_pages_own_parameters_survive_a_link(page, server,
         assert number(other, "[data-grad=lang]") == 2.0     # df/dlang = step
     finally:
         other.close()
+
+
+# ----- the lesson on gradients adding up across backward calls ----------------------------
+def test_backward_calls_add_up_in_the_inputs_grad(page, server):
+    lesson(page, server, "accumulate")
+    assert "not -3" in page.locator("#explanation").inner_text()
+    assert "step 0 of 5" in page.locator("#counter").inner_text()  # 3 steps, then 2 calls
+    for _ in range(3):
+        page.locator("#step").click()
+    # the first backward pass gives the notes' df/dx = y = -3, df/dy = x = 4
+    assert (number(page, "[data-grad=x]"), number(page, "[data-grad=y]")) == (-3.0, 4.0)
+    assert "call backward() again" in page.locator("#status").inner_text()
+    page.locator("#step").click()
+    status = page.locator("#status").inner_text()
+    assert "x.grad = -3.000 + -3.000 = -6.000" in status
+    assert "y.grad = 4.000 + 4.000 = 8.000" in status
+    assert (number(page, "[data-grad=x]"), number(page, "[data-grad=y]")) == (-6.0, 8.0)
+    assert "calls=3" in page.url
+    page.locator("#step").click()
+    assert (number(page, "[data-grad=x]"), number(page, "[data-grad=y]")) == (-9.0, 12.0)
+    assert number(page, "[data-grad=f]") == 1.0  # not an input: each call computes it anew
+    assert "zero" in page.locator("#status").inner_text()
+    page.locator("#lang").click()
+    assert "x.grad = -6.000 + -3.000 = -9.000" in page.locator("#status").inner_text()
+
+
+def test_backward_calls_are_limited(server):
+    status, d = post(server, {"expr": "x * y", "inputs": {"x": "4", "y": "-3"}, "calls": 99})
+    assert status == 400 and d["error"] == "'calls' must be a whole number from 1 to 5"
+    status, d = post(server, {"expr": "x * y", "inputs": {"x": "4", "y": "-3"}, "calls": 2})
+    assert status == 200 and d["calls"][0]["grads"]["y"]["value"] == 8.0

@@ -37,11 +37,13 @@ from ..report import compute
 MAX_ELEMENTS = 10_000  # array elements over all inputs (and the upstream gradient)
 MAX_GATES = 200        # as many as a picture holds (draw.circuit.DEFAULT_MAX_GATES)
 MAX_INPUTS = 50
+MAX_CALLS = 5  # backward calls a lesson on accumulating gradients steps through
 MAX_WIRE_NUMBERS = 1_000_000  # numbers on all the wires: what a page's JSON holds
 
 
-def circuit_data(text, inputs, upstream=None):
-    """The lab's JSON for expression ``text`` at ``inputs`` ({name: value text}).
+def circuit_data(text, inputs, upstream=None, calls=1):
+    """The lab's JSON for expression ``text`` at ``inputs`` ({name: value text}); ``calls``
+    backward calls (see ``values_data``).
 
     Raises :class:`~circuitgrad.expr.ExprError` (a one-line message) for bad input.
     """
@@ -60,13 +62,17 @@ def circuit_data(text, inputs, upstream=None):
         except ExprError as err:
             raise ExprError(f"upstream: {err}") from None
     return values_data(text, values, seed, {k: str(v) for k, v in inputs.items()},
-                       None if upstream in (None, "") else str(upstream))
+                       None if upstream in (None, "") else str(upstream), calls)
 
 
-def values_data(text, values, seed=None, shown=None, shown_upstream=None):
+def values_data(text, values, seed=None, shown=None, shown_upstream=None, calls=1):
     """The lab's JSON for expression ``text`` at ``values`` ({name: float64 array}) and
     upstream gradient ``seed``; ``shown`` are the values as the page writes them
-    ({name: text}; by default each value's summary)."""
+    ({name: text}; by default each value's summary). With ``calls`` > 1 the steps go on
+    past the backward pass: ``backward()`` called again, the inputs' ``.grad`` adding up.
+    """
+    if not (isinstance(calls, int) and 1 <= calls <= MAX_CALLS):
+        raise ExprError(f"'calls' must be a whole number from 1 to {MAX_CALLS}")
     expr = parse(text)
     elements = sum(np.size(v) for v in values.values()) + np.size(seed if seed is not None
                                                                    else [])
@@ -86,7 +92,37 @@ def values_data(text, values, seed=None, shown=None, shown_upstream=None):
         shown = {name: summary(v) for name, v in values.items()}
     if shown_upstream is None and seed is not None:
         shown_upstream = summary(seed)
-    return from_report(report, text, shown, shown_upstream)
+    data = from_report(report, text, shown, shown_upstream)
+    if calls > 1:
+        _add_backward_calls(data, expr, y, seed, calls)
+    return data
+
+
+def _add_backward_calls(data, expr, y, seed, calls):
+    """Steps past the backward pass: ``y.backward()`` called ``calls`` times in all, and
+    after each call every input's ``.grad`` as the engine has it (each call adds its
+    gradients to what ``.grad`` held: the ``+=`` of a fork, once per call).
+
+    >>> d = circuit_data("x * y", {"x": "4", "y": "-3"}, calls=3)
+    >>> [(c["step"], c["call"], c["grads"]["x"]["value"]) for c in d["calls"]]
+    [(4, 2, -6.0), (5, 3, -9.0)]
+    """
+    before = None
+    out = []
+    for call in range(1, calls + 1):
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            y.backward(seed, retain_graph=True)
+        grads = {name: np.array(t.grad) for name, t in expr.inputs.items()}
+        if before is not None:
+            out.append({"step": data["last_step"] + len(out) + 1, "call": call, "grads": {
+                name: {"value": _number(g), "text": summary(g),
+                       "before_text": summary(before[name]),
+                       "added_text": summary(g - before[name])}
+                for name, g in grads.items()}})
+        before = grads
+    data["calls"] = out
+    data["last_step"] += len(out)
 
 
 def _operations(expr):
@@ -195,7 +231,7 @@ def from_listing(listing, inputs, grads, expression=None, shown=None, upstream=N
         "gradients": {n: {"value": _number(g), "text": summary(g)}
                       for n, g in grads.items()},
         "wires": wires, "gates": gates, "backward": backward, "listing": lines,
-        "last_step": seed_step + len(backward_step),
+        "last_step": seed_step + len(backward_step), "calls": [],
         "layout": _layout(circuit),
     }
 

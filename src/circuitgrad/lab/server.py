@@ -106,8 +106,10 @@ def answer(request):
         raise ExprError("'inputs' must map names to values, like {\"x\": \"3\"}")
     if upstream is not None and not isinstance(upstream, (str, int, float)):
         raise ExprError("'upstream' must be a value, like \"[1, 2]\"")
+    calls = request.get("calls", 1)
     return circuit_data(expr, {k: str(v) for k, v in inputs.items()},
-                        None if upstream is None else str(upstream))
+                        None if upstream is None else str(upstream),
+                        calls if type(calls) is int else -1)
 
 
 class Workers:

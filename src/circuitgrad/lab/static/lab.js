@@ -8,11 +8,11 @@
   const SVGNS = "http://www.w3.org/2000/svg";
   // The page's own URL parameters. An input is written NAME=VALUE, or in.NAME=VALUE when
   // NAME is one of these ("in." cannot start an input's name, so both read back exactly).
-  const RESERVED = new Set(["expr", "lang", "step", "upstream", "lesson"]);
+  const RESERVED = new Set(["expr", "lang", "step", "upstream", "lesson", "calls"]);
   const INPUT = "in.";
   const COLW = 210, ROWH = 96, TOP = 30, STUB = 80, R = 20, CHARW = 7.3;
 
-  const state = { expr: "", inputs: {}, upstream: "", step: 0, lesson: null,
+  const state = { expr: "", inputs: {}, upstream: "", step: 0, lesson: null, calls: 1,
                   lang: C.lang === "zh" ? "zh" : "en" };
   let data = null, error = null, pending = 0, timer = null, selected = null;
 
@@ -53,6 +53,7 @@
       }
       state.upstream = p.get("upstream") || "";
       state.lesson = p.get("lesson");
+      state.calls = Math.max(1, parseInt(p.get("calls") || "1", 10) || 1);
     } else {
       setLesson(C.lessons[0], false);
     }
@@ -66,6 +67,7 @@
       for (const [k, v] of Object.entries(state.inputs)) p.set(RESERVED.has(k) ? INPUT + k : k, v);
       if (state.upstream) p.set("upstream", state.upstream);
       if (state.lesson) p.set("lesson", state.lesson);
+      if (state.calls > 1) p.set("calls", String(state.calls));
     }
     p.set("lang", state.lang);
     p.set("step", String(state.step));
@@ -80,6 +82,7 @@
     state.expr = lesson.expression;
     state.inputs = Object.assign({}, lesson.inputs);
     state.upstream = lesson.upstream || "";
+    state.calls = lesson.calls || 1;
     state.step = 0;
     if (run) { fillForm(); compute(); }
   }
@@ -127,8 +130,9 @@
     timer = setTimeout(compute, 250);
   }
 
-  function lessonMatching() {
-    const l = C.lessons.find((l) => l.expression === state.expr);
+  function lessonMatching() {  // the current lesson while its expression stays
+    const same = (l) => l.expression === state.expr && (l.calls || 1) === state.calls;
+    const l = C.lessons.find((l) => l.key === state.lesson && same(l)) || C.lessons.find(same);
     return l ? l.key : null;
   }
 
@@ -142,7 +146,8 @@
       reply = await fetch(C.api, {
         method: "POST", headers: { "Content-Type": "application/json" },
         body: JSON.stringify({ expr: state.expr, inputs: state.inputs,
-                               upstream: state.upstream || null, lang: state.lang }) });
+                               upstream: state.upstream || null, lang: state.lang,
+                               calls: state.calls }) });
       body = await reply.json();
     } catch (e) {
       body = { error: String(e.message || e) };
@@ -164,6 +169,8 @@
 
   // A wire's gradient as far as the backward pass has come at step s: {text, value}, or
   // null before any branch has sent it a share.
+  // Past the backward pass, backward() called again: an input's .grad adds up (the other
+  // wires' gradients are computed anew by each call, the same each time).
   function gradientAt(name, s) {
     let shown = null;
     for (const b of data.backward) {
@@ -171,8 +178,13 @@
       if (b.gate === null && b.output === name) shown = { text: b.gradient_text, value: b.gradient };
       for (const i of b.inputs) if (i.wire === name) shown = { text: i.total_text, value: i.total };
     }
+    for (const c of data.calls) {
+      if (c.step <= s && c.grads[name]) shown = { text: c.grads[name].text, value: c.grads[name].value };
+    }
     return shown;
   }
+
+  function callAt(s) { return (data.calls || []).find((c) => c.step === s); }
 
   function shapeText(shape) {
     if (!shape.length) return t("scalar");
@@ -205,6 +217,14 @@
       const line = data.listing.find((l) => l.step === s && l.text.startsWith(g.output + " ="));
       lines.push(t("forward", { k: s, n: n, line: line ? line.text.split("#")[0].trim() : "" }));
       if (s === n) lines.push(t("forward_done", { out: data.output, value: data.value_text }));
+    } else if (callAt(s)) {
+      const c = callAt(s);
+      lines.push(t("call", { k: c.call }));
+      for (const [name, g] of Object.entries(c.grads)) {
+        lines.push(t("call_grad", { name: name, before: g.before_text, added: g.added_text,
+                                    total: g.text }));
+      }
+      lines.push(t(s === data.last_step ? "calls_done" : "call_next"));
     } else {
       const b = data.backward.find((b) => b.step === s);
       if (b.gate === null) lines.push(t("seed", { out: b.output, value: b.gradient_text }));
@@ -234,6 +254,7 @@
         }
       }
       if (s === data.last_step) lines.push(t("done"));
+      else if (data.calls.length && s === data.calls[0].step - 1) lines.push(t("done_call_again"));
     }
     return lines.join("\n");
   }
