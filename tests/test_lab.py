@@ -379,6 +379,8 @@ def test_cg_lab_of_an_expression():
     arrays = cg.lab("sum(w * x)", x=np.array([1.0, 2.0]), w=[3, -1]).data
     assert arrays["gradients"]["w"]["value"] == [1.0, 2.0]  # d(w.x)/dw = x
     assert arrays["inputs"] == {"x": "[1.000, 2.000]", "w": "[3.000, -1.000]"}
+    clash = cg.lab("lang * height", inputs={"lang": 2, "height": 5}, lang="zh")
+    assert (clash.lang, clash.data["gradients"]["lang"]["value"]) == ("zh", 5.0)
 
 
 def test_cg_lab_of_a_tensor_reads_its_circuit_with_the_tensors_names():

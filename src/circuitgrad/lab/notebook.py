@@ -28,13 +28,14 @@ from .page import LANGS, page
 _CHROME, _ROW, _LINE, _MAX_HEIGHT = 640, 96, 17, 1600
 
 
-def lab(f, upstream=None, *, lang=None, height=None, stop_at=(), **inputs):
+def lab(f, upstream=None, *, lang=None, height=None, stop_at=(), inputs=None, **named):
     """The circuit lab for ``f``: step through its forward and backward pass.
 
     ``f`` is a Tensor (the circuit recorded behind it, wires named by the tensors'
     ``name``), or an expression as text with its inputs as keywords, as ``circuitgrad
-    grad`` takes them: ``cg.lab("x * y + z", x=3, y=-4, z=2)``. ``upstream`` is the
-    gradient on a non-scalar ``f``; ``stop_at`` (tensors only) cuts the circuit there.
+    grad`` takes them: ``cg.lab("x * y + z", x=3, y=-4, z=2)``; an input named like one of
+    this function's options goes in ``inputs={"lang": 2}``. ``upstream`` is the gradient on
+    a non-scalar ``f``; ``stop_at`` (tensors only) cuts the circuit there.
     ``lang`` is ``"en"`` or ``"zh"`` (by default from the locale); ``height`` the frame's
     height in pixels (by default from the circuit's size).
 
@@ -48,6 +49,7 @@ def lab(f, upstream=None, *, lang=None, height=None, stop_at=(), **inputs):
         lang = _locale_lang()
     if lang not in LANGS:
         raise ValueError(f"lang must be one of {', '.join(LANGS)}, not {lang!r}")
+    inputs = {**(inputs or {}), **named}
     if isinstance(f, str):
         if stop_at:
             raise ExprError("stop_at cuts a tensor's circuit; an expression has none")
