@@ -180,7 +180,7 @@ def tensor_data(f, upstream=None, stop_at=()):
             raise ExprError(f"the gradient is not finite: the backward step "
                             f"'{step.target} {step.op} {step.expr}' gives a nan or inf")
     inputs = listing.circuit.inputs
-    grads = {n.name: n.grad if n.grad is not None else np.zeros_like(n.value) for n in inputs}
+    grads = {n.name: n.grad if n.grad is not None else backend.zeros_like(n.value) for n in inputs}
     out = listing.circuit.output
     return from_listing(listing, {n.name: summary(n.value) for n in inputs}, grads,
                         shown=forward_expr(out) if out.kind == "gate" else out.name,
