@@ -9,6 +9,7 @@ the browser tests are skipped, saying so; with CIRCUITGRAD_REQUIRE_BROWSER=1 (se
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -21,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from circuitgrad.expr import ExprError
 from circuitgrad.lab import i18n
 from circuitgrad.lab.data import MAX_ELEMENTS, MAX_GATES, circuit_data
 from circuitgrad.lab.server import start
@@ -333,11 +335,351 @@ def test_a_fork_shows_the_branches_adding_up(page, server):
     page.locator("#counter").filter(has_text="step 14 of").wait_for()
     assert number(page, "[data-grad=x]") == pytest.approx(after_4, rel=1e-3)
     assert page.locator("[data-share^='x>']").count() == 1  # one branch has sent its share
+    assert page.locator("[data-plus-equals]").count() == 0  # the first branch: dx = ...
     page.keyboard.press("ArrowRight")  # (3): the sigmoid gate's branch
     assert number(page, "[data-grad=x]") == pytest.approx(after_3, rel=1e-3)
     assert page.locator("[data-share^='x>']").count() == 2
     assert "x forks: += adds this branch's" in page.locator("#status").inner_text()
     assert page.locator("#listing .active").inner_text().startswith("dx += ")
+    assert page.locator("[data-plus-equals=x]").text_content() == "+="
+    page.locator("[data-wire=x]").first.click()  # the wire's branches so far, and their sum
+    branches = page.locator("#wire-text").inner_text().split("\n")[1]
+    shares = [float(v) for v in re.findall(r"(-?[\d.]+(?:e-?\d+)?) \(from", branches)]
+    assert shares == [pytest.approx(after_4, rel=1e-3),
+                      pytest.approx(after_3 - after_4, rel=1e-3)]
+    assert branches.startswith("dx adds up its branches with +=: ")
+    assert branches.endswith(" so far; 1 more to come")
     page.keyboard.press("ArrowRight")  # (2): the numerator's branch; dx is the notes' dx
     assert number(page, "[data-grad=x]") == pytest.approx(notes["dx"], rel=1e-3)
     assert page.locator("[data-share^='x>']").count() == 3
+    total = page.locator("#wire-text").inner_text().split("\n")[1].rsplit(" = ", 1)[1]
+    assert float(total) == pytest.approx(notes["dx"], rel=1e-3)
+
+
+# ----- cg.lab in a notebook --------------------------------------------------------------
+def named(**values):
+    import circuitgrad as cg
+    return [cg.tensor(float(v), requires_grad=True, name=k) for k, v in values.items()]
+
+
+def notes_tensor_circuit():
+    """The notes' f = (x + y) z as tensors, with the notes' names on every wire."""
+    x, y, z = named(x=-2, y=5, z=-4)
+    q = x + y
+    q.name = "q"
+    return q * z
+
+
+def test_cg_lab_of_an_expression():
+    import circuitgrad as cg
+    d = cg.lab("x * y + z", x=3, y=-4, z=2).data
+    # f = 3 (-4) + 2 = -10; df/dx = y = -4, df/dy = x = 3, df/dz = 1
+    assert d["value"] == -10.0
+    assert {k: v["value"] for k, v in d["gradients"].items()} == {"x": -4.0, "y": 3.0, "z": 1.0}
+    arrays = cg.lab("sum(w * x)", x=np.array([1.0, 2.0]), w=[3, -1]).data
+    assert arrays["gradients"]["w"]["value"] == [1.0, 2.0]  # d(w.x)/dw = x
+    assert arrays["inputs"] == {"x": "[1.000, 2.000]", "w": "[3.000, -1.000]"}
+    clash = cg.lab("lang * height", inputs={"lang": 2, "height": 5}, lang="zh")
+    assert (clash.lang, clash.data["gradients"]["lang"]["value"]) == ("zh", 5.0)
+
+
+def test_cg_lab_of_a_tensor_reads_its_circuit_with_the_tensors_names():
+    import circuitgrad as cg
+    d = cg.lab(notes_tensor_circuit()).data
+    assert [w["name"] for w in d["wires"]] == ["x", "y", "q", "z", "f"]
+    assert [(g["label"], g["inputs"], g["output"], g["value"]) for g in d["gates"]] == \
+        [("+", ["x", "y"], "q", NOTES["q"]), ("*", ["q", "z"], "f", NOTES["f"])]
+    assert {k: v["value"] for k, v in d["gradients"].items()} == \
+        {"x": NOTES["dx"], "y": NOTES["dy"], "z": NOTES["dz"]}
+    on_q = d["backward"][1]["inputs"][0]
+    assert (on_q["wire"], on_q["local_text"], on_q["local"], on_q["gradient"]) == \
+        ("q", "z", -4.0, NOTES["dq"])
+    # the same steps and listing as the expression typed as text
+    typed = circuit_data("(q := x + y) * z", {"x": "-2", "y": "5", "z": "-4"})
+    for key in ("gates", "backward", "listing", "last_step"):
+        assert d[key] == typed[key], key
+
+
+def test_cg_lab_of_a_vector_tensor_needs_its_upstream_gradient():
+    import circuitgrad as cg
+    x = cg.tensor([1.0, 2.0], requires_grad=True, name="x")
+    with pytest.raises(ExprError, match=r"shape \(2,\), not a single number.*upstream="):
+        cg.lab(x * x)
+    d = cg.lab(x * x, upstream=[1.0, -1.0]).data
+    assert d["gradients"]["x"]["value"] == [2.0, -4.0]  # 2 x * upstream
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda cg: cg.lab(3.0), "takes a Tensor or an expression as text, not float"),
+    (lambda cg: cg.lab(cg.tensor(2.0) * 3), "does not depend on any tensor with "
+                                            "requires_grad=True"),
+    (lambda cg: cg.lab(notes_tensor_circuit(), x=1), "a tensor's circuit has its values"),
+    (lambda cg: cg.lab("x * y", x=1), "input 'y' is used but not given"),
+    (lambda cg: cg.lab("x", x="three"), "input x: not a number"),
+])
+def test_cg_lab_says_what_is_wrong(call, message):
+    import circuitgrad as cg
+    with pytest.raises(ExprError, match=message):
+        call(cg)
+
+
+def test_cg_lab_is_the_lab_package_made_callable():
+    import circuitgrad as cg
+    import circuitgrad.lab.server as server_module  # the package's modules import as usual
+    assert server_module.start is start
+    assert "lab" in cg.__all__ and callable(cg.lab)
+
+
+def test_the_notebook_output_is_one_sandboxed_frame_with_everything_inside():
+    import html
+
+    import circuitgrad as cg
+    out = cg.lab("x * y", x=4, y=-3)._repr_html_()
+    assert out.startswith('<iframe class="circuitgrad-lab" srcdoc="')
+    assert 'sandbox="allow-scripts"' in out and out.endswith("</iframe>")
+    inner = html.unescape(out.split('srcdoc="', 1)[1].split('" sandbox=', 1)[0])
+    assert inner.startswith("<!DOCTYPE html>")
+    assert "<script src" not in inner and "<link rel=\"stylesheet\"" not in inner
+    # the one address in it is SVG's namespace, which is a name, not fetched
+    assert set(re.findall(r"https?://[^\s\"'<>]+", inner)) == {"http://www.w3.org/2000/svg"}
+
+
+def notebook_file(tmp_path, view):
+    """A page holding a notebook's output cell: what Jupyter shows."""
+    path = tmp_path / "notebook.html"
+    path.write_text(f"<!DOCTYPE html><html><body><div class='output'>{view._repr_html_()}"
+                    f"</div></body></html>", encoding="utf-8")
+    return path.as_uri()
+
+
+@pytest.mark.parametrize("how", ["tensor", "text"])
+def test_the_notebook_output_steps_forward_and_backward(page, tmp_path, how):
+    import circuitgrad as cg
+    view = cg.lab(notes_tensor_circuit()) if how == "tensor" else \
+        cg.lab("(q := x + y) * z", x=-2, y=5, z=-4)
+    fetched = []
+    page.on("request", lambda r: fetched.append(r.url))
+    page.goto(notebook_file(tmp_path, view))
+    lab = page.frame_locator("iframe.circuitgrad-lab")
+    lab.locator("[data-gate]").first.wait_for()
+    assert "step 0 of 5" in lab.locator("#counter").inner_text()
+    assert [u for u in fetched if not u.startswith("file://")] == []  # no server, no CDN
+    assert lab.locator("#offline").is_hidden() and lab.locator("#lessons-box").is_hidden()
+    lab.locator("#step").click()
+    assert number(lab, "[data-value=q]") == NOTES["q"]
+    assert lab.locator("[data-value=f]").count() == 0
+    lab.locator("#step").click()
+    assert number(lab, "[data-value=f]") == NOTES["f"]
+    lab.locator("#step").click()
+    lab.locator("#step").click()  # the * gate's backward step
+    assert "local ∂f/∂q = z = -4, upstream 1.000, gradient on q = -4.000" in \
+        lab.locator("#status").inner_text()
+    assert lab.locator("[data-grad=x]").count() == 0
+    lab.locator("#step").click()
+    for name in "xyz":
+        assert number(lab, f"[data-grad={name}]") == NOTES["d" + name]
+    lab.locator("#back").click()
+    assert lab.locator("[data-grad=x]").count() == 0
+    assert number(lab, "[data-grad=q]") == NOTES["dq"]
+    lab.locator("#lang").click()
+    assert lab.locator("#step").inner_text() == "下一步"
+
+
+# ----- tensors: shapes, tables, heatmaps, the notes' dimension check ----------------------
+MATMUL = next(e for e in EXAMPLES if e.key == "matmul")
+
+
+def lesson_arrays():
+    """The matmul lesson's W, X and dD as the page has them (its inputs as text)."""
+    from circuitgrad.expr import parse_value
+    lesson = next(x for x in __import__("circuitgrad.lab.lessons", fromlist=["lessons"])
+                  .lessons() if x["key"] == "matmul")
+    return (parse_value(lesson["inputs"]["W"]), parse_value(lesson["inputs"]["X"]),
+            parse_value(lesson["upstream"]))
+
+
+def cells(locator):
+    return np.array([[float(td) for td in tr.locator("td").all_inner_texts()]
+                     for tr in locator.locator("tr").all()])
+
+
+def test_array_wires_show_their_shapes_and_a_table(page, server):
+    W, X, dD = lesson_arrays()
+    lesson(page, server, "matmul")
+    assert [page.locator(f"[data-shape={n}]").text_content().strip() for n in "WXD"] == \
+        ["5×10", "10×3", "5×3"]
+    page.locator("[data-wire=X]").first.click()
+    assert "shape 10×3" in page.locator("#wire-text").inner_text()
+    shown = cells(page.locator("[data-array=value] table"))
+    assert shown.shape == (10, 3) and np.allclose(shown, X, rtol=1e-3, atol=1e-4)
+    assert page.locator("[data-array=grad]").count() == 0  # no gradient yet
+    page.keyboard.press("End")
+    shown = cells(page.locator("[data-array=grad] table"))
+    assert np.allclose(shown, W.T @ dD, rtol=1e-3, atol=1e-3)  # the notes' dX = W.T.dot(dD)
+
+
+def test_the_matmul_step_shows_the_notes_dimension_reasoning(page, server):
+    lesson(page, server, "matmul")
+    page.keyboard.press("End")
+    status = page.locator("#status").inner_text()
+    # the notes: X is [10x3], dD is [5x3]; dW must be W's [5x10], so dW = dD.dot(X.T)
+    assert "dW must have W's shape 5×10; dD is 5×3 and Xᵀ is 3×10, so dD·Xᵀ is 5×10" in status
+    assert "dX must have X's shape 10×3; Wᵀ is 10×5 and dD is 5×3, so Wᵀ·dD is 10×3" in status
+    page.locator("#lang").click()
+    status = page.locator("#status").inner_text()
+    assert "维度分析：dW 的尺寸必须和 W 一样，是 5×10；dD 是 5×3，Xᵀ 是 3×10，所以 dD·Xᵀ 是 5×10" \
+        in status
+    assert "维度分析：dX 的尺寸必须和 X 一样，是 10×3；Wᵀ 是 10×5，dD 是 5×3，所以 Wᵀ·dD 是 10×3" \
+        in status
+
+
+def test_a_larger_matrix_shows_as_a_heatmap(page, tmp_path):
+    import circuitgrad as cg
+    rng = np.random.default_rng(12)
+    w, x = rng.standard_normal((20, 30)), rng.standard_normal(30)
+    W = cg.tensor(w, requires_grad=True, name="W")
+    f = cg.sum(cg.tanh(W @ cg.tensor(x, name="x")))
+    page.goto(notebook_file(tmp_path, cg.lab(f)))
+    lab = page.frame_locator("iframe")
+    lab.locator("[data-gate]").first.wait_for()
+    assert lab.locator("[data-shape=W]").text_content().strip() == "20×30"
+    lab.locator("[data-wire=W]").first.click()
+    heat = lab.locator("[data-array=value] canvas.heatmap")
+    rows, cols, cell = (int(heat.get_attribute(f"data-{k}")) for k in ("rows", "cols", "cell"))
+    assert (rows, cols) == (20, 30)
+    readout = lab.locator("[data-array=value] .readout")
+    for i, j in [(0, 0), (3, 7), (19, 29)]:
+        heat.hover(position={"x": j * cell + cell / 2, "y": i * cell + cell / 2})
+        index, value = readout.inner_text().split(" = ")
+        assert index == f"[{i}, {j}]" and float(value) == pytest.approx(w[i, j], rel=1e-3)
+    low, high = lab.locator("[data-array=value] .range").inner_text().split(":")[0] \
+        .removeprefix("from ").split(" to ")
+    assert (float(low), float(high)) == (pytest.approx(w.min(), rel=1e-3),
+                                         pytest.approx(w.max(), rel=1e-3))
+    lab.locator("#run").click()
+    grad = lab.locator("[data-array=grad] canvas.heatmap")
+    grad.hover(position={"x": 7 * cell + cell / 2, "y": 3 * cell + cell / 2})
+    want = (1 - np.tanh(w @ x) ** 2)[3] * x[7]  # d sum(tanh(Wx)) / dW[3, 7]
+    assert float(lab.locator("[data-array=grad] .readout").inner_text().split(" = ")[1]) == \
+        pytest.approx(want, rel=1e-3)
+
+
+# ----- safety: a time limit per request, and URL parameters ------------------------------
+SLOW_MODULE = '''
+import os, time
+from circuitgrad.lab.server import answer as lab_answer
+
+def answer(request):
+    """The lab's answer, except for two expressions a test makes slow or fatal."""
+    if request.get("expr") == "slow":
+        with open(os.environ["SLOW_PID_FILE"], "w") as out:
+            out.write(str(os.getpid()))
+        time.sleep(600)
+    if request.get("expr") == "crash":
+        os._exit(3)
+    return lab_answer(request)
+'''
+
+
+@pytest.fixture
+def slow_server(tmp_path, monkeypatch):
+    (tmp_path / "slowlab.py").write_text(SLOW_MODULE, encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))  # the workers find modules where we do
+    monkeypatch.setenv("SLOW_PID_FILE", str(tmp_path / "pid"))
+    srv, thread = start(time_limit=3, answer="slowlab:answer")
+    yield srv, tmp_path / "pid"
+    srv.shutdown()
+    srv.server_close()
+    thread.join(5)
+
+
+def test_a_request_over_the_time_limit_gets_a_one_line_error(slow_server):
+    import threading
+    srv, pid_file = slow_server
+    replies = {}
+    slow = threading.Thread(target=lambda: replies.update(slow=post(srv, {"expr": "slow"})))
+    slow.start()
+    # while the slow one computes, the server answers others
+    status, d = post(srv, {"expr": "x * y", "inputs": {"x": "4", "y": "-3"}})
+    assert (status, d["value"]) == (200, -12.0)
+    slow.join(60)
+    status, d = replies["slow"]
+    assert status == 503 and "\n" not in d["error"]
+    assert d["error"] == ("the computation took longer than 3 s, the lab's limit per request; "
+                          "try a smaller expression or smaller values")
+    with pytest.raises(ProcessLookupError):  # its worker was stopped, not left running
+        os.kill(int(pid_file.read_text()), 0)
+    status, d = post(srv, {"expr": "x * y", "inputs": {"x": "4", "y": "-3"}})
+    assert (status, d["value"]) == (200, -12.0)
+    status, d = post(srv, {"expr": "slow", "lang": "zh"})
+    assert status == 503 and d["error"].startswith("计算超过了 3 秒")
+
+
+def test_a_worker_that_dies_gets_a_one_line_error(slow_server):
+    srv, _ = slow_server
+    status, d = post(srv, {"expr": "crash"})
+    assert status == 500 and "the worker computing the circuit stopped" in d["error"]
+    status, d = post(srv, {"expr": "x * y", "inputs": {"x": "4", "y": "-3"}})
+    assert (status, d["value"]) == (200, -12.0)
+
+
+def test_inputs_named_like_the_pages_own_parameters_survive_a_link(page, server, browser):
+    lesson(page, server, "multiply")
+    page.locator("#expr").fill("step * lang + expr")
+    for name, value in [("step", "2"), ("lang", "3"), ("expr", "4")]:
+        page.locator(f"#input-{name}").fill(value)
+    page.locator("#counter").filter(has_text="of 5").wait_for()
+    page.wait_for_function("new URLSearchParams(location.search).get('in.expr') === '4'")
+    page.locator("#picture").click()
+    page.keyboard.press("End")
+    assert number(page, "[data-value=f]") == 10.0  # 2 * 3 + 4
+    page.keyboard.press("ArrowLeft")
+    link = page.url
+    query = urllib.parse.parse_qs(urllib.parse.urlsplit(link).query)
+    assert query["in.step"] == ["2"] and query["in.lang"] == ["3"] and query["in.expr"] == ["4"]
+    assert query["step"] == ["4"] and query["expr"] == ["step * lang + expr"]
+
+    other = browser.new_page()
+    try:
+        other.goto(link)
+        other.locator("#counter").filter(has_text="step 4 of 5").wait_for()
+        assert [other.locator(f"#input-{n}").input_value() for n in ("step", "lang", "expr")] \
+            == ["2", "3", "4"]
+        assert other.locator("#expr").input_value() == "step * lang + expr"
+        assert number(other, "[data-grad=expr]") == 1.0     # df/dexpr = 1
+        other.keyboard.press("End")
+        assert number(other, "[data-grad=step]") == 3.0     # df/dstep = lang
+        assert number(other, "[data-grad=lang]") == 2.0     # df/dlang = step
+    finally:
+        other.close()
+
+
+# ----- the lesson on gradients adding up across backward calls ----------------------------
+def test_backward_calls_add_up_in_the_inputs_grad(page, server):
+    lesson(page, server, "accumulate")
+    assert "not -3" in page.locator("#explanation").inner_text()
+    assert "step 0 of 5" in page.locator("#counter").inner_text()  # 3 steps, then 2 calls
+    for _ in range(3):
+        page.locator("#step").click()
+    # the first backward pass gives the notes' df/dx = y = -3, df/dy = x = 4
+    assert (number(page, "[data-grad=x]"), number(page, "[data-grad=y]")) == (-3.0, 4.0)
+    assert "call backward() again" in page.locator("#status").inner_text()
+    page.locator("#step").click()
+    status = page.locator("#status").inner_text()
+    assert "x.grad = -3.000 + -3.000 = -6.000" in status
+    assert "y.grad = 4.000 + 4.000 = 8.000" in status
+    assert (number(page, "[data-grad=x]"), number(page, "[data-grad=y]")) == (-6.0, 8.0)
+    assert "calls=3" in page.url
+    page.locator("#step").click()
+    assert (number(page, "[data-grad=x]"), number(page, "[data-grad=y]")) == (-9.0, 12.0)
+    assert number(page, "[data-grad=f]") == 1.0  # not an input: each call computes it anew
+    assert "zero" in page.locator("#status").inner_text()
+    page.locator("#lang").click()
+    assert "x.grad = -6.000 + -3.000 = -9.000" in page.locator("#status").inner_text()
+
+
+def test_backward_calls_are_limited(server):
+    status, d = post(server, {"expr": "x * y", "inputs": {"x": "4", "y": "-3"}, "calls": 99})
+    assert status == 400 and d["error"] == "'calls' must be a whole number from 1 to 5"
+    status, d = post(server, {"expr": "x * y", "inputs": {"x": "4", "y": "-3"}, "calls": 2})
+    assert status == 200 and d["calls"][0]["grads"]["y"]["value"] == 8.0

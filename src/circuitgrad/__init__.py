@@ -18,6 +18,7 @@ from . import compiled
 
 compiled.prepare()  # before the core modules load: pure Python if asked for
 
+from . import lab as lab  # cg.lab(f): the circuit lab in Jupyter (a callable package)
 from . import linalg as linalg  # cg.linalg, as np.linalg
 from . import numpy_api  # noqa: F401 -- installs NumPy dispatch on Tensor
 from ._version import __version__ as __version__
@@ -38,5 +39,5 @@ __all__ = [
     "Function", "GradCheckReport", "GraphFreedError", "NotDifferentiableError", "ShapeError",
     "Tensor", "as_tensor", "check_backward", "check_grad", "draw", "enable_grad", "grad",
     "hessian", "hvp", "is_grad_enabled", "jacobian", "jvp", "linalg", "no_grad", "tensor",
-    "value_and_grad", "vjp", "circuit", "record", "explain", "compile"]
+    "value_and_grad", "vjp", "circuit", "record", "explain", "compile", "lab"]
 __all__ += _function_names

@@ -22,12 +22,14 @@ Steps, as the page counts them (the ``step`` of a link):
 
 import ast
 import math
+import warnings
 
 import numpy as np
 
 from .. import backend
 from ..draw.dot import gate_label
 from ..draw.format import summary
+from ..errors import CircuitError
 from ..expr import ExprError, parse, parse_value
 from ..gates.listing import number
 from ..report import compute
@@ -35,30 +37,45 @@ from ..report import compute
 MAX_ELEMENTS = 10_000  # array elements over all inputs (and the upstream gradient)
 MAX_GATES = 200        # as many as a picture holds (draw.circuit.DEFAULT_MAX_GATES)
 MAX_INPUTS = 50
+MAX_CALLS = 5  # backward calls a lesson on accumulating gradients steps through
+MAX_WIRE_NUMBERS = 1_000_000  # numbers on all the wires: what a page's JSON holds
 
 
-def circuit_data(text, inputs, upstream=None):
-    """The lab's JSON for expression ``text`` at ``inputs`` ({name: value text}).
+def circuit_data(text, inputs, upstream=None, calls=1):
+    """The lab's JSON for expression ``text`` at ``inputs`` ({name: value text}); ``calls``
+    backward calls (see ``values_data``).
 
     Raises :class:`~circuitgrad.expr.ExprError` (a one-line message) for bad input.
     """
-    expr = parse(text)
     if len(inputs) > MAX_INPUTS:
         raise ExprError(f"{len(inputs)} inputs given; the limit is {MAX_INPUTS}")
-    values, elements = {}, 0
+    values = {}
     for name, value_text in inputs.items():
         try:
             values[name] = parse_value(str(value_text))
         except ExprError as err:
             raise ExprError(f"input {name}: {err}") from None
-        elements += np.size(values[name])
     seed = None
     if upstream not in (None, ""):
         try:
             seed = parse_value(str(upstream))
         except ExprError as err:
             raise ExprError(f"upstream: {err}") from None
-        elements += np.size(seed)
+    return values_data(text, values, seed, {k: str(v) for k, v in inputs.items()},
+                       None if upstream in (None, "") else str(upstream), calls)
+
+
+def values_data(text, values, seed=None, shown=None, shown_upstream=None, calls=1):
+    """The lab's JSON for expression ``text`` at ``values`` ({name: float64 array}) and
+    upstream gradient ``seed``; ``shown`` are the values as the page writes them
+    ({name: text}; by default each value's summary). With ``calls`` > 1 the steps go on
+    past the backward pass: ``backward()`` called again, the inputs' ``.grad`` adding up.
+    """
+    if not (isinstance(calls, int) and 1 <= calls <= MAX_CALLS):
+        raise ExprError(f"'calls' must be a whole number from 1 to {MAX_CALLS}")
+    expr = parse(text)
+    elements = sum(np.size(v) for v in values.values()) + np.size(seed if seed is not None
+                                                                   else [])
     if elements > MAX_ELEMENTS:
         raise ExprError(f"the values have {elements:,} numbers in all; the limit is "
                         f"{MAX_ELEMENTS:,}")
@@ -71,7 +88,41 @@ def circuit_data(text, inputs, upstream=None):
                         f"{MAX_GATES} gates")
     y = expr.evaluate(values)
     report = compute(expr, y, seed)
-    return from_report(report, text, inputs, upstream)
+    if shown is None:
+        shown = {name: summary(v) for name, v in values.items()}
+    if shown_upstream is None and seed is not None:
+        shown_upstream = summary(seed)
+    data = from_report(report, text, shown, shown_upstream)
+    if calls > 1:
+        _add_backward_calls(data, expr, y, seed, calls)
+    return data
+
+
+def _add_backward_calls(data, expr, y, seed, calls):
+    """Steps past the backward pass: ``y.backward()`` called ``calls`` times in all, and
+    after each call every input's ``.grad`` as the engine has it (each call adds its
+    gradients to what ``.grad`` held: the ``+=`` of a fork, once per call).
+
+    >>> d = circuit_data("x * y", {"x": "4", "y": "-3"}, calls=3)
+    >>> [(c["step"], c["call"], c["grads"]["x"]["value"]) for c in d["calls"]]
+    [(4, 2, -6.0), (5, 3, -9.0)]
+    """
+    before = None
+    out = []
+    for call in range(1, calls + 1):
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            y.backward(seed, retain_graph=True)
+        grads = {name: np.array(t.grad) for name, t in expr.inputs.items()}
+        if before is not None:
+            out.append({"step": data["last_step"] + len(out) + 1, "call": call, "grads": {
+                name: {"value": _number(g), "text": summary(g),
+                       "before_text": summary(before[name]),
+                       "added_text": summary(g - before[name])}
+                for name, g in grads.items()}})
+        before = grads
+    data["calls"] = out
+    data["last_step"] += len(out)
 
 
 def _operations(expr):
@@ -82,11 +133,71 @@ def _operations(expr):
 
 def from_report(report, text, inputs, upstream=None):
     """The JSON data of a computed report (what ``circuitgrad grad`` prints)."""
-    listing = report.listing
+    return from_listing(report.listing, inputs, report.grads, expression=text,
+                        shown=report.expr.shown(), upstream=upstream)
+
+
+def tensor_data(f, upstream=None, stop_at=()):
+    """The lab's JSON for the circuit recorded behind the tensor ``f`` (``cg.lab(f)``).
+
+    Wires are named as ``cg.draw`` names them: a tensor's ``name`` where it has one, the
+    notes' names (``xpy``, ``sigy``...) elsewhere. ``upstream`` is the gradient on a
+    non-scalar ``f``; ``stop_at`` cuts the circuit at those tensors (they become inputs).
+
+    >>> import circuitgrad as cg
+    >>> x = cg.tensor(4.0, requires_grad=True, name="x")
+    >>> y = cg.tensor(-3.0, requires_grad=True, name="y")
+    >>> d = tensor_data(x * y)
+    >>> d["value"], d["gradients"]["x"]["value"], d["gradients"]["y"]["value"]
+    (-12.0, -3.0, 4.0)
+    """
+    from ..staged import forward_expr, staged
+    from ..tensor import Tensor
+
+    if not isinstance(f, Tensor):
+        raise ExprError(f"cg.lab takes a Tensor or an expression as text, not "
+                        f"{type(f).__name__}")
+    if not f.requires_grad:
+        raise ExprError("the tensor does not depend on any tensor with requires_grad=True, "
+                        "so it has no circuit to step through")
+    if upstream is not None:
+        upstream = np.asarray(upstream.data if isinstance(upstream, Tensor) else upstream,
+                              dtype=np.float64)
+        if upstream.shape != f.shape:
+            raise ExprError(f"upstream has shape {upstream.shape} but the tensor has shape "
+                            f"{f.shape}")
+    elif f.size != 1:
+        raise ExprError(f"the tensor has shape {f.shape}, not a single number: give its "
+                        f"gradient with upstream=..., or lab its sum")
+    try:
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            listing = staged(f, upstream, stop_at=stop_at, max_gates=MAX_GATES)
+    except CircuitError as err:
+        raise ExprError(" ".join(str(err).split())) from None
+    for step in listing.backward:
+        if not np.all(np.isfinite(np.asarray(step.value))):
+            raise ExprError(f"the gradient is not finite: the backward step "
+                            f"'{step.target} {step.op} {step.expr}' gives a nan or inf")
+    inputs = listing.circuit.inputs
+    grads = {n.name: n.grad if n.grad is not None else backend.zeros_like(n.value) for n in inputs}
+    out = listing.circuit.output
+    return from_listing(listing, {n.name: summary(n.value) for n in inputs}, grads,
+                        shown=forward_expr(out) if out.kind == "gate" else out.name,
+                        upstream=None if upstream is None else summary(upstream))
+
+
+def from_listing(listing, inputs, grads, expression=None, shown=None, upstream=None):
+    """The JSON data of a staged listing; ``inputs`` are the input values as text,
+    ``grads`` the inputs' gradients ({name: array})."""
     circuit = listing.circuit
     if len(circuit.gates) > MAX_GATES:
         raise ExprError(f"the circuit has {len(circuit.gates)} gates; the lab shows at most "
                         f"{MAX_GATES}")
+    numbers = sum(np.size(n.value) for n in circuit.nodes)
+    if numbers > MAX_WIRE_NUMBERS:
+        raise ExprError(f"the circuit's wires hold {numbers:,} numbers in all; the lab shows "
+                        f"at most {MAX_WIRE_NUMBERS:,}")
     gate_nodes = circuit.gates
     forward_step = {id(n): k + 1 for k, n in enumerate(gate_nodes)}
     seed_step = len(gate_nodes) + 1
@@ -113,14 +224,14 @@ def from_report(report, text, inputs, upstream=None):
 
     lines = _listing_lines(listing, forward_step, backward_step, seed_step)
     return {
-        "expression": text, "shown": report.expr.shown(),
+        "expression": expression, "shown": shown,
         "inputs": {k: str(v) for k, v in inputs.items()},
         "upstream": None if upstream in (None, "") else str(upstream),
         "output": out.name, "value": _number(out.value), "value_text": summary(out.value),
         "gradients": {n: {"value": _number(g), "text": summary(g)}
-                      for n, g in report.grads.items()},
+                      for n, g in grads.items()},
         "wires": wires, "gates": gates, "backward": backward, "listing": lines,
-        "last_step": seed_step + len(backward_step),
+        "last_step": seed_step + len(backward_step), "calls": [],
         "layout": _layout(circuit),
     }
 
@@ -176,8 +287,45 @@ def _backward_inputs(node, steps, totals):
             "total": _number(totals[operand.name]),
             "total_text": summary(totals[operand.name]),
             "fork": len(operand.consumers) > 1,
+            "dims": _matmul_dims(node, i) if node.gate.name == "matmul" else None,
         })
     return out
+
+
+def _matmul_dims(node, i):
+    """The notes' dimension check for ``dW = dD @ X.T`` (input 0 of ``D = W @ X``) and
+    ``dX = W.T @ dD`` (input 1): the two factors' names and shapes, and the shape their
+    product must have, the input's own. A 1-d operand of a 2-d matmul enters as a column
+    (the listing's ``outer``); batched matmuls get no check (None).
+
+    >>> d = circuit_data("sum(W @ x)", {"W": "[[1, 2, 3], [4, 5, 6]]", "x": "[1, 1, 1]"})
+    >>> [i["dims"] for i in d["backward"][2]["inputs"]]  # doctest: +NORMALIZE_WHITESPACE
+    [{'gradient': 'dW', 'of': 'W', 'shape': [2, 3], 'left': ['dWx', [2, 1]],
+      'right': ['xᵀ', [1, 3]]},
+     {'gradient': 'dx', 'of': 'x', 'shape': [3], 'left': ['Wᵀ', [3, 2]],
+      'right': ['dWx', [2]]}]
+    """
+    (ka, a), (kb, b) = node.operands
+    if ka != "node" or kb != "node":
+        return None
+    sa, sb, sg = np.shape(a.value), np.shape(b.value), np.shape(node.value)
+    g = "d" + node.name
+    if len(sa) == 2 and len(sb) == 2:      # D = W @ X
+        factors = [(g, sg), (b.name + "ᵀ", sb[::-1])] if i == 0 else \
+            [(a.name + "ᵀ", sa[::-1]), (g, sg)]
+    elif len(sa) == 2 and len(sb) == 1:    # d = W @ x: dW = outer(dd, x), dx = W.T @ dd
+        factors = [(g, sg + (1,)), (b.name + "ᵀ", (1,) + sb)] if i == 0 else \
+            [(a.name + "ᵀ", sa[::-1]), (g, sg)]
+    elif len(sa) == 1 and len(sb) == 2:    # d = x @ W: dx = W @ dd, dW = outer(x, dd)
+        factors = [(b.name, sb), (g, sg)] if i == 0 else \
+            [(a.name, sa + (1,)), (g + "ᵀ", (1,) + sg)]
+    else:
+        return None
+    target = (a, b)[i]
+    (left, ls), (right, rs) = factors
+    return {"gradient": "d" + target.name, "of": target.name,
+            "shape": list(np.shape(target.value)), "left": [left, list(ls)],
+            "right": [right, list(rs)]}
 
 
 def _local_text(expr, g):
@@ -265,4 +413,6 @@ def _number(v):
     if a.ndim == 0:
         f = float(a)
         return f if math.isfinite(f) else None
+    if not np.all(np.isfinite(a)):  # JSON has no inf or nan: null, as for a number
+        a = np.where(np.isfinite(a), a, None)
     return a.tolist()

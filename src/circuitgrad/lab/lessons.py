@@ -1,5 +1,6 @@
 """The lab's lessons: the notes' worked examples (``notes_examples.EXAMPLES``, in the notes'
-order), each with what the notes say it teaches, in English and in Chinese.
+order), each with what the notes say it teaches, in English and in Chinese; then one the
+notes do not have, on gradients adding up across backward calls.
 
 The Chinese follows the wording of the notes' Chinese translation (门, 局部梯度, 上游梯度,
 分支, ``+=``).
@@ -85,8 +86,27 @@ def _text(value):
     return text(rounded.tolist())
 
 
+# After the notes' examples: what learners ask most about, shown on the notes' first example.
+ACCUMULATE = {
+    "key": "accumulate", "section": "Gradients add up across backward calls",
+    "title": {"en": "f(x, y) = xy again: backward() called three times",
+              "zh": "再看 f(x, y) = xy：调用三次 backward()"},
+    "expression": "x * y", "inputs": {"x": "4", "y": "-3"}, "upstream": None, "calls": 3,
+    "explanation": {
+        "en": "Not in the notes, but asked about most: each backward() call adds its "
+              "gradients into the inputs' .grad, as the branches of a fork add up with +=. "
+              "After three calls x.grad = 3 × (-3) = -9, not -3: set the gradients to zero "
+              "(x.grad = None, or optimizer.zero_grad()) before each backward pass.",
+        "zh": "笔记里没有，但常常被问到：每次调用 backward() 都会把梯度加到输入的 .grad 上，"
+              "就像分支处用 += 把梯度相加一样。调用三次之后 x.grad = 3 × (-3) = -9，而不是 -3："
+              "所以在每次反向传播之前要把梯度清零（x.grad = None，或 optimizer.zero_grad()）。",
+    },
+}
+
+
 def lessons():
-    """Each lesson as JSON: key, title, expression, inputs (as text), explanations."""
+    """Each lesson as JSON: key, title, expression, inputs (as text), explanations; the
+    notes' examples, then the lesson on gradients adding up across backward calls."""
     out = []
     for e in EXAMPLES:
         out.append({"key": e.key, "section": e.section,
@@ -95,4 +115,4 @@ def lessons():
                     "inputs": {k: _text(v) for k, v in e.inputs.items()},
                     "upstream": None if e.upstream is None else _text(e.upstream),
                     "explanation": EXPLANATIONS[e.key]})
-    return out
+    return out + [ACCUMULATE]

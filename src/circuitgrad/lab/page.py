@@ -26,10 +26,11 @@ def _script_json(obj):
     return json.dumps(obj, ensure_ascii=False, allow_nan=False).replace("</", "<\\/")
 
 
-def page(lang="en", data=None):
-    """The HTML page; ``data`` (from ``data.from_report``) embeds a circuit, offline."""
+def page(lang="en", data=None, notebook=False):
+    """The HTML page; ``data`` (from ``data.from_report``) embeds a circuit, offline;
+    ``notebook`` for a notebook's output (no note about the saved copy)."""
     config = {"lang": lang if lang in LANGS else "en", "messages": messages(),
-              "lessons": lessons(), "embedded": data,
+              "lessons": lessons(), "embedded": data, "notebook": notebook,
               "api": None if data is not None else "/api/circuit"}
     html = _static("lab.html")
     html = html.replace("/*LAB_CSS*/", _static("lab.css"))

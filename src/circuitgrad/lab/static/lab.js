@@ -6,10 +6,13 @@
   const C = window.LAB_CONFIG;
   const $ = (id) => document.getElementById(id);
   const SVGNS = "http://www.w3.org/2000/svg";
-  const RESERVED = new Set(["expr", "lang", "step", "upstream", "lesson"]);
-  const COLW = 210, ROWH = 96, TOP = 30, LEFT = 40, STUB = 80, R = 20;
+  // The page's own URL parameters. An input is written NAME=VALUE, or in.NAME=VALUE when
+  // NAME is one of these ("in." cannot start an input's name, so both read back exactly).
+  const RESERVED = new Set(["expr", "lang", "step", "upstream", "lesson", "calls"]);
+  const INPUT = "in.";
+  const COLW = 210, ROWH = 96, TOP = 30, STUB = 80, R = 20, CHARW = 7.3;
 
-  const state = { expr: "", inputs: {}, upstream: "", step: 0, lesson: null,
+  const state = { expr: "", inputs: {}, upstream: "", step: 0, lesson: null, calls: 1,
                   lang: C.lang === "zh" ? "zh" : "en" };
   let data = null, error = null, pending = 0, timer = null, selected = null;
 
@@ -39,14 +42,18 @@
     const p = new URLSearchParams(location.search);
     if (p.get("lang") === "zh" || p.get("lang") === "en") state.lang = p.get("lang");
     if (C.embedded) {
-      state.expr = C.embedded.expression;
+      state.expr = C.embedded.expression || "";
       state.inputs = Object.assign({}, C.embedded.inputs);
       state.upstream = C.embedded.upstream || "";
     } else if (p.get("expr")) {
       state.expr = p.get("expr");
-      for (const [k, v] of p.entries()) if (!RESERVED.has(k)) state.inputs[k] = v;
+      for (const [k, v] of p.entries()) {
+        if (k.startsWith(INPUT)) state.inputs[k.slice(INPUT.length)] = v;
+        else if (!RESERVED.has(k) && !(k in state.inputs)) state.inputs[k] = v;
+      }
       state.upstream = p.get("upstream") || "";
       state.lesson = p.get("lesson");
+      state.calls = Math.max(1, parseInt(p.get("calls") || "1", 10) || 1);
     } else {
       setLesson(C.lessons[0], false);
     }
@@ -57,9 +64,10 @@
     const p = new URLSearchParams();
     if (!C.embedded) {
       p.set("expr", state.expr);
-      for (const [k, v] of Object.entries(state.inputs)) p.set(k, v);
+      for (const [k, v] of Object.entries(state.inputs)) p.set(RESERVED.has(k) ? INPUT + k : k, v);
       if (state.upstream) p.set("upstream", state.upstream);
       if (state.lesson) p.set("lesson", state.lesson);
+      if (state.calls > 1) p.set("calls", String(state.calls));
     }
     p.set("lang", state.lang);
     p.set("step", String(state.step));
@@ -74,6 +82,7 @@
     state.expr = lesson.expression;
     state.inputs = Object.assign({}, lesson.inputs);
     state.upstream = lesson.upstream || "";
+    state.calls = lesson.calls || 1;
     state.step = 0;
     if (run) { fillForm(); compute(); }
   }
@@ -85,7 +94,7 @@
   }
 
   function inputBoxes() {
-    const names = namesOf(state.expr);
+    const names = C.embedded ? Object.keys(C.embedded.inputs) : namesOf(state.expr);
     const box = $("inputs");
     const kept = {};
     for (const n of names) kept[n] = state.inputs[n] !== undefined ? state.inputs[n] : "1";
@@ -121,8 +130,9 @@
     timer = setTimeout(compute, 250);
   }
 
-  function lessonMatching() {
-    const l = C.lessons.find((l) => l.expression === state.expr);
+  function lessonMatching() {  // the current lesson while its expression stays
+    const same = (l) => l.expression === state.expr && (l.calls || 1) === state.calls;
+    const l = C.lessons.find((l) => l.key === state.lesson && same(l)) || C.lessons.find(same);
     return l ? l.key : null;
   }
 
@@ -136,7 +146,8 @@
       reply = await fetch(C.api, {
         method: "POST", headers: { "Content-Type": "application/json" },
         body: JSON.stringify({ expr: state.expr, inputs: state.inputs,
-                               upstream: state.upstream || null }) });
+                               upstream: state.upstream || null, lang: state.lang,
+                               calls: state.calls }) });
       body = await reply.json();
     } catch (e) {
       body = { error: String(e.message || e) };
@@ -156,14 +167,28 @@
   // ----- what the current step shows --------------------------------------------------
   function wire(name) { return data.wires.find((w) => w.name === name); }
 
+  // A wire's gradient as far as the backward pass has come at step s: {text, value}, or
+  // null before any branch has sent it a share.
+  // Past the backward pass, backward() called again: an input's .grad adds up (the other
+  // wires' gradients are computed anew by each call, the same each time).
   function gradientAt(name, s) {
     let shown = null;
     for (const b of data.backward) {
       if (b.step > s) break;
-      if (b.gate === null && b.output === name) shown = b.gradient_text;
-      for (const i of b.inputs) if (i.wire === name) shown = i.total_text;
+      if (b.gate === null && b.output === name) shown = { text: b.gradient_text, value: b.gradient };
+      for (const i of b.inputs) if (i.wire === name) shown = { text: i.total_text, value: i.total };
+    }
+    for (const c of data.calls) {
+      if (c.step <= s && c.grads[name]) shown = { text: c.grads[name].text, value: c.grads[name].value };
     }
     return shown;
+  }
+
+  function callAt(s) { return (data.calls || []).find((c) => c.step === s); }
+
+  function shapeText(shape) {
+    if (!shape.length) return t("scalar");
+    return shape.length === 1 ? "(" + shape[0] + ",)" : shape.join("×");
   }
 
   function shareAt(gateOut, index, s) {
@@ -175,6 +200,13 @@
 
   function short(text) { return text.length > 34 ? text.slice(0, 33) + "…" : text; }
 
+  // A value on a wire of the picture: the wire's label shows the shape, so an array's
+  // summary drops it ("5×3, mean 1.707, ..." reads "mean 1.707, ...").
+  function onWire(text, shape) {
+    const prefix = shape.length ? shapeText(shape) + ", " : null;
+    return short(prefix && text.startsWith(prefix) ? text.slice(prefix.length) : text);
+  }
+
   function statusText(s) {
     const n = data.gates.length;
     const seed = n + 1;
@@ -185,6 +217,14 @@
       const line = data.listing.find((l) => l.step === s && l.text.startsWith(g.output + " ="));
       lines.push(t("forward", { k: s, n: n, line: line ? line.text.split("#")[0].trim() : "" }));
       if (s === n) lines.push(t("forward_done", { out: data.output, value: data.value_text }));
+    } else if (callAt(s)) {
+      const c = callAt(s);
+      lines.push(t("call", { k: c.call }));
+      for (const [name, g] of Object.entries(c.grads)) {
+        lines.push(t("call_grad", { name: name, before: g.before_text, added: g.added_text,
+                                    total: g.text }));
+      }
+      lines.push(t(s === data.last_step ? "calls_done" : "call_next"));
     } else {
       const b = data.backward.find((b) => b.step === s);
       if (b.gate === null) lines.push(t("seed", { out: b.output, value: b.gradient_text }));
@@ -201,6 +241,12 @@
                                           upstream: short(i.upstream_text),
                                           gradient: short(i.gradient_text) }));
           }
+          if (i.dims) {
+            const d = i.dims;
+            lines.push(t("dims", { gradient: d.gradient, of: d.of, shape: shapeText(d.shape),
+                                   left: d.left[0], left_shape: shapeText(d.left[1]),
+                                   right: d.right[0], right_shape: shapeText(d.right[1]) }));
+          }
           if (i.accumulates) {
             lines.push(t("fork", { wire: i.wire, gradient: i.gradient_text,
                                    total: i.total_text }));
@@ -208,6 +254,7 @@
         }
       }
       if (s === data.last_step) lines.push(t("done"));
+      else if (data.calls.length && s === data.calls[0].step - 1) lines.push(t("done_call_again"));
     }
     return lines.join("\n");
   }
@@ -224,6 +271,9 @@
     const L = data.layout;
     const maxRows = Math.max(...Object.values(L).map((p) => p.rows));
     const cols = 1 + Math.max(...Object.values(L).map((p) => p.col));
+    const shapeLabel = (w) => w.shape.length ? " " + shapeText(w.shape) : "";
+    const LEFT = Math.max(40, 10 + CHARW * Math.max(0, ...data.wires.filter(
+      (w) => w.kind !== "gate").map((w) => (w.name + shapeLabel(w)).length)) - 30);
     const height = TOP * 2 + maxRows * ROWH;
     const width = LEFT + cols * COLW + STUB + 60;
     const pos = (name) => {
@@ -232,9 +282,9 @@
     };
     const svg = el("svg", { width: width, height: height, viewBox: `0 0 ${width} ${height}`,
                             role: "img" });
-    const gateOf = {};
-    for (const g of data.gates) gateOf[g.output] = g;
     const active = data.backward.find((b) => b.step === s);
+    const adding = new Set(active ? active.inputs.filter((i) => i.accumulates).map((i) => i.wire)
+      : []);
     const activeGate = s >= 1 && s <= data.gates.length ? data.gates[s - 1].output
       : (active && active.gate) || null;
     const start = (w) => { const p = pos(w.name); return p.x + (w.kind === "gate" ? R : 6); };
@@ -269,20 +319,23 @@
       stub.addEventListener("click", () => { selected = w.name; render(); });
       svg.append(stub);
       if (w.fork) svg.append(el("circle", { cx: x + STUB, cy: p.y, r: 3, class: "fork" }));
-      if (w.kind !== "gate") {
-        svg.append(el("text", { x: x - 4, y: p.y + 4, "text-anchor": "end", class: "name" },
-                      w.name));
-      } else {
-        svg.append(el("text", { x: x + 4, y: p.y - 20, class: "name" }, w.name));
+      if (adding.has(w.name)) {  // this step's branch adds into the wire's gradient
+        svg.append(el("text", { x: x + STUB + 6, y: p.y + 4, class: "plus-equals",
+                                "data-plus-equals": w.name }, "+="));
       }
+      const name = w.kind !== "gate"
+        ? el("text", { x: x - 4, y: p.y + 4, "text-anchor": "end", class: "name" }, w.name)
+        : el("text", { x: x + 4, y: p.y - 20, class: "name" }, w.name);
+      if (w.shape.length) name.append(el("tspan", { class: "shape", "data-shape": w.name }, shapeLabel(w)));
+      svg.append(name);
       if (w.step <= s) {
         svg.append(el("text", { x: x + 4, y: p.y - 6, class: "value", "data-value": w.name },
-                      short(w.value_text)));
+                      onWire(w.value_text, w.shape)));
       }
       const grad = gradientAt(w.name, s);
       if (grad !== null) {
         svg.append(el("text", { x: x + 4, y: p.y + 15, class: "grad", "data-grad": w.name },
-                      short(grad)));
+                      onWire(grad.text, w.shape)));
       }
     }
     // the gates, labelled with their operation
@@ -299,13 +352,142 @@
     return svg;
   }
 
+  // ----- a wire's arrays: a small table, or a heatmap ----------------------------------
+  const TABLE_MAX = 10;  // rows and columns a table shows; larger arrays get a heatmap
+
+  // Python's fmt: 4 significant digits, trailing zeros kept (3.000, -12.00, 1.000e-7)
+  function fmt(v) {
+    if (v === null) return "nan";
+    if (v === 0) return "0.000";
+    return v.toPrecision(4).replace("e+", "e");
+  }
+
+  // An array as rows of numbers: 1-d as one row, n-d as its last axis by all the others.
+  function rowsOf(value, shape) {
+    const flat = [value].flat(Infinity);
+    const cols = shape.length ? shape[shape.length - 1] : 1;
+    const rows = [];
+    for (let k = 0; k < flat.length; k += cols) rows.push(flat.slice(k, k + cols));
+    return rows;
+  }
+
+  function table(rows, kind) {
+    const tab = document.createElement("table");
+    tab.className = "cells " + kind;
+    for (const row of rows) {
+      const tr = document.createElement("tr");
+      for (const v of row) {
+        const td = document.createElement("td");
+        td.textContent = fmt(v);
+        tr.append(td);
+      }
+      tab.append(tr);
+    }
+    return tab;
+  }
+
+  // white at 0, blue for negative and orange for positive, by |v| / the largest |v|
+  function colour(v, scale) {
+    if (v === null) return "rgb(128,128,128)";
+    const a = scale ? Math.min(1, Math.abs(v) / scale) : 0;
+    const [r, g, b] = v < 0 ? [33, 102, 172] : [230, 97, 1];
+    const mix = (c) => Math.round(255 + (c - 255) * a);
+    return `rgb(${mix(r)},${mix(g)},${mix(b)})`;
+  }
+
+  function heatmap(rows, kind, readout) {
+    const nr = rows.length, nc = rows[0].length;
+    const cell = Math.max(1, Math.min(24, Math.floor(360 / Math.max(nr, nc))));
+    const canvas = document.createElement("canvas");
+    canvas.width = nc * cell;
+    canvas.height = nr * cell;
+    canvas.className = "heatmap " + kind;
+    Object.assign(canvas.dataset, { rows: nr, cols: nc, cell: cell });
+    const finite = rows.flat().filter((v) => v !== null);
+    const scale = Math.max(0, ...finite.map(Math.abs));
+    const ctx = canvas.getContext("2d");
+    rows.forEach((row, i) => row.forEach((v, j) => {
+      ctx.fillStyle = colour(v, scale);
+      ctx.fillRect(j * cell, i * cell, cell, cell);
+    }));
+    const show = (e) => {
+      const box = canvas.getBoundingClientRect();
+      const i = Math.floor((e.clientY - box.top) / cell), j = Math.floor((e.clientX - box.left) / cell);
+      if (i < 0 || j < 0 || i >= nr || j >= nc) return;
+      readout.textContent = t("cell", { index: nr > 1 ? i + ", " + j : String(j), value: fmt(rows[i][j]) });
+    };
+    canvas.addEventListener("mousemove", show);
+    canvas.addEventListener("click", show);
+    const range = document.createElement("span");
+    range.className = "range";
+    range.textContent = t("range", { min: fmt(Math.min(...finite)), max: fmt(Math.max(...finite)) });
+    return [canvas, range];
+  }
+
+  function arrayView(kind, shape, value) {
+    const box = document.createElement("figure");
+    box.dataset.array = kind;
+    const caption = document.createElement("figcaption");
+    caption.textContent = t(kind === "value" ? "array_value" : "array_grad");
+    if (shape.length > 2) caption.textContent += " " + t("flattened", { shape: shapeText(shape) });
+    box.append(caption);
+    const rows = rowsOf(value, shape);
+    if (rows.length <= TABLE_MAX && rows[0].length <= TABLE_MAX) {
+      box.append(table(rows, kind));
+    } else {
+      const readout = document.createElement("span");
+      readout.className = "readout";
+      readout.textContent = t("hover");
+      const [canvas, range] = heatmap(rows, kind, readout);
+      box.append(canvas, document.createElement("br"), range, " ", readout);
+    }
+    return box;
+  }
+
+  // At a fork: the shares the branches have sent back by step s, and how many are to come.
+  function branchesText(name, s) {
+    const arrived = [];
+    let all = 0;
+    for (const b of data.backward) {
+      for (const i of b.inputs) {
+        if (i.wire !== name) continue;
+        all += 1;
+        if (b.step <= s) arrived.push({ share: i.gradient_text, gate: b.gate, total: i.total_text });
+      }
+    }
+    if (all < 2 || !arrived.length) return "";
+    const terms = arrived.map((a) => t("branch", { gradient: a.share, gate: a.gate }));
+    let text = t("branches", { wire: name, terms: terms.join(" + "),
+                               total: arrived[arrived.length - 1].total });
+    if (arrived.length < all) text += " " + t("branches_pending", { n: all - arrived.length });
+    return text;
+  }
+
+  function wireInfo(s) {
+    const w = selected && data.wires.find((w) => w.name === selected);
+    const arrays = $("wire-arrays");
+    arrays.textContent = "";
+    $("wire-text").textContent = "";
+    if (!w) return;
+    const grad = gradientAt(w.name, s);
+    $("wire-text").textContent = t("wire", {
+      name: w.name, shape: shapeText(w.shape), value: w.step <= s ? w.value_text : "…",
+      grad: grad ? grad.text : t("no_grad") });
+    const branches = branchesText(w.name, s);
+    if (branches) $("wire-text").textContent += "\n" + branches;
+    if (!w.shape.length || w.shape.includes(0)) return;
+    if (w.step <= s && Array.isArray(w.value)) arrays.append(arrayView("value", w.shape, w.value));
+    if (grad && Array.isArray(grad.value)) arrays.append(arrayView("grad", w.shape, grad.value));
+  }
+
   // ----- render ------------------------------------------------------------------------
   function render() {
     document.documentElement.lang = state.lang === "zh" ? "zh-CN" : "en";
     for (const e of document.querySelectorAll("[data-msg]")) e.textContent = t(e.dataset.msg);
     $("lang").textContent = t("lang_toggle");
     document.title = t("title");
-    $("offline").hidden = !C.embedded;
+    $("offline").hidden = !C.embedded || C.notebook;
+    $("expr-row").hidden = !!C.embedded && !C.embedded.expression;
     $("lessons-box").hidden = !!C.embedded;
 
     const list = $("lessons");
@@ -353,11 +535,7 @@
       listing.append(span);
     });
 
-    const w = selected && data.wires.find((w) => w.name === selected);
-    $("wire-info").textContent = w ? t("wire", {
-      name: w.name, shape: w.shape.length ? w.shape.join("×") : t("scalar"),
-      value: w.step <= s ? w.value_text : "…",
-      grad: gradientAt(w.name, s) || t("no_grad") }) : "";
+    wireInfo(s);
     writeURL();
   }
 

@@ -1,0 +1,53 @@
+"""A worker process of the lab's server: ``python -m circuitgrad.lab.worker MODULE:FUNCTION``.
+
+It reads one JSON request a line on stdin and writes one reply a line on stdout, ``STATUS
+JSON`` (``200 {...}``), computed by ``FUNCTION(request)`` (the server's ``answer``). The
+server stops a worker that takes longer than its time limit (``server.Workers``); a
+process, unlike a thread, can be stopped.
+"""
+
+import importlib
+import json
+import sys
+from http import HTTPStatus
+
+READY = "ready"
+
+
+def one_line(err):
+    """An error's message on one line (or its type's name, when it has none)."""
+    return " ".join(str(err).split()) or type(err).__name__
+
+
+def serve(answer, requests, replies):
+    """Answer each line of ``requests`` with a line on ``replies``, until the end."""
+    from ..errors import CircuitError
+    from ..expr import ExprError
+
+    print(READY, file=replies, flush=True)
+    for line in requests:
+        try:
+            status, text = HTTPStatus.OK, json.dumps(answer(json.loads(line)),
+                                                     ensure_ascii=False, allow_nan=False)
+        except (ExprError, CircuitError) as err:
+            status, text = HTTPStatus.BAD_REQUEST, _error(one_line(err))
+        except Exception as err:  # noqa: BLE001  the worker keeps working, whatever happens
+            status = HTTPStatus.INTERNAL_SERVER_ERROR
+            text = _error(f"internal error: {type(err).__name__}: {one_line(err)}")
+        print(f"{status.value} {text}", file=replies, flush=True)
+
+
+def _error(message):
+    return json.dumps({"error": message}, ensure_ascii=False)
+
+
+def main(argv):
+    module, _, name = argv[1].partition(":")
+    answer = getattr(importlib.import_module(module), name)
+    replies = sys.stdout
+    sys.stdout = sys.stderr  # stdout carries the replies only
+    serve(answer, sys.stdin, replies)
+
+
+if __name__ == "__main__":
+    main(sys.argv)
