@@ -20,7 +20,7 @@ FRONT_DOOR = 7  # above every layer: it may import anything, and nothing may imp
 # Layer of every module (issue 9, point 3). A new module must be put here by hand, so that
 # somebody decides where it belongs.
 LAYERS = {
-    0: ["errors", "backend", "compiled", "_version"],
+    0: ["errors", "backend", "compiled", "_version", "i18n"],
     1: ["core", "core.backward", "core.gate", "core.graph", "core.node", "core.trace",
         "core.tree", "core.circuit", "core.anomaly", "core.saved"],
     2: ["gates", "gates.elementwise", "gates.indexing", "gates.linalg", "gates.nn",
