@@ -176,6 +176,8 @@ def main(argv=None):
                 return _fail("demo", "--out: " + render(problem, _), _)
             try:
                 return run_demo(args.out, pictures=not args.no_pictures, lang=lang)
+            except BrokenPipeError:  # the reader stopped (| head): not a picture's fault
+                return EXIT_OK
             except OSError as err:  # a picture that cannot be written after all
                 return _fail("demo", _("--out: cannot write in {folder}: {error}").format(
                     folder=args.out, error=err), _)

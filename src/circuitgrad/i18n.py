@@ -141,7 +141,7 @@ def build():
 
 
 def marked_messages(root=None):
-    """{message: [file:line, ...]} of every ``_("...")`` and ``msg("...")`` in the package's
+    """{message: [file, ...]} of every ``_("...")`` and ``msg("...")`` in the package's
     source (the first argument, a string literal)."""
     root = Path(__file__).resolve().parent if root is None else Path(root)
     found = {}
@@ -152,8 +152,10 @@ def marked_messages(root=None):
                     and node.func.id in MARKERS and node.args
                     and isinstance(node.args[0], ast.Constant)
                     and isinstance(node.args[0].value, str)):
-                where = f"{path.relative_to(root.parent)}:{node.lineno}"
-                found.setdefault(node.args[0].value, []).append(where)
+                where = str(path.relative_to(root.parent))
+                places = found.setdefault(node.args[0].value, [])
+                if where not in places:
+                    places.append(where)
     return found
 
 
