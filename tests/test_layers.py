@@ -29,7 +29,7 @@ LAYERS = {
     4: ["functions", "linalg", "numpy_api", "transforms", "custom", "gradcheck", "tracing"],
     # views and nn: read circuits, build on the user API
     5: ["staged", "draw", "draw.circuit", "draw.dot", "draw.format", "draw.picture",
-        "draw.render", "nn", "nn.data", "nn.functional", "nn.init", "nn.layers",
+        "draw.render", "draw.glyphs", "nn", "nn.data", "nn.functional", "nn.init", "nn.layers",
         "nn.losses", "nn.module", "nn.optim", "nn.training", "supported", "compiler"],
     # applications; nn.train is the `circuitgrad train` command, not part of the library
     6: ["cli", "__main__", "expr", "notes_examples", "nn.train", "report", "outdir",

@@ -23,6 +23,7 @@ dx += (1) * dxpy = 3.000 # (1), dx is now 2.000
 dy = (1) * dxpy = 3.000  # (1)
 """
 
+import unicodedata
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -86,8 +87,8 @@ class Staged:
         blocks = [("# " + _("forward pass"), self.forward)]
         if self.backward:
             blocks.append(("# " + _("backward pass"), self.backward))
-        width = max((len(s.code()) for s in self.forward + self.backward if s.comment()),
-                    default=0)
+        width = max((_columns(s.code()) for s in self.forward + self.backward
+                     if s.comment()), default=0)
         width = min(width, 64)
         out = []
         for k, (title, steps) in enumerate(blocks):
@@ -97,13 +98,20 @@ class Staged:
             for s in steps:
                 comment = s.comment(_)
                 code = s.code()
-                out.append(f"{code.ljust(width)} # {comment}" if comment else code)
+                padding = " " * max(width - _columns(code), 0)
+                out.append(f"{code}{padding} # {comment}" if comment else code)
         if self.note:
             out += ["", "# " + render(self.note, _)]
         return out
 
     def __str__(self):
         return "\n".join(self.lines())
+
+
+def _columns(text):
+    """How many terminal columns ``text`` takes: a Chinese character takes two, so that
+    the comments line up after names typed in Chinese."""
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
 
 
 def staged(y, g=None, *, stop_at=(), max_gates=None):
