@@ -58,10 +58,10 @@ def test_mo_files_and_template_are_built_from_the_sources():
     for po in i18n.catalogs().values():
         mo = po.with_suffix(".mo")
         assert mo.read_bytes() == i18n.write_mo(i18n.read_po(po.read_text("utf-8"))), \
-            f"{mo} is stale: run python -m circuitgrad.i18n"
+            f"{mo} is stale: run python tools/catalogs.py"
     pot = i18n.LOCALE / "circuitgrad.pot"
     assert pot.read_text("utf-8") == i18n.write_pot(i18n.marked_messages()), \
-        f"{pot} is stale: run python -m circuitgrad.i18n"
+        f"{pot} is stale: run python tools/catalogs.py"
 
 
 def test_the_template_reads_back_as_every_message_untranslated(tmp_path):
@@ -185,3 +185,15 @@ def test_every_message_the_cli_prints_is_marked():
                     if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
                         assert not re.search(r"[a-z]{3,} [a-z]{3,}", arg.value), \
                             f"{name}:{node.lineno}: {arg.value!r} is not marked for translation"
+
+
+def test_picture_legend_in_chinese():
+    from circuitgrad.expr import parse as parse_expr
+    from circuitgrad.report import compute, picture_for
+
+    expr = parse_expr("(x + y) * z")
+    report = compute(expr, expr.evaluate({"x": -2.0, "y": 5.0, "z": -4.0}))
+    zh = "".join(picture_for(report, i18n.translator("zh")).texts())  # spans of the legend
+    assert "绿色：值（前向传播）" in zh and "红色：f 的梯度（反向传播）" in zh
+    en = picture_for(report).texts()
+    assert "green: value (forward pass)" in en and not any(CJK.search(t) for t in en)

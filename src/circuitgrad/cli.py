@@ -250,7 +250,7 @@ def run_grad(args, lang="en"):
     picture = None
     if args.svg or args.png:
         try:
-            picture = picture_for(report)  # a circuit too big to draw is refused up front
+            picture = picture_for(report, _)  # a circuit too big to draw: refused up front
         except DrawError as err:
             return _fail("grad", err, _)
     print("\n".join(report.lines(staged=not args.no_staged, _=_)))

@@ -7,11 +7,11 @@ translator's language, its values included. The translations are GNU gettext cat
 ``locale/LANG/LC_MESSAGES/circuitgrad.po`` (edited by hand) with the ``.mo`` beside each,
 which ``gettext`` reads.
 
-``python -m circuitgrad.i18n`` rebuilds every ``.mo``, writes ``locale/circuitgrad.pot``
-(every marked message: the template of a new catalog) and lists the messages a catalog
-does not translate. A third language is one more catalog: copy the template to
-``locale/LANG/LC_MESSAGES/circuitgrad.po``, fill in its ``msgstr`` lines, run the module,
-and add LANG to ``LANGUAGES``.
+``python tools/catalogs.py`` (in the source tree) rebuilds every ``.mo``, writes
+``locale/circuitgrad.pot`` (every marked message: the template of a new catalog) and lists
+the messages a catalog does not translate. A third language is one more catalog: copy the
+template to ``locale/LANG/LC_MESSAGES/circuitgrad.po``, fill in its ``msgstr`` lines, run
+the script, and add LANG to ``LANGUAGES`` (the choices of ``--lang``).
 
 >>> _ = translator("zh")
 >>> _("Press Ctrl+C to stop.")
@@ -82,8 +82,10 @@ class msg(str):
 def render(message, _=english):
     """``message`` (a ``msg``, a plain string, or an exception carrying one) in the
     language of ``_``; plain strings are shown as they are."""
-    if isinstance(message, BaseException):
-        message = getattr(message, "message", None) or str(message)
+    if isinstance(message, BaseException):  # its message: a msg if it was raised with one
+        args = message.args
+        message = getattr(message, "message", None) or (args[0] if len(args) == 1 else
+                                                         str(message))
     return message.render(_) if isinstance(message, msg) else str(message)
 
 
@@ -167,14 +169,14 @@ def _po_string(text):
 def write_pot(messages):
     """The text of the template catalog holding ``messages`` ({message: places})."""
     out = ["# The messages of circuitgrad to translate: copy to LANG/LC_MESSAGES/"
-           f"{DOMAIN}.po,", "# fill in the msgstr lines, run: python -m circuitgrad.i18n",
+           f"{DOMAIN}.po,", "# fill in the msgstr lines, run: python tools/catalogs.py",
            'msgid ""', 'msgstr ""', '"Content-Type: text/plain; charset=UTF-8\\n"', ""]
     for text in sorted(messages):
         out += [f"#: {' '.join(messages[text])}", f"msgid {_po_string(text)}", 'msgstr ""', ""]
     return "\n".join(out)
 
 
-def main():  # pragma: no cover -- the maintainers' command; tests call its parts
+def main():  # pragma: no cover -- tools/catalogs.py; the tests call its parts
     messages = marked_messages()
     pot = LOCALE / f"{DOMAIN}.pot"
     pot.write_text(write_pot(messages), encoding="utf-8")
@@ -186,6 +188,3 @@ def main():  # pragma: no cover -- the maintainers' command; tests call its part
         for text in missing:
             print(f"{lang}: not translated: {text!r} ({', '.join(messages[text])})")
 
-
-if __name__ == "__main__":  # pragma: no cover
-    main()

@@ -261,7 +261,7 @@ def run_demo(out="circuitgrad-demo", pictures=True, stream=None, lang="en"):
         if pictures:
             stem = folder / f"{k:02d}-{example.key}"
             try:
-                picture = picture_for(outcome.report)
+                picture = picture_for(outcome.report, _)
                 picture.save(stem.with_suffix(".svg"))
                 picture.save(stem.with_suffix(".png"))
                 say(_("picture: {stem}.svg and .png").format(stem=stem))

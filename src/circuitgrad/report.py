@@ -87,18 +87,20 @@ def _first_bad(value):
     return "nan" if np.isnan(bad) else ("inf" if bad > 0 else "-inf")
 
 
-def picture_for(report):
-    """The picture ``--svg``/``--png`` write: every wire named, the expression as title."""
+def picture_for(report, _=english):
+    """The picture ``--svg``/``--png`` write: every wire named, the expression as title,
+    the legend in the language of the translator ``_``."""
     from .draw import CircuitTooLargeError, Picture, to_dot
     from .draw.circuit import DEFAULT_MAX_GATES
 
     circuit = report.listing.circuit
     if len(circuit.gates) > DEFAULT_MAX_GATES:
-        raise CircuitTooLargeError(
-            f"the circuit has {len(circuit.gates)} gates, more than a readable picture "
-            f"holds ({DEFAULT_MAX_GATES}); draw a smaller expression, or part of it from "
-            f"Python with circuitgrad.draw(y, stop_at=[...])")
+        raise CircuitTooLargeError(msg(
+            "the circuit has {count} gates, more than a readable picture holds ({limit}); "
+            "draw a smaller expression, or part of it from Python with "
+            "circuitgrad.draw(y, stop_at=[...])", count=len(circuit.gates),
+            limit=DEFAULT_MAX_GATES))
     title = f"{circuit.output.name} = {report.expr.shown()}"
     if len(title) > 90:
         title = title[:87] + "..."
-    return Picture(to_dot(circuit, names=True, title=title), gates=len(circuit.gates))
+    return Picture(to_dot(circuit, names=True, title=title, _=_), gates=len(circuit.gates))
