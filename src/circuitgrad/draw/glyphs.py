@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import backend
+
 FONT_FILE = Path(__file__).resolve().parent / "fonts" / "cjk.ttf"
 FACE = "cgglyph"
 # what the engine's fonts (Tinos, Arimo, Cousine) do not draw: CJK symbols and punctuation,
@@ -111,7 +113,7 @@ def paint_png(png, layout_svg, runs):
 def _colour(fill):
     if fill.startswith("#") and len(fill) == 7:
         return np.array([int(fill[k:k + 2], 16) for k in (1, 3, 5)], dtype=np.float64)
-    return np.zeros(3)
+    return backend.zeros(3)
 
 
 def _blend(image, coverage, x, y, colour):
@@ -281,14 +283,14 @@ class Font:
                     polygons.append(np.column_stack([xs, -points[:, 1] * scale]))
             pen += em
         if not polygons:
-            return np.zeros((1, 1)), 0, 0
+            return backend.zeros((1, 1)), 0, 0
         every = np.concatenate(polygons)
         left, top = int(np.floor(every[:, 0].min())) - 1, int(np.floor(every[:, 1].min())) - 1
         width = int(np.ceil(every[:, 0].max())) - left + 2
         height = int(np.ceil(every[:, 1].max())) - top + 2
         coverage = _fill([p - (left, top) for p in polygons], height, width)
         if bold:  # a bolder stroke: the shape and itself moved by a third of a pixel
-            shifted = np.zeros_like(coverage)
+            shifted = backend.zeros_like(coverage)
             shifted[:, 1:] = coverage[:, :-1]
             coverage = np.maximum(coverage, 0.6 * shifted + 0.4 * coverage)
         return coverage, left, top
@@ -305,7 +307,7 @@ def _flatten(contour, steps=4):
     out = [points[0][:2]]
     n = len(points)
     k = 1
-    t = np.linspace(0, 1, steps + 1)[1:, None]
+    t = backend.linspace(0, 1, steps + 1)[1:, None]
     while k <= n:
         x, y, on = points[k % n]
         if on:
@@ -329,7 +331,7 @@ def _fill(polygons, height, width, samples=4):
     keep = y0 != y1
     x0, y0, x1, y1 = x0[keep], y0[keep], x1[keep], y1[keep]
     direction = np.where(y1 > y0, 1, -1)
-    inside = np.zeros((height * samples, width * samples + 1), dtype=np.int32)
+    inside = backend.zeros((height * samples, width * samples + 1), dtype=np.int32)
     for row in range(height * samples):
         y = row + 0.5
         active = (np.minimum(y0, y1) <= y) & (np.maximum(y0, y1) > y)
@@ -342,8 +344,8 @@ def _fill(polygons, height, width, samples=4):
         spans = np.flatnonzero(winding != 0)  # from xs[i] to xs[i + 1]
         starts = np.clip(np.ceil(xs[spans] - 0.5), 0, width * samples).astype(int)
         ends = np.clip(np.ceil(xs[spans + 1] - 0.5), 0, width * samples).astype(int)
-        np.add.at(inside[row], starts, 1)
-        np.add.at(inside[row], ends, -1)
+        backend.add_at(inside[row], starts, 1)
+        backend.add_at(inside[row], ends, -1)
     filled = np.cumsum(inside[:, :-1], axis=1) > 0
     return filled.reshape(height, samples, width, samples).mean(axis=(1, 3))
 
@@ -366,8 +368,8 @@ def read_png(data):
                          f"interlace {interlace})")
     raw = np.frombuffer(zlib.decompress(b"".join(chunks)), dtype=np.uint8)
     raw = raw.reshape(height, width * channels + 1)
-    pixels = np.zeros((height, width * channels), dtype=np.uint8)
-    previous = np.zeros(width * channels, dtype=np.uint8)
+    pixels = backend.zeros((height, width * channels), dtype=np.uint8)
+    previous = backend.zeros(width * channels, dtype=np.uint8)
     for row in range(height):
         kind, line = raw[row, 0], raw[row, 1:]
         if kind == 0:
@@ -382,7 +384,7 @@ def read_png(data):
         previous = out
     pixels = pixels.reshape(height, width, channels)
     if channels == 3:
-        pixels = np.concatenate([pixels, np.full((height, width, 1), 255, np.uint8)], axis=2)
+        pixels = np.concatenate([pixels, backend.full((height, width, 1), 255, np.uint8)], axis=2)
     return pixels
 
 
@@ -415,8 +417,8 @@ def write_png(pixels):
     """RGBA pixels as PNG bytes (each row filtered with Up, which compresses well here)."""
     height, width, _ = pixels.shape
     rows = pixels.reshape(height, width * 4)
-    up = rows - np.vstack([np.zeros((1, width * 4), np.uint8), rows[:-1]])
-    raw = np.hstack([np.full((height, 1), 2, np.uint8), up]).tobytes()
+    up = rows - np.vstack([backend.zeros((1, width * 4), np.uint8), rows[:-1]])
+    raw = np.hstack([backend.full((height, 1), 2, np.uint8), up]).tobytes()
 
     def chunk(kind, body):
         return (struct.pack(">I", len(body)) + kind + body
