@@ -20,7 +20,7 @@ FRONT_DOOR = 7  # above every layer: it may import anything, and nothing may imp
 # Layer of every module (issue 9, point 3). A new module must be put here by hand, so that
 # somebody decides where it belongs.
 LAYERS = {
-    0: ["errors", "backend", "compiled", "_version"],
+    0: ["errors", "backend", "compiled", "_version", "i18n"],
     1: ["core", "core.backward", "core.gate", "core.graph", "core.node", "core.trace",
         "core.tree", "core.circuit", "core.anomaly", "core.saved"],
     2: ["gates", "gates.elementwise", "gates.indexing", "gates.linalg", "gates.nn",
@@ -29,7 +29,7 @@ LAYERS = {
     4: ["functions", "linalg", "numpy_api", "transforms", "custom", "gradcheck", "tracing"],
     # views and nn: read circuits, build on the user API
     5: ["staged", "draw", "draw.circuit", "draw.dot", "draw.format", "draw.picture",
-        "draw.render", "nn", "nn.data", "nn.functional", "nn.init", "nn.layers",
+        "draw.render", "draw.glyphs", "nn", "nn.data", "nn.functional", "nn.init", "nn.layers",
         "nn.losses", "nn.module", "nn.optim", "nn.training", "supported", "compiler"],
     # applications; nn.train is the `circuitgrad train` command, not part of the library
     6: ["cli", "__main__", "expr", "notes_examples", "nn.train", "report", "outdir",

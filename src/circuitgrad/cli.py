@@ -11,6 +11,7 @@ import textwrap
 import numpy as np
 
 from ._version import __version__
+from .i18n import LANGUAGES, locale_lang, render, translator
 from .outdir import out_dir_problem
 from .report import Report as Report  # still reachable as cli.Report, where it was
 from .report import compute, picture_for
@@ -36,7 +37,25 @@ class _Parser(argparse.ArgumentParser):
     """argparse with one-line errors (what went wrong, and where to read more)."""
 
     def error(self, message):
-        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        _ = translator(_lang_of(sys.argv[1:]))
+        self.exit(EXIT_BAD_INPUT, _("{prog}: error: {message} (see {prog} --help)").format(
+            prog=self.prog, message=message) + "\n")
+
+
+def _lang_of(argv):
+    """The language the command line asks for (``--lang zh``), else the locale's: known
+    before the arguments are parsed, for the messages of a command line that does not parse."""
+    for k, arg in enumerate(argv):
+        value = arg[len("--lang="):] if arg.startswith("--lang=") else \
+            (argv[k + 1] if arg == "--lang" and k + 1 < len(argv) else None)
+        if value in LANGUAGES:
+            return value
+    return locale_lang()
+
+
+def _add_lang(parser, what):
+    parser.add_argument("--lang", choices=LANGUAGES,
+                        help=f"language of {what} (default: from the locale, LANG)")
 
 
 def build_parser(with_train=False):
@@ -80,8 +99,7 @@ def build_parser(with_train=False):
     grad.add_argument("--html", metavar="FILE",
                       help="write the circuit lab's page for this circuit: one self-contained "
                            "file that steps through it, no server needed")
-    grad.add_argument("--lang", choices=("en", "zh"),
-                      help="language of the --html page (default: from the locale)")
+    _add_lang(grad, "the messages and the --html page")
 
     lab = commands.add_parser(
         "lab", help="the circuit lab: step through a circuit's forward and backward pass "
@@ -93,8 +111,7 @@ def build_parser(with_train=False):
     lab.add_argument("--port", type=int, default=0,
                      help="the port to listen on (default: a free one)")
     lab.add_argument("--no-browser", action="store_true", help="do not open a browser")
-    lab.add_argument("--lang", choices=("en", "zh"),
-                     help="the page's language at start (default: from the locale)")
+    _add_lang(lab, "the page at start and the messages")
 
     demo = commands.add_parser(
         "demo", help="every worked example of the notes, checked, with pictures",
@@ -106,6 +123,7 @@ def build_parser(with_train=False):
     demo.add_argument("--out", metavar="DIR", default="circuitgrad-demo",
                       help="folder for the pictures (default: ./circuitgrad-demo)")
     demo.add_argument("--no-pictures", action="store_true", help="skip the pictures")
+    _add_lang(demo, "the walk-through")
 
     train = commands.add_parser(
         "train", help="train a network on data (see circuitgrad train --help)",
@@ -134,28 +152,35 @@ def main(argv=None):
     try:
         parser = build_parser(with_train=command == "train")
     except _TrainMissing as err:
+        _ = translator(_lang_of(argv))
         cause = err.args[0]
         missing = getattr(cause, "name", None) or ""
         hint = "" if missing.startswith("circuitgrad") else \
-            "; install its dependencies with: pip install 'circuitgrad[train]'"
-        print(f"circuitgrad train: error: training is not available: cannot import "
-              f"circuitgrad.nn.train ({cause}){hint}", file=sys.stderr)
+            _("; install its dependencies with: pip install 'circuitgrad[train]'")
+        print(_("circuitgrad train: error: training is not available: cannot import "
+                "circuitgrad.nn.train ({cause}){hint}").format(cause=cause, hint=hint),
+              file=sys.stderr)
         return EXIT_BAD_INPUT
     args = parser.parse_args(argv)
+    lang = getattr(args, "lang", None) or locale_lang()
+    _ = translator(lang)
     try:
         if args.command == "grad":
-            return run_grad(args)
+            return run_grad(args, lang)
         if args.command == "lab":
-            return run_lab(args)
+            return run_lab(args, lang)
         if args.command == "demo":
             from .notes_examples import run_demo
             problem = None if args.no_pictures else out_dir_problem(args.out)
             if problem:
-                return _fail("demo", f"--out: {problem}")
+                return _fail("demo", "--out: " + render(problem, _), _)
             try:
-                return run_demo(args.out, pictures=not args.no_pictures)
+                return run_demo(args.out, pictures=not args.no_pictures, lang=lang)
+            except BrokenPipeError:  # the reader stopped (| head): not a picture's fault
+                return EXIT_OK
             except OSError as err:  # a picture that cannot be written after all
-                return _fail("demo", f"--out: cannot write in {args.out}: {err}")
+                return _fail("demo", _("--out: cannot write in {folder}: {error}").format(
+                    folder=args.out, error=err), _)
         if args.command == "train":
             return _train_module().run(args)
         parser.print_help()
@@ -166,16 +191,21 @@ def main(argv=None):
         return EXIT_OK
 
 
-def _fail(command, message, status=EXIT_BAD_INPUT):
-    print(f"circuitgrad {command}: error: {message}", file=sys.stderr)
+def _fail(command, message, _, status=EXIT_BAD_INPUT):
+    """Print the one-line error ``message`` (a string or a ``msg``) in the language of
+    ``_``; returns ``status``."""
+    print(_("circuitgrad {command}: error: {message}").format(
+        command=command, message=render(message, _)), file=sys.stderr)
     return status
 
 
-def run_grad(args):
+def run_grad(args, lang="en"):
     """``circuitgrad grad``: the value, gradients and staged listing of an expression."""
     from .draw import DrawError
     from .expr import ExprError, parse, parse_assignment, parse_value
+    from .i18n import msg
 
+    _ = translator(lang)
     try:
         text = args.expr
         if text == "-":
@@ -185,7 +215,7 @@ def run_grad(args):
         for item in args.inputs:
             name, value = parse_assignment(item)
             if name in values:
-                raise ExprError(f"input '{name}' is given twice")
+                raise ExprError(msg("input '{name}' is given twice", name=name))
             values[name] = value
         expr.check_inputs(values)
         upstream = None
@@ -193,17 +223,17 @@ def run_grad(args):
             try:
                 upstream = parse_value(args.upstream)
             except ExprError as err:
-                raise ExprError(f"--upstream: {err}") from None
+                raise ExprError(msg("--upstream: {error}", error=err.message)) from None
         y = expr.evaluate(values)
         if not expr.names:
-            raise ExprError("the expression has no inputs, so there is nothing to "
-                            "differentiate; use names, as in: circuitgrad grad \"x * y\" x=4 "
-                            "y=-3")
+            raise ExprError(msg("the expression has no inputs, so there is nothing to "
+                                "differentiate; use names, as in: circuitgrad grad \"x * y\" "
+                                "x=4 y=-3"))
         report = compute(expr, y, upstream)
     except ExprError as err:
-        return _fail("grad", str(err))
+        return _fail("grad", err, _)
     except DrawError as err:  # a listing of a circuit too large, or similar
-        return _fail("grad", str(err))
+        return _fail("grad", err, _)
 
     page = None
     if args.html:
@@ -214,58 +244,47 @@ def run_grad(args):
                                               (i.partition("=") for i in args.inputs)},
                                args.upstream)
         except ExprError as err:
-            return _fail("grad", f"--html: {err}")
-        page = lab_page(lang=args.lang or _locale_lang(), data=data)
+            return _fail("grad", "--html: " + render(err, _), _)
+        page = lab_page(lang=lang, data=data)
 
     picture = None
     if args.svg or args.png:
         try:
-            picture = picture_for(report)  # a circuit too big to draw is refused up front
+            picture = picture_for(report, _)  # a circuit too big to draw: refused up front
         except DrawError as err:
-            return _fail("grad", str(err))
-    print("\n".join(report.lines(staged=not args.no_staged)))
+            return _fail("grad", err, _)
+    print("\n".join(report.lines(staged=not args.no_staged, _=_)))
     status = EXIT_OK
     if args.check:
-        status = max(status, _check(expr, values, upstream))
+        status = max(status, _check(expr, values, upstream, _))
     for path, fmt in ((args.svg, "svg"), (args.png, "png")):
         if path:
-            status = max(status, _save_picture(picture, path, fmt))
+            status = max(status, _save_picture(picture, path, fmt, _))
     if page is not None:
         try:
             with open(args.html, "w", encoding="utf-8") as out:
                 out.write(page)
         except OSError as err:
-            return _fail("grad", f"cannot write {args.html}: {err.strerror or err}")
-        print(f"wrote {args.html}")
+            return _fail("grad", _("cannot write {path}: {error}").format(
+                path=args.html, error=err.strerror or err), _)
+        print(_("wrote {path}").format(path=args.html))
     return status
 
 
-def _locale_lang():
-    """``zh`` where the locale is Chinese (LANGUAGE, LC_ALL, LC_MESSAGES, LANG), else ``en``."""
-    import os
-    for key in ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG"):
-        value = os.environ.get(key)
-        if value:
-            return "zh" if value.lower().startswith("zh") else "en"
-    return "en"
-
-
-def run_lab(args):
+def run_lab(args, lang="en"):
     """``circuitgrad lab``: serve the lab on 127.0.0.1 until Ctrl+C."""
     import webbrowser
 
-    from .lab.i18n import translator
     from .lab.server import LabServer
 
-    lang = args.lang or _locale_lang()
     _ = translator(lang)
     if not 0 <= args.port <= 65535:
-        return _fail("lab", _("--port must be between 0 and 65535"))
+        return _fail("lab", _("--port must be between 0 and 65535"), _)
     try:
         server = LabServer(args.port, lang)
     except OSError as err:
         return _fail("lab", _("cannot listen on 127.0.0.1 port {port}: {error}").format(
-            port=args.port, error=err.strerror or err))
+            port=args.port, error=err.strerror or err), _)
     print(_("The circuit lab is at {url}").format(url=server.url), flush=True)
     print(_("Press Ctrl+C to stop."), flush=True)
     if not args.no_browser:
@@ -279,7 +298,7 @@ def run_lab(args):
     return EXIT_OK
 
 
-def _check(expr, values, upstream):
+def _check(expr, values, upstream, _):
     from .expr import ExprError, parse
     from .gradcheck import check_grad
 
@@ -295,25 +314,28 @@ def _check(expr, values, upstream):
     try:
         report = check_grad(f, *[values[n] for n in names], directions=20 if big else None)
     except ExprError as err:
-        return _fail("grad", f"the gradient check could not run: {err}", EXIT_FAILED)
+        return _fail("grad", _("the gradient check could not run: {error}").format(
+            error=render(err, _)), _, EXIT_FAILED)
     print()
-    print("gradient check (central differences, float64):")
+    print(_("gradient check (central differences, float64):"))
     for name, r in zip(names, report.inputs, strict=True):
-        verdict = "ok" if r.ok else "MISMATCH"
-        print(f"  d/d{name}: max relative error {r.max_rel_error:.1e}  {verdict}")
+        verdict = _("ok") if r.ok else _("MISMATCH")
+        print("  " + _("d/d{name}: max relative error {error}  {verdict}").format(
+            name=name, error=f"{r.max_rel_error:.1e}", verdict=verdict))
     return EXIT_OK if report.ok else EXIT_FAILED
 
 
-def _save_picture(picture, path, fmt):
+def _save_picture(picture, path, fmt, _):
     from .draw import DrawError
 
     try:
         picture.save(path, format=fmt)
     except DrawError as err:
-        return _fail("grad", str(err), EXIT_FAILED)
+        return _fail("grad", err, _, EXIT_FAILED)
     except OSError as err:
-        return _fail("grad", f"cannot write {path}: {err.strerror or err}")
-    print(f"wrote {path}")
+        return _fail("grad", _("cannot write {path}: {error}").format(
+            path=path, error=err.strerror or err), _)
+    print(_("wrote {path}").format(path=path))
     return EXIT_OK
 
 

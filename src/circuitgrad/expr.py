@@ -37,6 +37,7 @@ import numpy as np
 from . import functions as F
 from .errors import CircuitError
 from .gates import formula_gates
+from .i18n import msg
 from .tensor import Tensor, tensor
 
 MAX_CHARS = 10_000
@@ -45,7 +46,15 @@ MAX_NODES = 5_000
 
 
 class ExprError(ValueError):
-    """A bad expression or input value; the message is one line: what, and where."""
+    """A bad expression or input value; the message is one line: what, and where.
+
+    ``str()`` is the message in English; ``message`` keeps it as a ``msg`` (or text), which
+    the command line shows in the learner's language (``circuitgrad.i18n.render``).
+    """
+
+    def __init__(self, message):
+        super().__init__(str(message))
+        self.message = message
 
 
 def _reduce(fn):
@@ -57,7 +66,7 @@ def _reduce(fn):
 def _max(*args, axis=None):
     if len(args) == 2:
         if axis is not None:
-            raise ExprError("max(a, b) takes no axis; max(x, axis=...) reduces one input")
+            raise ExprError(msg("max(a, b) takes no axis; max(x, axis=...) reduces one input"))
         return F.maximum(*args)
     return F.max(args[0], axis=axis)
 
@@ -65,7 +74,7 @@ def _max(*args, axis=None):
 def _min(*args, axis=None):
     if len(args) == 2:
         if axis is not None:
-            raise ExprError("min(a, b) takes no axis; min(x, axis=...) reduces one input")
+            raise ExprError(msg("min(a, b) takes no axis; min(x, axis=...) reduces one input"))
         return F.minimum(*args)
     return F.min(args[0], axis=axis)
 
@@ -98,20 +107,27 @@ _OPERATORS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: 
 _REFUSED_OPERATORS = {ast.Mod: "%", ast.FloorDiv: "//", ast.LShift: "<<", ast.RShift: ">>",
                       ast.BitOr: "|", ast.BitXor: "^", ast.BitAnd: "&", ast.Not: "not",
                       ast.Invert: "~"}
+_COMPREHENSION = msg("comprehensions are not allowed")
+_YIELD = msg("'yield' is not allowed")
 _REFUSED = {
-    ast.Attribute: None, ast.Lambda: "lambda is not allowed",
-    ast.Compare: "comparisons (<, ==, ...) are not allowed: they have no gradient",
-    ast.BoolOp: "'and' and 'or' are not allowed", ast.IfExp: "'if ... else' is not allowed",
-    ast.ListComp: "comprehensions are not allowed", ast.SetComp: "comprehensions are not allowed",
-    ast.DictComp: "comprehensions are not allowed",
-    ast.GeneratorExp: "comprehensions are not allowed",
-    ast.Dict: "dicts are not allowed", ast.Set: "sets are not allowed",
-    ast.JoinedStr: "f-strings are not allowed", ast.Starred: "'*' unpacking is not allowed",
-    ast.Await: "'await' is not allowed", ast.Yield: "'yield' is not allowed",
-    ast.YieldFrom: "'yield' is not allowed",
+    ast.Attribute: None,
+    ast.Lambda: msg("lambda is not allowed"),
+    ast.Compare: msg("comparisons (<, ==, ...) are not allowed: they have no gradient"),
+    ast.BoolOp: msg("'and' and 'or' are not allowed"),
+    ast.IfExp: msg("'if ... else' is not allowed"),
+    ast.ListComp: _COMPREHENSION, ast.SetComp: _COMPREHENSION, ast.DictComp: _COMPREHENSION,
+    ast.GeneratorExp: _COMPREHENSION,
+    ast.Dict: msg("dicts are not allowed"),
+    ast.Set: msg("sets are not allowed"),
+    ast.JoinedStr: msg("f-strings are not allowed"),
+    ast.Starred: msg("'*' unpacking is not allowed"),
+    ast.Await: msg("'await' is not allowed"),
+    ast.Yield: _YIELD, ast.YieldFrom: _YIELD,
 }
-_HELP = ("allowed are numbers, input names, + - * / ** @, parentheses, name := expr, and the "
-         "functions " + ", ".join(sorted(FUNCTIONS)))
+_HELP = msg("allowed are numbers, input names, + - * / ** @, parentheses, name := expr, and "
+            "the functions {functions}", functions=", ".join(sorted(FUNCTIONS)))
+# what _parse_tree reads, as its messages name it
+_WHAT = {"expression": msg("expression"), "value": msg("value")}
 
 
 def _column(text, node):
@@ -131,7 +147,8 @@ def _lines(text):
 
 def _where(text, line, col):
     lines = _lines(text)
-    here = f"line {line}, column {col}" if len(lines) > 1 else f"column {col}"
+    here = msg("line {line}, column {col}", line=line, col=col) if len(lines) > 1 else \
+        msg("column {col}", col=col)
     source = lines[line - 1] if line - 1 < len(lines) else ""
     start = max(0, col - 1 - 20)
     excerpt = source[start:col - 1 + 30]
@@ -139,7 +156,7 @@ def _where(text, line, col):
         excerpt = "..." + excerpt
     if col - 1 + 30 < len(source):
         excerpt += "..."
-    return f"{here}: {excerpt}" if excerpt.strip() else here
+    return msg("{here}: {excerpt}", here=here, excerpt=excerpt) if excerpt.strip() else here
 
 
 class Expression:
@@ -170,8 +187,11 @@ class Expression:
         if isinstance(message, tuple):
             message, hint = message
         line, col = _column(self.text, node)
-        hint = f" ({hint})" if hint else ""
-        return ExprError(f"{message}, at {_where(self.text, line, col)}{hint}")
+        where = _where(self.text, line, col)
+        if hint:
+            return ExprError(msg("{message}, at {where} ({hint})", message=message,
+                                 where=where, hint=hint))
+        return ExprError(msg("{message}, at {where}", message=message, where=where))
 
     def segment(self, node):
         text = ast.get_source_segment(self.text, node) or type(node).__name__
@@ -183,8 +203,8 @@ class Expression:
         problems = []
         nodes = list(ast.walk(self.tree))
         if len(nodes) > MAX_NODES:
-            raise ExprError(f"the expression has {len(nodes)} parts; the limit is "
-                            f"{MAX_NODES}")
+            raise ExprError(msg("the expression has {count} parts; the limit is {limit}",
+                                count=len(nodes), limit=MAX_NODES))
         self.bound = sorted({n.target.id for n in nodes if isinstance(n, ast.NamedExpr)})
         skip = set()
         for node in nodes:
@@ -213,27 +233,28 @@ class Expression:
         if isinstance(node, (ast.expr_context, ast.operator, ast.unaryop, ast.Expression)):
             return None
         if kind is ast.Attribute:
-            return f"attribute access (.{node.attr}) is not allowed"
+            return msg("attribute access (.{attr}) is not allowed", attr=node.attr)
         if kind in _REFUSED:
             return _REFUSED[kind]
         if kind is ast.BinOp:
             if type(node.op) not in _OPERATORS:
-                return (f"the operator '{_REFUSED_OPERATORS.get(type(node.op), '?')}' is not "
-                        f"supported (use + - * / ** @)")
+                return msg("the operator '{op}' is not supported (use + - * / ** @)",
+                           op=_REFUSED_OPERATORS.get(type(node.op), "?"))
             return None
         if kind is ast.UnaryOp:
             if not isinstance(node.op, (ast.USub, ast.UAdd)):
-                return (f"the operator '{_REFUSED_OPERATORS.get(type(node.op), '?')}' is not "
-                        f"supported")
+                return msg("the operator '{op}' is not supported",
+                           op=_REFUSED_OPERATORS.get(type(node.op), "?"))
             return None
         if kind is ast.Constant:
             return _constant_refusal(node.value)
         if kind is ast.Name:
             if node.id.startswith("__"):
-                return f"the name '{node.id}' is not allowed (no double underscores)"
+                return msg("the name '{name}' is not allowed (no double underscores)",
+                           name=node.id)
             if (node.id in FUNCTIONS and isinstance(node.ctx, ast.Load)
                     and node.id not in self.bound):
-                return f"'{node.id}' is a function: call it, as {node.id}(...)"
+                return msg("'{name}' is a function: call it, as {name}(...)", name=node.id)
             return None
         if kind is ast.NamedExpr:
             return None
@@ -244,44 +265,51 @@ class Expression:
             try:
                 _static_index(node.slice)
             except ExprError as err:
-                return str(err)
+                return err.message
             return None
         if kind in (ast.List, ast.Tuple):
             skip.update(id(n) for n in ast.walk(node))
             if kind is ast.Tuple:
-                return "a tuple (a comma outside brackets) is not allowed: write one expression"
+                return msg("a tuple (a comma outside brackets) is not allowed: write one "
+                           "expression")
             try:
                 _literal(node)
             except ExprError as err:
-                return str(err)
+                return err.message
             return None
         if kind is ast.keyword:
             return None
-        return f"{type(node).__name__} is not allowed", _HELP
+        return msg("{kind} is not allowed", kind=type(node).__name__), _HELP
 
     def _call_refusal(self, node, skip):
         func = node.func
         if not isinstance(func, ast.Name):
             if isinstance(func, ast.Attribute) or type(func) in _REFUSED:
                 return None  # the callee itself is reported (an attribute at its dot)
-            return "only the gate functions can be called, by name"
+            return msg("only the gate functions can be called, by name")
         skip.add(id(func))
         name = func.id
         if name not in FUNCTIONS:
-            return f"unknown function '{name}'", _HELP
+            return msg("unknown function '{name}'", name=name), _HELP
         _, least, most, takes_axis = FUNCTIONS[name]
         if any(isinstance(a, ast.Starred) for a in node.args):
-            return "'*' unpacking is not allowed"
+            return msg("'*' unpacking is not allowed")
         n = len(node.args)
         if not least <= n <= most:
-            want = str(least) if least == most else f"{least} or {most}"
-            return f"{name}() takes {want} argument{'s' if most > 1 else ''}, not {n}"
+            if least == most:
+                return msg("{name}() takes {want} arguments, not {n}", name=name, want=least,
+                           n=n) if most > 1 else \
+                    msg("{name}() takes 1 argument, not {n}", name=name, n=n)
+            return msg("{name}() takes {least} or {most} arguments, not {n}", name=name,
+                       least=least, most=most, n=n)
         for kw in node.keywords:
             if kw.arg is None:
-                return "'**' unpacking is not allowed"
+                return msg("'**' unpacking is not allowed")
             if kw.arg != "axis" or not takes_axis:
-                return f"{name}() takes no keyword '{kw.arg}'" + (
-                    " (only axis=)" if takes_axis else "")
+                if takes_axis:
+                    return msg("{name}() takes no keyword '{keyword}' (only axis=)",
+                               name=name, keyword=kw.arg)
+                return msg("{name}() takes no keyword '{keyword}'", name=name, keyword=kw.arg)
             skip.update(id(n) for n in ast.walk(kw.value))
             try:
                 _static_axis(kw.value)
@@ -296,15 +324,16 @@ class Expression:
             if name not in given:
                 node = next(n for n in ast.walk(self.tree)
                             if isinstance(n, ast.Name) and n.id == name)
-                raise self.error(f"input '{name}' is used but not given (add {name}=VALUE)",
-                                 node)
+                raise self.error(msg("input '{name}' is used but not given (add {name}=VALUE)",
+                                     name=name), node)
         for name in given:
             if name not in self.names:
                 if name in self.bound:
-                    raise ExprError(f"'{name}' is given as an input but the expression "
-                                    f"assigns it with :=")
-                raise ExprError(f"input '{name}' is given but the expression does not use it "
-                                f"(its inputs: {', '.join(self.names) or 'none'})")
+                    raise ExprError(msg("'{name}' is given as an input but the expression "
+                                        "assigns it with :=", name=name))
+                raise ExprError(msg("input '{name}' is given but the expression does not use "
+                                    "it (its inputs: {inputs})", name=name,
+                                    inputs=", ".join(self.names) or msg("none")))
 
     def evaluate(self, values):
         """Build the circuit; ``values`` maps input names to Tensors, arrays or numbers.
@@ -336,7 +365,8 @@ class Expression:
             value = self._apply(node, args, env)
             bad = _non_finite(value)
             if bad is not None and not isinstance(node, ast.Name):
-                raise self.error(f"{self.segment(node)} is {bad}, not a finite number", node)
+                raise self.error(msg("{part} is {bad}, not a finite number",
+                                     part=self.segment(node), bad=bad), node)
             if isinstance(value, Tensor) and id(value) not in self.positions:
                 self.positions[id(value)] = (*_column(self.text, node), self.segment(node))
             results[id(node)] = value
@@ -350,7 +380,8 @@ class Expression:
             except OverflowError:
                 value = np.float64(np.inf)
             if not np.isfinite(value):
-                raise self.error(f"the number {self.segment(node)} is too large", node)
+                raise self.error(msg("the number {number} is too large",
+                                     number=self.segment(node)), node)
             return value
         if kind in (ast.List,):
             return _literal(node)
@@ -359,7 +390,8 @@ class Expression:
                 return env[node.id]
             if node.id in self.inputs:
                 return self.inputs[node.id]
-            raise self.error(f"'{node.id}' is used before it is assigned with :=", node)
+            raise self.error(msg("'{name}' is used before it is assigned with :=",
+                                 name=node.id), node)
         if kind is ast.NamedExpr:
             value = args[0]
             if (isinstance(value, Tensor) and value.gate is not None and not value.name):
@@ -383,11 +415,12 @@ class Expression:
                 index = _static_index(node.slice)
                 return base[index] if isinstance(base, Tensor) else np.asarray(base)[index]
         except ExprError as err:
-            raise self.error(str(err), node) from None
+            raise self.error(err.message, node) from None
         except (CircuitError, ValueError, TypeError, IndexError, ArithmeticError) as err:
             message = " ".join(str(err).split()) or type(err).__name__
-            raise self.error(f"{self.segment(node)} fails: {message}", node) from None
-        raise self.error(f"{type(node).__name__} is not allowed", node)
+            raise self.error(msg("{part} fails: {error}", part=self.segment(node),
+                                 error=message), node) from None
+        raise self.error(msg("{kind} is not allowed", kind=type(node).__name__), node)
 
 
 class _At:
@@ -453,15 +486,15 @@ def _non_finite(value):
 
 def _constant_refusal(value):
     if isinstance(value, bool) or value is None:
-        return f"'{value}' is not a number"
+        return msg("'{value}' is not a number", value=value)
     if isinstance(value, str):
-        return "text (a string) is not allowed"
+        return msg("text (a string) is not allowed")
     if isinstance(value, bytes):
-        return "bytes are not allowed"
+        return msg("bytes are not allowed")
     if isinstance(value, complex):
-        return "complex numbers are not supported"
+        return msg("complex numbers are not supported")
     if value is Ellipsis:
-        return "'...' is not allowed"
+        return msg("'...' is not allowed")
     return None
 
 
@@ -471,7 +504,11 @@ def _int_of(node, what):
     if (isinstance(node, ast.Constant) and isinstance(node.value, int)
             and not isinstance(node.value, bool)):
         return node.value
-    raise ExprError(f"{what} must be whole numbers, like x[0], W[1, :] or axis=0")
+    raise ExprError(msg("{what} must be whole numbers, like x[0], W[1, :] or axis=0",
+                        what=what))
+
+
+_INDICES, _AXES = msg("indices"), msg("axes")
 
 
 def _static_index(node):
@@ -482,15 +519,15 @@ def _static_index(node):
 
 def _static_index_item(node):
     if isinstance(node, ast.Slice):
-        return slice(*(None if part is None else _int_of(part, "indices")
+        return slice(*(None if part is None else _int_of(part, _INDICES)
                        for part in (node.lower, node.upper, node.step)))
-    return _int_of(node, "indices")
+    return _int_of(node, _INDICES)
 
 
 def _static_axis(node):
     if isinstance(node, ast.Tuple):
-        return tuple(_int_of(n, "axes") for n in node.elts)
-    return _int_of(node, "axes")
+        return tuple(_int_of(n, _AXES) for n in node.elts)
+    return _int_of(node, _AXES)
 
 
 def _literal(node):
@@ -501,13 +538,13 @@ def _literal(node):
         if isinstance(n, ast.UnaryOp) and isinstance(n.op, (ast.USub, ast.UAdd)):
             v = build(n.operand)
             if isinstance(v, list):
-                raise ExprError("a sign goes before a number, not before a list")
+                raise ExprError(msg("a sign goes before a number, not before a list"))
             return -v if isinstance(n.op, ast.USub) else v
         if (isinstance(n, ast.Constant) and isinstance(n.value, (int, float))
                 and not isinstance(n.value, bool)):
             return float(n.value)
-        raise ExprError("a value must be a number or a list of numbers, like 3, -0.5, "
-                        "[1, 2] or [[1, 2], [3, 4]]")
+        raise ExprError(msg("a value must be a number or a list of numbers, like 3, -0.5, "
+                            "[1, 2] or [[1, 2], [3, 4]]"))
 
     values = build(node)
     try:
@@ -515,19 +552,21 @@ def _literal(node):
             warnings.simplefilter("ignore")
             array = np.array(values, dtype=np.float64)
     except ValueError:
-        raise ExprError("the rows of a nested list must all have the same length") from None
+        raise ExprError(msg("the rows of a nested list must all have the same length")) \
+            from None
     if not np.all(np.isfinite(array)):
-        raise ExprError("the value has a number too large to be finite")
+        raise ExprError(msg("the value has a number too large to be finite"))
     return array[()] if array.ndim == 0 else array
 
 
 def _parse_tree(text, what):
+    named = _WHAT[what]
     if len(text) > (MAX_CHARS if what == "expression" else MAX_VALUE_CHARS):
         limit = MAX_CHARS if what == "expression" else MAX_VALUE_CHARS
-        raise ExprError(f"the {what} is {len(text):,} characters long; the limit is "
-                        f"{limit:,}")
+        raise ExprError(msg("the {what} is {length} characters long; the limit is {limit}",
+                            what=named, length=f"{len(text):,}", limit=f"{limit:,}"))
     if not text.strip():
-        raise ExprError(f"the {what} is empty")
+        raise ExprError(msg("the {what} is empty", what=named))
     try:
         if what == "expression" and _named_at_top(text):
             return _parse_named(text)
@@ -535,17 +574,18 @@ def _parse_tree(text, what):
     except SyntaxError as err:
         message = (err.msg or "invalid syntax").split(" (")[0]
         if "null bytes" in message:
-            raise ExprError(f"the {what} contains a null byte") from None
+            raise ExprError(msg("the {what} contains a null byte", what=named)) from None
         line, col = err.lineno or 1, err.offset or 0
         lines = text.splitlines() or [""]
         if col <= 0 or line > len(lines):
             line, col = len(lines), len(lines[-1]) + 1
-        raise ExprError(f"syntax error in the {what}: {message}, at "
-                        f"{_where(text, line, col)}") from None
+        raise ExprError(msg("syntax error in the {what}: {error}, at {where}", what=named,
+                            error=message, where=_where(text, line, col))) from None
     except (MemoryError, RecursionError):
-        raise ExprError(f"the {what} is nested too deeply to parse") from None
+        raise ExprError(msg("the {what} is nested too deeply to parse", what=named)) from None
     except ValueError as err:  # e.g. 'source code string cannot contain null bytes'
-        raise ExprError(f"the {what} cannot be parsed: {err}") from None
+        raise ExprError(msg("the {what} cannot be parsed: {error}", what=named,
+                            error=err)) from None
 
 
 def _named_at_top(text):
@@ -595,7 +635,7 @@ def parse(text):
     circuitgrad.expr.ExprError: unknown function '__import__', at column 1: __import__('os') (...)
     """
     if not isinstance(text, str):
-        raise ExprError("the expression must be text")
+        raise ExprError(msg("the expression must be text"))
     return Expression(text, _parse_tree(text, "expression"))
 
 
@@ -616,14 +656,18 @@ def parse_assignment(arg):
     name, sep, value = arg.partition("=")
     name = name.strip()
     if not sep:
-        raise ExprError(f"expected an input as NAME=VALUE, like x=3, but got {arg!r}")
+        raise ExprError(msg("expected an input as NAME=VALUE, like x=3, but got {arg}",
+                            arg=repr(arg)))
     if not name.isidentifier() or keyword.iskeyword(name):
-        raise ExprError(f"{name!r} in {arg!r} is not a valid input name")
+        raise ExprError(msg("{name} in {arg} is not a valid input name", name=repr(name),
+                            arg=repr(arg)))
     if name in FUNCTIONS:
-        raise ExprError(f"'{name}' is a function, so it cannot be an input name")
+        raise ExprError(msg("'{name}' is a function, so it cannot be an input name",
+                            name=name))
     if name.startswith("__"):
-        raise ExprError(f"the input name '{name}' is not allowed (no double underscores)")
+        raise ExprError(msg("the input name '{name}' is not allowed (no double underscores)",
+                            name=name))
     try:
         return name, parse_value(value)
     except ExprError as err:
-        raise ExprError(f"input {name}: {err}") from None
+        raise ExprError(msg("input {name}: {error}", name=name, error=err.message)) from None

@@ -8,6 +8,7 @@ import warnings
 import numpy as np
 
 from . import backend
+from .i18n import english, msg
 
 
 class Report:
@@ -16,7 +17,8 @@ class Report:
     def __init__(self, expr, y, listing, grads):
         self.expr, self.y, self.listing, self.grads = expr, y, listing, grads
 
-    def lines(self, staged=True):
+    def lines(self, staged=True, _=english):
+        """The lines printed, in the language of the translator ``_``."""
         from .draw.format import SMALL, summary
 
         name = self.listing.circuit.output.name
@@ -24,13 +26,15 @@ class Report:
         sep = "; " if any(np.size(d) > SMALL for d in data) else ", "
         given = sep.join(f"{n}={summary(d)}" for n, d in zip(self.expr.names, data,
                                                              strict=True))
-        out = [f"{name} = {self.expr.shown()}   at {given}",
-               f"value: {name} = {summary(self.y.data)}", "gradients:"]
+        out = [_("{output} = {expr}   at {inputs}").format(
+                   output=name, expr=self.expr.shown(), inputs=given),
+               _("value: {output} = {value}").format(output=name, value=summary(self.y.data)),
+               _("gradients:")]
         width = max(len(n) for n in self.expr.names)
         for n in self.expr.names:
             out.append(f"  d{name}/d{n.ljust(width)} = {summary(self.grads[n])}")
         if staged:
-            out += ["", *self.listing.lines()]
+            out += ["", *self.listing.lines(_)]
         return out
 
 
@@ -42,14 +46,15 @@ def compute(expr, y, upstream=None):
     from .tensor import Tensor
 
     if not isinstance(y, Tensor) or not y.requires_grad:
-        raise ExprError("the expression does not depend on its inputs, so every gradient "
-                        "is zero; nothing to show")
+        raise ExprError(msg("the expression does not depend on its inputs, so every "
+                            "gradient is zero; nothing to show"))
     if upstream is None and y.size != 1:
-        raise ExprError(f"the expression's value has shape {y.shape}, not a single number: "
-                        f"wrap it in sum(...), or give its gradient with --upstream")
+        raise ExprError(msg("the expression's value has shape {shape}, not a single number: "
+                            "wrap it in sum(...), or give its gradient with --upstream",
+                            shape=y.shape))
     if upstream is not None and np.shape(upstream) != y.shape:
-        raise ExprError(f"--upstream has shape {np.shape(upstream)} but the expression's "
-                        f"value has shape {y.shape}")
+        raise ExprError(msg("--upstream has shape {upstream} but the expression's value has "
+                            "shape {shape}", upstream=np.shape(upstream), shape=y.shape))
     try:
         with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore")
@@ -59,13 +64,15 @@ def compute(expr, y, upstream=None):
     for step in listing.backward:
         value = np.asarray(step.value)
         if not np.all(np.isfinite(value)):
-            of, where = "", ""
             place = expr.positions.get(id(step.node.tensor)) if step.node else None
+            line = f"{step.target} {step.op} {step.expr}"
             if place:
-                of, where = f" of {place[2]}", ", at " + expr.where(place[0], place[1])
-            raise ExprError(f"the gradient is not finite: the backward step "
-                            f"'{step.target} {step.op} {step.expr}'{of} gives "
-                            f"{_first_bad(value)}{where}")
+                raise ExprError(msg("the gradient is not finite: the backward step '{line}' "
+                                    "of {part} gives {bad}, at {where}", line=line,
+                                    part=place[2], bad=_first_bad(value),
+                                    where=expr.where(place[0], place[1])))
+            raise ExprError(msg("the gradient is not finite: the backward step '{line}' gives "
+                                "{bad}", line=line, bad=_first_bad(value)))
     by_id = {id(n.tensor): n for n in listing.circuit.nodes}
     grads = {}
     for name, t in expr.inputs.items():
@@ -80,18 +87,20 @@ def _first_bad(value):
     return "nan" if np.isnan(bad) else ("inf" if bad > 0 else "-inf")
 
 
-def picture_for(report):
-    """The picture ``--svg``/``--png`` write: every wire named, the expression as title."""
+def picture_for(report, _=english):
+    """The picture ``--svg``/``--png`` write: every wire named, the expression as title,
+    the legend in the language of the translator ``_``."""
     from .draw import CircuitTooLargeError, Picture, to_dot
     from .draw.circuit import DEFAULT_MAX_GATES
 
     circuit = report.listing.circuit
     if len(circuit.gates) > DEFAULT_MAX_GATES:
-        raise CircuitTooLargeError(
-            f"the circuit has {len(circuit.gates)} gates, more than a readable picture "
-            f"holds ({DEFAULT_MAX_GATES}); draw a smaller expression, or part of it from "
-            f"Python with circuitgrad.draw(y, stop_at=[...])")
+        raise CircuitTooLargeError(msg(
+            "the circuit has {count} gates, more than a readable picture holds ({limit}); "
+            "draw a smaller expression, or part of it from Python with "
+            "circuitgrad.draw(y, stop_at=[...])", count=len(circuit.gates),
+            limit=DEFAULT_MAX_GATES))
     title = f"{circuit.output.name} = {report.expr.shown()}"
     if len(title) > 90:
         title = title[:87] + "..."
-    return Picture(to_dot(circuit, names=True, title=title), gates=len(circuit.gates))
+    return Picture(to_dot(circuit, names=True, title=title, _=_), gates=len(circuit.gates))

@@ -23,6 +23,7 @@ dx += (1) * dxpy = 3.000 # (1), dx is now 2.000
 dy = (1) * dxpy = 3.000  # (1)
 """
 
+import unicodedata
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -32,6 +33,7 @@ from .draw.circuit import read_circuit
 from .draw.format import SMALL, const, summary
 from .gates import indexing
 from .gates.listing import backward_text, forward_text, index_text
+from .i18n import english, msg, render
 
 
 @dataclass
@@ -53,15 +55,17 @@ class Step:
         rhs = f"{self.expr} = {value}" if self.expr else value
         return f"{self.target} {self.op} {rhs}"
 
-    def comment(self):
+    def comment(self, _=english):
+        """The line's comment, in the language of the translator ``_``."""
         parts = []
         if self.stage is not None:
             parts.append(f"({self.stage})")
         if self.op == "+=" and self.total is not None:
-            parts.append(f"{self.target} is now {summary(self.total)}")
+            parts.append(_("{target} is now {value}").format(target=self.target,
+                                                               value=summary(self.total)))
         if self.note:
-            parts.append(self.note)
-        return ", ".join(parts)
+            parts.append(render(self.note, _))
+        return _(", ").join(parts)
 
     def __str__(self):
         comment = self.comment()
@@ -77,12 +81,14 @@ class Staged:
     circuit: object = None
     note: str = ""
 
-    def lines(self):
-        blocks = [("# forward pass", self.forward)]
+    def lines(self, _=english):
+        """The listing's lines; headers and comments in the language of the translator
+        ``_`` (the code as it is)."""
+        blocks = [("# " + _("forward pass"), self.forward)]
         if self.backward:
-            blocks.append(("# backward pass", self.backward))
-        width = max((len(s.code()) for s in self.forward + self.backward if s.comment()),
-                    default=0)
+            blocks.append(("# " + _("backward pass"), self.backward))
+        width = max((_columns(s.code()) for s in self.forward + self.backward
+                     if s.comment()), default=0)
         width = min(width, 64)
         out = []
         for k, (title, steps) in enumerate(blocks):
@@ -90,15 +96,22 @@ class Staged:
                 out.append("")
             out.append(title)
             for s in steps:
-                comment = s.comment()
+                comment = s.comment(_)
                 code = s.code()
-                out.append(f"{code.ljust(width)} # {comment}" if comment else code)
+                padding = " " * max(width - _columns(code), 0)
+                out.append(f"{code}{padding} # {comment}" if comment else code)
         if self.note:
-            out += ["", f"# {self.note}"]
+            out += ["", "# " + render(self.note, _)]
         return out
 
     def __str__(self):
         return "\n".join(self.lines())
+
+
+def _columns(text):
+    """How many terminal columns ``text`` takes: a Chinese character takes two, so that
+    the comments line up after names typed in Chinese."""
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
 
 
 def staged(y, g=None, *, stop_at=(), max_gates=None):
@@ -285,7 +298,7 @@ def _backward_steps(node, i, operand, share, totals, stage, names=None):
         totals[key] = totals[key] + share
         # dx[index] += dgate reads as np.add.at: where an integer index repeats, each of its
         # entries adds up (NumPy's own += on a repeated index would keep only the last)
-        note = "repeated indices add up" if _repeats(index, operand.value.shape) else ""
+        note = msg("repeated indices add up") if _repeats(index, operand.value.shape) else ""
         steps.append(Step(f"{target}[{index_text(index)}]", "+=", "d" + node.name,
                           np.asarray(node.grad), stage, note=note, node=node))
         return steps
@@ -294,11 +307,12 @@ def _backward_steps(node, i, operand, share, totals, stage, names=None):
     else:
         summed = node.gate.broadcasts and np.shape(share) != np.shape(node.value)
     if summed:
-        note = f"summed to {operand.name}'s shape"
+        note = msg("summed to {name}'s shape", name=operand.name)
     expr = _local(node, i, names)
     if expr is None:  # no formula to list: the line names the local gradient, and says so
         expr = f"(d{node.name}/d{operand.name}) * d{node.name}"
-        note = ", ".join(filter(None, [note, f"symbolic: no formula for {node.gate.name}"]))
+        symbolic = msg("symbolic: no formula for {gate}", gate=node.gate.name)
+        note = msg("{note}, {more}", note=note, more=symbolic) if note else symbolic
     totals[key] = share if first else totals[key] + share
     steps.append(Step(target, "=" if first else "+=", expr, share, stage,
                       None if first else totals[key], note, node))

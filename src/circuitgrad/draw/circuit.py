@@ -31,6 +31,7 @@ from ..core.backward import unbroadcast, wire_gradients
 from ..core.circuit import read
 from ..core.node import Wire, newest, place, walked
 from ..errors import CircuitError, GraphFreedError
+from ..i18n import msg
 from .format import ReleasedValue
 
 DEFAULT_MAX_GATES = 200
@@ -174,7 +175,7 @@ def read_circuit(y, *, grads=True, g=None, stop_at=(), max_gates=DEFAULT_MAX_GAT
     if not grads:
         note = "gradients hidden"
     elif not y.requires_grad:
-        note = "no gradients: nothing in this circuit requires a gradient"
+        note = msg("no gradients: nothing in this circuit requires a gradient")
     elif was_walked:
         if g is not None:
             raise DrawError(
@@ -184,8 +185,8 @@ def read_circuit(y, *, grads=True, g=None, stop_at=(), max_gates=DEFAULT_MAX_GAT
         has_grads = True
         _read_walked_gradients(nodes, place(newest(y)), whole=not stop)
     elif g is None and y.size != 1:
-        note = (f"no gradients: the output has shape {y.shape}; pass the upstream gradient "
-                f"g of that shape")
+        note = msg("no gradients: the output has shape {shape}; pass the upstream gradient g "
+                   "of that shape", shape=y.shape)
     else:
         totals = wire_gradients(y, g)
         has_grads = True

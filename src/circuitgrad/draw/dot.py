@@ -17,6 +17,7 @@ the gradient that its gate sends back, and the wire before the dot carries their
 import numpy as np
 
 from ..gates.listing import index_text
+from ..i18n import english, render
 from .format import ReleasedValue, const, shape_text, summary
 
 GREEN = "#1a7f37"
@@ -91,17 +92,18 @@ def _node_attrs(label, html=False, **attrs):
     return f"[label={text}{attrs}]"
 
 
-def to_dot(circuit, *, names=False, title=None, show_grads=True):
+def to_dot(circuit, *, names=False, title=None, show_grads=True, _=english):
     """DOT source for a :class:`~circuitgrad.draw.circuit.Circuit`.
 
     ``names=True`` writes every intermediate's staged name on its wire (otherwise only
-    names the user gave); ``title`` goes above the circuit with the colour legend.
+    names the user gave); ``title`` goes above the circuit with the colour legend, which
+    is in the language of the translator ``_`` (``circuitgrad.i18n.translator``).
     """
     grads = circuit.has_grads and show_grads
     out = ["digraph circuit {",
            f'  graph [rankdir=LR, bgcolor="white", fontname="{FONT}", fontsize=12, '
            f'nodesep=0.3, ranksep=0.35, pad=0.25, labelloc=t, labeljust=l, '
-           f'label={_legend(circuit, title, grads)}];',
+           f'label={_legend(circuit, title, grads, _)}];',
            f'  node [fontname="{FONT}", fontsize=13, color="#24292f", penwidth=1.2];',
            f'  edge [fontname="{FONT}", fontsize=11, color="#57606a", arrowsize=0.6];']
     ids = {id(n): f"n{n.index}" for n in circuit.nodes}
@@ -177,18 +179,19 @@ def _share(head, i):
     return shares[i] if i is not None and i < len(shares) else None
 
 
-def _legend(circuit, title, grads):
+def _legend(circuit, title, grads, _=english):
     lines = []
     if title:
         lines.append(f'<FONT POINT-SIZE="14"><B>{_esc(title)}</B></FONT>')
-    legend = f'<FONT COLOR="{GREEN}">green: value (forward pass)</FONT>'
+    legend = f'<FONT COLOR="{GREEN}">{_esc(_("green: value (forward pass)"))}</FONT>'
     if grads:
-        legend += (f'    <FONT COLOR="{RED}">red: gradient of {_esc(circuit.output.name)} '
-                   f'(backward pass)</FONT>')
+        red = _("red: gradient of {output} (backward pass)").format(output=circuit.output.name)
+        legend += f'    <FONT COLOR="{RED}">{_esc(red)}</FONT>'
     lines.append(legend)
     if circuit.note and not grads and circuit.note != "gradients hidden":
-        lines.append(f'<FONT COLOR="{GREY}">{_esc(circuit.note)}</FONT>')
+        lines.append(f'<FONT COLOR="{GREY}">{_esc(render(circuit.note, _))}</FONT>')
     if circuit.walked and any(isinstance(n.value, ReleasedValue) for n in circuit.nodes):
-        lines.append(f'<FONT COLOR="{GREY}">drawn after backward(), which let go of the '
-                     f'large values ("not kept") and their gradients</FONT>')
+        released = _('drawn after backward(), which let go of the large values ("not kept") '
+                     'and their gradients')
+        lines.append(f'<FONT COLOR="{GREY}">{_esc(released)}</FONT>')
     return "<" + "<BR ALIGN=\"LEFT\"/>".join(lines) + '<BR ALIGN="LEFT"/>>'

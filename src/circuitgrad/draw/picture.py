@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+from . import glyphs
 from .circuit import DrawError
 from .render import INSTALL_HINT, EngineNotFoundError, render
 
@@ -12,18 +13,29 @@ class Picture:
     """A circuit picture. ``.save("f.svg")`` / ``.save("f.png")``; Jupyter shows it inline.
 
     ``.source`` is the Graphviz DOT text (available without any engine); ``.svg()`` and
-    ``.png()`` run the layout engine once each and keep the result.
+    ``.png()`` run the layout engine once each and keep the result. Names typed in Chinese
+    are laid out and drawn by ``glyphs`` (the engine's fonts have no Chinese).
     """
 
     def __init__(self, source, gates=0):
         self.source = source
         self.gates = gates
         self._cache = {}
+        self._runs = None
+        self._layout = source
+        if glyphs.needs_glyphs(source):
+            self._layout, self._runs = glyphs.prepare(source)
+
+    def _layout_svg(self):
+        if "layout" not in self._cache:
+            self._cache["layout"] = render(self._layout, "svg").decode("utf-8")
+        return self._cache["layout"]
 
     def svg(self):
         """The picture as SVG text."""
         if "svg" not in self._cache:
-            self._cache["svg"] = render(self.source, "svg").decode("utf-8")
+            svg = self._layout_svg()
+            self._cache["svg"] = glyphs.fill_svg(svg, self._runs) if self._runs else svg
         return self._cache["svg"]
 
     def texts(self):
@@ -38,7 +50,10 @@ class Picture:
         """The picture as PNG bytes (``dpi`` sets the resolution; 144 by default)."""
         key = ("png", dpi)
         if key not in self._cache:
-            self._cache[key] = render(self.source, "png", dpi=dpi)
+            png = render(self._layout, "png", dpi=dpi)
+            if self._runs:
+                png = glyphs.paint_png(png, self._layout_svg(), self._runs)
+            self._cache[key] = png
         return self._cache[key]
 
     def save(self, path, format=None):

@@ -1,0 +1,199 @@
+"""English and Chinese: the gettext catalogs, and the command line speaking Chinese.
+
+The Chinese expected here is written by hand in the words of the Chinese CS231n notes
+(前向传播, 反向传播, 梯度); the English output is what the other tests check.
+"""
+
+import ast
+import os
+import re
+import string
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from circuitgrad import i18n
+from circuitgrad.expr import ExprError, parse
+
+ROOT = Path(__file__).resolve().parents[1]
+SRC = str(ROOT / "src")
+CJK = re.compile(r"[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]")
+
+
+def run(*args, **env_vars):
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG")}
+    env.update(env_vars)
+    env["PYTHONPATH"] = SRC + os.pathsep + env.get("PYTHONPATH", "")
+    return subprocess.run([sys.executable, "-m", "circuitgrad", *args], capture_output=True,
+                          text=True, env=env, timeout=300)
+
+
+def _fields(text):
+    return sorted(f for _, f, _, _ in string.Formatter().parse(text) if f)
+
+
+# ----- the catalogs ------------------------------------------------------------------------
+def test_every_catalog_translates_every_marked_message():
+    marked = i18n.marked_messages()
+    assert len(marked) > 100  # the demo, the listing, the CLI and the parser's errors
+    assert set(i18n.catalogs()) >= {"zh"}
+    for lang, po in i18n.catalogs().items():
+        have = i18n.read_po(po.read_text("utf-8"))
+        missing = [f"{text!r} ({', '.join(marked[text])})" for text in marked
+                   if text not in have]
+        assert not missing, f"{lang} does not translate: " + "; ".join(missing)
+
+
+def test_translations_keep_the_fields_of_their_message():
+    for lang, po in i18n.catalogs().items():
+        for msgid, msgstr in i18n.read_po(po.read_text("utf-8")).items():
+            if msgid:  # the header
+                assert _fields(msgid) == _fields(msgstr), (lang, msgid, msgstr)
+
+
+def test_mo_files_and_template_are_built_from_the_sources():
+    for po in i18n.catalogs().values():
+        mo = po.with_suffix(".mo")
+        assert mo.read_bytes() == i18n.write_mo(i18n.read_po(po.read_text("utf-8"))), \
+            f"{mo} is stale: run python tools/catalogs.py"
+    pot = i18n.LOCALE / "circuitgrad.pot"
+    assert pot.read_text("utf-8") == i18n.write_pot(i18n.marked_messages()), \
+        f"{pot} is stale: run python tools/catalogs.py"
+
+
+def test_the_template_reads_back_as_every_message_untranslated(tmp_path):
+    messages = {"plain": ["a.py"], 'with "quotes" and \\': ["b.py"], "two\nlines": []}
+    text = i18n.write_pot(messages)
+    filled = text.replace('msgstr ""', 'msgstr "X"')
+    assert set(i18n.read_po(filled)) == set(messages) | {""}
+    assert set(i18n.read_po(text)) == {""}  # the header only: nothing translated yet
+
+
+def test_the_marker_scan_finds_literal_messages_only(tmp_path):
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    (pkg / "m.py").write_text('_("one")\nmsg("two {x}", x=1)\nprint("three")\n_(name)\n')
+    found = i18n.marked_messages(pkg)
+    assert sorted(found) == ["one", "two {x}"]
+    assert found["one"] == ["pkg/m.py"]
+
+
+def test_package_data_ships_the_catalogs():
+    """The wheel's package data (pyproject.toml) matches every catalog file."""
+    text = (ROOT / "pyproject.toml").read_text()  # (tomllib is Python 3.11+)
+    listed = re.search(r"\[tool\.setuptools\.package-data\][^\[]*?circuitgrad = (\[.*?\])",
+                       text, re.S).group(1)
+    patterns = ast.literal_eval(listed)
+    package = ROOT / "src" / "circuitgrad"
+    shipped = {p for pattern in patterns for p in package.glob(pattern)}
+    for po in i18n.catalogs().values():
+        assert po in shipped and po.with_suffix(".mo") in shipped
+
+
+# ----- choosing the language ---------------------------------------------------------------
+@pytest.mark.parametrize("environ, lang", [
+    ({}, "en"),
+    ({"LANG": "zh_CN.UTF-8"}, "zh"),
+    ({"LANG": "zh_TW.UTF-8"}, "zh"),
+    ({"LANG": "en_US.UTF-8"}, "en"),
+    ({"LANG": "C.UTF-8"}, "en"),
+    ({"LC_ALL": "zh_CN.UTF-8", "LANG": "en_US.UTF-8"}, "zh"),
+    ({"LANGUAGE": "en:zh", "LANG": "zh_CN.UTF-8"}, "en"),
+    ({"LANGUAGE": "zh_CN:en"}, "zh"),
+    ({"LC_MESSAGES": "de_DE.UTF-8", "LANG": "zh_CN.UTF-8"}, "en"),
+])
+def test_the_locale_chooses_the_language(environ, lang):
+    assert i18n.locale_lang(environ) == lang
+
+
+def test_a_message_made_now_is_shown_in_the_language_of_its_reader():
+    zh = i18n.translator("zh")
+    with pytest.raises(ExprError) as caught:
+        parse("")
+    err = caught.value
+    assert str(err) == "the expression is empty"  # the library's message stays English
+    assert i18n.render(err, zh) == "表达式为空"
+    assert i18n.render(err) == "the expression is empty"
+    assert i18n.render("not a message", zh) == "not a message"
+    assert i18n.translator("xx")("forward pass") == "forward pass"  # no catalog: English
+
+
+# ----- the command line in Chinese ---------------------------------------------------------
+def test_demo_in_chinese_keeps_the_code_as_written():
+    done = run("demo", "--lang", "zh", "--no-pictures")
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    for words in ["CS231n 反向传播笔记中的例子，按笔记的顺序。", "# 前向传播", "# 反向传播",
+                  "笔记：反向传播实践：分段计算", "笔记中的数值（f, dx, dy）：一致",
+                  "梯度检查（中心差分）：通过", "要点：加法门把它的梯度 -4 原样传给两个输入",
+                  "全部 8 个例子都与笔记和中心差分一致", "dx 现在是 "]:
+        assert words in out, words
+    # code, function names and variable names as written
+    for code in ['$ circuitgrad grad "x * y" x=4 y=-3', "dx = y * df = -3.000",
+                 "sigy = sigmoid(y)", "f = num * invden"]:
+        assert code in out, code
+    english = run("demo", "--no-pictures").stdout
+    assert not CJK.search(english)
+    assert len(out.splitlines()) == len(english.splitlines())
+
+
+def test_the_locale_is_the_default_and_lang_overrides_it():
+    zh = run("grad", "x * y", "x=4", "y=-3", LANG="zh_CN.UTF-8")
+    assert "值：f = -12.00" in zh.stdout and "梯度：" in zh.stdout
+    en = run("grad", "x * y", "x=4", "y=-3", "--lang", "en", LANG="zh_CN.UTF-8")
+    assert "value: f = -12.00" in en.stdout and not CJK.search(en.stdout)
+
+
+@pytest.mark.parametrize("args, words", [
+    (["grad", "x.real", "x=1"],
+     "circuitgrad grad：错误：不允许访问属性（.real），位置：第 2 列：x.real"),
+    (["grad", "x * y + z", "x=1", "y=2"], "用到了输入 'z' 但没有给出它的值（加上 z=VALUE）"),
+    (["grad", "x +", "x=1"], "表达式有语法错误"),
+    (["grad", "x", "x=abc"], "输入 x：值必须是一个数或数的列表"),
+    (["grad", "x", "x=1", "x=2"], "输入 'x' 给出了两次"),
+    (["grad", "x", "--bogus"], "circuitgrad：错误："),
+    (["lab", "--port", "70000"], "circuitgrad lab：错误：--port 必须在 0 到 65535 之间"),
+])
+def test_command_line_errors_in_chinese(args, words):
+    done = run(*args, "--lang", "zh")
+    assert done.returncode == 2
+    assert words in done.stderr, done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
+
+
+def test_check_and_files_in_chinese(tmp_path):
+    done = run("grad", "x * y", "x=4", "y=-3", "--check", "--no-staged", "--svg",
+               str(tmp_path / "c.svg"), "--lang", "zh")
+    assert done.returncode == 0, done.stderr
+    assert "梯度检查（中心差分，float64）：" in done.stdout
+    assert "d/dx：最大相对误差" in done.stdout and "通过" in done.stdout
+    assert f"已写入 {tmp_path / 'c.svg'}" in done.stdout
+
+
+def test_every_message_the_cli_prints_is_marked():
+    """No print of a literal English sentence in the command line's modules escapes the
+    catalogs: each is a _() or msg() call (code and names are printed as they are)."""
+    for name in ("cli.py", "notes_examples.py", "report.py", "staged.py", "outdir.py"):
+        tree = ast.parse((Path(SRC) / "circuitgrad" / name).read_text("utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) in ("print",
+                                                                                   "say"):
+                for arg in node.args:
+                    if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+                        assert not re.search(r"[a-z]{3,} [a-z]{3,}", arg.value), \
+                            f"{name}:{node.lineno}: {arg.value!r} is not marked for translation"
+
+
+def test_picture_legend_in_chinese():
+    from circuitgrad.expr import parse as parse_expr
+    from circuitgrad.report import compute, picture_for
+
+    expr = parse_expr("(x + y) * z")
+    report = compute(expr, expr.evaluate({"x": -2.0, "y": 5.0, "z": -4.0}))
+    zh = "".join(picture_for(report, i18n.translator("zh")).texts())  # spans of the legend
+    assert "绿色：值（前向传播）" in zh and "红色：f 的梯度（反向传播）" in zh
+    en = picture_for(report).texts()
+    assert "green: value (forward pass)" in en and not any(CJK.search(t) for t in en)
