@@ -115,6 +115,14 @@ def test_bad_input_is_a_one_line_400_and_the_server_keeps_serving(server, body, 
     assert (status, d["value"]) == (200, -12.0)  # the notes' f = xy at x = 4, y = -3
 
 
+def test_bad_input_is_explained_in_the_pages_language(server):
+    body = {"expr": "__import__('os')", "inputs": {}}
+    status, d = post(server, dict(body, lang="zh"))
+    assert status == 400 and d["error"].startswith("未知函数 '__import__'")  # zh catalog
+    status, d = post(server, dict(body, lang="en"))
+    assert status == 400 and d["error"].startswith("unknown function '__import__'")
+
+
 def test_a_body_that_is_not_json_is_refused(server):
     status, d = post(server, None, raw=b"{not json")
     assert status == 400 and d["error"].startswith("the request is not JSON")

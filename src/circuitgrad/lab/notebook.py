@@ -45,8 +45,8 @@ def lab(f, upstream=None, *, lang=None, height=None, stop_at=(), inputs=None, **
     from ..tensor import Tensor
 
     if lang is None:
-        from ..cli import _locale_lang
-        lang = _locale_lang()
+        from ..i18n import locale_lang
+        lang = locale_lang()
     if lang not in LANGS:
         raise ValueError(f"lang must be one of {', '.join(LANGS)}, not {lang!r}")
     inputs = {**(inputs or {}), **named}

@@ -76,8 +76,10 @@ class LabHandler(BaseHTTPRequestHandler):
                                                          f"{one_line(err)}"})
             return
         lang = request.get("lang") if isinstance(request, dict) else None
-        status, body = self.server.workers.run(request, lang if lang in LANGS else
-                                               self.server.lang)
+        lang = lang if lang in LANGS else self.server.lang
+        if isinstance(request, dict):  # the worker's messages in the page's language
+            request["lang"] = lang
+        status, body = self.server.workers.run(request, lang)
         self._send(status, body.encode("utf-8"), "application/json; charset=utf-8")
 
     def _json(self, status, obj):

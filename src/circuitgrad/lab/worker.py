@@ -14,9 +14,12 @@ from http import HTTPStatus
 READY = "ready"
 
 
-def one_line(err):
-    """An error's message on one line (or its type's name, when it has none)."""
-    return " ".join(str(err).split()) or type(err).__name__
+def one_line(err, lang="en"):
+    """An error's message on one line, in ``lang`` where the catalog has it (or its type's
+    name, when it has none)."""
+    from ..i18n import render, translator
+
+    return " ".join(render(err, translator(lang)).split()) or type(err).__name__
 
 
 def serve(answer, requests, replies):
@@ -26,11 +29,14 @@ def serve(answer, requests, replies):
 
     print(READY, file=replies, flush=True)
     for line in requests:
+        lang = "en"
         try:
-            status, text = HTTPStatus.OK, json.dumps(answer(json.loads(line)),
+            request = json.loads(line)
+            lang = request.get("lang", "en") if isinstance(request, dict) else "en"
+            status, text = HTTPStatus.OK, json.dumps(answer(request),
                                                      ensure_ascii=False, allow_nan=False)
         except (ExprError, CircuitError) as err:
-            status, text = HTTPStatus.BAD_REQUEST, _error(one_line(err))
+            status, text = HTTPStatus.BAD_REQUEST, _error(one_line(err, lang))
         except Exception as err:  # noqa: BLE001  the worker keeps working, whatever happens
             status = HTTPStatus.INTERNAL_SERVER_ERROR
             text = _error(f"internal error: {type(err).__name__}: {one_line(err)}")
