@@ -398,6 +398,8 @@ def _forward_line(gen, eq):
                            f"cannot be staged yet")
     if gate.name == "pow_const":
         return f"{gen.text_of(eq.inputs[0])}**{gen.literal(eq.params['p'])}"
+    if gate.name == "identity":  # a transform's own copy of its argument (NumPy's is eye)
+        return gen.text_of(eq.inputs[0])
     return forward_text(gate, _Site(eq, gen), len(eq.inputs))
 
 
@@ -906,7 +908,16 @@ def compile(f, argnums=0, *, cache_size=8, optimize=True):  # noqa: A001 -- cg.c
 
     The result has ``.source`` (the code of the most recent signature traced or run),
     ``.traces`` (how many traces so far) and ``.cache``.
+
+    ``cg.compile(step, argnums=None)`` compiles a training step instead, a function that
+    takes its gradient itself (``cg.value_and_grad`` inside, or ``loss.backward()`` and an
+    optimizer's ``step()``): it returns what ``step`` returns, with the same effects on a
+    model's parameters and an optimizer's state (see :mod:`circuitgrad.stepcompile`).
     """
+    if argnums is None:
+        from .stepcompile import CompiledStep  # noqa: PLC0415 -- it imports this module
+
+        return CompiledStep(f, cache_size, optimize)
     impl = Compiled(f, argnums, cache_size, optimize)
     single = impl._single
 
