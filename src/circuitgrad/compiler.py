@@ -83,8 +83,22 @@ def _namespace():
                 plain = fn is None or (gate.local is not None and len(gate.local) == 1)
                 extras.setdefault(name, gate.forward if plain else _on_arrays(fn))
     extras["softmax"] = _softmax
+    extras["max_pool2d"] = _max_pool2d
     ns.update(extras)
     return ns
+
+
+def _pair(v):
+    return (v, v) if isinstance(v, numbers.Integral) else tuple(v)
+
+
+def _max_pool2d(x, kernel, stride=None):
+    """The listing's ``max_pool2d(x, kernel[, stride=])``: the gate's forward."""
+    from .gates.nn import max_pool2d  # noqa: PLC0415
+
+    kernel = _pair(kernel)
+    return max_pool2d.forward(x, kernel=kernel, stride=kernel if stride is None else
+                              _pair(stride))
 
 
 def _softmax(x, axis=-1):

@@ -310,7 +310,7 @@ class _StepProgram:
 
     def __call__(self, args):
         passed = []
-        for a, (treedef, kinds) in zip(args, self.layout, strict=True):
+        for a, (_, kinds) in zip(args, self.layout, strict=True):
             leaves, _ = flatten(a)
             passed += [leaf for leaf, kind in zip(leaves, kinds, strict=True) if kind]
         passed += [t.data for t in self.param_args]
