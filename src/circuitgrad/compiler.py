@@ -43,7 +43,6 @@ import linecache
 import numbers
 import os
 import re
-import sys
 import traceback
 
 import numpy as np
@@ -188,6 +187,56 @@ def _user_line(tb):
     return f"{os.path.basename(path)}:{lineno} in {name}: {code}"
 
 
+def _refuse_conversion(t, what):
+    raise NotDifferentiableError(
+        f"{what} of a traced value: the generated code would keep the value it had at trace "
+        f"time (Python control flow is fixed when cg.compile traces). Compute with it as an "
+        f"array instead (np.where(c, a, b), cg.relu, np.maximum), or pass the value as a "
+        f"non-array argument, which is fixed per signature")
+
+
+# what NumPy says when a traced value is written into one of its arrays (a[i] = t)
+_WRITE_INTO_ARRAY = ("setting an array element with a sequence", "could not convert",
+                     "must be real number", "argument must be a string or a real number")
+
+
+class tracing:  # noqa: N801 -- used as `with tracing(f):`
+    """The block where cg.compile runs a user's function on traced values: float(t),
+    bool(t), int(t), a NumPy function without a rule and a write of a traced value into a
+    NumPy array raise, naming the line of the user's code."""
+
+    def __init__(self, f):
+        self.name = getattr(f, "__name__", "f")
+        self.running = trace.transform_running()  # float(t), t.item() of a traced value raise
+
+    def __enter__(self):
+        from .tensor import conversion_guards  # noqa: PLC0415
+
+        self.running.__enter__()
+        conversion_guards.append(_refuse_conversion)
+        return self
+
+    def __exit__(self, kind, err, tb):
+        from .tensor import conversion_guards  # noqa: PLC0415
+
+        conversion_guards.pop()
+        self.running.__exit__(kind, err, tb)
+        if err is None:
+            return False
+        where = _user_line(tb)
+        at = f"tracing {self.name}" + (f" at {where}" if where else "")
+        if isinstance(err, NotDifferentiableError) and not str(err).startswith("tracing "):
+            raise NotDifferentiableError(f"{at}: {err}") from err
+        if isinstance(err, (ValueError, TypeError)) and any(
+                text in str(err) for text in _WRITE_INTO_ARRAY):
+            raise NotDifferentiableError(
+                f"{at}: a traced value is written into a NumPy array (out[i] = t), which "
+                f"would drop it from the circuit ({type(err).__name__}: {err}). Build the "
+                f"array from tensors instead: np.stack / cg.stack, or np.zeros_like(x) of a "
+                f"tensor x, then write into that") from err
+        return False
+
+
 def _trace(f, args, argnums):
     names = parameter_names(f, len(args))
     if argnums is None:
@@ -201,14 +250,8 @@ def _trace(f, args, argnums):
     xs = list(args)
     for k in diff:
         xs[k] = tensor(args[k], requires_grad=True, name=names[k])
-    try:
-        with trace.transform_running():  # float(t), t.item() of a traced value raise
-            out = f(*xs)
-    except NotDifferentiableError as e:
-        where = _user_line(sys.exc_info()[2])
-        raise NotDifferentiableError(
-            f"tracing {getattr(f, '__name__', 'f')}" + (f" at {where}" if where else "")
-            + f": {e}") from e
+    with tracing(f):
+        out = f(*xs)
     if not isinstance(out, Tensor) or not out.requires_grad:
         raise CircuitError("explain/compile: f must return a Tensor computed from its "
                            "differentiated arguments")

@@ -42,18 +42,16 @@ trace time only; a traced value turned into a Python number during the trace
 import builtins
 import keyword
 import linecache
-import sys
 
 import numpy as np
 
 from . import backend
 from . import transforms as _transforms
 from .core import backward as _backward_mod
-from .core import trace
 from .core.circuit import Var, read
 from .core.node import place
 from .core.tree import flatten, unflatten
-from .errors import CircuitError, NotDifferentiableError
+from .errors import CircuitError
 from .tensor import Tensor, tensor
 from .tracing import parameter_names
 
@@ -332,7 +330,7 @@ class _StepProgram:
 
 def trace_step(step, args, optimize=True):
     """Trace ``step`` at ``args`` into a :class:`_StepProgram`."""
-    from .compiler import _base_namespace, _Generator, _layout, _user_line, _with_dels  # noqa: PLC0415
+    from .compiler import _base_namespace, _Generator, _layout, _with_dels, tracing  # noqa: PLC0415
 
     names = parameter_names(step, len(args))
     gen = _Generator(None, [], (), {})
@@ -374,14 +372,8 @@ def trace_step(step, args, optimize=True):
                 kinds.append(False)
         traced_args.append(unflatten(treedef, new))
         layout.append((treedef, kinds))
-    try:
-        with _Recorder(st), trace.transform_running():
-            result = step(*traced_args)
-    except NotDifferentiableError as e:
-        where = _user_line(sys.exc_info()[2])
-        raise NotDifferentiableError(
-            f"tracing {getattr(step, '__name__', 'step')}" + (f" at {where}" if where else "")
-            + f": {e}") from e
+    with _Recorder(st), tracing(step):
+        result = step(*traced_args)
     leaves, treedef = flatten(result)
     outputs, specs = [], []
     for leaf in leaves:
