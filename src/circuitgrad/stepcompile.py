@@ -351,6 +351,8 @@ def trace_step(step, args, optimize=True):
                 raise CircuitError(f"compile: argument {name!r} holds a Tensor; pass NumPy "
                                    f"arrays to a compiled step (model parameters are read "
                                    f"from the model)")
+            if isinstance(leaf, backend.generic) and leaf.dtype.kind in "fbiu":
+                leaf = np.asarray(leaf)  # a NumPy scalar (what a 0-d result comes back as)
             if type(leaf) is backend.ndarray and leaf.dtype.kind in "fbiu":
                 code = gen.claim(_identifier(key, "a"))
                 st.passed.add(code)
@@ -453,8 +455,9 @@ class CompiledStep:
         for a in args:
             leaves, treedef = flatten(a)
             key.append(_tree_key(treedef))
-            key += [(x.shape, x.dtype.str) if type(x) is backend.ndarray else
-                    ("static", type(x), x) for x in leaves]
+            key += [(x.shape, x.dtype.str) if type(x) is backend.ndarray or (
+                isinstance(x, backend.generic) and x.dtype.kind in "fbiu") else
+                ("static", type(x), x) for x in leaves]
         try:
             key = tuple(key)
             program = self.cache.get(key)
