@@ -266,3 +266,31 @@ def test_a_step_taking_two_gradients_is_refused():
         return a + b
     with pytest.raises(cg.errors.CircuitError, match="second gradient"):
         cg.compile(step, argnums=None)(np.ones(3))
+
+
+# ----- the rewrites of the generated code -----------------------------------------------------
+def test_fused_cross_entropy_matches_the_gate_and_its_gradient():
+    from circuitgrad.inplace import xent_backward, xent_forward
+
+    rng = np.random.default_rng(3)
+    scores = 40 * rng.standard_normal((7, 5))  # far from 0: softmax underflows for some
+    labels = rng.integers(0, 5, 7)
+    loss, probs = xent_forward(scores, labels)
+    want, grad = cg.value_and_grad(nn.softmax_cross_entropy)(scores, labels)
+    np.testing.assert_allclose(loss, want, rtol=1e-12)
+    np.testing.assert_allclose(xent_backward(probs, labels), grad, rtol=1e-10, atol=1e-15)
+
+
+def test_in_place_rewrites_leave_the_arguments_and_results_alone():
+    X, y = _data(np.float64)
+    X_before, p = X.copy(), _mlp_params(np.float64)
+    p_before = {k: v.copy() for k, v in p.items()}
+    v = {k: np.zeros_like(a) for k, a in p.items()}
+    fast = cg.compile(sgd_momentum_step, argnums=None)
+    first = fast(p, v, X, y)
+    second = fast(p, v, X, y)  # the same inputs again: the same results
+    assert "out=" in fast.source  # the rewrites happened
+    np.testing.assert_array_equal(X, X_before)
+    for k in p:
+        np.testing.assert_array_equal(p[k], p_before[k])
+        np.testing.assert_array_equal(first[0][k], second[0][k])

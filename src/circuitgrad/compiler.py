@@ -83,6 +83,9 @@ def _namespace():
                 extras.setdefault(name, gate.forward if plain else _on_arrays(fn))
     extras["softmax"] = _softmax
     extras["max_pool2d"] = _max_pool2d
+    from .inplace import xent_backward, xent_forward  # noqa: PLC0415
+
+    extras["xent_forward"], extras["xent_backward"] = xent_forward, xent_backward
     ns.update(extras)
     return ns
 

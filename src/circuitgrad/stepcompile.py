@@ -52,6 +52,7 @@ from .core.circuit import Var, read
 from .core.node import place
 from .core.tree import flatten, unflatten
 from .errors import CircuitError
+from .inplace import rewrite
 from .tensor import Tensor, tensor
 from .tracing import parameter_names
 
@@ -98,6 +99,7 @@ class _StepTrace:
         self.passed = set()    # names of the function's own arguments
         self.own_args = set()  # id(wire) of the step's own traced arrays
         self.in_event = False
+        self.xent_probs = {}   # id(wire) of a softmax cross-entropy -> its probabilities
 
     # -- names by wire: several circuits are read, each with its own Var objects
     def bind(self, c):
@@ -153,11 +155,20 @@ class _StepTrace:
             self.emitted.add(key)
             self.stage_no += 1
             target = gen.name_of(eq.output)
+            gen.stage_of[key] = self.stage_no
+            if gen.optimize and _fused_xent(eq):  # the softmax kept for the backward pass
+                probs = gen.claim("probs")
+                expr = f"xent_forward({gen.text_of(eq.inputs[0])}, {gen.text_of(eq.inputs[1])})"
+                value, gen.env[probs] = gen.run("_", expr, eq.gate.name)
+                gen.env[target] = value
+                _check(eq, value)
+                self.xent_probs[key] = probs
+                self.forward.append((f"{target}, {probs} = {expr}", f"({self.stage_no})"))
+                continue
             expr = _forward_line(gen, eq)
             gen.ns.update({k: v for k, v in gen.constants.items() if k != "_keep"})
             value = gen.run(target, expr, eq.gate.name)
             _check(eq, value)
-            gen.stage_of[key] = self.stage_no
             self.forward.append((f"{target} = {expr}", f"({self.stage_no})"))
 
     def emit_block(self, root, targets):
@@ -183,6 +194,16 @@ class _StepTrace:
         have, owned = {id(out)}, set()
         for eq in reversed(c.equations):
             if id(eq.output) not in have:
+                continue
+            probs = self.xent_probs.get(id(eq.output.wire))
+            x = eq.inputs[0]
+            if probs is not None and eq.output is out and id(x) in reach and id(x) not in have:
+                target = gen.grad_name(x)  # the seed is 1: the gradient is (probs - onehot) / N
+                expr = f"xent_backward({probs}, {gen.text_of(eq.inputs[1])})"
+                gen.run(target, expr, eq.gate.name)
+                lines.append((f"{target} = {expr}", f"({gen.stage_of[id(eq.output.wire)]})"))
+                have.add(id(x))
+                owned.add(target)
                 continue
             for i, x in enumerate(eq.inputs):
                 if isinstance(x, Var) and id(x) in reach:
@@ -210,6 +231,15 @@ class _StepTrace:
         name = self.gen.claim("zero_source")
         self.gen.ns[name] = t.data
         return name
+
+
+def _fused_xent(eq):
+    """A softmax cross-entropy of 2-d scores and integer labels (what xent_forward does)."""
+    if eq.gate.name != "softmax_cross_entropy" or len(eq.inputs) != 2:
+        return False
+    scores, labels = (np.asarray(x.value) if x.value is not None else None for x in eq.inputs)
+    return scores is not None and labels is not None and scores.ndim == 2 and \
+        labels.ndim == 1 and labels.dtype.kind in "iu"
 
 
 def _identifier(text, fallback):
@@ -395,9 +425,13 @@ def trace_step(step, args, optimize=True):
     for t in outputs:  # an output that is a gradient or a weight is named by its wire
         gen.env.setdefault(st.wire_name[id(place(t))], t.data)
     after = st.forward[len(st.before):]
-    lines = _layout(st.before, st.block + after)
     params = arg_names + [name for name, _ in st.param_args]
     keep = set(params) | set(out_names) | set(st.block_grads)
+    before, rest = st.before, st.block + after
+    if optimize:  # in-place arithmetic where the code owns a buffer at its last use
+        body = rewrite(before + rest, gen.env, keep | set(gen.constants))
+        before, rest = body[:len(before)], body[len(before):]
+    lines = _layout(before, rest)
     if optimize:
         lines = _with_dels(lines, keep)
     fname = _identifier(f"{getattr(step, '__name__', 'step')}_staged", "f")
