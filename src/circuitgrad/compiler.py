@@ -969,15 +969,9 @@ def compile(f, argnums=0, *, cache_size=8, optimize=True):  # noqa: A001 -- cg.c
     The result has ``.source`` (the code of the most recent signature traced or run),
     ``.traces`` (how many traces so far) and ``.cache``.
 
-    ``cg.compile(step, argnums=None)`` compiles a training step instead, a function that
-    takes its gradient itself (``cg.value_and_grad`` inside, or ``loss.backward()`` and an
-    optimizer's ``step()``): it returns what ``step`` returns, with the same effects on a
-    model's parameters and an optimizer's state (see :mod:`circuitgrad.stepcompile`).
+    ``cg.compile(step, argnums=None)`` compiles a training step instead
+    (:func:`circuitgrad.stepcompile.compile`).
     """
-    if argnums is None:
-        from .stepcompile import CompiledStep  # noqa: PLC0415 -- it imports this module
-
-        return CompiledStep(f, cache_size, optimize)
     impl = Compiled(f, argnums, cache_size, optimize)
     single = impl._single
 

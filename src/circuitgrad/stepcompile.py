@@ -46,7 +46,19 @@ import linecache
 import numpy as np
 
 from . import backend
+from . import compiler as _compiler
 from . import transforms as _transforms
+from .compiler import (
+    _base_namespace,
+    _check,
+    _forward_line,
+    _Generator,
+    _grad_lines,
+    _layout,
+    _notes_names,
+    _with_dels,
+    tracing,
+)
 from .core import backward as _backward_mod
 from .core.circuit import Var, read
 from .core.node import place
@@ -126,8 +138,6 @@ class _StepTrace:
                 gen.ns[name] = v.value
             self.wire_name[key] = name
             gen.names[id(v)] = name
-        from .compiler import _notes_names  # noqa: PLC0415 -- compiler imports this module
-
         notes = _notes_names(c, gen)
         for v in c.wires:
             if id(v) in gen.names:
@@ -144,7 +154,6 @@ class _StepTrace:
         self.keep.append(c)
 
     def emit_forward(self, c):
-        from .compiler import _check, _forward_line  # noqa: PLC0415
 
         gen = self.gen
         self.bind(c)
@@ -174,8 +183,6 @@ class _StepTrace:
     def emit_block(self, root, targets):
         """Forward lines up to ``root`` and the backward lines from it to ``targets``
         (wires); returns the gradients' names, in order."""
-        from .compiler import _grad_lines  # noqa: PLC0415
-
         gen = self.gen
         c = read(root, order_inputs=targets)
         self.emit_forward(c)
@@ -360,8 +367,6 @@ class _StepProgram:
 
 def trace_step(step, args, optimize=True):
     """Trace ``step`` at ``args`` into a :class:`_StepProgram`."""
-    from .compiler import _base_namespace, _Generator, _layout, _with_dels, tracing  # noqa: PLC0415
-
     names = parameter_names(step, len(args))
     gen = _Generator(None, [], (), {})
     gen.optimize = optimize
@@ -521,3 +526,16 @@ def _values(result):
     """The traced call's result as the compiled calls give it: Tensors as their values."""
     leaves, treedef = flatten(result)
     return unflatten(treedef, [x.data if isinstance(x, Tensor) else x for x in leaves])
+
+
+def compile(f, argnums=0, *, cache_size=8, optimize=True):  # noqa: A001 -- cg.compile
+    """``cg.compile``. With ``argnums`` (an int or a tuple), ``f`` is a loss and the result
+    returns ``(value, grad)`` as ``cg.value_and_grad(f, argnums)`` does
+    (:func:`circuitgrad.compiler.compile`). With ``argnums=None``, ``f`` is a training step
+    that takes its gradient itself (``cg.value_and_grad`` inside, or ``loss.backward()`` and
+    an optimizer's ``step()``): the result returns what ``f`` returns, with the same effects
+    on a model's parameters and an optimizer's state (this module's docstring says how)."""
+    if argnums is None:
+        return CompiledStep(f, cache_size, optimize)
+    return _compiler.compile(f, argnums, cache_size=cache_size, optimize=optimize)
+
