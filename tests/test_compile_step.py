@@ -294,3 +294,27 @@ def test_in_place_rewrites_leave_the_arguments_and_results_alone():
     for k in p:
         np.testing.assert_array_equal(p[k], p_before[k])
         np.testing.assert_array_equal(first[0][k], second[0][k])
+
+
+def test_simplified_backward_of_mean_and_a_square_matches_eager():
+    def loss(p, X):  # a normalisation: mean's broadcast gradient, sub * sub reads one wire twice
+        h = X @ p["W"]
+        c = h - np.mean(h, axis=1, keepdims=True)
+        v = np.mean(c * c, axis=1, keepdims=True)
+        return np.sum(np.tanh(c / np.sqrt(v + 1e-5)) * p["s"])
+
+    def step(p, X):
+        value, g = cg.value_and_grad(loss)(p, X)
+        return {k: p[k] - 0.05 * g[k] for k in p}, value
+
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((6, 4))
+    p_eager = p_fast = {"W": rng.standard_normal((4, 5)), "s": rng.standard_normal(5)}
+    fast = cg.compile(step, argnums=None)
+    for _ in range(STEPS):
+        p_eager, v_eager = step(p_eager, X)
+        p_fast, v_fast = fast(p_fast, X)
+        np.testing.assert_allclose(v_fast, v_eager, rtol=1e-12)
+        for k in p_eager:
+            np.testing.assert_allclose(p_fast[k], p_eager[k], rtol=1e-12, atol=1e-14)
+    assert "+= 2 * (" in fast.source

@@ -4,6 +4,8 @@ Each rewrite reads the values the code had at trace time (``env``, by name) to k
 shapes and dtypes and which arrays share memory; it changes a line only where the result
 is the same array for every input of the traced signature:
 
+- the backward of a broadcast (mean, sum) multiplies by no array of ones, and a wire read
+  twice by one gate gets ``2 * (e)`` once rather than ``e`` twice (:func:`simplify`);
 - ``a = b + c`` (``-``, ``*``, ``/``) becomes ``a = add(b, c, out=b)`` where ``b`` is an
   array the code made itself (no argument's, no view of another live array), read for the
   last time there, of ``a``'s shape and dtype: no new buffer;
@@ -24,6 +26,7 @@ from . import backend
 _BINARY = re.compile(r"^(\w+) = (\w+) ([-+*/]) (\w+|\d[\w.]*)$")
 _RELU = re.compile(r"^(\w+) = relu\((\w+)\)$")
 _MASK = re.compile(r"^(\w+) = \((\w+) != 0\) \* (\w+)$")
+_ONES = re.compile(r"\bones_like\(\w+\) \* ")
 _UFUNC = {"+": "add", "-": "subtract", "*": "multiply", "/": "true_divide"}
 
 
@@ -49,6 +52,36 @@ def xent_backward(probs, labels):
 
 def _names(code):
     return {n.id for n in ast.walk(ast.parse(code)) if isinstance(n, ast.Name)}
+
+
+def _shape_and_dtype(expr, ns, env):
+    try:
+        with np.errstate(all="ignore"):
+            value = eval(expr, ns, dict(env))  # noqa: S307 -- the generated code's own text
+    except Exception:  # noqa: BLE001 -- a text that does not run as it stands: keep the line
+        return None
+    return np.shape(value), np.asarray(value).dtype
+
+
+def simplify(lines, ns, env):
+    """Two rewrites that change no value: ``ones_like(a) * e`` (a broadcast's gradient, as
+    mean's and sum's are written) becomes ``e`` where the line's result keeps its shape and
+    dtype (the product by ones is exact); two identical ``x += e`` in a row (a wire read
+    twice by one gate, as ``sub * sub`` is) become one ``x += 2 * (e)`` (doubling is exact)."""
+    out = []
+    for code, note in lines:
+        target, sep, expr = code.partition(" += ") if " += " in code else code.partition(" = ")
+        if sep and "ones_like(" in expr:
+            plain = _ONES.sub("", expr)
+            if plain != expr and _shape_and_dtype(plain, ns, env) == \
+                    _shape_and_dtype(expr, ns, env) is not None:
+                code = f"{target}{sep}{plain}"
+        target, _, expr = code.partition(" += ")
+        if out and expr and out[-1][0] == code and target not in _names(expr):
+            out[-1] = (f"{target} += 2 * ({expr})", note)
+            continue
+        out.append((code, note))
+    return out
 
 
 def rewrite(lines, env, protected):

@@ -64,7 +64,7 @@ from .core.circuit import Var, read
 from .core.node import place
 from .core.tree import flatten, unflatten
 from .errors import CircuitError
-from .inplace import rewrite
+from .inplace import rewrite, simplify
 from .tensor import Tensor, tensor
 from .tracing import parameter_names
 
@@ -434,7 +434,8 @@ def trace_step(step, args, optimize=True):
     keep = set(params) | set(out_names) | set(st.block_grads)
     before, rest = st.before, st.block + after
     if optimize:  # in-place arithmetic where the code owns a buffer at its last use
-        body = rewrite(before + rest, gen.env, keep | set(gen.constants))
+        body = simplify(before + rest, gen.ns, gen.env)
+        body = rewrite(body, gen.env, keep | set(gen.constants))
         before, rest = body[:len(before)], body[len(before):]
     lines = _layout(before, rest)
     if optimize:
