@@ -125,3 +125,84 @@ def bench_compiled_mlp(cfg: Config) -> list[Row]:
     if compiled.traces != len(mlp.BATCHES):
         raise AssertionError(f"compiled MLP traced {compiled.traces} times")
     return rows_out
+
+
+def _nn_mlp(params):
+    """bench/mlp.py's network as an nn model holding copies of ``params``, with SGD."""
+    model = nn.Sequential(nn.Linear(mlp.D_IN, mlp.D_HIDDEN), nn.ReLU(),
+                          nn.Linear(mlp.D_HIDDEN, mlp.D_OUT))
+    for p, name in zip(model.parameters(), mlp.PARAM_NAMES, strict=True):
+        p.data = params[name].copy()
+    return model, nn.SGD(model.parameters(), lr=mlp.LR)
+
+
+def bench_compiled_step(cfg: Config) -> list[Row]:
+    """The whole SGD step compiled (``cg.compile(step, argnums=None)``): an nn step
+    (model, loss, backward(), opt.step()) against bench/mlp.py's hand-written NumPy step."""
+    rows_out = []
+    for batch in mlp.BATCHES:
+        params, X, y = mlp.make_problem(batch)
+        rows = np.arange(batch)
+        model, opt = _nn_mlp(params)
+
+        def step(X, y, model=model, opt=opt):
+            opt.zero_grad()
+            loss = nn.softmax_cross_entropy(model(X), y)
+            loss.backward()
+            opt.step()
+            return loss
+
+        compiled = cg.compile(step, argnums=None)
+        want = {k: v.copy() for k, v in params.items()}
+        for _ in range(3):  # three steps each: the same parameters
+            mlp.numpy_step(want, X, y, rows)
+            compiled(X, y)
+        for p, name in zip(model.parameters(), mlp.PARAM_NAMES, strict=True):
+            harness.check_close(f"compiled step b={batch} {name}", p.data, want[name],
+                                rtol=1e-4, atol=1e-6)
+        base_p = {k: v.copy() for k, v in params.items()}
+        harness.freeze()
+
+        def base(base_p=base_p, X=X, y=y, rows=rows):
+            mlp.numpy_step(base_p, X, y, rows)
+
+        def cand(X=X, y=y, compiled=compiled):
+            compiled(X, y)
+
+        timing = harness.measure(base, cand, cfg)
+        rows_out.append(harness.timing_row(f"compiled nn SGD step b={batch}", "NumPy", timing,
+                                           "ms/step", 1e3, target=0.85 if batch == 64 else 0.95))
+        rows_out.append(harness.memory_row(f"compiled nn SGD step b={batch} memory", "NumPy",
+                                           harness.peak_bytes(base), harness.peak_bytes(cand),
+                                           mlp.MEMORY_TARGET))
+        if compiled.traces != 1:
+            raise AssertionError(f"compiled step traced {compiled.traces} times")
+    return rows_out
+
+
+def bench_compiled_convnet(cfg: Config) -> list[Row]:
+    """One epoch of the digits convnet (``circuitgrad train digits --model convnet-gn``'s
+    network, Adam, batch 64), ``nn.fit(compile=True)`` against eager ``nn.fit``. Each block
+    is one epoch from the same start, so the compiled side's traces (two batch shapes) are
+    in its first block only; the median leaves them out."""
+    from circuitgrad.nn.train import build_model, load_split
+
+    X, _, y, _ = load_split("digits", "convnet-gn")
+
+    def epoch(compile_step, cache={}):  # noqa: B006 -- one compiled model per side
+        key = bool(compile_step)
+        if key not in cache:
+            model = build_model("convnet-gn", 0, "digits")
+            cache[key] = (model, nn.Adam(model.parameters(), lr=0.01),
+                          [p.data.copy() for p in model.parameters()])
+        model, opt, start = cache[key]
+        for p, s in zip(model.parameters(), start, strict=True):
+            p.data[...] = s
+        return nn.fit(model, nn.DataLoader((X, y), batch_size=64, seed=0),
+                      nn.softmax_cross_entropy, opt, 1, compile=compile_step)
+
+    harness.freeze()
+    timing = harness.measure(lambda: epoch(False), lambda: epoch(True), cfg,
+                             blocks=cfg.slow_blocks, reps=1)
+    return [harness.timing_row("digits convnet-gn epoch, fit(compile=True)", "eager fit",
+                               timing, "s/epoch", 1.0)]

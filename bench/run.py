@@ -49,6 +49,8 @@ BENCHMARKS: dict[str, Callable[[Config], list[Row]]] = {
     "linear_time": linear_time.bench_linear_time,
     "compiled_scalar": compiled.bench_compiled_scalar,
     "compiled_mlp": compiled.bench_compiled_mlp,
+    "compiled_step": compiled.bench_compiled_step,
+    "compiled_convnet": compiled.bench_compiled_convnet,
 }
 
 

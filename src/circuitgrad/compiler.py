@@ -43,7 +43,6 @@ import linecache
 import numbers
 import os
 import re
-import sys
 import traceback
 
 import numpy as np
@@ -83,8 +82,25 @@ def _namespace():
                 plain = fn is None or (gate.local is not None and len(gate.local) == 1)
                 extras.setdefault(name, gate.forward if plain else _on_arrays(fn))
     extras["softmax"] = _softmax
+    extras["max_pool2d"] = _max_pool2d
+    from .inplace import xent_backward, xent_forward  # noqa: PLC0415
+
+    extras["xent_forward"], extras["xent_backward"] = xent_forward, xent_backward
     ns.update(extras)
     return ns
+
+
+def _pair(v):
+    return (v, v) if isinstance(v, numbers.Integral) else tuple(v)
+
+
+def _max_pool2d(x, kernel, stride=None):
+    """The listing's ``max_pool2d(x, kernel[, stride=])``: the gate's forward."""
+    from .gates.nn import max_pool2d  # noqa: PLC0415
+
+    kernel = _pair(kernel)
+    return max_pool2d.forward(x, kernel=kernel, stride=kernel if stride is None else
+                              _pair(stride))
 
 
 def _softmax(x, axis=-1):
@@ -174,6 +190,56 @@ def _user_line(tb):
     return f"{os.path.basename(path)}:{lineno} in {name}: {code}"
 
 
+def _refuse_conversion(t, what):
+    raise NotDifferentiableError(
+        f"{what} of a traced value: the generated code would keep the value it had at trace "
+        f"time (Python control flow is fixed when cg.compile traces). Compute with it as an "
+        f"array instead (np.where(c, a, b), cg.relu, np.maximum), or pass the value as a "
+        f"non-array argument, which is fixed per signature")
+
+
+# what NumPy says when a traced value is written into one of its arrays (a[i] = t)
+_WRITE_INTO_ARRAY = ("setting an array element with a sequence", "could not convert",
+                     "must be real number", "argument must be a string or a real number")
+
+
+class tracing:  # noqa: N801 -- used as `with tracing(f):`
+    """The block where cg.compile runs a user's function on traced values: float(t),
+    bool(t), int(t), a NumPy function without a rule and a write of a traced value into a
+    NumPy array raise, naming the line of the user's code."""
+
+    def __init__(self, f):
+        self.name = getattr(f, "__name__", "f")
+        self.running = trace.transform_running()  # float(t), t.item() of a traced value raise
+
+    def __enter__(self):
+        from .tensor import conversion_guards  # noqa: PLC0415
+
+        self.running.__enter__()
+        conversion_guards.append(_refuse_conversion)
+        return self
+
+    def __exit__(self, kind, err, tb):
+        from .tensor import conversion_guards  # noqa: PLC0415
+
+        conversion_guards.pop()
+        self.running.__exit__(kind, err, tb)
+        if err is None:
+            return False
+        where = _user_line(tb)
+        at = f"tracing {self.name}" + (f" at {where}" if where else "")
+        if isinstance(err, NotDifferentiableError) and not str(err).startswith("tracing "):
+            raise NotDifferentiableError(f"{at}: {err}") from err
+        if isinstance(err, (ValueError, TypeError)) and any(
+                text in str(err) for text in _WRITE_INTO_ARRAY):
+            raise NotDifferentiableError(
+                f"{at}: a traced value is written into a NumPy array (out[i] = t), which "
+                f"would drop it from the circuit ({type(err).__name__}: {err}). Build the "
+                f"array from tensors instead: np.stack / cg.stack, or np.zeros_like(x) of a "
+                f"tensor x, then write into that") from err
+        return False
+
+
 def _trace(f, args, argnums):
     names = parameter_names(f, len(args))
     if argnums is None:
@@ -187,14 +253,8 @@ def _trace(f, args, argnums):
     xs = list(args)
     for k in diff:
         xs[k] = tensor(args[k], requires_grad=True, name=names[k])
-    try:
-        with trace.transform_running():  # float(t), t.item() of a traced value raise
-            out = f(*xs)
-    except NotDifferentiableError as e:
-        where = _user_line(sys.exc_info()[2])
-        raise NotDifferentiableError(
-            f"tracing {getattr(f, '__name__', 'f')}" + (f" at {where}" if where else "")
-            + f": {e}") from e
+    with tracing(f):
+        out = f(*xs)
     if not isinstance(out, Tensor) or not out.requires_grad:
         raise CircuitError("explain/compile: f must return a Tensor computed from its "
                            "differentiated arguments")
@@ -398,6 +458,8 @@ def _forward_line(gen, eq):
                            f"cannot be staged yet")
     if gate.name == "pow_const":
         return f"{gen.text_of(eq.inputs[0])}**{gen.literal(eq.params['p'])}"
+    if gate.name == "identity":  # a transform's own copy of its argument (NumPy's is eye)
+        return gen.text_of(eq.inputs[0])
     return forward_text(gate, _Site(eq, gen), len(eq.inputs))
 
 
@@ -906,6 +968,9 @@ def compile(f, argnums=0, *, cache_size=8, optimize=True):  # noqa: A001 -- cg.c
 
     The result has ``.source`` (the code of the most recent signature traced or run),
     ``.traces`` (how many traces so far) and ``.cache``.
+
+    ``cg.compile(step, argnums=None)`` compiles a training step instead
+    (:func:`circuitgrad.stepcompile.compile`).
     """
     impl = Compiled(f, argnums, cache_size, optimize)
     single = impl._single

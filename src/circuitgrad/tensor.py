@@ -452,14 +452,20 @@ class Tensor(Wire):
         return complex(self._value)
 
     def __int__(self):
+        if conversion_guards:
+            conversion_guards[-1](self, "int()")
         return int(self._value)
 
     def __index__(self):
         if self._value.dtype.kind not in "iu":
             raise TypeError(f"only integer tensors can be used as an index, not {self.dtype}")
+        if conversion_guards:
+            conversion_guards[-1](self, "using it as an index")
         return int(self._value)
 
     def __bool__(self):
+        if conversion_guards:  # cg.compile is tracing: a branch on a value would be fixed
+            conversion_guards[-1](self, "bool() (an if or while on a value)")
         return bool(self._value)
 
     def __len__(self):
@@ -1391,6 +1397,11 @@ def _write_through(t, meta, what):
 
 def _needs_grad(x):
     return isinstance(x, Tensor) and x.requires_grad
+
+
+# cg.compile's tracer puts a check here while it traces: a tensor turned into a Python bool
+# or int then fixes a value (a branch, a count) in the generated code
+conversion_guards = []
 
 
 def _refuse_number(t, what):

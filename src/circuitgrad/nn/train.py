@@ -156,6 +156,9 @@ def add_arguments(parser):
     parser.add_argument("--out-dir", default=".",
                         help="where the plot and the parameters are written (default: .)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    parser.add_argument("--compile", action="store_true",
+                        help="run each training step as generated NumPy code (cg.compile), "
+                             "traced once per batch shape")
     return parser
 
 
@@ -212,10 +215,16 @@ def run(args):
             history = fit(model, loader, softmax_cross_entropy, optimizer, epochs,
                           test=(X_test, y_test), schedule=CosineLR(optimizer, epochs),
                           num_classes=DATASETS[args.dataset]["classes"], on_batch=on_batch,
-                          on_epoch=on_epoch)
+                          on_epoch=on_epoch, compile=args.compile)
     except (TrainingError, LabelError) as err:
         print(f"circuitgrad train: {err}", file=sys.stderr)
         return 1
+    except ValueError as err:  # fit(compile=True) refuses a model with Dropout or BatchNorm
+        if not args.compile:
+            raise
+        print(f"circuitgrad train: error: --compile: {err} (--model convnet-gn has neither)",
+              file=sys.stderr)
+        return 2
     seconds = time.perf_counter() - start
 
     test_accuracy = history["test_accuracy"][-1]

@@ -97,7 +97,7 @@ def _name_the_gate(model, loss_fn, xb, yb):
 
 def fit(model, loader, loss_fn, optimizer, epochs, *, test=None, schedule=None,
         num_classes=None, on_batch=None, on_epoch=None, divergence_factor=1e4,
-        detect_anomaly=False):
+        detect_anomaly=False, compile=False):  # noqa: A002 -- cg.compile's name
     """Train ``model`` for ``epochs`` passes over ``loader``; returns the history per epoch.
 
     ``loader`` yields (inputs, labels) batches; ``loss_fn(scores, labels)`` is a loss such
@@ -110,6 +110,12 @@ def fit(model, loader, loss_fn, optimizer, epochs, *, test=None, schedule=None,
     NaN or inf began (the batch's forward pass is run again under ``cg.detect_anomaly()``).
     ``detect_anomaly=True`` checks every step's forward and backward pass that way (slower),
     which also catches a gradient that goes bad while the loss is still finite.
+
+    ``compile=True`` runs each step (forward, ``backward()``, ``optimizer.step()``) as
+    generated code, ``cg.compile(step, argnums=None)``: traced once per batch shape, with the
+    same updates as the eager step. A model with random or stateful layers (Dropout,
+    BatchNorm) is refused, since a trace would fix their masks and statistics. The loss is
+    checked after the update there (a divergent step is still reported, one update late).
     """
     if not isinstance(loader, DataLoader):
         raise TypeError("fit takes a DataLoader of (inputs, labels) batches")
@@ -123,30 +129,27 @@ def fit(model, loader, loss_fn, optimizer, epochs, *, test=None, schedule=None,
         check_finite(test[0], "the test data")
         if num_classes is not None:
             check_labels(test[1], num_classes, len(test[0]))
+    compiled_step = _compiled_step(model, loss_fn, optimizer, detect_anomaly) if compile \
+        else None
     guard = DivergenceGuard(divergence_factor)
     history = {"loss": [], "train_accuracy": [], "test_accuracy": [], "lr": []}
     for epoch in range(epochs):
         model.train()
         total_loss = seen = correct = 0
         for step, (xb, yb) in enumerate(loader):
-            try:
-                with _detect_anomaly() if detect_anomaly else contextlib.nullcontext():
-                    scores = model(xb)
-                    loss = loss_fn(scores, yb)
-                    value = float(loss)
-                    if not np.isfinite(value):
-                        _name_the_gate(model, loss_fn, xb, yb)
-                    guard.check(value, epoch, step, optimizer.lr)
-                    optimizer.zero_grad()
-                    loss.backward()
-            except AnomalyError as err:
-                raise TrainingError(f"at epoch {epoch + 1}, step {step + 1} (learning rate "
-                                    f"{optimizer.lr:g}): {err}") from err
-            optimizer.step()
+            if compiled_step is not None:
+                value, scores = compiled_step(np.asarray(xb), np.asarray(yb))
+                value = float(value)
+                if not np.isfinite(value):
+                    _name_the_gate(model, loss_fn, xb, yb)
+                guard.check(value, epoch, step, optimizer.lr)
+            else:
+                value, scores = _eager_step(model, loss_fn, optimizer, xb, yb, epoch, step,
+                                            guard, detect_anomaly)
             total_loss += value * len(xb)
             seen += len(xb)
             if scores.ndim == 2 and np.asarray(yb).dtype.kind in "iu":
-                correct += int(np.sum(np.argmax(scores.data, axis=1) == yb))
+                correct += int(np.sum(np.argmax(scores, axis=1) == yb))
             if on_batch is not None:
                 on_batch(epoch, step, total_loss / seen, correct / seen)
         for name, p in model.named_parameters():
@@ -164,3 +167,50 @@ def fit(model, loader, loss_fn, optimizer, epochs, *, test=None, schedule=None,
         if on_epoch is not None:
             on_epoch(epoch, {k: v[-1] for k, v in history.items() if v})
     return history
+
+
+def _eager_step(model, loss_fn, optimizer, xb, yb, epoch, step, guard, detect_anomaly):
+    try:
+        with _detect_anomaly() if detect_anomaly else contextlib.nullcontext():
+            scores = model(xb)
+            loss = loss_fn(scores, yb)
+            value = float(loss)
+            if not np.isfinite(value):
+                _name_the_gate(model, loss_fn, xb, yb)
+            guard.check(value, epoch, step, optimizer.lr)
+            optimizer.zero_grad()
+            loss.backward()
+    except AnomalyError as err:
+        raise TrainingError(f"at epoch {epoch + 1}, step {step + 1} (learning rate "
+                            f"{optimizer.lr:g}): {err}") from err
+    optimizer.step()
+    return value, scores.data
+
+
+_NOT_TRACEABLE = ("Dropout", "_BatchNorm")
+
+
+def _compiled_step(model, loss_fn, optimizer, detect_anomaly):
+    """fit's step as generated code (``compile=True``)."""
+    from .. import stepcompile  # noqa: PLC0415 -- the compiler imports nn
+
+    if detect_anomaly:
+        raise ValueError("fit: compile=True and detect_anomaly=True do not go together (the "
+                         "compiled step runs no gates to check); choose one")
+    for name, m in model.named_modules():
+        kinds = {c.__name__ for c in type(m).__mro__}
+        if kinds & set(_NOT_TRACEABLE):
+            raise ValueError(f"fit(compile=True): module '{name or type(m).__name__}' "
+                             f"({type(m).__name__}) draws random masks or keeps running "
+                             f"statistics, which a traced step would fix; train it eagerly")
+
+    def train_step(xb, yb):
+        scores = model(xb)
+        loss = loss_fn(scores, yb)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        return loss, scores
+
+    return stepcompile.compile(train_step, argnums=None)
+
