@@ -1,6 +1,8 @@
 """cg.explain: the staged NumPy code of a function, run at the traced inputs and at others,
 gives what cg.value_and_grad gives (computed by the engine, independently of the code)."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -357,3 +359,37 @@ def test_compiled_python_floats_fall_back_to_numpy_where_math_raises():
         want, want_grads = cg.value_and_grad(f, argnums=(0, 1))(x, y)
         np.testing.assert_allclose([value, *grads], [want, *want_grads], rtol=1e-12)
     assert "1.0 / (1.0 + exp(" not in compiled.source  # .source shows the staged text
+
+
+def test_compiled_float_entry_agrees_with_the_engine_and_the_general_way():
+    f = NOTES[5][0]
+    compiled = cg.compile(f, argnums=(0, 1))
+    single = cg.compile(f, argnums=0)
+    points = ((3.0, -4.0), (-800.0, 2.0), (0.5, 1.5), (1.0, -800.0), (0.5, 1.5))
+    for x, y in points:  # float calls after a float trace: the generated float entry
+        want, (wx, wy) = cg.value_and_grad(f, argnums=(0, 1))(x, y)
+        value, (dx, dy) = compiled(x, y)
+        np.testing.assert_allclose([value, dx, dy], [want, wx, wy], rtol=1e-12)
+        value1, dx1 = single(x, y)
+        np.testing.assert_allclose([value1, dx1], [want, wx], rtol=1e-12)
+    assert compiled.traces == 1 and single.traces == 4  # y fixed per value: 4 values
+    # the same compiled function on 0-d arrays: traced the general way
+    xs, ys = np.array(0.5), np.array(-800.0)
+    value, (dx, dy) = compiled(xs, ys)
+    want, (wx, wy) = cg.value_and_grad(f, argnums=(0, 1))(xs, ys)
+    np.testing.assert_allclose([value, dx, dy], [want, wx, wy], rtol=1e-12)
+    assert compiled.traces == 2
+    value, _ = compiled(0.5, 1.5)  # and floats again: still the float entry, no new trace
+    assert type(value) is float and compiled.traces == 2
+
+
+def test_compiled_float_entry_refuses_wrong_calls_as_the_general_way_does():
+    f = NOTES[5][0]
+    compiled = cg.compile(f, argnums=(0, 1))
+    compiled(0.5, 1.5)  # from here on, calls enter through the float entry
+    for args in ((0.5,), (0.5, 1.5, 2.5), (0.5, 2)):
+        fresh = cg.compile(f, argnums=(0, 1))  # never traced: the general way
+        with pytest.raises(Exception) as general:
+            fresh(*args)
+        with pytest.raises(type(general.value), match=re.escape(str(general.value))):
+            compiled(*args)

@@ -599,12 +599,14 @@ def generate(f, names, diff, args, out, optimize=False, scalar=False):
     exec(code, ns)  # noqa: S102 -- source generated from the circuit and the gates' texts
     function = ns[fname]
     fallback = None
+    entry = None
     if scalar:  # plain Python on floats; NumPy's code where math raises (overflow, 1/0)
         fast = _SIGMOID.sub(r"1.0 / (1.0 + exp(-\1))", source)
         fast_ns = dict(gen.ns)
         fast_ns.update(_scalar_namespace())
         exec(builtins.compile(fast, f"<staged {fname}>", "exec"), fast_ns)  # noqa: S102
         function, fallback = fast_ns[fname], function
+        entry = (fast, fast_ns)
     # the source, importable elsewhere, is shown as it reads; its lines go to linecache so
     # that tracebacks through the generated function show them
     linecache.cache[f"<staged {fname}>"] = (len(source), None, source.splitlines(True),
@@ -612,7 +614,49 @@ def generate(f, names, diff, args, out, optimize=False, scalar=False):
     constants = {k: v for k, v in gen.constants.items() if k != "_keep"}
     staged = Staged(source, function, c, constants, params_code)
     staged.fallback = fallback
+    staged.float_source, staged.float_ns = entry or (None, None)
+    staged.fname, staged.returns = fname, (gen.name_of(out_var), grads)
     return staged
+
+
+class _Missing:
+    """The default of a float entry's parameters: a call with fewer arguments is no float
+    call and goes the general way (which says what is wrong)."""
+
+
+def float_entry(staged, single, general):
+    """The code over floats as the whole call (``staged`` traced at Python floats only):
+    its body behind one type test per argument, returning what ``cg.compile`` returns,
+    with no argument tuple, no cache key, no repacking of the result. Any other call goes
+    to ``general(*args)``; math's errors (overflow, 1/0) to the NumPy version. Built from
+    the staged source, never from a user's text."""
+    params, (value, grads) = staged.params, staged.returns
+    lines = [line.strip() for line in staged.float_source.splitlines()[1:-1]]
+    body = [f"            {line}" for line in lines if line and not line.startswith("#")]
+    result = f"{value}, {grads[0]}" if single else \
+        f"{value}, ({', '.join(grads)}{',' if len(grads) == 1 else ''})"
+    finish = "(_got[0], _got[1][0])" if single else "_got"
+    args = ", ".join(params)
+    name = f"{staged.fname}_floats"
+    source = "\n".join([
+        f"def {name}({', '.join(f'{p}=_missing' for p in params)}, *_more):",
+        f"    if {' and '.join(f'type({p}) is float' for p in params)} and not _more:",
+        "        try:",
+        *body,
+        f"            return {result}",
+        "        except _math_errors:",
+        f"            _got = _fallback({args})",
+        f"            return {finish}",
+        f"    return _general(*[_a for _a in ({args},) if _a is not _missing], *_more)"])
+    ns = dict(staged.float_ns)
+    ns.update(_missing=_Missing(), _math_errors=_MATH_ERRORS, _fallback=staged.fallback,
+              _general=general)
+    exec(builtins.compile(source, f"<staged {name}>", "exec"), ns)  # noqa: S102
+    linecache.cache[f"<staged {name}>"] = (len(source), None, source.splitlines(True),
+                                           f"<staged {name}>")
+    function = ns[name]
+    function.source = source
+    return function
 
 
 _PREFIX = {"sigmoid": "sig", "exp": "exp", "log": "log", "sqrt": "sqrt", "abs": "abs",
@@ -799,13 +843,8 @@ def _scalar_namespace():
         e = math.exp(v)
         return e / (1.0 + e)
 
-    def exp(v):
-        try:
-            return math.exp(v)
-        except OverflowError:
-            return math.inf
-
-    return {"exp": exp, "log": math.log, "sqrt": math.sqrt, "sin": math.sin,
+    # math.exp itself: an overflow raises, and the caller runs the NumPy version instead
+    return {"exp": math.exp, "log": math.log, "sqrt": math.sqrt, "sin": math.sin,
             "cos": math.cos, "tanh": math.tanh, "sigmoid": sigmoid, "abs": abs,
             "log1p": math.log1p, "expm1": math.expm1,
             "relu": lambda v: v if v > 0 else 0.0, "ones_like": lambda v: 1.0,
@@ -870,7 +909,8 @@ class Compiled:
         self.last = None
         self.traces = 0
         self._single = isinstance(argnums, numbers.Integral)
-        self._floats, self._float_types = None, None
+        self._nums = {argnums} if self._single else set(argnums or ())
+        self.on_float_entry = None  # compile(): takes the float entry of a float trace
         self.__name__ = f"compiled_{getattr(f, '__name__', 'f')}"
         self.__wrapped__ = f
 
@@ -882,8 +922,11 @@ class Compiled:
         return self.last.source
 
     def __call__(self, *args):
+        # a float that is not differentiated is fixed at trace time: its value is in the key
+        nums = self._nums
         key = tuple([(a.shape, a.dtype.str) if type(a) is backend.ndarray else
-                     float if type(a) is float else ("static", type(a), a) for a in args])
+                     float if type(a) is float and k in nums else ("static", type(a), a)
+                     for k, a in enumerate(args)])
         try:
             entry = self.cache.get(key)
         except TypeError:
@@ -922,8 +965,8 @@ class Compiled:
             self.cache.pop(next(iter(self.cache)))
         self.cache[key] = staged
         if staged.fallback is not None and staged.all_passed and all(
-                type(a) is float for a in args):
-            self._floats, self._float_types = staged, tuple(map(type, args))
+                type(a) is float for a in args) and self.on_float_entry is not None:
+            self.on_float_entry(staged)
         return staged
 
 
@@ -973,19 +1016,21 @@ def compile(f, argnums=0, *, cache_size=8, optimize=True):  # noqa: A001 -- cg.c
     (:func:`circuitgrad.stepcompile.compile`).
     """
     impl = Compiled(f, argnums, cache_size, optimize)
-    single = impl._single
+    entry = [None]  # the call's way in: the general one, or a float trace's own entry
 
-    def compiled(*args):
-        entry = impl._floats
-        if entry is not None and tuple(map(type, args)) == impl._float_types:
-            try:  # Python floats in: the plain-Python code, no key to build
-                value, grads = entry.function(*args)
-            except _MATH_ERRORS:
-                value, grads = entry.fallback(*args)
-            return (value, grads[0]) if single else (value, grads)
+    def general(*args):
         out = impl(*args)
         compiled.source, compiled.traces = impl.last.source, impl.traces
         return out
+
+    def take_float_entry(staged):
+        entry[0] = float_entry(staged, impl._single, general)
+
+    def compiled(*args):
+        return entry[0](*args)
+
+    entry[0] = general
+    impl.on_float_entry = take_float_entry
 
     compiled.__name__ = impl.__name__
     compiled.__qualname__ = impl.__name__
