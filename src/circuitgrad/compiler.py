@@ -1007,7 +1007,10 @@ def compile(f, argnums=0, *, cache_size=8, optimize=True):  # noqa: A001 -- cg.c
     Python control flow on values is fixed at trace time, as in ``torch.jit.trace``.
     ``optimize`` drops unit factors (``(1) * g``) from the backward and arrays after their
     last use; with Python-float arguments only, the code is plain Python arithmetic with
-    ``math`` (NumPy's code where ``math`` raises: overflow, division by zero).
+    ``math`` (NumPy's code where ``math`` raises: overflow, division by zero), and once
+    such a signature is traced, float calls enter that code directly (one type test per
+    argument, no cache look-up); a float argument that is not differentiated is fixed per
+    value.
 
     The result has ``.source`` (the code of the most recent signature traced or run),
     ``.traces`` (how many traces so far) and ``.cache``.
