@@ -329,3 +329,51 @@ def flatten(x):
     return x.reshape(x.shape[0], -1)
 
 
+
+
+# ----- recurrent steps -------------------------------------------------------------------------
+# Each step takes ``gates_x``, the input's share of every gate block (x W_ih^T + b_ih), so a
+# layer over time projects all steps' inputs in one matmul and only h W_hh^T is per step.
+# ``weight_hh_t`` is W_hh already transposed, (H, G*H), for the same reason.
+def rnn_step(gates_x, h, weight_hh_t, bias_hh=None, nonlinearity="tanh"):
+    """h' = tanh(gates_x + h W_hh^T + b_hh) (or relu)."""
+    pre = gates_x + h @ weight_hh_t
+    if bias_hh is not None:
+        pre = pre + bias_hh
+    return cgf.tanh(pre) if nonlinearity == "tanh" else cgf.relu(pre)
+
+
+def lstm_step(gates_x, state, weight_hh_t, bias_hh=None):
+    """PyTorch's gate order (i, f, g, o): c' = f * c + i * g, h' = o * tanh(c')."""
+    h, c = state
+    pre = gates_x + h @ weight_hh_t
+    if bias_hh is not None:
+        pre = pre + bias_hh
+    H = h.shape[-1]
+    i, f = cgf.sigmoid(pre[:, :H]), cgf.sigmoid(pre[:, H:2 * H])
+    g, o = cgf.tanh(pre[:, 2 * H:3 * H]), cgf.sigmoid(pre[:, 3 * H:])
+    c = f * c + i * g
+    return o * cgf.tanh(c), c
+
+
+def gru_step(gates_x, h, weight_hh_t, bias_hh=None):
+    """PyTorch's GRU, gate order (r, z, n): r = sigma(x_r + h_r), z = sigma(x_z + h_z),
+    n = tanh(x_n + r * h_n) where h_n = h W_hn^T + b_hn, and h' = (1 - z) * n + z * h."""
+    hidden = h @ weight_hh_t
+    if bias_hh is not None:
+        hidden = hidden + bias_hh
+    H = h.shape[-1]
+    r = cgf.sigmoid(gates_x[:, :H] + hidden[:, :H])
+    z = cgf.sigmoid(gates_x[:, H:2 * H] + hidden[:, H:2 * H])
+    n = cgf.tanh(gates_x[:, 2 * H:] + r * hidden[:, 2 * H:])
+    return n + z * (h - n)
+
+
+def input_gates(x, weight_ih, bias_ih=None):
+    """x W_ih^T + b_ih over the last axis: every gate block's input share at once."""
+    x = as_tensor(x)
+    lead = x.shape[:-1]
+    out = x.reshape(-1, x.shape[-1]) @ weight_ih.T
+    if bias_ih is not None:
+        out = out + bias_ih
+    return out.reshape(*lead, weight_ih.shape[0])
