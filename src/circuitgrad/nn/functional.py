@@ -89,7 +89,7 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
                          f"{x.shape}) but the weight of shape {weight.shape} with groups={groups} "
                          f"expects {channels * groups}{hint}")
     gates.check_window_shape(x.shape, span, stride, padding, "conv2d")
-    if groups > 1:  # each group of channels with its own filters, joined on the channel axis
+    if groups > 1 and channels > 1:  # each group's channels with its own filters, then joined
         per, outs = filters // groups, []
         for k in range(groups):
             outs.append(conv2d(x[:, k * channels:(k + 1) * channels],
@@ -102,6 +102,8 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     if dilation != (1, 1):  # the taps of a dilated kernel: every dilation-th entry of a span
         windows = windows[::dilation[0], ::dilation[1]]
     oh, ow = windows.shape[4:]
+    if groups > 1:  # depthwise: one channel per group, so no matmul, a weighted sum of taps
+        return _depthwise(windows, weight, bias, groups)
     patch = kh * kw * channels
     # rows: output pixels (n, oh, ow); columns: patch entries in (kh, kw, c) order
     cols = windows.transpose(2, 4, 5, 0, 1, 3).reshape(n * oh * ow, patch)
@@ -109,6 +111,25 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     if bias is not None:
         out = out + bias
     return out.reshape(n, oh, ow, filters).transpose(0, 3, 1, 2)
+
+
+def _depthwise(windows, weight, bias, groups):
+    """Filters that each read one input channel (groups = channels, ``per`` filters each):
+    out[n, g * per + j] = sum over taps of windows[tap, n, g] * weight[g * per + j, 0, tap].
+    Per group the matmul would be a (pixels, taps) by (taps, per) product, too thin for
+    BLAS, so the taps are added up one by one, each a product over the whole batch."""
+    kh, kw, n, _, oh, ow = windows.shape
+    filters = weight.shape[0]
+    per = filters // groups
+    taps = weight.reshape(groups, per, kh, kw)
+    out = None
+    for i in range(kh):
+        for j in range(kw):
+            term = windows[i, j].reshape(n, groups, 1, oh, ow) * \
+                taps[:, :, i, j].reshape(groups, per, 1, 1)
+            out = term if out is None else out + term
+    out = out.reshape(n, filters, oh, ow)
+    return out if bias is None else out + bias.reshape(1, -1, 1, 1)
 
 
 def _string_padding(x, padding, stride, span):
