@@ -66,6 +66,22 @@ def test_embedding_picks_rows_and_adds_the_gradient_of_a_row_picked_twice():
         emb(np.array([1.0]))
 
 
+def test_embedding_padding_row_starts_at_zero_and_gets_no_gradient():
+    emb = nn.Embedding(5, 3, padding_idx=-1, rng=0, dtype=F64)  # -1: row 4, as in PyTorch
+    assert emb.padding_idx == 4
+    np.testing.assert_array_equal(emb.weight.data[4], 0.0)
+    assert np.abs(emb.weight.data[:4]).min() > 0
+    emb.weight.data[4] = 7.0  # a changed padding row is still what the layer gives out
+    idx = np.array([[0, 4], [4, 2]])
+    np.testing.assert_array_equal(emb(idx).data, emb.weight.data[idx])
+    (emb(idx) * np.arange(12.0).reshape(2, 2, 3)).sum().backward()
+    expected = np.zeros((5, 3))
+    expected[0], expected[2] = [0, 1, 2], [9, 10, 11]
+    np.testing.assert_array_equal(emb.weight.grad, expected)
+    with pytest.raises(ValueError, match="padding_idx must lie in -5..4, not 5"):
+        nn.Embedding(5, 3, padding_idx=5)
+
+
 def test_average_pooling_and_adaptive_bins():
     x = RNG.standard_normal((2, 3, 6, 5))
     pooled = nn.AvgPool2d(2)(x).data
@@ -106,6 +122,31 @@ def test_cross_entropy_loss_with_label_smoothing_and_reductions():
     assert report.ok, report
     with pytest.raises(ValueError, match="reduction"):
         nn.CrossEntropyLoss(reduction="avg")(scores, labels)
+
+
+def test_cross_entropy_loss_ignores_padding_labels_as_pytorch_does():
+    """Numbers PyTorch 2.13 printed for these scores, with -100 (its ignore_index) twice."""
+    scores = np.linspace(-2, 3, 15).reshape(5, 3) ** 2 % 1.7
+    labels = np.array([2, -100, 0, 1, -100])
+    for options, want in [
+            ({}, 1.127338807663258), ({"label_smoothing": 0.2}, 1.138631324670061),
+            ({"reduction": "sum"}, 3.382016422989773),
+            ({"reduction": "none", "label_smoothing": 0.1},
+             [0.682194570382741, 0.0, 1.427341599013191, 1.289419029104046, 0.0])]:
+        got = nn.CrossEntropyLoss(**options)(scores, labels)
+        np.testing.assert_allclose(got.data, want, rtol=1e-12)
+    np.testing.assert_allclose(
+        float(nn.CrossEntropyLoss(ignore_index=1)(scores, np.array([2, 1, 0, 1, 2]))),
+        0.988805316242549, rtol=1e-12)
+    report = cg.check_grad(lambda s: nn.CrossEntropyLoss(label_smoothing=0.2)(s, labels),
+                           scores)
+    assert report.ok, report
+    s = cg.tensor(scores, requires_grad=True)
+    nn.CrossEntropyLoss()(s, labels).backward()
+    assert not s.grad[[1, 4]].any() and s.grad[[0, 2, 3]].all()  # padding rows get nothing
+    # before, -100 with 200 classes silently meant class 100; now any such label is refused
+    with pytest.raises(nn.LabelError, match="label -1 at position 1 is out of range"):
+        nn.CrossEntropyLoss()(np.zeros((3, 200)), np.array([1, -1, 2]))
 
 
 def test_mse_loss_class():

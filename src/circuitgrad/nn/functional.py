@@ -308,20 +308,31 @@ def adaptive_avg_pool2d(x, output_size):
     return cgf.stack(rows, axis=-2)
 
 
-def cross_entropy(scores, labels, reduction="mean", label_smoothing=0.0):
+def cross_entropy(scores, labels, reduction="mean", label_smoothing=0.0, ignore_index=-100):
     """PyTorch's cross_entropy on (N, classes) scores and integer labels: with
-    ``label_smoothing`` e the target is (1 - e) on the label plus e / classes everywhere."""
+    ``label_smoothing`` e the target is (1 - e) on the label plus e / classes everywhere.
+    Samples labelled ``ignore_index`` (padding) add nothing, and the mean is over the others;
+    any other label outside 0..classes-1 is an error, not a pick from the end."""
+    from .losses import check_labels  # losses builds on this module
     scores = as_tensor(scores)
     if scores.ndim != 2:
         raise ShapeError(f"cross_entropy takes scores of shape (N, classes), got {scores.shape}")
-    labels = np.asarray(labels)
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"label_smoothing must be in [0, 1], not {label_smoothing}")
-    logp = cgf.log_softmax(scores, axis=1)
     n, classes = scores.shape
+    labels = np.asarray(labels.data if hasattr(labels, "data") else labels)
+    kept = labels != ignore_index
+    labels = check_labels(np.where(kept, labels, 0), classes, n)
+    logp = cgf.log_softmax(scores, axis=1)
     picked = -logp[backend.arange(n), labels]
     if label_smoothing:
         picked = (1.0 - label_smoothing) * picked - (label_smoothing / classes) * logp.sum(axis=1)
+    if kept.all():
+        return _reduced(picked, reduction, "cross_entropy")
+    picked = picked * kept.astype(picked.dtype)
+    if reduction == "mean":  # over the samples not ignored (none left: nan, as in PyTorch)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return picked.sum() / picked.dtype.type(kept.sum())
     return _reduced(picked, reduction, "cross_entropy")
 
 

@@ -270,12 +270,24 @@ class GroupNorm(Module):
 
 class Embedding(Module):
     """A table of ``num_embeddings`` vectors; integer indices pick rows (word vectors). The
-    gradient adds up into each row picked, once per time it was picked."""
+    gradient adds up into each row picked, once per time it was picked. The row
+    ``padding_idx`` (negative: from the end), as in PyTorch, starts at zeros and gets no
+    gradient, so padding stays a zero vector."""
 
-    def __init__(self, num_embeddings, embedding_dim, rng=None, dtype=np.float32):
+    def __init__(self, num_embeddings, embedding_dim, padding_idx=None, rng=None,
+                 dtype=np.float32):
         self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
-        self.weight = Parameter(generator(rng).standard_normal(
-            (num_embeddings, embedding_dim)).astype(dtype))
+        if padding_idx is not None:
+            if not -num_embeddings <= padding_idx < num_embeddings:
+                raise ValueError(f"Embedding({num_embeddings}, {embedding_dim}): padding_idx "
+                                 f"must lie in -{num_embeddings}..{num_embeddings - 1}, not "
+                                 f"{padding_idx}")
+            padding_idx %= num_embeddings
+        self.padding_idx = padding_idx
+        table = generator(rng).standard_normal((num_embeddings, embedding_dim)).astype(dtype)
+        if padding_idx is not None:
+            table[padding_idx] = 0
+        self.weight = Parameter(table)
 
     def forward(self, indices):
         indices = np.asarray(indices.data if isinstance(indices, Tensor) else indices)
@@ -285,20 +297,27 @@ class Embedding(Module):
         if outside.size:
             raise IndexError(f"Embedding({self.num_embeddings}, {self.embedding_dim}): index "
                              f"{int(outside[0])} is outside 0..{self.num_embeddings - 1}")
-        return self.weight[indices]
+        rows = self.weight[indices]
+        if self.padding_idx is None:
+            return rows
+        # the padding row's value, without a gradient: where() sends it only to the others
+        return cgf.where((indices != self.padding_idx)[..., None], rows, rows.data)
 
     def extra_repr(self):
         return f"{self.num_embeddings}, {self.embedding_dim}"
 
 
 class CrossEntropyLoss(Module):
-    """Softmax cross-entropy of (N, classes) scores against integer labels."""
+    """Softmax cross-entropy of (N, classes) scores against integer labels; labels equal to
+    ``ignore_index`` (PyTorch's -100, for padding) are left out."""
 
-    def __init__(self, reduction="mean", label_smoothing=0.0):
+    def __init__(self, reduction="mean", label_smoothing=0.0, ignore_index=-100):
         self.reduction, self.label_smoothing = reduction, float(label_smoothing)
+        self.ignore_index = ignore_index
 
     def forward(self, scores, labels):
-        return F.cross_entropy(scores, labels, self.reduction, self.label_smoothing)
+        return F.cross_entropy(scores, labels, self.reduction, self.label_smoothing,
+                               self.ignore_index)
 
 
 class MSELoss(Module):
