@@ -23,7 +23,7 @@ from .. import backend
 from .. import functions as cgf
 from ..errors import ShapeError
 from ..gates import nn as gates
-from ..tensor import apply, as_tensor
+from ..tensor import Tensor, apply, as_tensor
 from .init import generator
 
 
@@ -308,19 +308,47 @@ def adaptive_avg_pool2d(x, output_size):
     return cgf.stack(rows, axis=-2)
 
 
+# ----- losses ------------------------------------------------------------------------------------
+class LabelError(ValueError):
+    """Labels that do not fit the scores: wrong shape, not integers, or out of range."""
+
+
+def check_labels(labels, num_classes, num_samples=None):
+    """Labels as an integer array, or a LabelError saying exactly what is wrong with them."""
+    labels = labels.data if isinstance(labels, Tensor) else labels
+    labels = np.asarray(labels)
+    if labels.ndim != 1:
+        raise LabelError(f"labels must be a 1-d array of class indices, got shape "
+                         f"{labels.shape}")
+    if labels.dtype.kind not in "iu":
+        if labels.dtype.kind != "f" or not np.all(np.isfinite(labels)) \
+                or np.any(labels != np.round(labels)):
+            raise LabelError(f"labels must be integer class indices, got dtype {labels.dtype}")
+        labels = labels.astype(np.int64)
+    if num_samples is not None and len(labels) != num_samples:
+        raise LabelError(f"{len(labels)} labels for {num_samples} rows of scores")
+    if labels.size:
+        bad = (labels < 0) | (labels >= num_classes)
+        if bad.any():
+            where = int(np.argmax(bad))
+            raise LabelError(f"label {labels[where]} at position {where} is out of range: "
+                             f"with {num_classes} classes labels must lie in "
+                             f"[0, {num_classes - 1}] ({int(bad.sum())} bad labels in all)")
+    return labels
+
+
 def cross_entropy(scores, labels, reduction="mean", label_smoothing=0.0, ignore_index=-100):
     """PyTorch's cross_entropy on (N, classes) scores and integer labels: with
     ``label_smoothing`` e the target is (1 - e) on the label plus e / classes everywhere.
     Samples labelled ``ignore_index`` (padding) add nothing, and the mean is over the others;
     any other label outside 0..classes-1 is an error, not a pick from the end."""
-    from .losses import check_labels  # losses builds on this module
     scores = as_tensor(scores)
     if scores.ndim != 2:
         raise ShapeError(f"cross_entropy takes scores of shape (N, classes), got {scores.shape}")
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"label_smoothing must be in [0, 1], not {label_smoothing}")
     n, classes = scores.shape
-    labels = np.asarray(labels.data if hasattr(labels, "data") else labels)
+    labels = np.asarray(labels.data if isinstance(labels, Tensor) else labels)
     kept = labels != ignore_index
     labels = check_labels(np.where(kept, labels, 0), classes, n)
     logp = cgf.log_softmax(scores, axis=1)
