@@ -249,6 +249,17 @@ def test_cells_take_states_and_unbatched_input():
     assert h1.shape == c1.shape == (4, 2)
     h1, c1 = lstm_cell(x[0], (h[0], h[0]))
     assert h1.shape == c1.shape == (2,)
+    c = RNG.standard_normal((4, 2))
+
+    class Steps(nn.Module):  # both cells, two steps each, from given states
+        def __init__(self):
+            self.rnn, self.lstm = cell, lstm_cell
+
+        def forward(self, x):
+            h_rnn = self.rnn(x, self.rnn(x, h))
+            h_lstm, c_lstm = self.lstm(x, self.lstm(x, (h, c)))
+            return h_rnn * h_lstm + c_lstm
+    check_layer(Steps(), x)
 
 
 def test_unbatched_sequences_as_pytorch_takes_them():
