@@ -5,7 +5,9 @@ The first three are NumPy-style loops over parts of one tensor, forward and back
 ``x[i]`` is a getitem gate whose gradient the walk adds into one buffer for ``x`` (Gate.vjp_add);
 with a zero array of x's size per gate they were quadratic. The last one only builds (and
 frees) a long circuit of scalar gates with Python's cyclic garbage collector on, as it is by
-default: every gate's Tensor is an object the collector tracks.
+default. Each gate makes a Tensor; when every one was tracked, each full collection read
+the whole circuit. Compiled, the fast paths hide them from the collector (core/node.py,
+keep_tracked); as pure Python they are still tracked, and this row is superlinear.
 """
 
 from __future__ import annotations

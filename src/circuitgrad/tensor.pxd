@@ -3,10 +3,11 @@
 cimport cython
 
 from .core.gate cimport Gate
-from .core.node cimport Wire
+from .core.node cimport Wire, cg_gc_is_tracked, cg_gc_untrack
 from .core.trace cimport _Switches
 
 cdef _Switches switches
+cdef bint _COMPILED
 
 
 cdef class Tensor(Wire):
@@ -18,6 +19,9 @@ cpdef _binary(Gate gate, a, b)
 
 @cython.locals(ta=Tensor, t=Tensor)
 cpdef _unary(Gate gate, a)
+
+@cython.locals(ta=Tensor, tb=Tensor)
+cdef _hide(Tensor t, a, b)
 
 @cython.locals(t=Tensor)
 cpdef Tensor _wrap(value)

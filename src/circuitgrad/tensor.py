@@ -18,7 +18,17 @@ from .core import gate as _gate_core
 from .core import node as _node_mod
 from .core import trace as _trace
 from .core.node import ABSENT as _ABSENT
-from .core.node import Meta, Node, Wire, newest, overwritten, place, stored_inputs
+from .core.node import (
+    Meta,
+    Node,
+    Wire,
+    keep_all_tracked,
+    keep_tracked,
+    newest,
+    overwritten,
+    place,
+    stored_inputs,
+)
 from .core.saved import SavedArrays, is_locked
 from .core.trace import levels_below, switches
 from .errors import NotDifferentiableError, ShapeError
@@ -93,10 +103,34 @@ def _binary(gate, a, b):
         t._more = None
         t._params = _NO_PARAMS
         t._edges = _BOTH if ga and gb else _FIRST if ga else _SECOND
+        if _COMPILED:
+            _hide(t, a, b)
     else:
         t.requires_grad = False
         t._gate = t._a = t._b = t._more = t._params = t._edges = None
     return t
+
+
+# Compiled with a compiled node.py, the fast paths hide the records they make from the cyclic
+# garbage collector (core/node.py, keep_tracked).
+_COMPILED = not __file__.endswith(".py") and _node_mod.hides_wires()
+
+
+def _hide(t, a, b):
+    """Untrack ``t``, a new record of inputs ``a`` and ``b``, from the cyclic collector when
+    each input is a number, a hidden record or a leaf: then nothing ``t`` reaches can hold
+    it. Otherwise ``t`` stays tracked, and so must every wire it reaches."""
+    if type(a) is Tensor:
+        ta = a
+        if ta._gate is not None and cg_gc_is_tracked(ta):  # noqa: F821 -- tensor.pxd
+            keep_tracked(b)
+            return
+    if type(b) is Tensor:
+        tb = b
+        if tb._gate is not None and cg_gc_is_tracked(tb):  # noqa: F821
+            keep_tracked(a)
+            return
+    cg_gc_untrack(t)  # noqa: F821
 
 
 def _unary(gate, a):
@@ -129,6 +163,8 @@ def _unary(gate, a):
         t._more = None
         t._params = _NO_PARAMS
         t._edges = _FIRST
+        if _COMPILED:
+            _hide(t, a, _ABSENT)
     else:
         t.requires_grad = False
         t._gate = t._a = t._b = t._more = t._params = t._edges = None
@@ -253,6 +289,7 @@ class Tensor(Wire):
                 raise ShapeError(f"cannot set .grad of a tensor of shape {self._value.shape} "
                                  f"to a value of shape {shape}")
         self._meta_or_new().grad = value
+        keep_tracked(value)  # with create_graph, a circuit that may lead back here
 
     @property
     def name(self):
@@ -279,10 +316,12 @@ class Tensor(Wire):
     @_tangents.setter
     def _tangents(self, value):
         self._meta_or_new().tangents = value
+        keep_all_tracked(value)
 
     def _meta_or_new(self):
         meta = self._meta
         if meta is None:
+            keep_tracked(self)  # what a Meta holds can be newer than self (core/node.py)
             meta = self._meta = Meta()
         return meta
 
@@ -925,6 +964,8 @@ def _record(t, gate, inputs, params, edges, levels=()):
                 break
     out = t._value
     kept = _callers_arrays(inputs, saves)
+    if params:  # a record (tracked) holds them: so must be the wires among them
+        keep_all_tracked(params)
     # Forward mode keeps tangents on Tensors, so while it is live every wire stays a Tensor.
     if (type(out) is _ndarray and out.size >= _node_mod.KEEP_VALUES_BELOW
             and not levels):
@@ -935,6 +976,8 @@ def _record(t, gate, inputs, params, edges, levels=()):
         return
     if kept is not None:
         t._meta_or_new().saved = SavedArrays(kept)
+    for x in inputs:  # t is tracked: so must be the wires it holds (core/node.py)
+        keep_tracked(x)
     t._gate = gate
     t._a = inputs[0]
     t._b = inputs[1] if len(inputs) > 1 else _ABSENT
@@ -1027,6 +1070,7 @@ def _push_tangents(t, gate, inputs, params, live):
         if t._tangents is None:
             t._tangents = {}
         t._tangents[level] = out_tangent
+        keep_tracked(out_tangent)
 
 
 def _twin(t):
@@ -1037,6 +1081,7 @@ def _twin(t):
     Reverse mode through the twin reaches t's inputs exactly as through ``t``."""
     h = _wrap(t._value)
     if t.requires_grad:
+        keep_tracked(t)  # h, tracked, is to hold what t holds
         if t._node is not None:
             h._node = t._node
         else:
@@ -1187,6 +1232,7 @@ def write(t, index, v, what):
     meta = _show_version(t, out, True)
     if view is not None:
         meta.view = view
+        keep_tracked(view)
     if cur._meta is not None and cur._meta.views:
         _refresh_views(t, cur._meta)
     if meta.view is not None:
@@ -1252,6 +1298,7 @@ def _show_version(t, version, fresh):
         meta = t._meta_or_new()
     previous = meta.current
     meta.current = version
+    keep_tracked(version)  # t now holds its newer version
     meta.fresh = fresh
     version._meta_or_new().owner = weakref.ref(t)  # weak: t holds its versions
     t._value = version._value
@@ -1271,6 +1318,7 @@ def _hand_gradient_to(w, t):
     if meta is None:
         if t is None:
             return
+        keep_tracked(w)
         meta = w._meta = Meta()
     meta.retains = t is not None
     meta.handle = None if t is None else weakref.ref(t)  # weak: t holds the wire

@@ -30,7 +30,7 @@ import numpy as np
 from . import backend
 from .core import trace
 from .core.backward import backprop
-from .core.node import place, stored_inputs, walked
+from .core.node import keep_tracked, place, stored_inputs, walked
 from .core.saved import SavedArrays
 from .core.tree import flatten, tree_map, unflatten
 from .errors import NotDifferentiableError, ShapeError
@@ -358,6 +358,7 @@ def _seed(primal, tangent, level, where):
         tangent = tangent[()] if tangent.ndim == 0 else tangent
     wire._tangents = dict(wire._tangents or {})
     wire._tangents[level] = tangent
+    keep_tracked(tangent)  # the wire holds it (core/node.py)
     return wire
 
 

@@ -24,7 +24,18 @@ from ..errors import AnomalyError, GraphFreedError, ShapeError
 from . import anomaly, trace
 from . import node as _node_mod
 from .gate import together
-from .node import ABSENT, WALKED, Node, Wire, newest, place, released, released_leaf, stored_inputs
+from .node import (
+    ABSENT,
+    WALKED,
+    Node,
+    Wire,
+    keep_tracked,
+    newest,
+    place,
+    released,
+    released_leaf,
+    stored_inputs,
+)
 
 _float64 = np.float64
 _WALKED = WALKED  # a C constant in the compiled build (backward.pxd)
@@ -232,6 +243,9 @@ def _send(x, gi, gate, i, ready):
         value = w._value
         if type(gi) is not _float64 or type(value) is not _float64:
             gi = _fit(gi, value, gate, i)
+            if isinstance(gi, Wire):  # create_graph: a circuit made from w, held by w
+                keep_tracked(w)
+                keep_tracked(gi)
         previous = w._acc
         w._acc = gi if previous is None else previous + gi  # never in place: gi may be shared
     deps = w._deps - 1
@@ -434,6 +448,9 @@ def _restore(saved):
 
 
 def _accumulate(x, g):
+    if isinstance(g, Wire):
+        keep_tracked(x)
+        keep_tracked(g)
     previous = x._acc
     x._acc = g if previous is None else previous + g
 

@@ -3,6 +3,19 @@
 
 cimport cython
 
+# The cyclic garbage collector's per-object switch (see keep_tracked in node.py).
+cdef extern from *:
+    """
+    #define cg_gc_untrack(o) PyObject_GC_UnTrack(o)
+    #define cg_gc_is_tracked(o) PyObject_GC_IsTracked(o)
+    #define cg_gc_track(o) PyObject_GC_Track(o)
+    """
+    void cg_gc_untrack(object o)
+    bint cg_gc_is_tracked(object o)
+    void cg_gc_track(object o)
+
+cdef bint _COMPILED
+
 
 # Freeing a long chain of wires nests one deallocation per link; the trashcan defers
 # them, as Python does for its own containers, so a million-gate chain frees safely.
@@ -18,3 +31,7 @@ cdef class Wire:
 cdef class Node(Wire):
     cdef public bint _released, _overwritten
     cdef public object name
+
+
+@cython.locals(w=Wire)
+cpdef keep_tracked(x)

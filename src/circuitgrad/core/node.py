@@ -31,10 +31,60 @@ ABSENT = object()  # fills _b for one-input gates; never a real input
 # ``_deps`` of a gate a backward walk has passed and freed (a count is never negative).
 WALKED = -1
 
+# Compiled, the scalar fast paths hide the wires they make from Python's cyclic garbage
+# collector (see keep_tracked); as pure Python every wire stays tracked.
+_COMPILED = not __file__.endswith(".py")
+
 
 def walked(w):
     """Has a backward walk passed this gate and freed its saved values?"""
     return w._deps == WALKED
+
+
+def keep_tracked(x):
+    """Show wire ``x``, and every wire it reaches that is hidden, to the cyclic collector.
+
+    Why some wires are hidden: a circuit of a million scalar gates is a million Tensors,
+    and each full collection reads all of them, so building one took time superlinear in
+    its size. Compiled, ``_binary`` and ``_unary`` untrack the Tensor they make when its
+    inputs are hidden wires or leaves (tensor.py, ``_hide``). Such a Tensor points only at
+    older wires and values, so no reference cycle can pass through it at birth; a cycle can
+    only appear when something older is later made to point at something newer. Each
+    place that does that calls this, on the holder and on what it now holds: ``.grad``,
+    ``_meta`` and its tangents, views and versions, a Node's inputs, the walk's gradients
+    when they are Tensors (create_graph). Everything on such a cycle is then tracked, and
+    the collector frees it as before. A tracked wire never reaches a hidden one, so the
+    walk below stops at tracked wires, and each wire is shown at most once: linear time.
+    Leaves, Nodes and records made by ``apply`` are always tracked.
+    """
+    if not _COMPILED or not isinstance(x, Wire) or cg_gc_is_tracked(x):  # noqa: F821
+        return
+    stack = [x]
+    while stack:
+        x = stack.pop()
+        if not isinstance(x, Wire):
+            continue
+        w = x
+        if cg_gc_is_tracked(w):  # noqa: F821 -- declared in node.pxd
+            continue
+        cg_gc_track(w)  # noqa: F821
+        stack.append(w._a)
+        stack.append(w._b)
+        stack.append(w._node)
+        if w._more is not None:
+            stack.extend(w._more)
+
+
+def hides_wires():
+    """Does this build hide wires from the cyclic collector (compiled node.py)?"""
+    return _COMPILED
+
+
+def keep_all_tracked(values):
+    """``keep_tracked`` for each wire in a dict's values or a sequence (tangents)."""
+    if _COMPILED and values:
+        for x in values.values() if isinstance(values, dict) else values:
+            keep_tracked(x)
 
 
 class Wire:
@@ -92,6 +142,9 @@ class Node(Wire):
         self._acc = self._epoch = self._meta = None
         self._deps = 0
         self.name = name
+        if _COMPILED:  # a Node is tracked: so must be the wires it holds
+            for x in stored:
+                keep_tracked(x)
 
     @property
     def _tangents(self):
@@ -188,6 +241,7 @@ def overwritten(t):
     gradients there and their rules read the old value from it (``value_of``). Returns the
     Node; the caller sets ``t``'s value and newest version.
     """
+    keep_tracked(t)  # t is about to hold a newer object, its Node
     node = t._node
     if node is None:
         node = Node(t._gate, t._value, True, stored_inputs(t) or (None,), t._params, t._edges,
