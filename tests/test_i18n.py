@@ -197,3 +197,109 @@ def test_picture_legend_in_chinese():
     assert "绿色：值（前向传播）" in zh and "红色：f 的梯度（反向传播）" in zh
     en = picture_for(report).texts()
     assert "green: value (forward pass)" in en and not any(CJK.search(t) for t in en)
+
+
+# ----- argparse's words and the help texts -------------------------------------------------
+def _columns(line):
+    import unicodedata
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in line)
+
+
+def test_the_argparse_catalog_translates_every_message_of_this_pythons_argparse():
+    po = i18n.catalogs("argparse")["zh"]
+    have = i18n.read_po(po.read_text("utf-8"))
+    wanted = i18n.argparse_messages()
+    assert {"usage: ", "options", "positional arguments", "unrecognized arguments: %s",
+            "expected %s argument\0expected %s arguments"} <= wanted  # the scan finds them
+    assert not sorted(wanted - set(have))
+    for msgid, msgstr in have.items():
+        if msgid:
+            fields = re.compile(r"%\(\w+\)[sr]|%[sr]")
+            for form in msgstr.split("\0"):  # each plural form keeps the singular's fields
+                assert sorted(fields.findall(msgid.split("\0")[0])) == \
+                    sorted(fields.findall(form)), (msgid, msgstr)
+    plural = i18n.gettext.translation("argparse", i18n.LOCALE, languages=["zh"])
+    assert plural.ngettext("expected %s argument", "expected %s arguments", 2) == "需要 %s 个值"
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--help"], ["用法：circuitgrad [-h] [--version] COMMAND ...", "位置参数：", "选项：",
+                  "  -h, --help  显示此帮助信息并退出", "显示 circuitgrad 的版本号并退出",
+                  "NumPy 代码的反向模式梯度", "笔记中的每个例子，带检查和图片",
+                  "运行 'circuitgrad COMMAND --help' 查看一个命令的选项。"]),
+    (["grad", "--help"], ["用法：circuitgrad grad [-h]", "位置参数：", "选项：",
+                          "把计算线路的图片写成 SVG", "用中心差分检查每个梯度", "例子：",
+                          '  circuitgrad grad "x * y" x=4 y=-3', "表达式：数、输入的名字",
+                          "sigmoid"]),
+    (["lab", "--help"], ["用法：circuitgrad lab", "启动计算线路实验室", "不打开浏览器"]),
+    (["demo", "--help"], ["用法：circuitgrad demo", "按顺序演示", "不生成图片"]),
+    (["train", "--help"], ["用法：circuitgrad train", "训练一个由 circuitgrad 的层构成的神经网络。",
+                           "要训练的网络（默认：mlp）", "不显示进度条", "消息的语言"]),
+])
+def test_help_in_chinese(args, words):
+    done = run(*args, "--lang", "zh", COLUMNS="80")
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    for word in words:
+        assert word in out, (word, out)
+    for english in ("usage:", "options:", "positional arguments:", "show this help"):
+        assert english not in out
+    # what is not code reads Chinese: no two English words in a row outside the examples
+    prose = out.split("例子：")[0]
+    for line in prose.splitlines():
+        assert _columns(line) <= 80, line  # Chinese wrapped by the columns it takes
+        if not line.lstrip().startswith(("用法：", "[", "--", "-h", "{", "circuitgrad")):
+            assert not re.search(r"[A-Za-z]{3,} [a-z]{3,} [a-z]{3,}", line), line
+    same = run(*args, COLUMNS="80", LANG="zh_CN.UTF-8")  # the locale chooses it too
+    assert same.stdout == out
+
+
+@pytest.mark.parametrize("args", [["--help"], ["grad", "--help"], ["train", "--help"]])
+def test_help_in_english_is_unchanged(args):
+    out = run(*args, "--lang", "en").stdout
+    assert out.startswith("usage: circuitgrad") and "options:" in out
+    assert "show this help message and exit" in out and not CJK.search(out)
+
+
+@pytest.mark.parametrize("args, line", [  # each line ends "（参见 PROG --help）"
+    (["grad", "x", "--bogus"], "circuitgrad：错误：无法识别的参数：--bogus"),
+    (["train"], "circuitgrad train：错误：缺少以下必需的参数：dataset"),
+    (["gradd"], "circuitgrad：错误：参数 COMMAND：无效的选择：'gradd'（可选：'grad', 'lab', "
+                "'demo', 'train'）"),
+    (["demo", "--out"], "circuitgrad demo：错误：参数 --out：需要一个值"),
+    (["lab", "--port", "x"], "circuitgrad lab：错误：参数 --port：无效的 int 值：'x'"),
+    (["train", "digits", "--seed", "-1"],
+     "circuitgrad train：错误：参数 --seed：必须至少为 0，而不是 -1"),
+    (["train", "digits", "--lr", "fast"],
+     "circuitgrad train：错误：参数 --lr：需要一个数，而不是 'fast'"),
+])
+def test_argparse_errors_in_chinese(args, line):
+    if sys.version_info < (3, 11) and "参数 " in line:  # 3.10 does not translate "argument"
+        pytest.skip("Python 3.10's argparse writes 'argument X:' untranslated")
+    done = run(*args, "--lang", "zh")
+    assert done.returncode == 2
+    prog = line.split("：")[0]
+    assert done.stderr.strip() == f"{line}（参见 {prog} --help）"
+    english = run(*args, "--lang", "en")
+    assert english.returncode == 2 and not CJK.search(english.stderr)
+    assert "error:" in english.stderr
+
+
+def test_argparse_speaks_chinese_only_for_the_command_line(capsys):
+    """Inside one process: the CLI's help in Chinese leaves argparse English for the rest."""
+    import argparse
+    import gettext
+
+    from circuitgrad import cli
+
+    with pytest.raises(SystemExit):
+        cli.main(["grad", "--help", "--lang", "zh"])
+    assert "用法：circuitgrad grad" in capsys.readouterr().out
+    assert argparse._ is gettext.gettext and argparse.ngettext is gettext.ngettext
+    other = argparse.ArgumentParser(prog="other")
+    other.add_argument("n")
+    assert other.format_help().startswith("usage: other [-h] n")
+    assert "positional arguments:" in other.format_help()
+    with pytest.raises(SystemExit):
+        other.parse_args(["1", "2"])
+    assert "other: error: unrecognized arguments: 2" in capsys.readouterr().err

@@ -66,6 +66,22 @@ def test_embedding_picks_rows_and_adds_the_gradient_of_a_row_picked_twice():
         emb(np.array([1.0]))
 
 
+def test_embedding_padding_row_starts_at_zero_and_gets_no_gradient():
+    emb = nn.Embedding(5, 3, padding_idx=-1, rng=0, dtype=F64)  # -1: row 4, as in PyTorch
+    assert emb.padding_idx == 4
+    np.testing.assert_array_equal(emb.weight.data[4], 0.0)
+    assert np.abs(emb.weight.data[:4]).min() > 0
+    emb.weight.data[4] = 7.0  # a changed padding row is still what the layer gives out
+    idx = np.array([[0, 4], [4, 2]])
+    np.testing.assert_array_equal(emb(idx).data, emb.weight.data[idx])
+    (emb(idx) * np.arange(12.0).reshape(2, 2, 3)).sum().backward()
+    expected = np.zeros((5, 3))
+    expected[0], expected[2] = [0, 1, 2], [9, 10, 11]
+    np.testing.assert_array_equal(emb.weight.grad, expected)
+    with pytest.raises(ValueError, match="padding_idx must lie in -5..4, not 5"):
+        nn.Embedding(5, 3, padding_idx=5)
+
+
 def test_average_pooling_and_adaptive_bins():
     x = RNG.standard_normal((2, 3, 6, 5))
     pooled = nn.AvgPool2d(2)(x).data
@@ -106,6 +122,31 @@ def test_cross_entropy_loss_with_label_smoothing_and_reductions():
     assert report.ok, report
     with pytest.raises(ValueError, match="reduction"):
         nn.CrossEntropyLoss(reduction="avg")(scores, labels)
+
+
+def test_cross_entropy_loss_ignores_padding_labels_as_pytorch_does():
+    """Numbers PyTorch 2.13 printed for these scores, with -100 (its ignore_index) twice."""
+    scores = np.linspace(-2, 3, 15).reshape(5, 3) ** 2 % 1.7
+    labels = np.array([2, -100, 0, 1, -100])
+    for options, want in [
+            ({}, 1.127338807663258), ({"label_smoothing": 0.2}, 1.138631324670061),
+            ({"reduction": "sum"}, 3.382016422989773),
+            ({"reduction": "none", "label_smoothing": 0.1},
+             [0.682194570382741, 0.0, 1.427341599013191, 1.289419029104046, 0.0])]:
+        got = nn.CrossEntropyLoss(**options)(scores, labels)
+        np.testing.assert_allclose(got.data, want, rtol=1e-12)
+    np.testing.assert_allclose(
+        float(nn.CrossEntropyLoss(ignore_index=1)(scores, np.array([2, 1, 0, 1, 2]))),
+        0.988805316242549, rtol=1e-12)
+    report = cg.check_grad(lambda s: nn.CrossEntropyLoss(label_smoothing=0.2)(s, labels),
+                           scores)
+    assert report.ok, report
+    s = cg.tensor(scores, requires_grad=True)
+    nn.CrossEntropyLoss()(s, labels).backward()
+    assert not s.grad[[1, 4]].any() and s.grad[[0, 2, 3]].all()  # padding rows get nothing
+    # before, -100 with 200 classes silently meant class 100; now any such label is refused
+    with pytest.raises(nn.LabelError, match="label -1 at position 1 is out of range"):
+        nn.CrossEntropyLoss()(np.zeros((3, 200)), np.array([1, -1, 2]))
 
 
 def test_mse_loss_class():
@@ -202,91 +243,6 @@ def test_manual_seed_repeats_a_whole_run_and_every_epoch_gets_a_new_order():
     epochs = [sum(first[0][i:i + 4], []) for i in range(0, 12, 4)]
     assert epochs[0] != epochs[1] != epochs[2]
     assert sorted(epochs[0]) == sorted(epochs[1]) == list(np.arange(0.0, 40.0, 2.0))
-
-
-def sigmoid(z):
-    return 1 / (1 + np.exp(-z))
-
-
-def numpy_lstm(x, W_ih, W_hh, b_ih, b_hh):
-    """The LSTM written out in NumPy, gate order (i, f, g, o) as PyTorch's: x is (T, N, I)."""
-    T, N, _ = x.shape
-    H = W_hh.shape[1]
-    h, c, outs = np.zeros((N, H)), np.zeros((N, H)), []
-    for t in range(T):
-        a = x[t] @ W_ih.T + b_ih + h @ W_hh.T + b_hh
-        i, f, g, o = sigmoid(a[:, :H]), sigmoid(a[:, H:2 * H]), np.tanh(a[:, 2 * H:3 * H]), \
-            sigmoid(a[:, 3 * H:])
-        c = f * c + i * g
-        h = o * np.tanh(c)
-        outs.append(h)
-    return np.stack(outs), h, c
-
-
-def test_lstm_matches_the_numpy_recurrence_and_its_gradient_through_10_steps():
-    lstm = nn.LSTM(3, 4, rng=0, dtype=F64)
-    x = RNG.standard_normal((10, 2, 3))
-    out, (h, c) = lstm(x)
-    cell = lstm.cells[0]
-    want_out, want_h, want_c = numpy_lstm(x, *(p.data for p in (
-        cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh)))
-    np.testing.assert_allclose(out.data, want_out, rtol=1e-12)
-    np.testing.assert_allclose(h.data[0], want_h, rtol=1e-12)
-    np.testing.assert_allclose(c.data[0], want_c, rtol=1e-12)
-    weights = RNG.standard_normal((10, 2, 4))
-
-    class Loss(nn.Module):  # everything through time into one number: out and final c
-        def __init__(self):
-            self.lstm = lstm
-
-        def forward(self, x):
-            out, (_, c) = self.lstm(x)
-            return (out * weights).sum() + c.sum()
-    check_layer(Loss(), x)
-
-
-@pytest.mark.parametrize("make", [
-    lambda: nn.RNN(3, 4, num_layers=2, rng=1, dtype=F64),
-    lambda: nn.RNN(3, 4, nonlinearity="relu", batch_first=True, rng=1, dtype=F64),
-    lambda: nn.LSTM(3, 4, num_layers=2, batch_first=True, rng=1, dtype=F64),
-])
-def test_recurrent_layers_gradients_and_shapes(make):
-    layer = make()
-    x = RNG.standard_normal((2, 5, 3)) + 0.1
-    batch = 2 if layer.batch_first else 5
-    out, state = layer(x)
-    assert out.shape == (2, 5, 4)  # (N, T, H) batch first, else (T, N, H)
-    h = state if isinstance(state, cg.Tensor) else state[0]
-    assert h.shape == (layer.num_layers, batch, 4)
-    weights = RNG.standard_normal(out.shape)
-
-    class Loss(nn.Module):
-        def __init__(self):
-            self.layer = layer
-
-        def forward(self, x):
-            out, state = self.layer(x)
-            h = state if isinstance(state, cg.Tensor) else state[0]
-            return (out * weights).sum() + (h * h).sum()
-    check_layer(Loss(), x)
-
-
-def test_rnn_cell_and_lstm_cell_one_step_and_their_errors():
-    cell = nn.RNNCell(3, 2, rng=0, dtype=F64)
-    x, h = RNG.standard_normal((4, 3)), RNG.standard_normal((4, 2))
-    want = np.tanh(x @ cell.weight_ih.data.T + cell.bias_ih.data + h @ cell.weight_hh.data.T
-                   + cell.bias_hh.data)
-    np.testing.assert_allclose(cell(x, h).data, want, rtol=1e-12)
-    lstm_cell = nn.LSTMCell(3, 2, rng=0, dtype=F64)
-    h1, c1 = lstm_cell(x)
-    assert h1.shape == c1.shape == (4, 2)
-    with pytest.raises(cg.ShapeError, match=r"LSTMCell\(3, 2\) expects input of shape "
-                                            r"\(batch, 3\)"):
-        lstm_cell(np.ones((4, 5)))
-    with pytest.raises(cg.ShapeError, match=r"\(time, batch, features\)"):
-        nn.LSTM(3, 2)(np.ones((4, 3)))
-    with pytest.raises(NotImplementedError, match="bidirectional"):
-        nn.LSTM(3, 2, bidirectional=True)
 
 
 def numpy_conv(x, w, stride, pad, dilation, groups):

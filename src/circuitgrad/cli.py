@@ -5,13 +5,16 @@ Exit status: 0 on success, 1 when a gradient check fails or a picture cannot be 
 """
 
 import argparse
+import functools
+import re
 import sys
 import textwrap
+import unicodedata
 
 import numpy as np
 
 from ._version import __version__
-from .i18n import LANGUAGES, locale_lang, render, translator
+from .i18n import LANGUAGES, argparse_speaking, english, locale_lang, render, translator
 from .outdir import out_dir_problem
 from .report import Report as Report  # still reachable as cli.Report, where it was
 from .report import compute, picture_for
@@ -19,32 +22,94 @@ from .report import compute, picture_for
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
 _GRAD_EXAMPLES = """\
-examples:
   circuitgrad grad "x * y" x=4 y=-3
   circuitgrad grad "(x + sigmoid(y)) / (sigmoid(x) + (x + y)**2)" x=3 y=-4 --check
   circuitgrad grad "2 * (x * y + max(z, w))" x=3 y=-4 z=2 w=-1 --png patterns.png
   circuitgrad grad "sum((D := W @ X) * D)" W="[[1, 2], [3, 4]]" X="[[1], [-1]]" --svg d.svg
-
-expressions: numbers, input names, + - * / ** @, parentheses, name := expr to name the
-result or an intermediate, indexing with whole numbers (w[0], W[:, 1]), and the functions
-{functions}
-(max(a, b) and min(a, b) compare two inputs; max(x), sum(x, axis=0), mean(x) reduce one).
-a / b is staged as a * (1 / b), the notes' 1/x gate. Values are numbers or nested lists.
 """
+
+WIDE = re.compile(r"[\u2e80-\ua4cf\uac00-\ud7af\uf900-\ufaff\ufe30-\ufe4f\uff00-\uffef]")
+CLOSING = set("，。、；：！？）」』》")  # never at the start of a line
+
+
+def _columns(text):
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def wrap_columns(text, width):
+    """``text`` in lines of at most ``width`` columns, where a Chinese character takes two
+    (``textwrap`` counts one) and a line may break between two of them.
+
+    >>> wrap_columns("梯度检查 (central differences) 通过", 12)
+    ['梯度检查', '(central', 'differences)', '通过']
+    """
+    lines, line, used, space = [], "", 0, False
+    for token in re.findall(r"\s+|" + WIDE.pattern + r"|(?:(?!" + WIDE.pattern + r")\S)+",
+                            text):
+        if token.isspace():
+            space = bool(line)  # one space between words, none at the start of a line
+            continue
+        gap, size = int(space), _columns(token)
+        if line and used + gap + size > width and token not in CLOSING:
+            lines.append(line)
+            line, used, gap = "", 0, 0
+        line, used, space = line + " " * gap + token, used + gap + size, False
+    return lines + [line] if line else lines
+
+
+def fill(text, width=79, indent=""):
+    """``textwrap.fill`` for English (as before); Chinese wrapped by its columns."""
+    if not WIDE.search(text):
+        return textwrap.fill(text, width, initial_indent=indent, subsequent_indent=indent)
+    return "\n".join(indent + line for line in wrap_columns(text, width - len(indent)))
+
+
+class _HelpFormatter(argparse.HelpFormatter):
+    """argparse's help layout, with Chinese help texts wrapped by the columns they take."""
+
+    class _Section(argparse.HelpFormatter._Section):
+        def format_help(self):
+            text = super().format_help()
+            if self.heading and WIDE.search(self.heading):  # Python < 3.13 adds a ':'
+                text = text.replace(f"{self.heading}:\n", f"{self.heading}：\n", 1)
+            return text
+
+    def _split_lines(self, text, width):
+        if not WIDE.search(text):
+            return super()._split_lines(text, width)
+        return wrap_columns(text, width)
+
+    def _fill_text(self, text, width, indent):
+        if not WIDE.search(text):
+            return super()._fill_text(text, width, indent)
+        return fill(" ".join(text.split()), width, indent)
+
+
+class _RawDescriptionFormatter(_HelpFormatter):
+    """Description and epilog as written (already filled); help texts wrapped."""
+
+    _fill_text = argparse.RawDescriptionHelpFormatter._fill_text
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse with one-line errors (what went wrong, and where to read more)."""
+    """argparse with one-line errors (what went wrong, and where to read more) in the
+    language of ``translate``, which the train command's arguments read their help in."""
+
+    def __init__(self, *args, translate=english, **kwargs):
+        kwargs.setdefault("formatter_class", _HelpFormatter)
+        super().__init__(*args, **kwargs)
+        self.translate = translate
 
     def error(self, message):
-        _ = translator(_lang_of(sys.argv[1:]))
+        _ = self.translate
         self.exit(EXIT_BAD_INPUT, _("{prog}: error: {message} (see {prog} --help)").format(
             prog=self.prog, message=message) + "\n")
 
 
 def _lang_of(argv):
     """The language the command line asks for (``--lang zh``), else the locale's: known
-    before the arguments are parsed, for the messages of a command line that does not parse."""
+    before the arguments are parsed, so argparse's words and the messages of a command line
+    that does not parse are in it too."""
     for k, arg in enumerate(argv):
         value = arg[len("--lang="):] if arg.startswith("--lang=") else \
             (argv[k + 1] if arg == "--lang" and k + 1 < len(argv) else None)
@@ -53,83 +118,97 @@ def _lang_of(argv):
     return locale_lang()
 
 
-def _add_lang(parser, what):
-    parser.add_argument("--lang", choices=LANGUAGES,
-                        help=f"language of {what} (default: from the locale, LANG)")
+def _add_lang(parser, help):
+    parser.add_argument("--lang", choices=LANGUAGES, help=help)
 
 
-def build_parser(with_train=False):
-    """The argument parser; ``with_train`` imports the train sub-command's own arguments."""
+def build_parser(with_train=False, lang="en"):
+    """The argument parser, its help in ``lang`` (argparse's own words too when built and
+    used inside ``i18n.argparse_speaking(lang)``); ``with_train`` imports the train
+    sub-command's own arguments."""
     from .expr import FUNCTIONS
 
+    _ = translator(lang)
     parser = _Parser(
-        prog="circuitgrad",
-        description="Reverse-mode gradients of NumPy code, computed and shown as the CS231n "
-                    "backprop notes draw them: a circuit of gates, values forward, "
-                    "gradients backward.",
-        epilog="Run 'circuitgrad COMMAND --help' for a command's options. Exit status: 0 ok, "
-               "1 a gradient check failed or a picture could not be made, 2 bad input.")
-    parser.add_argument("--version", action="version", version=f"circuitgrad {__version__}")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+        prog="circuitgrad", translate=_,
+        description=_("Reverse-mode gradients of NumPy code, computed and shown as the CS231n "
+                      "backprop notes draw them: a circuit of gates, values forward, "
+                      "gradients backward."),
+        epilog=_("Run 'circuitgrad COMMAND --help' for a command's options. Exit status: 0 "
+                 "ok, 1 a gradient check failed or a picture could not be made, 2 bad input."))
+    parser.add_argument("--version", action="version", version=f"circuitgrad {__version__}",
+                        help=_("show circuitgrad's version number and exit"))
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND",
+                                     parser_class=functools.partial(_Parser, translate=_))
 
+    functions = fill(", ".join(sorted(FUNCTIONS)), 79, indent="  ")
     grad = commands.add_parser(
-        "grad", help="value, gradients and staged forward/backward pass of an expression",
-        description=textwrap.fill(
+        "grad", help=_("value, gradients and staged forward/backward pass of an expression"),
+        description=fill(_(
             "Evaluate EXPR at the given inputs, back-propagate, and print the value, each "
             "input's gradient, and the staged computation: the forward pass one gate per "
             "line, then the backward pass in reverse, one local-gradient step per line, with "
-            "+= where a wire forks.", 79),
-        epilog=_GRAD_EXAMPLES.format(functions=textwrap.fill(
-            ", ".join(sorted(FUNCTIONS)), 79, initial_indent="  ", subsequent_indent="  ")),
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+            "+= where a wire forks.")),
+        epilog=_("examples:") + "\n" + _GRAD_EXAMPLES + "\n" + _(
+            "expressions: numbers, input names, + - * / ** @, parentheses, name := expr to "
+            "name the\nresult or an intermediate, indexing with whole numbers (w[0], W[:, 1]), "
+            "and the functions\n{functions}\n(max(a, b) and min(a, b) compare two inputs; "
+            "max(x), sum(x, axis=0), mean(x) reduce one).\na / b is staged as a * (1 / b), "
+            "the notes' 1/x gate. Values are numbers or nested lists.\n").format(
+                functions=functions),
+        formatter_class=_RawDescriptionFormatter)
     grad.add_argument("expr", metavar="EXPR",
-                      help="the expression, e.g. \"(x + y) * z\" (- reads it from standard input)")
+                      help=_("the expression, e.g. \"(x + y) * z\" (- reads it from standard "
+                             "input)"))
     grad.add_argument("inputs", metavar="NAME=VALUE", nargs="*",
-                      help="an input's value: a number (x=3) or a nested list "
-                           "(W=\"[[1,2],[3,4]]\")")
-    grad.add_argument("--svg", metavar="FILE", help="write the circuit's picture as SVG")
-    grad.add_argument("--png", metavar="FILE", help="write the circuit's picture as PNG")
+                      help=_("an input's value: a number (x=3) or a nested list "
+                             "(W=\"[[1,2],[3,4]]\")"))
+    grad.add_argument("--svg", metavar="FILE", help=_("write the circuit's picture as SVG"))
+    grad.add_argument("--png", metavar="FILE", help=_("write the circuit's picture as PNG"))
     grad.add_argument("--check", action="store_true",
-                      help="compare each gradient with central differences (exit 1 if off)")
+                      help=_("compare each gradient with central differences (exit 1 if off)"))
     grad.add_argument("--upstream", metavar="VALUE",
-                      help="the gradient of the output when it is not a single number "
-                           "(default: required for such outputs)")
+                      help=_("the gradient of the output when it is not a single number "
+                             "(default: required for such outputs)"))
     grad.add_argument("--no-staged", action="store_true",
-                      help="print only the value and the gradients")
+                      help=_("print only the value and the gradients"))
     grad.add_argument("--html", metavar="FILE",
-                      help="write the circuit lab's page for this circuit: one self-contained "
-                           "file that steps through it, no server needed")
-    _add_lang(grad, "the messages and the --html page")
+                      help=_("write the circuit lab's page for this circuit: one "
+                             "self-contained file that steps through it, no server needed"))
+    _add_lang(grad, _("language of the messages and the --html page (default: from the "
+                      "locale, LANG)"))
 
     lab = commands.add_parser(
-        "lab", help="the circuit lab: step through a circuit's forward and backward pass "
-                    "in the browser",
-        description="Start the circuit lab, a local web page (served on 127.0.0.1 only) "
-                    "that draws the circuit of any expression and steps through its "
-                    "forward and backward pass gate by gate, with the notes' worked "
-                    "examples as lessons, in English and Chinese. Stop it with Ctrl+C.")
+        "lab", help=_("the circuit lab: step through a circuit's forward and backward pass "
+                      "in the browser"),
+        description=_("Start the circuit lab, a local web page (served on 127.0.0.1 only) "
+                      "that draws the circuit of any expression and steps through its "
+                      "forward and backward pass gate by gate, with the notes' worked "
+                      "examples as lessons, in English and Chinese. Stop it with Ctrl+C."))
     lab.add_argument("--port", type=int, default=0,
-                     help="the port to listen on (default: a free one)")
-    lab.add_argument("--no-browser", action="store_true", help="do not open a browser")
-    _add_lang(lab, "the page at start and the messages")
+                     help=_("the port to listen on (default: a free one)"))
+    lab.add_argument("--no-browser", action="store_true", help=_("do not open a browser"))
+    _add_lang(lab, _("language of the page at start and the messages (default: from the "
+                     "locale, LANG)"))
 
     demo = commands.add_parser(
-        "demo", help="every worked example of the notes, checked, with pictures",
-        description="Walk through every worked example of the CS231n backprop notes in "
-                    "order: print each gate's forward value and gradient as a staged "
-                    "listing, check every gradient against central differences and the "
-                    "notes' own numbers, and write each circuit's picture (SVG and PNG) to "
-                    "a folder. Exits 1 if any check fails.")
+        "demo", help=_("every worked example of the notes, checked, with pictures"),
+        description=_("Walk through every worked example of the CS231n backprop notes in "
+                      "order: print each gate's forward value and gradient as a staged "
+                      "listing, check every gradient against central differences and the "
+                      "notes' own numbers, and write each circuit's picture (SVG and PNG) to "
+                      "a folder. Exits 1 if any check fails."))
     demo.add_argument("--out", metavar="DIR", default="circuitgrad-demo",
-                      help="folder for the pictures (default: ./circuitgrad-demo)")
-    demo.add_argument("--no-pictures", action="store_true", help="skip the pictures")
-    _add_lang(demo, "the walk-through")
+                      help=_("folder for the pictures (default: ./circuitgrad-demo)"))
+    demo.add_argument("--no-pictures", action="store_true", help=_("skip the pictures"))
+    _add_lang(demo, _("language of the walk-through (default: from the locale, LANG)"))
 
     train = commands.add_parser(
-        "train", help="train a network on data (see circuitgrad train --help)",
-        description="Train a neural network built from circuitgrad's layers.")
+        "train", help=_("train a network on data (see circuitgrad train --help)"),
+        description=_("Train a neural network built from circuitgrad's layers."))
     if with_train:
         _train_module().add_arguments(train)
+        _add_lang(train, _("language of the messages (default: from the locale, LANG)"))
     return parser
 
 
@@ -149,10 +228,13 @@ def main(argv=None):
     """Run the command line; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
     command = next((a for a in argv if not a.startswith("-")), None)
+    lang = _lang_of(argv)
     try:
-        parser = build_parser(with_train=command == "train")
+        with argparse_speaking(lang):  # argparse's words (usage:, its errors) in lang
+            parser = build_parser(with_train=command == "train", lang=lang)
+            args = parser.parse_args(argv)
     except _TrainMissing as err:
-        _ = translator(_lang_of(argv))
+        _ = translator(lang)
         cause = err.args[0]
         missing = getattr(cause, "name", None) or ""
         hint = "" if missing.startswith("circuitgrad") else \
@@ -161,8 +243,7 @@ def main(argv=None):
                 "circuitgrad.nn.train ({cause}){hint}").format(cause=cause, hint=hint),
               file=sys.stderr)
         return EXIT_BAD_INPUT
-    args = parser.parse_args(argv)
-    lang = getattr(args, "lang", None) or locale_lang()
+    lang = getattr(args, "lang", None) or lang
     _ = translator(lang)
     try:
         if args.command == "grad":

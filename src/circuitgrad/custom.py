@@ -27,6 +27,7 @@ import numpy as np
 
 from . import backend
 from .core.gate import Gate, each
+from .core.node import keep_all_tracked
 from .errors import NotDifferentiableError
 from .tensor import Tensor, apply
 
@@ -38,6 +39,7 @@ class Context:
         self.saved = ()
 
     def save_for_backward(self, *values):
+        keep_all_tracked(values)  # a gate's record (tracked) holds this context (core/node.py)
         self.saved = values
 
     def release_saved(self):

@@ -22,7 +22,9 @@ the script, and add LANG to ``LANGUAGES`` (the choices of ``--lang``).
 '表达式为空'
 """
 
+import argparse
 import ast
+import contextlib
 import gettext
 import os
 import struct
@@ -91,21 +93,30 @@ def render(message, _=english):
 
 # ----- the catalogs ------------------------------------------------------------------------
 def read_po(text):
-    """{msgid: msgstr} of a .po file's text (single and continued lines, no plurals);
-    entries with an empty msgstr (not translated yet) are left out."""
-    entries, msgid, current = {}, None, None
+    """{msgid: msgstr} of a .po file's text (single and continued lines); entries with an
+    empty msgstr (not translated yet) are left out. A plural entry (``msgid_plural``,
+    ``msgstr[N]``) is keyed as a .mo file keys it: singular and plural joined by a NUL, and
+    its translation is its forms joined the same way."""
+    entries, ids, strs, current = [], None, None, None
     for raw in text.splitlines():
         line = raw.strip()
-        if line.startswith("msgid "):
-            msgid = current = [ast.literal_eval(line[6:])]
-        elif line.startswith("msgstr "):
-            current = [ast.literal_eval(line[7:])]
-            entries["".join(msgid)] = current
+        keyword, _, rest = line.partition(" ")
+        if keyword in ("msgid", "msgid_plural"):
+            if keyword == "msgid":
+                ids, strs = [], []
+                entries.append((ids, strs))
+            current = [ast.literal_eval(rest)]
+            ids.append(current)
+        elif keyword == "msgstr" or keyword.startswith("msgstr["):
+            current = [ast.literal_eval(rest)]
+            strs.append(current)
         elif line.startswith('"') and current is not None:
             current.append(ast.literal_eval(line))
         elif not line or line.startswith("#"):
             current = None
-    return {k: "".join(v) for k, v in entries.items() if "".join(v)}
+    joined = {"\0".join(map("".join, ids)): "\0".join(map("".join, strs))
+              for ids, strs in entries}
+    return {k: v for k, v in joined.items() if v.strip("\0")}
 
 
 def write_mo(messages):
@@ -127,15 +138,15 @@ def write_mo(messages):
     return head + body + blob
 
 
-def catalogs():
-    """{lang: path of its .po} for every catalog there is."""
-    return {po.parent.parent.name: po for po in sorted(LOCALE.glob(f"*/LC_MESSAGES/{DOMAIN}.po"))}
+def catalogs(domain=DOMAIN):
+    """{lang: path of its .po} for every catalog of ``domain`` there is."""
+    return {po.parent.parent.name: po for po in sorted(LOCALE.glob(f"*/LC_MESSAGES/{domain}.po"))}
 
 
 def build():
-    """Rebuild every catalog's .mo from its .po; returns the paths written."""
+    """Rebuild every catalog's .mo (both domains) from its .po; returns the paths written."""
     written = []
-    for po in catalogs().values():
+    for po in sorted(LOCALE.glob("*/LC_MESSAGES/*.po")):
         mo = po.with_suffix(".mo")
         mo.write_bytes(write_mo(read_po(po.read_text(encoding="utf-8"))))
         written.append(mo)
@@ -159,6 +170,48 @@ def marked_messages(root=None):
                 if where not in places:
                     places.append(where)
     return found
+
+
+def argparse_messages(source=None):
+    """The messages argparse translates (its ``_("...")`` and ``ngettext("...", "...")``
+    calls), read from the source of the running Python's argparse, keyed as ``read_po``
+    keys them."""
+    tree = ast.parse(Path(source or argparse.__file__).read_text(encoding="utf-8"))
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+            count = {"_": 1, "ngettext": 2}.get(node.func.id)
+            texts = [a.value for a in node.args[:count or 0] if isinstance(a, ast.Constant)]
+            if count and len(texts) == count:
+                found.add("\0".join(texts))
+    return found
+
+
+@contextlib.contextmanager
+def argparse_speaking(lang):
+    """argparse's own words (``usage:``, ``options:``, its errors) in ``lang`` inside the
+    block, from the ``argparse`` catalogs beside circuitgrad's.
+
+    argparse looks its words up through its module's ``_`` and ``ngettext`` (``gettext``'s
+    process-wide domain) when it prints them, so the command line puts its translation there
+    while it builds and parses its arguments, and puts argparse's own back on the way out,
+    exit included: code that uses argparse before or after sees no change. (Another thread
+    parsing its own arguments at that very moment would; the command line parses once.)
+
+    >>> import argparse
+    >>> with argparse_speaking("zh"):
+    ...     argparse.ArgumentParser(prog="p").format_usage()
+    '用法：p [-h]\\n'
+    >>> argparse.ArgumentParser(prog="p").format_usage()
+    'usage: p [-h]\\n'
+    """
+    words = gettext.translation("argparse", LOCALE, languages=[lang], fallback=True)
+    saved = argparse._, argparse.ngettext
+    argparse._, argparse.ngettext = words.gettext, words.ngettext
+    try:
+        yield
+    finally:
+        argparse._, argparse.ngettext = saved
 
 
 def _po_string(text):
@@ -187,4 +240,7 @@ def main():  # pragma: no cover -- tools/catalogs.py; the tests call its parts
         missing = sorted(set(messages) - set(read_po(po.read_text(encoding="utf-8"))))
         for text in missing:
             print(f"{lang}: not translated: {text!r} ({', '.join(messages[text])})")
+    for lang, po in catalogs("argparse").items():  # argparse's words, from its source
+        for text in sorted(argparse_messages() - set(read_po(po.read_text(encoding="utf-8")))):
+            print(f"{lang}: argparse's {text!r} is not translated ({po.name})")
 

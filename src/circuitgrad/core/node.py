@@ -55,7 +55,10 @@ def keep_tracked(x):
     when they are Tensors (create_graph). Everything on such a cycle is then tracked, and
     the collector frees it as before. A tracked wire never reaches a hidden one, so the
     walk below stops at tracked wires, and each wire is shown at most once: linear time.
-    Leaves, Nodes and records made by ``apply`` are always tracked.
+    Leaves, Nodes and records made by ``apply`` are always tracked. Limit: a user object
+    that a gate's params hold, and that later comes to hold a newer hidden Tensor, would
+    make a cycle the collector cannot see (nothing in circuitgrad does that; a custom
+    gate's ``save_for_backward`` shows what it saves).
     """
     if not _COMPILED or not isinstance(x, Wire) or cg_gc_is_tracked(x):  # noqa: F821
         return

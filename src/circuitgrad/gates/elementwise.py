@@ -201,9 +201,11 @@ relu = elementwise("relu", _relu_forward, "out != 0",
 
 
 def _sigmoid_forward(x):
-    # exp of -|x| never overflows; each branch is accurate in its own tail
-    e = np.exp(-np.abs(x))
-    return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+    # 1 / (1 + exp(-x)) is accurate in both tails: for x << 0 exp(-x) is large and the
+    # quotient keeps its relative precision; where exp(-x) overflows the sigmoid is below the
+    # smallest normal number, and 1 / inf gives 0. Four array passes: the LSTM's hot spot.
+    with np.errstate(over="ignore"):
+        return 1 / (1 + np.exp(-x))
 
 
 sigmoid = elementwise("sigmoid", _sigmoid_forward, "(1 - out) * out", symbol="σ")

@@ -29,6 +29,7 @@ from .data import DataLoader, Dataset
 from .init import manual_seed
 from .layers import (
     GELU,
+    GRU,
     LSTM,
     RNN,
     AdaptiveAvgPool2d,
@@ -43,6 +44,7 @@ from .layers import (
     Embedding,
     Flatten,
     GroupNorm,
+    GRUCell,
     Identity,
     LayerNorm,
     LeakyReLU,
@@ -86,7 +88,7 @@ __all__ = [
     "GELU", "AdaptiveAvgPool2d", "AdamW", "AvgPool2d", "CosineAnnealingLR", "CrossEntropyLoss",
     "Dropout2d", "Embedding", "Identity", "LayerNorm", "LeakyReLU", "LogSoftmax", "MSELoss",
     "ModuleList", "Softmax", "clip_grad_norm_", "LSTM", "LSTMCell", "RNN", "RNNCell",
-    "Conv1d", "GroupNorm", "load",
+    "Conv1d", "GroupNorm", "GRU", "GRUCell", "load",
     "SGD", "Adam", "BatchNorm1d", "BatchNorm2d", "Conv2d", "CosineLR", "DataLoader", "Dataset",
     "Dropout", "Flatten", "LabelError", "Linear", "MaxPool2d", "Module", "Optimizer",
     "Parameter", "RMSProp", "ReLU", "Schedule", "Sequential", "Sigmoid", "StepLR", "Tanh",

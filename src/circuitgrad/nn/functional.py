@@ -23,7 +23,7 @@ from .. import backend
 from .. import functions as cgf
 from ..errors import ShapeError
 from ..gates import nn as gates
-from ..tensor import apply, as_tensor
+from ..tensor import Tensor, apply, as_tensor
 from .init import generator
 
 
@@ -89,7 +89,7 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
                          f"{x.shape}) but the weight of shape {weight.shape} with groups={groups} "
                          f"expects {channels * groups}{hint}")
     gates.check_window_shape(x.shape, span, stride, padding, "conv2d")
-    if groups > 1:  # each group of channels with its own filters, joined on the channel axis
+    if groups > 1 and channels > 1:  # each group's channels with its own filters, then joined
         per, outs = filters // groups, []
         for k in range(groups):
             outs.append(conv2d(x[:, k * channels:(k + 1) * channels],
@@ -102,6 +102,8 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     if dilation != (1, 1):  # the taps of a dilated kernel: every dilation-th entry of a span
         windows = windows[::dilation[0], ::dilation[1]]
     oh, ow = windows.shape[4:]
+    if groups > 1:  # depthwise: one channel per group, so no matmul, a weighted sum of taps
+        return _depthwise(windows, weight, bias, groups)
     patch = kh * kw * channels
     # rows: output pixels (n, oh, ow); columns: patch entries in (kh, kw, c) order
     cols = windows.transpose(2, 4, 5, 0, 1, 3).reshape(n * oh * ow, patch)
@@ -109,6 +111,25 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     if bias is not None:
         out = out + bias
     return out.reshape(n, oh, ow, filters).transpose(0, 3, 1, 2)
+
+
+def _depthwise(windows, weight, bias, groups):
+    """Filters that each read one input channel (groups = channels, ``per`` filters each):
+    out[n, g * per + j] = sum over taps of windows[tap, n, g] * weight[g * per + j, 0, tap].
+    Per group the matmul would be a (pixels, taps) by (taps, per) product, too thin for
+    BLAS, so the taps are added up one by one, each a product over the whole batch."""
+    kh, kw, n, _, oh, ow = windows.shape
+    filters = weight.shape[0]
+    per = filters // groups
+    taps = weight.reshape(groups, per, kh, kw)
+    out = None
+    for i in range(kh):
+        for j in range(kw):
+            term = windows[i, j].reshape(n, groups, 1, oh, ow) * \
+                taps[:, :, i, j].reshape(groups, per, 1, 1)
+            out = term if out is None else out + term
+    out = out.reshape(n, filters, oh, ow)
+    return out if bias is None else out + bias.reshape(1, -1, 1, 1)
 
 
 def _string_padding(x, padding, stride, span):
@@ -287,20 +308,59 @@ def adaptive_avg_pool2d(x, output_size):
     return cgf.stack(rows, axis=-2)
 
 
-def cross_entropy(scores, labels, reduction="mean", label_smoothing=0.0):
+# ----- losses ------------------------------------------------------------------------------------
+class LabelError(ValueError):
+    """Labels that do not fit the scores: wrong shape, not integers, or out of range."""
+
+
+def check_labels(labels, num_classes, num_samples=None):
+    """Labels as an integer array, or a LabelError saying exactly what is wrong with them."""
+    labels = labels.data if isinstance(labels, Tensor) else labels
+    labels = np.asarray(labels)
+    if labels.ndim != 1:
+        raise LabelError(f"labels must be a 1-d array of class indices, got shape "
+                         f"{labels.shape}")
+    if labels.dtype.kind not in "iu":
+        if labels.dtype.kind != "f" or not np.all(np.isfinite(labels)) \
+                or np.any(labels != np.round(labels)):
+            raise LabelError(f"labels must be integer class indices, got dtype {labels.dtype}")
+        labels = labels.astype(np.int64)
+    if num_samples is not None and len(labels) != num_samples:
+        raise LabelError(f"{len(labels)} labels for {num_samples} rows of scores")
+    if labels.size:
+        bad = (labels < 0) | (labels >= num_classes)
+        if bad.any():
+            where = int(np.argmax(bad))
+            raise LabelError(f"label {labels[where]} at position {where} is out of range: "
+                             f"with {num_classes} classes labels must lie in "
+                             f"[0, {num_classes - 1}] ({int(bad.sum())} bad labels in all)")
+    return labels
+
+
+def cross_entropy(scores, labels, reduction="mean", label_smoothing=0.0, ignore_index=-100):
     """PyTorch's cross_entropy on (N, classes) scores and integer labels: with
-    ``label_smoothing`` e the target is (1 - e) on the label plus e / classes everywhere."""
+    ``label_smoothing`` e the target is (1 - e) on the label plus e / classes everywhere.
+    Samples labelled ``ignore_index`` (padding) add nothing, and the mean is over the others;
+    any other label outside 0..classes-1 is an error, not a pick from the end."""
     scores = as_tensor(scores)
     if scores.ndim != 2:
         raise ShapeError(f"cross_entropy takes scores of shape (N, classes), got {scores.shape}")
-    labels = np.asarray(labels)
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"label_smoothing must be in [0, 1], not {label_smoothing}")
-    logp = cgf.log_softmax(scores, axis=1)
     n, classes = scores.shape
+    labels = np.asarray(labels.data if isinstance(labels, Tensor) else labels)
+    kept = labels != ignore_index
+    labels = check_labels(np.where(kept, labels, 0), classes, n)
+    logp = cgf.log_softmax(scores, axis=1)
     picked = -logp[backend.arange(n), labels]
     if label_smoothing:
         picked = (1.0 - label_smoothing) * picked - (label_smoothing / classes) * logp.sum(axis=1)
+    if kept.all():
+        return _reduced(picked, reduction, "cross_entropy")
+    picked = picked * kept.astype(picked.dtype)
+    if reduction == "mean":  # over the samples not ignored (none left: nan, as in PyTorch)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return picked.sum() / picked.dtype.type(kept.sum())
     return _reduced(picked, reduction, "cross_entropy")
 
 
@@ -329,3 +389,51 @@ def flatten(x):
     return x.reshape(x.shape[0], -1)
 
 
+
+
+# ----- recurrent steps -------------------------------------------------------------------------
+# Each step takes ``gates_x``, the input's share of every gate block (x W_ih^T + b_ih), so a
+# layer over time projects all steps' inputs in one matmul and only h W_hh^T is per step.
+# ``weight_hh_t`` is W_hh already transposed, (H, G*H), for the same reason.
+def rnn_step(gates_x, h, weight_hh_t, bias_hh=None, nonlinearity="tanh"):
+    """h' = tanh(gates_x + h W_hh^T + b_hh) (or relu)."""
+    pre = gates_x + h @ weight_hh_t
+    if bias_hh is not None:
+        pre = pre + bias_hh
+    return cgf.tanh(pre) if nonlinearity == "tanh" else cgf.relu(pre)
+
+
+def lstm_step(gates_x, state, weight_hh_t, bias_hh=None):
+    """PyTorch's gate order (i, f, g, o): c' = f * c + i * g, h' = o * tanh(c')."""
+    h, c = state
+    pre = gates_x + h @ weight_hh_t
+    if bias_hh is not None:
+        pre = pre + bias_hh
+    H = h.shape[-1]
+    i, f = cgf.sigmoid(pre[:, :H]), cgf.sigmoid(pre[:, H:2 * H])
+    g, o = cgf.tanh(pre[:, 2 * H:3 * H]), cgf.sigmoid(pre[:, 3 * H:])
+    c = f * c + i * g
+    return o * cgf.tanh(c), c
+
+
+def gru_step(gates_x, h, weight_hh_t, bias_hh=None):
+    """PyTorch's GRU, gate order (r, z, n): r = sigma(x_r + h_r), z = sigma(x_z + h_z),
+    n = tanh(x_n + r * h_n) where h_n = h W_hn^T + b_hn, and h' = (1 - z) * n + z * h."""
+    hidden = h @ weight_hh_t
+    if bias_hh is not None:
+        hidden = hidden + bias_hh
+    H = h.shape[-1]
+    r = cgf.sigmoid(gates_x[:, :H] + hidden[:, :H])
+    z = cgf.sigmoid(gates_x[:, H:2 * H] + hidden[:, H:2 * H])
+    n = cgf.tanh(gates_x[:, 2 * H:] + r * hidden[:, 2 * H:])
+    return n + z * (h - n)
+
+
+def input_gates(x, weight_ih, bias_ih=None):
+    """x W_ih^T + b_ih over the last axis: every gate block's input share at once."""
+    x = as_tensor(x)
+    lead = x.shape[:-1]
+    out = x.reshape(-1, x.shape[-1]) @ weight_ih.T
+    if bias_ih is not None:
+        out = out + bias_ih
+    return out.reshape(*lead, weight_ih.shape[0])

@@ -1,6 +1,7 @@
 """Layers: Linear, Conv2d, pooling, activations, Dropout, BatchNorm, LayerNorm, Embedding,
-Flatten, Identity, Sequential, ModuleList, and the loss classes. Names, arguments and
-defaults are PyTorch's, so code and habits carry over.
+Flatten, Identity, Sequential, ModuleList, the recurrent layers (RNN, LSTM, GRU and their
+cells) and the loss classes. Names, arguments and defaults are PyTorch's, so code and habits
+carry over.
 
 Parameters are float32 unless ``dtype=`` says otherwise (float64 for gradient checks).
 Weights start from He initialisation (right for ReLU networks) unless ``init=`` names
@@ -13,6 +14,8 @@ another (``"xavier"`` for tanh/sigmoid networks); biases start at zero.
 >>> net(np.zeros((2, 1, 8, 8), dtype=np.float32)).shape
 (2, 10)
 """
+
+import numbers
 
 import numpy as np
 
@@ -267,12 +270,24 @@ class GroupNorm(Module):
 
 class Embedding(Module):
     """A table of ``num_embeddings`` vectors; integer indices pick rows (word vectors). The
-    gradient adds up into each row picked, once per time it was picked."""
+    gradient adds up into each row picked, once per time it was picked. The row
+    ``padding_idx`` (negative: from the end), as in PyTorch, starts at zeros and gets no
+    gradient, so padding stays a zero vector."""
 
-    def __init__(self, num_embeddings, embedding_dim, rng=None, dtype=np.float32):
+    def __init__(self, num_embeddings, embedding_dim, padding_idx=None, rng=None,
+                 dtype=np.float32):
         self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
-        self.weight = Parameter(generator(rng).standard_normal(
-            (num_embeddings, embedding_dim)).astype(dtype))
+        if padding_idx is not None:
+            if not -num_embeddings <= padding_idx < num_embeddings:
+                raise ValueError(f"Embedding({num_embeddings}, {embedding_dim}): padding_idx "
+                                 f"must lie in -{num_embeddings}..{num_embeddings - 1}, not "
+                                 f"{padding_idx}")
+            padding_idx %= num_embeddings
+        self.padding_idx = padding_idx
+        table = generator(rng).standard_normal((num_embeddings, embedding_dim)).astype(dtype)
+        if padding_idx is not None:
+            table[padding_idx] = 0
+        self.weight = Parameter(table)
 
     def forward(self, indices):
         indices = np.asarray(indices.data if isinstance(indices, Tensor) else indices)
@@ -282,20 +297,27 @@ class Embedding(Module):
         if outside.size:
             raise IndexError(f"Embedding({self.num_embeddings}, {self.embedding_dim}): index "
                              f"{int(outside[0])} is outside 0..{self.num_embeddings - 1}")
-        return self.weight[indices]
+        rows = self.weight[indices]
+        if self.padding_idx is None:
+            return rows
+        # the padding row's value, without a gradient: where() sends it only to the others
+        return cgf.where((indices != self.padding_idx)[..., None], rows, rows.data)
 
     def extra_repr(self):
         return f"{self.num_embeddings}, {self.embedding_dim}"
 
 
 class CrossEntropyLoss(Module):
-    """Softmax cross-entropy of (N, classes) scores against integer labels."""
+    """Softmax cross-entropy of (N, classes) scores against integer labels; labels equal to
+    ``ignore_index`` (PyTorch's -100, for padding) are left out."""
 
-    def __init__(self, reduction="mean", label_smoothing=0.0):
+    def __init__(self, reduction="mean", label_smoothing=0.0, ignore_index=-100):
         self.reduction, self.label_smoothing = reduction, float(label_smoothing)
+        self.ignore_index = ignore_index
 
     def forward(self, scores, labels):
-        return F.cross_entropy(scores, labels, self.reduction, self.label_smoothing)
+        return F.cross_entropy(scores, labels, self.reduction, self.label_smoothing,
+                               self.ignore_index)
 
 
 class MSELoss(Module):
@@ -433,41 +455,111 @@ class Dropout2d(Dropout):
 
 
 # ----- recurrent layers ------------------------------------------------------------------------
-class _RecurrentCell(Module):
-    """Shared by the cells: PyTorch's parameter names and layout, weight_ih (G*H, input) and
-    weight_hh (G*H, H) for G gate blocks, uniform(-1/sqrt(H), 1/sqrt(H)) initialisation."""
+# PyTorch's parameter layout: weight_ih (G*H, input), weight_hh (G*H, H), bias_ih and bias_hh
+# (G*H,) for G gate blocks, all drawn from uniform(-1/sqrt(H), 1/sqrt(H)).
+def _recurrent_weights(gen, blocks, input_size, hidden_size, bias, dtype):
+    rows, bound = blocks * hidden_size, 1.0 / np.sqrt(hidden_size)
+
+    def uniform(*shape):
+        return Parameter(gen.uniform(-bound, bound, shape).astype(dtype))
+    return {"weight_ih": uniform(rows, input_size), "weight_hh": uniform(rows, hidden_size),
+            "bias_ih": uniform(rows) if bias else None, "bias_hh": uniform(rows) if bias else None}
+
+
+def _checked_state_parts(module, state, want, shape, layout):
+    """The parts of a given state (h, or h and c) as tensors reshaped to ``shape``, after
+    checking each has shape ``want``; None for no state."""
+    parts = module._state_parts(state)
+    if parts is None:
+        return None
+    checked = []
+    for name, part in zip(module._state_names, parts, strict=True):
+        part = as_tensor(part)
+        if part.shape != want:
+            raise cg_errors.ShapeError(f"{type(module).__name__}: the initial {name} should "
+                                       f"have shape {want}{layout}, got {part.shape}")
+        checked.append(part.reshape(shape))
+    return checked
+
+
+class _OnePartState:
+    """The state of an RNN or a GRU: h alone."""
+
+    _state_names = ("h",)
+    _state_count = 1
+
+    def _state_parts(self, state):
+        return None if state is None else (state,)
+
+    def _state_of(self, parts):
+        return parts[0]
+
+
+class _TwoPartState:
+    """The LSTM's state (h, c)."""
+
+    _state_names = ("h", "c")
+    _state_count = 2
+
+    def _state_parts(self, state):
+        if state is None:
+            return None
+        if not isinstance(state, (tuple, list)) or len(state) != 2:
+            raise TypeError(f"{type(self).__name__}: the state is a pair (h, c), not "
+                            f"{type(state).__name__}")
+        return tuple(state)
+
+    def _state_of(self, parts):
+        return tuple(parts)
+
+
+class _RecurrentCell(_OnePartState, Module):
+    """One step of a recurrent layer, with PyTorch's names ``weight_ih``, ``weight_hh``,
+    ``bias_ih``, ``bias_hh``. Input (N, input_size) or unbatched (input_size,)."""
 
     blocks = 1
 
     def __init__(self, input_size, hidden_size, bias=True, rng=None, dtype=np.float32):
         self.input_size, self.hidden_size = input_size, hidden_size
-        rows, bound = self.blocks * hidden_size, 1.0 / np.sqrt(hidden_size)
-        gen = generator(rng)
+        for name, value in _recurrent_weights(generator(rng), self.blocks, input_size,
+                                              hidden_size, bias, dtype).items():
+            setattr(self, name, value)
 
-        def uniform(*shape):
-            return Parameter(gen.uniform(-bound, bound, shape).astype(dtype))
-        self.weight_ih = uniform(rows, input_size)
-        self.weight_hh = uniform(rows, hidden_size)
-        self.bias_ih = uniform(rows) if bias else None
-        self.bias_hh = uniform(rows) if bias else None
-
-    def _pre(self, x, h):
-        """x W_ih^T + h W_hh^T (+ biases): every gate block's input at once."""
+    def forward(self, x, state=None):
         x = as_tensor(x)
-        if x.ndim != 2 or x.shape[1] != self.input_size:
+        if x.ndim not in (1, 2) or x.shape[-1] != self.input_size:
             raise cg_errors.ShapeError(
                 f"{type(self).__name__}({self.input_size}, {self.hidden_size}) expects input of "
-                f"shape (batch, {self.input_size}), got {x.shape}")
-        pre = x @ self.weight_ih.T + h @ self.weight_hh.T
-        if self.bias_ih is not None:
-            pre = pre + self.bias_ih + self.bias_hh
-        return pre
+                f"shape (batch, {self.input_size}) or ({self.input_size},), got {x.shape}")
+        unbatched = x.ndim == 1
+        if unbatched:
+            x = x.reshape(1, -1)
+        state = self._checked_state(state, x.shape[0], unbatched)
+        new = self._step(F.input_gates(x, self.weight_ih, self.bias_ih), state,
+                         self.weight_hh.T, self.bias_hh)
+        if unbatched:
+            new = new.reshape(-1) if isinstance(new, Tensor) else tuple(s.reshape(-1)
+                                                                        for s in new)
+        return new
 
-    def _zeros(self, x):
-        return backend.zeros((np.shape(x)[0], self.hidden_size), dtype=self.weight_ih.dtype)
+    def _checked_state(self, state, batch, unbatched):
+        """The state as (N, H) tensors, zeros when None."""
+        want = (self.hidden_size,) if unbatched else (batch, self.hidden_size)
+        parts = _checked_state_parts(self, state, want, (batch, self.hidden_size), "")
+        if parts is None:
+            zeros = as_tensor(backend.zeros((batch, self.hidden_size),
+                                            dtype=self.weight_ih.dtype))
+            parts = [zeros] * self._state_count
+        return self._state_of(parts)
 
     def extra_repr(self):
         return f"{self.input_size}, {self.hidden_size}"
+
+
+def _checked_nonlinearity(nonlinearity):
+    if nonlinearity not in ("tanh", "relu"):
+        raise ValueError(f"nonlinearity must be 'tanh' or 'relu', not {nonlinearity!r}")
+    return nonlinearity
 
 
 class RNNCell(_RecurrentCell):
@@ -475,98 +567,177 @@ class RNNCell(_RecurrentCell):
 
     def __init__(self, input_size, hidden_size, bias=True, nonlinearity="tanh", rng=None,
                  dtype=np.float32):
-        if nonlinearity not in ("tanh", "relu"):
-            raise ValueError(f"nonlinearity must be 'tanh' or 'relu', not {nonlinearity!r}")
+        self.nonlinearity = _checked_nonlinearity(nonlinearity)
         super().__init__(input_size, hidden_size, bias, rng, dtype)
-        self.nonlinearity = nonlinearity
 
-    def forward(self, x, h=None):
-        pre = self._pre(x, self._zeros(x) if h is None else h)
-        return cgf.tanh(pre) if self.nonlinearity == "tanh" else cgf.relu(pre)
+    def _step(self, gates_x, h, weight_hh_t, bias_hh):
+        return F.rnn_step(gates_x, h, weight_hh_t, bias_hh, self.nonlinearity)
 
 
-class LSTMCell(_RecurrentCell):
+class LSTMCell(_TwoPartState, _RecurrentCell):
     """The LSTM step with PyTorch's gate order (input, forget, cell, output):
     c' = f * c + i * g, h' = o * tanh(c'). ``state`` is (h, c), zeros when None."""
 
     blocks = 4
-
-    def forward(self, x, state=None):
-        h, c = (self._zeros(x), self._zeros(x)) if state is None else state
-        pre = self._pre(x, h)
-        H = self.hidden_size
-        i, f = cgf.sigmoid(pre[:, :H]), cgf.sigmoid(pre[:, H:2 * H])
-        g, o = cgf.tanh(pre[:, 2 * H:3 * H]), cgf.sigmoid(pre[:, 3 * H:])
-        c = f * c + i * g
-        return o * cgf.tanh(c), c
+    _step = staticmethod(F.lstm_step)
 
 
-class _Recurrent(Module):
-    """A cell run over time, ``num_layers`` deep; input (T, N, I), or (N, T, I) with
-    ``batch_first``. Returns the last layer's output at every step and the final state."""
+class GRUCell(_RecurrentCell):
+    """The GRU step with PyTorch's gate order (reset, update, new):
+    r = sigma(W_ir x + b_ir + W_hr h + b_hr), z likewise, n = tanh(W_in x + b_in +
+    r * (W_hn h + b_hn)), h' = (1 - z) * n + z * h."""
 
-    cell = None
+    blocks = 3
+    _step = staticmethod(F.gru_step)
+
+
+class _Recurrent(_OnePartState, Module):
+    """A recurrent step run over time, ``num_layers`` deep, as PyTorch lays it out.
+
+    Input (T, N, input_size), (N, T, input_size) with ``batch_first``, or unbatched
+    (T, input_size). Parameters ``weight_ih_l{k}``, ``weight_hh_l{k}``, ``bias_ih_l{k}``,
+    ``bias_hh_l{k}`` per layer k, and the same with ``_reverse`` for the backward direction of a
+    ``bidirectional`` layer, whose output is the two directions' concatenated on the feature
+    axis. ``dropout`` applies to each layer's output but the last's, in training mode only.
+    Returns the output of the last layer at every step, (T, N, D*H) (D = 2 if bidirectional),
+    and the final state: h_n (and c_n for the LSTM) of shape (num_layers*D, N, H), layer k's
+    directions at 2k and 2k+1.
+    """
+
+    blocks = 1
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
-                 dropout=0.0, bidirectional=False, rng=None, dtype=np.float32, **cell_options):
-        if bidirectional:
-            raise NotImplementedError(f"{type(self).__name__}: bidirectional=True is not "
-                                      f"supported; run a second layer on the reversed input")
-        if dropout:
-            raise NotImplementedError(f"{type(self).__name__}: dropout between layers is not "
-                                      f"supported; put nn.Dropout between single layers")
+                 dropout=0.0, bidirectional=False, rng=None, dtype=np.float32):
+        name = type(self).__name__
+        for what, value in (("input_size", input_size), ("hidden_size", hidden_size),
+                            ("num_layers", num_layers)):
+            if not isinstance(value, numbers.Integral) or value < 1:
+                raise ValueError(f"{name}: {what} must be a positive integer, not {value!r}")
+        if not (isinstance(dropout, numbers.Real) and 0 <= dropout < 1):
+            raise ValueError(f"{name}: dropout must be a probability in [0, 1), not {dropout!r}")
         self.input_size, self.hidden_size = input_size, hidden_size
-        self.num_layers, self.batch_first = num_layers, batch_first
+        self.num_layers, self.bias, self.batch_first = num_layers, bias, batch_first
+        self.dropout, self.bidirectional = float(dropout), bool(bidirectional)
         gen = generator(rng)
-        self.cells = ModuleList([
-            self.cell(input_size if k == 0 else hidden_size, hidden_size, bias, rng=gen,
-                      dtype=dtype, **cell_options) for k in range(num_layers)])
+        self._dropout_rng = None if rng is None else gen
+        directions = 2 if bidirectional else 1
+        for k in range(num_layers):
+            width = input_size if k == 0 else hidden_size * directions
+            for suffix in self._suffixes(k):
+                for pname, value in _recurrent_weights(gen, self.blocks, width, hidden_size,
+                                                       bias, dtype).items():
+                    setattr(self, pname + suffix, value)
+
+    def _suffixes(self, k):
+        return (f"_l{k}", f"_l{k}_reverse") if self.bidirectional else (f"_l{k}",)
+
+    def _legacy_state_names(self):
+        # checkpoints of circuitgrad's first LSTM/RNN kept each layer in a cell, cells.{k}
+        return {f"cells.{k}.{pname}": f"{pname}_l{k}" for k in range(self.num_layers)
+                for pname in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")}
 
     def forward(self, x, state=None):
         x = as_tensor(x)
-        if x.ndim != 3:
+        name = type(self).__name__
+        if x.ndim not in (2, 3) or x.shape[-1] != self.input_size:
+            layout = "(batch, time, features)" if self.batch_first else \
+                "(time, batch, features)"
             raise cg_errors.ShapeError(
-                f"{type(self).__name__} expects input of shape "
-                f"{'(batch, time, features)' if self.batch_first else '(time, batch, features)'}"
-                f", got {x.shape}")
-        if self.batch_first:
+                f"{name}({self.input_size}, {self.hidden_size}) expects input of shape "
+                f"{layout} or unbatched (time, features), with {self.input_size} features, "
+                f"got {x.shape}")
+        unbatched = x.ndim == 2
+        if unbatched:
+            x = x.reshape(x.shape[0], 1, x.shape[1])
+        elif self.batch_first:
             x = x.transpose(1, 0, 2)
-        steps = [x[t] for t in range(x.shape[0])]
-        finals = []
-        for k, cell in enumerate(self.cells):
-            s = None if state is None else self._layer_state(state, k)
+        steps, batch = x.shape[:2]
+        initial = self._initial(state, batch, unbatched)
+        finals, layer_input = [], x
+        for k in range(self.num_layers):
             outputs = []
-            for xt in steps:
-                s = cell(xt, s)
-                outputs.append(s if isinstance(s, Tensor) else s[0])
-            steps = outputs
-            finals.append(s)
-        out = cgf.stack(steps, axis=1 if self.batch_first else 0)
-        return out, self._final(finals)
+            for d, suffix in enumerate(self._suffixes(k)):
+                gates_x = F.input_gates(layer_input, getattr(self, "weight_ih" + suffix),
+                                        getattr(self, "bias_ih" + suffix))
+                weight_hh_t = getattr(self, "weight_hh" + suffix).T
+                bias_hh = getattr(self, "bias_hh" + suffix)
+                s = initial[len(finals)]
+                hs = [None] * steps
+                for t in (range(steps) if d == 0 else range(steps - 1, -1, -1)):
+                    s = self._step(gates_x[t], s, weight_hh_t, bias_hh)
+                    hs[t] = s if isinstance(s, Tensor) else s[0]
+                outputs.append(cgf.stack(hs, axis=0))
+                finals.append(s)
+            layer_input = outputs[0] if len(outputs) == 1 else cgf.concatenate(outputs, axis=2)
+            if self.dropout and self.training and k < self.num_layers - 1:
+                layer_input = F.dropout(layer_input, self.dropout, True, self._dropout_rng)
+        out = layer_input
+        if unbatched:
+            out = out.reshape(steps, -1)
+        elif self.batch_first:
+            out = out.transpose(1, 0, 2)
+        return out, self._final(finals, unbatched)
+
+    def _initial(self, state, batch, unbatched):
+        """Per (layer, direction): the initial state, zeros when None."""
+        count = self.num_layers * (2 if self.bidirectional else 1)
+        want = (count, self.hidden_size) if unbatched else (count, batch, self.hidden_size)
+        layout = f" (num_layers * directions, {'' if unbatched else 'batch, '}hidden_size)"
+        parts = _checked_state_parts(self, state, want, (count, batch, self.hidden_size),
+                                     layout)
+        if parts is None:
+            zeros = as_tensor(backend.zeros((batch, self.hidden_size),
+                                            dtype=self.weight_ih_l0.dtype))
+            return [self._state_of([zeros] * self._state_count)] * count
+        return [self._state_of([p[i] for p in parts]) for i in range(count)]
+
+    def _final(self, finals, unbatched):
+        parts = [[s] if isinstance(s, Tensor) else list(s) for s in finals]
+        stacked = [cgf.stack([p[j] for p in parts], axis=0) for j in range(self._state_count)]
+        if unbatched:
+            stacked = [s.reshape(len(finals), self.hidden_size) for s in stacked]
+        return self._state_of(stacked)
+
+    _state_names = ("h_0",)
 
     def extra_repr(self):
-        return f"{self.input_size}, {self.hidden_size}, num_layers={self.num_layers}"
+        text = f"{self.input_size}, {self.hidden_size}"
+        if self.num_layers != 1:
+            text += f", num_layers={self.num_layers}"
+        for option, default in (("bias", True), ("batch_first", False), ("dropout", 0.0),
+                                ("bidirectional", False)):
+            if getattr(self, option) != default:
+                text += f", {option}={getattr(self, option)}"
+        return text
 
 
 class RNN(_Recurrent):
-    """Elman RNN over time; ``state`` and the final state are h of shape (layers, N, H)."""
+    """Elman RNN over time (``nonlinearity`` "tanh" or "relu"); ``state`` and the final
+    state are h of shape (num_layers * directions, N, H)."""
 
-    cell = RNNCell
+    def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True,
+                 batch_first=False, dropout=0.0, bidirectional=False, rng=None,
+                 dtype=np.float32):
+        self.nonlinearity = _checked_nonlinearity(nonlinearity)
+        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
+                         bidirectional, rng, dtype)
 
-    def _layer_state(self, state, k):
-        return state[k]
-
-    def _final(self, finals):
-        return cgf.stack(finals, axis=0)
+    def _step(self, gates_x, h, weight_hh_t, bias_hh):
+        return F.rnn_step(gates_x, h, weight_hh_t, bias_hh, self.nonlinearity)
 
 
-class LSTM(_Recurrent):
-    """LSTM over time; ``state`` and the final state are (h, c), each (layers, N, H)."""
+class LSTM(_TwoPartState, _Recurrent):
+    """LSTM over time; ``state`` and the final state are (h, c), each of shape
+    (num_layers * directions, N, H)."""
 
-    cell = LSTMCell
+    blocks = 4
+    _state_names = ("h_0", "c_0")
+    _step = staticmethod(F.lstm_step)
 
-    def _layer_state(self, state, k):
-        return state[0][k], state[1][k]
 
-    def _final(self, finals):
-        return cgf.stack([h for h, _ in finals], axis=0), cgf.stack([c for _, c in finals], axis=0)
+class GRU(_Recurrent):
+    """GRU over time (PyTorch's equations, see :class:`GRUCell`); ``state`` and the final
+    state are h of shape (num_layers * directions, N, H)."""
+
+    blocks = 3
+    _step = staticmethod(F.gru_step)

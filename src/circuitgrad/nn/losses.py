@@ -15,42 +15,14 @@ into an index error deep inside a gate or a silently wrong loss.
 array([[-0.341,  0.242,  0.099]])
 """
 
-import numpy as np
 
 from .. import backend
 from .. import functions as cgf
 from ..errors import ShapeError
 from ..gates import nn as gates
-from ..tensor import Tensor, apply, as_tensor
+from ..tensor import apply, as_tensor
 from . import functional
-
-
-class LabelError(ValueError):
-    """Labels that do not fit the scores: wrong shape, not integers, or out of range."""
-
-
-def check_labels(labels, num_classes, num_samples=None):
-    """Labels as an integer array, or a LabelError saying exactly what is wrong with them."""
-    labels = labels.data if isinstance(labels, Tensor) else labels
-    labels = np.asarray(labels)
-    if labels.ndim != 1:
-        raise LabelError(f"labels must be a 1-d array of class indices, got shape "
-                         f"{labels.shape}")
-    if labels.dtype.kind not in "iu":
-        if labels.dtype.kind != "f" or not np.all(np.isfinite(labels)) \
-                or np.any(labels != np.round(labels)):
-            raise LabelError(f"labels must be integer class indices, got dtype {labels.dtype}")
-        labels = labels.astype(np.int64)
-    if num_samples is not None and len(labels) != num_samples:
-        raise LabelError(f"{len(labels)} labels for {num_samples} rows of scores")
-    if labels.size:
-        bad = (labels < 0) | (labels >= num_classes)
-        if bad.any():
-            where = int(np.argmax(bad))
-            raise LabelError(f"label {labels[where]} at position {where} is out of range: "
-                             f"with {num_classes} classes labels must lie in "
-                             f"[0, {num_classes - 1}] ({int(bad.sum())} bad labels in all)")
-    return labels
+from .functional import LabelError, check_labels  # noqa: F401 -- nn's names for them
 
 
 def _scores(scores, what):

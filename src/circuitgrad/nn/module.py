@@ -199,6 +199,7 @@ class Module:
         as it was. The values are copied: training the module afterwards does not change
         ``state``, and two modules loaded from one dict do not share their parameters.
         """
+        state = self._renamed_legacy_keys(state)
         params = dict(self.named_parameters())
         buffers = dict(self.named_buffers())
         expected = {**{k: p.shape for k, p in params.items()},
@@ -220,6 +221,17 @@ class Module:
         for name, b in buffers.items():
             owner, attr = self._owner(name)
             setattr(owner, attr, np.array(state[name], dtype=b.dtype))
+
+    def _legacy_state_names(self):
+        """{old name: current name} of state entries this layer once saved under another
+        name, relative to the layer; files written before a rename keep loading."""
+        return {}
+
+    def _renamed_legacy_keys(self, state):
+        renames = {_join(prefix, old): _join(prefix, new)
+                   for prefix, module in self.named_modules()
+                   for old, new in module._legacy_state_names().items()}
+        return {renames.get(k, k): v for k, v in state.items()}
 
     def save(self, path):
         """Write the state and the architecture to a ``.npz`` file (``nn.load`` makes the

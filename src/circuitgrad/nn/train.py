@@ -23,6 +23,7 @@ import time
 import numpy as np
 
 from .. import backend
+from ..i18n import english, locale_lang, render, translator
 from ..outdir import out_dir_problem
 from . import (
     GELU,
@@ -115,75 +116,89 @@ def load_digits_split(model="mlp"):
     return load_split("digits", model)
 
 
-def _whole_number(least):
+def _whole_number(least, _=english):
     """An argparse type: a whole number of at least ``least`` (bad ones exit 2, one line)."""
     def whole_number(text):
         try:
             value = int(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}") from None
+            raise argparse.ArgumentTypeError(_("expected a whole number, not {text}").format(
+                text=repr(text))) from None
         if value < least:
-            raise argparse.ArgumentTypeError(f"must be at least {least}, not {value}")
+            raise argparse.ArgumentTypeError(_("must be at least {least}, not {value}").format(
+                least=least, value=value))
         return value
     return whole_number
 
 
-def _positive_number(text):
+def _positive_number(_=english):
     """An argparse type: a finite number above 0 (float() also reads 'inf' and 'nan')."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, not {text!r}") from None
-    if not (value > 0 and math.isfinite(value)):
-        raise argparse.ArgumentTypeError(f"must be a finite number above 0, not {text}")
-    return value
+    def positive_number(text):
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(_("expected a number, not {text}").format(
+                text=repr(text))) from None
+        if not (value > 0 and math.isfinite(value)):
+            raise argparse.ArgumentTypeError(
+                _("must be a finite number above 0, not {text}").format(text=text))
+        return value
+    return positive_number
 
 
 def add_arguments(parser):
-    """Add the ``train`` sub-command's arguments to an argparse parser."""
+    """Add the ``train`` sub-command's arguments to an argparse parser (their help in the
+    language of its ``translate``, where the ``circuitgrad`` command gives it one)."""
+    _ = getattr(parser, "translate", english)
     parser.add_argument("dataset", choices=sorted(DATASETS),
-                        help="the data set (scikit-learn's bundled 8x8 digits, or its wine "
-                             "measurements: 13 features, 3 classes)")
+                        help=_("the data set (scikit-learn's bundled 8x8 digits, or its wine "
+                               "measurements: 13 features, 3 classes)"))
     parser.add_argument("--model", choices=sorted(DEFAULTS), default="mlp",
-                        help="network to train (default: mlp)")
-    parser.add_argument("--epochs", type=_whole_number(1), default=None,
-                        help="passes over the training set (default: 30 mlp, 15 convnet)")
-    parser.add_argument("--seed", type=_whole_number(0), default=0,
-                        help="seed of initialisation, shuffling and dropout (default: 0)")
-    parser.add_argument("--lr", type=_positive_number, default=None,
-                        help="Adam learning rate, cosine-decayed (default: 0.01)")
-    parser.add_argument("--batch-size", type=_whole_number(1), default=64, help="default: 64")
+                        help=_("network to train (default: mlp)"))
+    parser.add_argument("--epochs", type=_whole_number(1, _), default=None,
+                        help=_("passes over the training set (default: 30 mlp, 15 convnet)"))
+    parser.add_argument("--seed", type=_whole_number(0, _), default=0,
+                        help=_("seed of initialisation, shuffling and dropout (default: 0)"))
+    parser.add_argument("--lr", type=_positive_number(_), default=None,
+                        help=_("Adam learning rate, cosine-decayed (default: 0.01)"))
+    parser.add_argument("--batch-size", type=_whole_number(1, _), default=64,
+                        help=_("examples per training step (default: 64)"))
     parser.add_argument("--out-dir", default=".",
-                        help="where the plot and the parameters are written (default: .)")
-    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+                        help=_("where the plot and the parameters are written (default: .)"))
+    parser.add_argument("--no-progress", action="store_true",
+                        help=_("hide the progress bar"))
     parser.add_argument("--compile", action="store_true",
-                        help="run each training step as generated NumPy code (cg.compile), "
-                             "traced once per batch shape")
+                        help=_("run each training step as generated NumPy code (cg.compile), "
+                               "traced once per batch shape"))
     return parser
 
 
 def run(args):
-    """Train as ``args`` says; returns the process exit code (0 on success)."""
+    """Train as ``args`` says (its messages in ``args.lang``, else the locale's language);
+    returns the process exit code (0 on success)."""
+    _ = translator(getattr(args, "lang", None) or locale_lang())
     # where the results go is checked now, not after the training it would waste
     if args.model in CONVOLUTIONAL and not DATASETS[args.dataset]["images"]:
-        print(f"circuitgrad train: error: --model {args.model} needs images; {args.dataset} "
-              f"has none (use mlp or mlp-norm)", file=sys.stderr)
+        print(_("circuitgrad train: error: --model {model} needs images; {dataset} has none "
+                "(use mlp or mlp-norm)").format(model=args.model, dataset=args.dataset),
+              file=sys.stderr)
         return 2
     stem = os.path.join(args.out_dir, f"{args.dataset}-{args.model}")
     problem = out_dir_problem(args.out_dir)
     for path in (stem + ".npz", stem + ".png"):
         if not problem and os.path.isdir(path):
-            problem = f"cannot write {path}: it is a folder"
+            problem = _("cannot write {path}: it is a folder").format(path=path)
     if problem:
-        print(f"circuitgrad train: error: --out-dir: {problem}", file=sys.stderr)
+        print(_("circuitgrad train: error: --out-dir: {problem}").format(
+            problem=render(problem, _)), file=sys.stderr)
         return 2
     try:
         import matplotlib  # noqa: F401  (checked here, used at the end)
         import sklearn  # noqa: F401
         from tqdm import tqdm
     except ImportError as err:
-        print(f"circuitgrad train: {err.name} is missing; install the training extras with "
-              f"pip install 'circuitgrad[train]'", file=sys.stderr)
+        print(_("circuitgrad train: {name} is missing; install the training extras with "
+                "pip install 'circuitgrad[train]'").format(name=err.name), file=sys.stderr)
         return 2
     defaults = DEFAULTS[args.model]
     epochs = defaults["epochs"] if args.epochs is None else args.epochs
@@ -222,27 +237,31 @@ def run(args):
     except ValueError as err:  # fit(compile=True) refuses a model with Dropout or BatchNorm
         if not args.compile:
             raise
-        print(f"circuitgrad train: error: --compile: {err} (--model convnet-gn has neither)",
-              file=sys.stderr)
+        print(_("circuitgrad train: error: --compile: {error} (--model convnet-gn has "
+                "neither)").format(error=err), file=sys.stderr)
         return 2
     seconds = time.perf_counter() - start
 
     test_accuracy = history["test_accuracy"][-1]
     right = round(test_accuracy * len(y_test))
-    print(f"test accuracy: {test_accuracy:.2%} ({right}/{len(y_test)}) - {args.model}, "
-          f"{epochs} epochs, seed {args.seed}, {seconds:.1f} s "
-          f"({seconds / epochs * 1000:.0f} ms per epoch)")
+    print(_("test accuracy: {accuracy} ({right}/{total}) - {model}, {epochs} epochs, seed "
+            "{seed}, {seconds} s ({ms} ms per epoch)").format(
+        accuracy=f"{test_accuracy:.2%}", right=right, total=len(y_test), model=args.model,
+        epochs=epochs, seed=args.seed, seconds=f"{seconds:.1f}",
+        ms=f"{seconds / epochs * 1000:.0f}"))
     try:  # checked up front, but the file system may still refuse (full, read-only)
         os.makedirs(args.out_dir, exist_ok=True)
         model.save(stem + ".npz")
         plot_history(history, stem + ".png",
                      title=f"{args.dataset}, {args.model}, seed {args.seed}")
     except OSError as err:
-        print(f"circuitgrad train: error: cannot save the results in {args.out_dir}: "
-              f"{err.strerror or err}", file=sys.stderr)
+        print(_("circuitgrad train: error: cannot save the results in {folder}: "
+                "{error}").format(folder=args.out_dir, error=err.strerror or err),
+              file=sys.stderr)
         return 2
-    print(f"saved the model to {stem}.npz (nn.load({stem + '.npz'!r}) makes it again) and the "
-          f"training curves to {stem}.png")
+    print(_("saved the model to {model} ({load} makes it again) and the training curves to "
+            "{curves}").format(model=stem + ".npz", load=f"nn.load({stem + '.npz'!r})",
+                               curves=stem + ".png"))
     return 0
 
 
