@@ -98,18 +98,21 @@ def freeze() -> None:
     gc.freeze()
 
 
-def time_block(fn: Callable[[], object], reps: int) -> float:
-    """Wall seconds for `reps` calls of fn, including collection of the garbage they leave.
+def time_block(fn: Callable[[], object], reps: int, clock: Callable[[], float] = time.perf_counter
+               ) -> float:
+    """Wall seconds (or `clock`'s: time.process_time for CPU time, which other processes on a
+    busy machine disturb less) for `reps` calls of fn, including collection of the garbage they
+    leave.
 
     Collecting before the clock starts and again before it stops bills each side for its own
     reference cycles, instead of whichever side happens to run when the collector fires.
     """
     gc.collect()
-    start = time.perf_counter()
+    start = clock()
     for _ in range(reps):
         fn()
     gc.collect()
-    return time.perf_counter() - start
+    return clock() - start
 
 
 def reps_for(fn: Callable[[], object], seconds: float) -> int:
@@ -127,6 +130,7 @@ def alternate(
     candidate_fn: Callable[[], object],
     blocks: int,
     reps: int | tuple[int, int],
+    clock: Callable[[], float] = time.perf_counter,
 ) -> Timing:
     """Time the two sides in alternating blocks; `reps` is one count or (baseline, candidate).
 
@@ -139,7 +143,7 @@ def alternate(
     sides = [(baseline_fn, base_reps, base), (candidate_fn, cand_reps, cand)]
     for block in range(blocks):
         for fn, n, out in sides if block % 2 == 0 else reversed(sides):
-            out.append(time_block(fn, n) / n)
+            out.append(time_block(fn, n, clock) / n)
     return Timing(base, cand)
 
 
@@ -150,11 +154,12 @@ def measure(
     *,
     blocks: int | None = None,
     reps: int | tuple[int, int] | None = None,
+    clock: Callable[[], float] = time.perf_counter,
 ) -> Timing:
     """`alternate` with each side's repetitions calibrated to fill cfg.block_seconds."""
     if reps is None:
         reps = (reps_for(baseline_fn, cfg.block_seconds), reps_for(candidate_fn, cfg.block_seconds))
-    return alternate(baseline_fn, candidate_fn, blocks or cfg.blocks, reps)
+    return alternate(baseline_fn, candidate_fn, blocks or cfg.blocks, reps, clock)
 
 
 def timing_row(

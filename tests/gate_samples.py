@@ -493,7 +493,24 @@ def nn_cases():
              "max_pool2d channels-last"),
         Case(nng.softmax_cross_entropy,
              lambda s: _xent_case(s), scores, "softmax_cross_entropy"),
+        # every block of the packed output gets a cotangent, activations included
+        Case(nng.lstm_cell, lambda pre, c: apply(nng.lstm_cell, (pre, c)), lstm_inputs,
+             "lstm_cell, all seven blocks"),
+        Case(nng.lstm_cell, _lstm_h_and_c, lstm_inputs, "lstm_cell as the LSTM reads it"),
     ]
+
+
+def lstm_inputs(rng, a, b):
+    """Pre-activations (..., 4H), wide enough to reach the saturated ends, and c (..., H)."""
+    dims = tuple(a)
+    hidden = max(dims[-1], 1) if dims else 2
+    lead = dims[:-1]
+    return [2 * normal(rng, lead + (4 * hidden,)), normal(rng, lead + (hidden,))]
+
+
+def _lstm_h_and_c(pre, c):
+    h, c_new = NF.lstm_cell(pre, c)  # the getitems of h and c only: the other blocks get 0
+    return h * c_new + c_new
 
 
 def _xent_case(s):

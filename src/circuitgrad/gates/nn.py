@@ -259,3 +259,150 @@ softmax_cross_entropy = Gate(
     text=Text(backward=_xent_text),
     vjp=(lambda g, out, scores, labels: g * _xent_local(scores, labels), None),
     jvp=(lambda t, out, scores, labels: (t * _xent_local(scores, labels)).sum(), None))
+
+
+# ----- the LSTM cell's pointwise part, fused --------------------------------------------------
+# An LSTM step (PyTorch's gate order i, f, g, o) as one gate: from the pre-activations
+# ``pre`` (..., 4H) and the old cell state ``c_prev`` (..., H)
+#
+#     i, f, o = sigmoid(pre_i), sigmoid(pre_f), sigmoid(pre_o);  g = tanh(pre_g)
+#     c = f * c_prev + i * g;  h = o * tanh(c)
+#
+# The output is packed, as linalg's several-output gates are (gates/linalg.py), along a new
+# first axis: [h, c, i, f, g, o, tanh(c)], shape (7, ..., H). h and c are what the layer
+# reads (out[0], out[1]); the activations ride along because the backward pass needs them,
+# and computing them again would cost the forward's transcendental passes over. The VJP
+# takes the cotangent of every block, so reading an activation is differentiated correctly
+# too. Backward, with dh, dc, ... the cotangents of the blocks:
+#
+#     dc_total = dc + (dh * o + dtanh_c) * (1 - tanh_c**2)     # c reaches h through tanh
+#     dpre = [(dc_total * g + di) * (1 - i) * i,  (dc_total * c_prev + df) * (1 - f) * f,
+#             (dc_total * i + dg) * (1 - g**2),   (dh * tanh_c + do) * (1 - o) * o]
+#     dc_prev = dc_total * f
+#
+# On arrays (a plain backward pass) the rules run as NumPy passes over whole blocks into
+# preallocated arrays: each block is contiguous, and ``pre``'s interleaved layout is read
+# once (forward) and written once (backward); NumPy is several times slower on the strided
+# (N, H) pieces of an (N, 4H) array. On Tensors (create_graph, forward mode) the same
+# formulas are written with operators, so they record gates and differentiate again.
+LSTM_BLOCKS = ("h", "c", "i", "f", "g", "o", "tanh_c")
+
+
+def _side_by_side(a, hidden):
+    """(..., 4H) seen as its four blocks, (4, ..., H): a strided view."""
+    lead = a.ndim - 1  # (np.moveaxis says the same, at many times the cost per call)
+    return a.reshape(a.shape[:-1] + (4, hidden)).transpose((lead,) + tuple(range(lead))
+                                                           + (lead + 1,))
+
+
+def _lstm_cell_forward(pre, c_prev):
+    if np.ndim(pre) < 1 or pre.shape[-1] % 4 or np.shape(c_prev) != pre.shape[:-1] + \
+            (pre.shape[-1] // 4,):
+        raise ShapeError(f"lstm_cell: the pre-activations must be (..., 4H) and the cell state "
+                         f"(..., H) with the same leading axes; got {np.shape(pre)} and "
+                         f"{np.shape(c_prev)}")
+    out = backend.empty((7,) + c_prev.shape, np.result_type(pre, c_prev))
+    h, c, i, f, g, o, tanh_c = out
+    acts = out[2:6]
+    np.negative(_side_by_side(pre, c_prev.shape[-1]), out=acts)  # the one strided read
+    with np.errstate(over="ignore"):  # exp(-x) -> inf where the sigmoid is 0: 1 / inf
+        for s in (out[2:4], o):       # sigmoid = 1 / (1 + exp(-x)) for i, f, o
+            np.exp(s, out=s)
+            s += 1
+            np.reciprocal(s, out=s)
+    np.tanh(g, out=g)                 # tanh(-x) = -tanh(x)
+    np.negative(g, out=g)
+    np.multiply(f, c_prev, out=c)
+    np.multiply(i, g, out=tanh_c)     # tanh_c as scratch
+    c += tanh_c
+    np.tanh(c, out=tanh_c)
+    np.multiply(o, tanh_c, out=h)
+    return out
+
+
+def _is_plain(*values):
+    return not any(isinstance(v, Wire) for v in values)
+
+
+def _lstm_cell_dc_total(g, out):
+    """The whole gradient reaching the new cell state c: its own, and through tanh(c) what
+    h and the tanh_c block send."""
+    if _is_plain(g, out):
+        total = np.multiply(g[0], out[5])
+        total += g[6]
+        slope = np.multiply(out[6], out[6])
+        np.subtract(1, slope, out=slope)
+        total *= slope
+        total += g[1]
+        return total
+    return (g[0] * out[5] + g[6]) * (1 - out[6] * out[6]) + g[1]
+
+
+def _lstm_cell_vjp_pre(g, out, pre, c_prev):
+    total = _lstm_cell_dc_total(g, out)
+    if _is_plain(g, out, c_prev):
+        acts = out[2:6]
+        d = np.multiply(g[2:6], 1, dtype=acts.dtype)  # (4, ..., H): the blocks' own cotangents
+        d[0] += np.multiply(total, out[4])  # plus what reaches them through c and h
+        d[1] += np.multiply(total, c_prev)
+        d[2] += np.multiply(total, out[2])
+        d[3] += np.multiply(g[0], out[6])
+        local = np.multiply(acts, acts)    # the local derivatives:
+        np.subtract(acts[:2], local[:2], out=local[:2])  # sigmoid: (1 - s) * s = s - s**2
+        np.subtract(acts[3], local[3], out=local[3])
+        np.subtract(1, local[2], out=local[2])           # tanh: 1 - g**2
+        d *= local
+        dpre = backend.empty(c_prev.shape[:-1] + (4 * c_prev.shape[-1],), acts.dtype)
+        _side_by_side(dpre, c_prev.shape[-1])[...] = d    # the one strided write
+        return dpre
+    h, c, i, f, gg, o, tanh_c = (out[k] for k in range(7))
+    return np.concatenate([(total * gg + g[2]) * ((1 - i) * i),
+                           (total * c_prev + g[3]) * ((1 - f) * f),
+                           (total * i + g[4]) * (1 - gg * gg),
+                           (g[0] * tanh_c + g[5]) * ((1 - o) * o)], axis=-1)
+
+
+def _lstm_cell_vjp_c(g, out, pre, c_prev):
+    total = _lstm_cell_dc_total(g, out)
+    if _is_plain(total, out):
+        total *= out[3]
+        return total
+    return total * out[3]
+
+
+def _lstm_cell_jvp_pre(t, out, pre, c_prev):
+    hidden = np.shape(c_prev)[-1]
+    h, c, i, f, gg, o, tanh_c = (out[k] for k in range(7))
+    ti = t[..., :hidden] * ((1 - i) * i)
+    tf = t[..., hidden:2 * hidden] * ((1 - f) * f)
+    tg = t[..., 2 * hidden:3 * hidden] * (1 - gg * gg)
+    to = t[..., 3 * hidden:] * ((1 - o) * o)
+    tc = tf * c_prev + ti * gg + tg * i
+    t_tanh_c = tc * (1 - tanh_c * tanh_c)
+    return np.stack([t_tanh_c * o + to * tanh_c, tc, ti, tf, tg, to, t_tanh_c])
+
+
+def _lstm_cell_jvp_c(t, out, pre, c_prev):
+    tc = t * out[3]
+    t_tanh_c = tc * (1 - out[6] * out[6])
+    zero = backend.zeros(np.shape(c_prev), np.result_type(out.dtype, t.dtype))
+    return np.stack([t_tanh_c * out[5], tc, zero, zero, zero, zero, t_tanh_c])
+
+
+def _lstm_cell_text(site, i):
+    """The backward formulas above, one expression over the packed output and gradient."""
+    total = "(dh * o + dtanh_c) * (1 - tanh_c**2) + dc"
+    if i == 1:
+        return (f"(lambda h, c, i, f, g, o, tanh_c, dh, dc, di, df, dg, do, dtanh_c: "
+                f"({total}) * f)(*{site.out}, *{site.g})")
+    return (f"(lambda c_prev, h, c, i, f, g, o, tanh_c, dh, dc, di, df, dg, do, dtanh_c: "
+            f"(lambda dc_total: concatenate([(dc_total * g + di) * (1 - i) * i, "
+            f"(dc_total * c_prev + df) * (1 - f) * f, (dc_total * i + dg) * (1 - g**2), "
+            f"(dh * tanh_c + do) * (1 - o) * o], axis=-1))({total}))"
+            f"({site.arg(1)}, *{site.out}, *{site.g})")
+
+
+lstm_cell = Gate(
+    "lstm_cell", _lstm_cell_forward, symbol="lstm", saves=(1,),  # reads c_prev, not pre
+    text=Text(backward=_lstm_cell_text),
+    vjp=(_lstm_cell_vjp_pre, _lstm_cell_vjp_c), jvp=(_lstm_cell_jvp_pre, _lstm_cell_jvp_c))

@@ -404,16 +404,27 @@ def rnn_step(gates_x, h, weight_hh_t, bias_hh=None, nonlinearity="tanh"):
 
 
 def lstm_step(gates_x, state, weight_hh_t, bias_hh=None):
-    """PyTorch's gate order (i, f, g, o): c' = f * c + i * g, h' = o * tanh(c')."""
+    """PyTorch's gate order (i, f, g, o): c' = f * c + i * g, h' = o * tanh(c').
+
+    The pointwise part is one gate, ``lstm_cell`` (see :mod:`circuitgrad.gates.nn`)."""
     h, c = state
     pre = gates_x + h @ weight_hh_t
     if bias_hh is not None:
         pre = pre + bias_hh
-    H = h.shape[-1]
-    i, f = cgf.sigmoid(pre[:, :H]), cgf.sigmoid(pre[:, H:2 * H])
-    g, o = cgf.tanh(pre[:, 2 * H:3 * H]), cgf.sigmoid(pre[:, 3 * H:])
-    c = f * c + i * g
-    return o * cgf.tanh(c), c
+    return lstm_cell(pre, c)
+
+
+def lstm_cell(pre, c):
+    """The LSTM cell's pointwise part: from the pre-activations ``pre`` (..., 4H), blocks
+    (i, f, g, o), and the cell state ``c`` (..., H), the new ``(h, c)``.
+
+    >>> import numpy as np
+    >>> h, c = lstm_cell(np.zeros((1, 4)), np.ones((1, 1)))   # every gate half open
+    >>> float(c[0, 0]), round(float(h[0, 0]), 4)               # c = 0.5 * 1 + 0.5 * 0
+    (0.5, 0.2311)
+    """
+    packed = apply(gates.lstm_cell, (as_tensor(pre), as_tensor(c)))  # h, c, what the
+    return packed[0], packed[1]                                       # backward reads
 
 
 def gru_step(gates_x, h, weight_hh_t, bias_hh=None):
