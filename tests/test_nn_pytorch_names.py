@@ -272,6 +272,7 @@ def numpy_conv(x, w, stride, pad, dilation, groups):
     (dict(dilation=2, padding=1), (1, 1, 1, 1)),
     (dict(groups=2, stride=2), (0, 0, 0, 0)),
     (dict(groups=4, dilation=(2, 1), padding="valid"), (0, 0, 0, 0)),
+    (dict(groups=2, padding=1, dilation=2), (1, 1, 1, 1)),
 ])
 def test_conv2d_same_padding_dilation_and_groups_against_loops(options, pad):
     options = dict(options)
@@ -287,6 +288,16 @@ def test_conv2d_same_padding_dilation_and_groups_against_loops(options, pad):
         np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
     if options.get("padding") == "same":
         assert got.shape[2:] == x.shape[2:]
+    check_layer(layer, x)
+
+
+def test_grouped_conv2d_on_channels_last_input_against_loops():
+    # several channels and filters per group, an image laid out NHWC in memory
+    layer = nn.Conv2d(6, 9, 3, stride=2, padding=1, groups=3, rng=0, dtype=F64)
+    x = RNG.standard_normal((2, 7, 6, 6)).transpose(0, 3, 1, 2)
+    want = numpy_conv(x, layer.weight.data, 2, (1, 1, 1, 1), 1, 3)
+    got = layer(x).data - layer.bias.data.reshape(1, -1, 1, 1)
+    np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
     check_layer(layer, x)
 
 

@@ -89,19 +89,14 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
                          f"{x.shape}) but the weight of shape {weight.shape} with groups={groups} "
                          f"expects {channels * groups}{hint}")
     gates.check_window_shape(x.shape, span, stride, padding, "conv2d")
-    if groups > 1 and channels > 1:  # each group's channels with its own filters, then joined
-        per, outs = filters // groups, []
-        for k in range(groups):
-            outs.append(conv2d(x[:, k * channels:(k + 1) * channels],
-                               weight[k * per:(k + 1) * per], None, stride, padding, dilation))
-        out = cgf.concatenate(outs, axis=1)
-        return out if bias is None else out + bias.reshape(1, -1, 1, 1)
     n = x.shape[0]
     windows = apply(gates.unfold, (x,), {"kernel": span, "stride": stride,
                                          "padding": padding})
     if dilation != (1, 1):  # the taps of a dilated kernel: every dilation-th entry of a span
         windows = windows[::dilation[0], ::dilation[1]]
     oh, ow = windows.shape[4:]
+    if groups > 1 and channels > 1:  # each group's channels with its own filters
+        return _grouped(windows, weight, bias, groups)
     if groups > 1:  # depthwise: one channel per group, so no matmul, a weighted sum of taps
         return _depthwise(windows, weight, bias, groups)
     patch = kh * kw * channels
@@ -111,6 +106,23 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     if bias is not None:
         out = out + bias
     return out.reshape(n, oh, ow, filters).transpose(0, 3, 1, 2)
+
+
+def _grouped(windows, weight, bias, groups):
+    """Grouped convolution as one batched matmul over the groups: the patches laid out
+    group-major, (G, C/G * KH * KW, N * OH * OW), so the (G, F/G, C/G * KH * KW) filters @
+    patches is G large products (NumPy's stacked matmul calls BLAS once per group) giving
+    (F, N, OH, OW), returned as an (N, F, OH, OW) view with no copy. Alternating blocks
+    (bench/grouped_conv.py): 0.6-0.8x the time of one convolution per group joined, and
+    0.8-0.9x that of the batch-major layout (N, G, C/G * KH * KW, OH * OW), whose N * G small
+    products BLAS does less well."""
+    kh, kw, n, _, oh, ow = windows.shape
+    filters, channels = weight.shape[:2]
+    patch = channels * kh * kw  # (c, kh, kw) order, as the weight's rows flatten
+    cols = windows.transpose(3, 0, 1, 2, 4, 5).reshape(groups, patch, n * oh * ow)
+    out = weight.reshape(groups, filters // groups, patch) @ cols
+    out = out.reshape(filters, n, oh, ow).transpose(1, 0, 2, 3)
+    return out if bias is None else out + bias.reshape(1, -1, 1, 1)
 
 
 def _depthwise(windows, weight, bias, groups):

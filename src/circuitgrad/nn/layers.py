@@ -605,6 +605,7 @@ class _Recurrent(_OnePartState, Module):
     """
 
     blocks = 1
+    _folds_bias = True  # b_hh adds to the pre-activations as b_ih does (not so in the GRU)
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
                  dropout=0.0, bidirectional=False, rng=None, dtype=np.float32):
@@ -657,10 +658,15 @@ class _Recurrent(_OnePartState, Module):
         for k in range(self.num_layers):
             outputs = []
             for d, suffix in enumerate(self._suffixes(k)):
-                gates_x = F.input_gates(layer_input, getattr(self, "weight_ih" + suffix),
-                                        getattr(self, "bias_ih" + suffix))
-                weight_hh_t = getattr(self, "weight_hh" + suffix).T
+                bias_ih = getattr(self, "bias_ih" + suffix)
                 bias_hh = getattr(self, "bias_hh" + suffix)
+                if self._folds_bias and bias_hh is not None:
+                    # b_hh is added to every step's pre-activations alongside b_ih: add
+                    # both once, over all steps (one gate and one gradient sum, not T)
+                    bias_ih, bias_hh = bias_ih + bias_hh, None
+                gates_x = F.input_gates(layer_input, getattr(self, "weight_ih" + suffix),
+                                        bias_ih)
+                weight_hh_t = getattr(self, "weight_hh" + suffix).T
                 s = initial[len(finals)]
                 hs = [None] * steps
                 for t in (range(steps) if d == 0 else range(steps - 1, -1, -1)):
@@ -740,4 +746,5 @@ class GRU(_Recurrent):
     state are h of shape (num_layers * directions, N, H)."""
 
     blocks = 3
+    _folds_bias = False  # b_hn sits inside r * (h W_hn^T + b_hn)
     _step = staticmethod(F.gru_step)
