@@ -133,6 +133,37 @@ def test_missing_and_unexpected_keys_are_listed():
         model.load_state_dict({"weight": np.zeros((2, 2)), "extra": np.zeros(1)})
 
 
+def test_strict_false_loads_what_fits_and_reports_the_rest():
+    model = nn.Sequential(nn.Linear(3, 2, rng=0), nn.ReLU(), nn.Linear(2, 2, rng=1))
+    before = model.state_dict()
+    state = {"0.weight": np.full((3, 2), 0.5), "2.bias": np.array([1.0, -1.0]),
+             "head.weight": np.zeros(4)}
+    result = model.load_state_dict(state, strict=False)
+    missing, unexpected = result  # unpacks as PyTorch's named tuple does
+    assert missing == result.missing_keys == ["0.bias", "2.weight"]
+    assert unexpected == result.unexpected_keys == ["head.weight"]
+    after = model.state_dict()
+    np.testing.assert_array_equal(after["0.weight"], np.full((3, 2), 0.5, np.float32))
+    np.testing.assert_array_equal(after["2.bias"], np.array([1.0, -1.0], np.float32))
+    for name in missing:  # left as they were
+        np.testing.assert_array_equal(after[name], before[name])
+    assert repr(model.load_state_dict(model.state_dict())) == "<All keys matched successfully>"
+    assert model.load_state_dict(model.state_dict(), strict=False) == ([], [])
+
+
+def test_strict_false_still_refuses_a_wrong_shape_and_loads_nothing():
+    model = nn.Linear(2, 2, rng=0)
+    before = model.state_dict()
+    with pytest.raises(cg.ShapeError, match=r"'bias'.*shape \(3,\)"):
+        model.load_state_dict({"weight": np.ones((2, 2)), "bias": np.zeros(3)}, strict=False)
+    np.testing.assert_array_equal(model.weight.data, before["weight"])
+
+
+def test_strict_error_names_the_keys_and_points_to_strict_false():
+    with pytest.raises(KeyError, match=r"missing \['bias'\], unexpected \['b'\].*strict=False"):
+        nn.Linear(2, 2, rng=0).load_state_dict({"weight": np.zeros((2, 2)), "b": 0})
+
+
 def test_loading_keeps_the_models_dtype():
     model = nn.Linear(2, 2, rng=0)
     model.load_state_dict({"weight": np.ones((2, 2)), "bias": np.zeros(2)})  # float64 arrays

@@ -13,6 +13,7 @@ Parameters are Tensors that require gradients; buffers are NumPy arrays a layer 
 itself (batch-norm's running statistics) and that belong in its saved state.
 """
 
+import collections
 import contextlib
 import functools
 import json
@@ -23,6 +24,19 @@ import numpy as np
 from .. import backend
 from ..errors import ShapeError
 from ..tensor import Tensor
+
+
+class IncompatibleKeys(collections.namedtuple("IncompatibleKeys",
+                                              ["missing_keys", "unexpected_keys"])):
+    """What :meth:`Module.load_state_dict` returns, as PyTorch's ``_IncompatibleKeys``: the
+    module's names the state lacked, and the state's names the module has not."""
+
+    __slots__ = ()
+
+    def __repr__(self):
+        if not self.missing_keys and not self.unexpected_keys:
+            return "<All keys matched successfully>"
+        return super().__repr__()
 
 
 class Parameter(Tensor):
@@ -192,12 +206,22 @@ class Module:
         state.update((name, np.array(b)) for name, b in self.named_buffers())
         return state
 
-    def load_state_dict(self, state):
-        """Set parameters and buffers from ``state``; names and shapes must match exactly.
+    def load_state_dict(self, state, strict=True):
+        """Set parameters and buffers from ``state``; returns ``(missing_keys,
+        unexpected_keys)`` as PyTorch does (an :class:`IncompatibleKeys`).
 
-        Everything is checked before anything is changed, so a bad state leaves the module
-        as it was. The values are copied: training the module afterwards does not change
-        ``state``, and two modules loaded from one dict do not share their parameters.
+        With ``strict=True`` the names must match exactly (a KeyError names the missing and
+        the unexpected keys); with ``strict=False`` the entries whose names match are loaded
+        and the others are only reported. Shapes must match either way. Everything is
+        checked before anything is changed, so a bad state leaves the module as it was. The
+        values are copied: training the module afterwards does not change ``state``, and
+        two modules loaded from one dict do not share their parameters.
+
+        >>> import numpy as np
+        >>> from circuitgrad import nn
+        >>> layer = nn.Linear(2, 1, rng=0)
+        >>> layer.load_state_dict({"weight": np.ones((2, 1)), "scale": 3.0}, strict=False)
+        IncompatibleKeys(missing_keys=['bias'], unexpected_keys=['scale'])
         """
         state = self._renamed_legacy_keys(state)
         params = dict(self.named_parameters())
@@ -206,21 +230,26 @@ class Module:
                     **{k: b.shape for k, b in buffers.items()}}
         missing = [k for k in expected if k not in state]
         unexpected = [k for k in state if k not in expected]
-        if missing or unexpected:
+        if strict and (missing or unexpected):
             raise KeyError(f"state does not fit {type(self).__name__}: missing {missing}, "
-                           f"unexpected {unexpected}")
+                           f"unexpected {unexpected} (load_state_dict(state, strict=False) "
+                           f"loads the entries that fit and returns the others' names)")
         for name, shape in expected.items():
-            got = np.shape(state[name])
+            got = np.shape(state[name]) if name in state else shape
             if got != shape:
                 raise ShapeError(f"cannot load '{name}': the saved value has shape {got} but "
                                  f"the parameter has shape {shape}")
         for name, p in params.items():
-            # np.array copies: the .data setter keeps the array it is given, and optimizers
-            # update it in place, which would otherwise write into the caller's dict
-            p.data = np.array(state[name], dtype=p.dtype)
+            if name in state:
+                # np.array copies: the .data setter keeps the array it is given, and
+                # optimizers update it in place, which would otherwise write into the
+                # caller's dict
+                p.data = np.array(state[name], dtype=p.dtype)
         for name, b in buffers.items():
-            owner, attr = self._owner(name)
-            setattr(owner, attr, np.array(state[name], dtype=b.dtype))
+            if name in state:
+                owner, attr = self._owner(name)
+                setattr(owner, attr, np.array(state[name], dtype=b.dtype))
+        return IncompatibleKeys(missing, unexpected)
 
     def _legacy_state_names(self):
         """{old name: current name} of state entries this layer once saved under another
