@@ -364,3 +364,93 @@ def test_errors_name_the_layer_and_the_shape_expected():
         nn.RNN(3, 2, num_layers=0)
     with pytest.raises(ValueError, match="nonlinearity must be 'tanh' or 'relu'"):
         nn.RNN(3, 2, nonlinearity="sigmoid")
+
+
+# ----- proj_size: the LSTM with projections -------------------------------------------------------
+def numpy_projected_lstm(layer, x, h0, c0):
+    """PyTorch's LSTM with proj_size, written out: h_t = (o * tanh(c_t)) W_hr^T, and layer
+    k + 1 reads layer k's projected outputs (both directions). Returns out, h_n, c_n."""
+    params = layer.state_dict()
+    directions = ("", "_reverse") if layer.bidirectional else ("",)
+    H = layer.hidden_size
+    hs, cs, index = [], [], 0
+    for k in range(layer.num_layers):
+        outs = []
+        for suffix in directions:
+            W_ih, W_hh, b_ih, b_hh, W_hr = (params[f"{name}_l{k}{suffix}"] for name in (
+                "weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr"))
+            h, c = h0[index], c0[index]
+            steps = range(x.shape[0]) if suffix == "" else range(x.shape[0] - 1, -1, -1)
+            out = [None] * x.shape[0]
+            for t in steps:
+                a = x[t] @ W_ih.T + b_ih + h @ W_hh.T + b_hh
+                i, f = sigmoid(a[:, :H]), sigmoid(a[:, H:2 * H])
+                g, o = np.tanh(a[:, 2 * H:3 * H]), sigmoid(a[:, 3 * H:])
+                c = f * c + i * g
+                h = (o * np.tanh(c)) @ W_hr.T
+                out[t] = h
+            outs.append(np.stack(out))
+            hs.append(h)
+            cs.append(c)
+            index += 1
+        x = np.concatenate(outs, axis=2)
+    return x, np.stack(hs), np.stack(cs)
+
+
+@pytest.mark.parametrize("options", [dict(), dict(num_layers=2, bidirectional=True)],
+                         ids=["one-layer", "2-layers-bi"])
+def test_proj_size_matches_the_recurrence_and_central_differences_through_time(options):
+    lstm = nn.LSTM(3, 5, proj_size=2, rng=2, dtype=F64, **options)
+    D = 2 if lstm.bidirectional else 1
+    count = lstm.num_layers * D
+    names = [(k, v.shape) for k, v in lstm.state_dict().items()][:5]
+    assert names == [("weight_ih_l0", (20, 3)), ("weight_hh_l0", (20, 2)),
+                     ("bias_ih_l0", (20,)), ("bias_hh_l0", (20,)), ("weight_hr_l0", (2, 5))]
+    if lstm.num_layers > 1:
+        assert lstm.weight_ih_l1.shape == (20, 2 * D)  # reads the projected outputs
+    x = RNG.standard_normal((6, 2, 3))
+    h0, c0 = RNG.standard_normal((count, 2, 2)), RNG.standard_normal((count, 2, 5))
+    out, (h, c) = lstm(x, (h0, c0))
+    want_out, want_h, want_c = numpy_projected_lstm(lstm, x, h0, c0)
+    assert out.shape == (6, 2, 2 * D) and h.shape == (count, 2, 2) and c.shape == (count, 2, 5)
+    np.testing.assert_allclose(out.data, want_out, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(h.data, want_h, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(c.data, want_c, rtol=1e-12, atol=1e-14)
+    weights = RNG.standard_normal(out.shape)
+
+    class Loss(nn.Module):  # through all six steps into one number, the final c included
+        def __init__(self):
+            self.lstm = lstm
+
+        def forward(self, x):
+            out, (_, c) = self.lstm(x, (h0, c0))
+            return (out * weights).sum() + (c * c).sum()
+    loss = Loss()
+    assert "lstm.weight_hr_l0" in dict(loss.named_parameters())  # checked with the others
+    check_layer(loss, x)
+
+
+def test_proj_size_zero_state_unbatched_and_errors():
+    lstm = nn.LSTM(3, 4, proj_size=1, rng=0)
+    out, (h, c) = lstm(np.ones((5, 3), np.float32))  # unbatched, zero initial state
+    assert out.shape == (5, 1) and h.shape == (1, 1) and c.shape == (1, 4)
+    assert repr(lstm) == "LSTM(3, 4, proj_size=1)"
+    with pytest.raises(cg.ShapeError, match=r"initial h_0 should have shape \(1, 2, 1\).*"
+                                            r"proj_size.*got \(1, 2, 4\)"):
+        lstm(np.ones((5, 2, 3)), (np.zeros((1, 2, 4)), np.zeros((1, 2, 4))))
+    for bad in (4, 5, -1, 1.5):
+        with pytest.raises(ValueError, match="proj_size must be an integer from 0"):
+            nn.LSTM(3, 4, proj_size=bad)
+    with pytest.raises(ValueError, match="proj_size is only for the LSTM"):
+        nn.GRU(3, 4, proj_size=2)
+    with pytest.raises(TypeError, match="proj_size"):  # RNN's own signature has none
+        nn.RNN(3, 4, proj_size=2)
+
+
+def test_proj_size_survives_save_and_load(tmp_path):
+    lstm = nn.LSTM(3, 4, proj_size=2, num_layers=2, rng=0)
+    lstm.save(tmp_path / "lstm.npz")
+    again = nn.load(tmp_path / "lstm.npz")
+    x = RNG.standard_normal((4, 2, 3)).astype(np.float32)
+    np.testing.assert_array_equal(again(x)[0].data, lstm(x)[0].data)
+    assert again.proj_size == 2

@@ -457,23 +457,31 @@ class Dropout2d(Dropout):
 # ----- recurrent layers ------------------------------------------------------------------------
 # PyTorch's parameter layout: weight_ih (G*H, input), weight_hh (G*H, H), bias_ih and bias_hh
 # (G*H,) for G gate blocks, all drawn from uniform(-1/sqrt(H), 1/sqrt(H)).
-def _recurrent_weights(gen, blocks, input_size, hidden_size, bias, dtype):
+def _recurrent_weights(gen, blocks, input_size, hidden_size, bias, dtype, proj_size=0):
+    """With ``proj_size`` (the LSTM's projection, PyTorch's names and layout) h has
+    ``proj_size`` features: weight_hh is (G*H, proj_size), and weight_hr (proj_size, H)
+    projects o * tanh(c) to h."""
     rows, bound = blocks * hidden_size, 1.0 / np.sqrt(hidden_size)
 
     def uniform(*shape):
         return Parameter(gen.uniform(-bound, bound, shape).astype(dtype))
-    return {"weight_ih": uniform(rows, input_size), "weight_hh": uniform(rows, hidden_size),
-            "bias_ih": uniform(rows) if bias else None, "bias_hh": uniform(rows) if bias else None}
+    weights = {"weight_ih": uniform(rows, input_size),
+               "weight_hh": uniform(rows, proj_size or hidden_size),
+               "bias_ih": uniform(rows) if bias else None,
+               "bias_hh": uniform(rows) if bias else None}
+    if proj_size:
+        weights["weight_hr"] = uniform(proj_size, hidden_size)
+    return weights
 
 
-def _checked_state_parts(module, state, want, shape, layout):
-    """The parts of a given state (h, or h and c) as tensors reshaped to ``shape``, after
-    checking each has shape ``want``; None for no state."""
+def _checked_state_parts(module, state, wants, shapes, layout):
+    """The parts of a given state (h, or h and c) as tensors, part k reshaped to
+    ``shapes[k]`` after checking it has shape ``wants[k]``; None for no state."""
     parts = module._state_parts(state)
     if parts is None:
         return None
     checked = []
-    for name, part in zip(module._state_names, parts, strict=True):
+    for name, part, want, shape in zip(module._state_names, parts, wants, shapes, strict=True):
         part = as_tensor(part)
         if part.shape != want:
             raise cg_errors.ShapeError(f"{type(module).__name__}: the initial {name} should "
@@ -545,7 +553,9 @@ class _RecurrentCell(_OnePartState, Module):
     def _checked_state(self, state, batch, unbatched):
         """The state as (N, H) tensors, zeros when None."""
         want = (self.hidden_size,) if unbatched else (batch, self.hidden_size)
-        parts = _checked_state_parts(self, state, want, (batch, self.hidden_size), "")
+        count = self._state_count
+        parts = _checked_state_parts(self, state, [want] * count,
+                                     [(batch, self.hidden_size)] * count, "")
         if parts is None:
             zeros = as_tensor(backend.zeros((batch, self.hidden_size),
                                             dtype=self.weight_ih.dtype))
@@ -606,14 +616,21 @@ class _Recurrent(_OnePartState, Module):
 
     blocks = 1
     _folds_bias = True  # b_hh adds to the pre-activations as b_ih does (not so in the GRU)
+    _projects = False   # takes proj_size (the LSTM)
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
-                 dropout=0.0, bidirectional=False, rng=None, dtype=np.float32):
+                 dropout=0.0, bidirectional=False, rng=None, dtype=np.float32, proj_size=0):
         name = type(self).__name__
         for what, value in (("input_size", input_size), ("hidden_size", hidden_size),
                             ("num_layers", num_layers)):
             if not isinstance(value, numbers.Integral) or value < 1:
                 raise ValueError(f"{name}: {what} must be a positive integer, not {value!r}")
+        if proj_size and not self._projects:
+            raise ValueError(f"{name}: proj_size is only for the LSTM (as in PyTorch)")
+        if not isinstance(proj_size, numbers.Integral) or not 0 <= proj_size < hidden_size:
+            raise ValueError(f"{name}: proj_size must be an integer from 0 (no projection) to "
+                             f"hidden_size - 1 = {hidden_size - 1}, not {proj_size!r}")
+        self.proj_size = int(proj_size)
         if not (isinstance(dropout, numbers.Real) and 0 <= dropout < 1):
             raise ValueError(f"{name}: dropout must be a probability in [0, 1), not {dropout!r}")
         self.input_size, self.hidden_size = input_size, hidden_size
@@ -623,11 +640,20 @@ class _Recurrent(_OnePartState, Module):
         self._dropout_rng = None if rng is None else gen
         directions = 2 if bidirectional else 1
         for k in range(num_layers):
-            width = input_size if k == 0 else hidden_size * directions
+            width = input_size if k == 0 else self._out_size * directions
             for suffix in self._suffixes(k):
                 for pname, value in _recurrent_weights(gen, self.blocks, width, hidden_size,
-                                                       bias, dtype).items():
+                                                       bias, dtype, self.proj_size).items():
                     setattr(self, pname + suffix, value)
+
+    @property
+    def _out_size(self):
+        """The features of h: the output's per direction."""
+        return self.proj_size or self.hidden_size
+
+    def _state_sizes(self):
+        """The features of each part of the state: h's, then (the LSTM's) c's."""
+        return (self._out_size, self.hidden_size)[:self._state_count]
 
     def _suffixes(self, k):
         return (f"_l{k}", f"_l{k}_reverse") if self.bidirectional else (f"_l{k}",)
@@ -667,10 +693,14 @@ class _Recurrent(_OnePartState, Module):
                 gates_x = F.input_gates(layer_input, getattr(self, "weight_ih" + suffix),
                                         bias_ih)
                 weight_hh_t = getattr(self, "weight_hh" + suffix).T
+                weight_hr = getattr(self, "weight_hr" + suffix, None)
+                weight_hr_t = None if weight_hr is None else weight_hr.T
                 s = initial[len(finals)]
                 hs = [None] * steps
                 for t in (range(steps) if d == 0 else range(steps - 1, -1, -1)):
                     s = self._step(gates_x[t], s, weight_hh_t, bias_hh)
+                    if weight_hr_t is not None:  # proj_size: h = (o * tanh(c)) W_hr^T
+                        s = (s[0] @ weight_hr_t, s[1])
                     hs[t] = s if isinstance(s, Tensor) else s[0]
                 outputs.append(cgf.stack(hs, axis=0))
                 finals.append(s)
@@ -687,21 +717,25 @@ class _Recurrent(_OnePartState, Module):
     def _initial(self, state, batch, unbatched):
         """Per (layer, direction): the initial state, zeros when None."""
         count = self.num_layers * (2 if self.bidirectional else 1)
-        want = (count, self.hidden_size) if unbatched else (count, batch, self.hidden_size)
-        layout = f" (num_layers * directions, {'' if unbatched else 'batch, '}hidden_size)"
-        parts = _checked_state_parts(self, state, want, (count, batch, self.hidden_size),
+        sizes = self._state_sizes()
+        wants = [(count, n) if unbatched else (count, batch, n) for n in sizes]
+        layout = (f" (num_layers * directions, {'' if unbatched else 'batch, '}"
+                  f"{'proj_size' if self.proj_size else 'hidden_size'}"
+                  f"{', and hidden_size for c' if self.proj_size else ''})")
+        parts = _checked_state_parts(self, state, wants, [(count, batch, n) for n in sizes],
                                      layout)
         if parts is None:
-            zeros = as_tensor(backend.zeros((batch, self.hidden_size),
-                                            dtype=self.weight_ih_l0.dtype))
-            return [self._state_of([zeros] * self._state_count)] * count
+            zeros = [as_tensor(backend.zeros((batch, n), dtype=self.weight_ih_l0.dtype))
+                     for n in sizes]
+            return [self._state_of(zeros)] * count
         return [self._state_of([p[i] for p in parts]) for i in range(count)]
 
     def _final(self, finals, unbatched):
         parts = [[s] if isinstance(s, Tensor) else list(s) for s in finals]
         stacked = [cgf.stack([p[j] for p in parts], axis=0) for j in range(self._state_count)]
         if unbatched:
-            stacked = [s.reshape(len(finals), self.hidden_size) for s in stacked]
+            stacked = [s.reshape(len(finals), n) for s, n in zip(stacked, self._state_sizes(),
+                                                               strict=True)]
         return self._state_of(stacked)
 
     _state_names = ("h_0",)
@@ -711,7 +745,7 @@ class _Recurrent(_OnePartState, Module):
         if self.num_layers != 1:
             text += f", num_layers={self.num_layers}"
         for option, default in (("bias", True), ("batch_first", False), ("dropout", 0.0),
-                                ("bidirectional", False)):
+                                ("bidirectional", False), ("proj_size", 0)):
             if getattr(self, option) != default:
                 text += f", {option}={getattr(self, option)}"
         return text
@@ -734,9 +768,26 @@ class RNN(_Recurrent):
 
 class LSTM(_TwoPartState, _Recurrent):
     """LSTM over time; ``state`` and the final state are (h, c), each of shape
-    (num_layers * directions, N, H)."""
+    (num_layers * directions, N, H). With ``proj_size`` P > 0 (PyTorch's LSTM with
+    projections) h_t = (o_t * tanh(c_t)) W_hr^T has P features, by a weight
+    ``weight_hr_l{k}`` of shape (P, H) per layer and direction: the output is
+    (T, N, directions * P), h_n (num_layers * directions, N, P), c_n keeps H.
+
+    >>> import numpy as np
+    >>> from circuitgrad import nn
+    >>> lstm = nn.LSTM(3, 8, proj_size=2, rng=0)
+    >>> out, (h, c) = lstm(np.zeros((5, 4, 3), np.float32))
+    >>> out.shape, h.shape, c.shape, lstm.weight_hr_l0.shape, lstm.weight_hh_l0.shape
+    ((5, 4, 2), (1, 4, 2), (1, 4, 8), (2, 8), (32, 2))
+    """
 
     blocks = 4
+    _projects = True
+
+    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
+                 dropout=0.0, bidirectional=False, proj_size=0, rng=None, dtype=np.float32):
+        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
+                         bidirectional, rng, dtype, proj_size)
     _state_names = ("h_0", "c_0")
     _step = staticmethod(F.lstm_step)
 
