@@ -270,7 +270,7 @@ def test_a_step_taking_two_gradients_is_refused():
 
 # ----- the rewrites of the generated code -----------------------------------------------------
 def test_fused_cross_entropy_matches_the_gate_and_its_gradient():
-    from circuitgrad.inplace import xent_backward, xent_forward
+    from circuitgrad.compiler.inplace import xent_backward, xent_forward
 
     rng = np.random.default_rng(3)
     scores = 40 * rng.standard_normal((7, 5))  # far from 0: softmax underflows for some

@@ -22,7 +22,7 @@ from . import lab as lab  # cg.lab(f): the circuit lab in Jupyter (a callable pa
 from . import linalg as linalg  # cg.linalg, as np.linalg
 from . import numpy_api  # noqa: F401 -- installs NumPy dispatch on Tensor
 from ._version import __version__ as __version__
-from .compiler import explain
+from .compiler import compile, explain  # noqa: A004 -- cg.compile
 from .core.trace import detect_anomaly, enable_grad, is_anomaly_enabled, is_grad_enabled, no_grad
 from .custom import Function
 from .draw import draw
@@ -30,7 +30,6 @@ from .errors import AnomalyError, CircuitError, GraphFreedError, NotDifferentiab
 from .functions import *  # noqa: F403 -- cg.exp, cg.sum, ...: functions.__all__
 from .functions import __all__ as _function_names
 from .gradcheck import BackwardCheckReport, GradCheckReport, check_backward, check_grad
-from .stepcompile import compile  # noqa: A004 -- cg.compile
 from .tensor import Tensor, as_tensor, tensor
 from .tracing import circuit, record
 from .transforms import grad, hessian, hvp, jacobian, jvp, value_and_grad, vjp

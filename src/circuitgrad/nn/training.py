@@ -192,7 +192,7 @@ _NOT_TRACEABLE = ("Dropout", "_BatchNorm")
 
 def _compiled_step(model, loss_fn, optimizer, detect_anomaly):
     """fit's step as generated code (``compile=True``)."""
-    from .. import stepcompile  # noqa: PLC0415 -- the compiler imports nn
+    from ..compiler import steps as stepcompile  # noqa: PLC0415 -- the compiler imports nn
 
     if detect_anomaly:
         raise ValueError("fit: compile=True and detect_anomaly=True do not go together (the "

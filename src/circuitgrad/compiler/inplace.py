@@ -21,7 +21,7 @@ import re
 
 import numpy as np
 
-from . import backend
+from .. import backend
 
 _BINARY = re.compile(r"^(\w+) = (\w+) ([-+*/]) (\w+|\d[\w.]*)$")
 _RELU = re.compile(r"^(\w+) = relu\((\w+)\)$")

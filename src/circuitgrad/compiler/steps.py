@@ -45,10 +45,18 @@ import linecache
 
 import numpy as np
 
-from . import backend
-from . import compiler as _compiler
-from . import transforms as _transforms
-from .compiler import (
+from .. import backend
+from .. import transforms as _transforms
+from ..core import backward as _backward_mod
+from ..core.circuit import Var, read
+from ..core.node import place
+from ..core.tree import flatten, unflatten
+from ..errors import CircuitError
+from ..tensor import Tensor, tensor
+from ..tracing import parameter_names
+from . import staging as _staging
+from .inplace import rewrite, simplify
+from .staging import (
     _base_namespace,
     _check,
     _forward_line,
@@ -59,14 +67,6 @@ from .compiler import (
     _with_dels,
     tracing,
 )
-from .core import backward as _backward_mod
-from .core.circuit import Var, read
-from .core.node import place
-from .core.tree import flatten, unflatten
-from .errors import CircuitError
-from .inplace import rewrite, simplify
-from .tensor import Tensor, tensor
-from .tracing import parameter_names
 
 
 class _Event:
@@ -80,8 +80,8 @@ class _Event:
 
 def _step_classes():
     """The classes whose ``step``/``zero_grad`` are recorded: the optimizers and modules."""
-    from .nn.module import Module  # noqa: PLC0415 -- nn imports the engine
-    from .nn.optim import Optimizer  # noqa: PLC0415
+    from ..nn.module import Module  # noqa: PLC0415 -- nn imports the engine
+    from ..nn.optim import Optimizer  # noqa: PLC0415
 
     found, stack = [], [Optimizer, Module]
     while stack:
@@ -532,11 +532,11 @@ def _values(result):
 def compile(f, argnums=0, *, cache_size=8, optimize=True):  # noqa: A001 -- cg.compile
     """``cg.compile``. With ``argnums`` (an int or a tuple), ``f`` is a loss and the result
     returns ``(value, grad)`` as ``cg.value_and_grad(f, argnums)`` does
-    (:func:`circuitgrad.compiler.compile`). With ``argnums=None``, ``f`` is a training step
+    (:func:`circuitgrad.compiler.staging.compile`). With ``argnums=None``, ``f`` is a training step
     that takes its gradient itself (``cg.value_and_grad`` inside, or ``loss.backward()`` and
     an optimizer's ``step()``): the result returns what ``f`` returns, with the same effects
     on a model's parameters and an optimizer's state (this module's docstring says how)."""
     if argnums is None:
         return CompiledStep(f, cache_size, optimize)
-    return _compiler.compile(f, argnums, cache_size=cache_size, optimize=optimize)
+    return _staging.compile(f, argnums, cache_size=cache_size, optimize=optimize)
 

@@ -47,16 +47,16 @@ import traceback
 
 import numpy as np
 
-from . import backend
-from .core import trace
-from .core.circuit import Literal, Var, read
-from .errors import CircuitError, NotDifferentiableError
-from .gates import all_gates, indexing
-from .gates.listing import backward_text, forward_text, unbroadcast_text
-from .tensor import Tensor, tensor
-from .tracing import parameter_names
+from .. import backend
+from ..core import trace
+from ..core.circuit import Literal, Var, read
+from ..errors import CircuitError, NotDifferentiableError
+from ..gates import all_gates, indexing
+from ..gates.listing import backward_text, forward_text, unbroadcast_text
+from ..tensor import Tensor, tensor
+from ..tracing import parameter_names
 
-_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # circuitgrad/
 
 # gates whose gradient text takes a special, cheaper form when the traced values have no tie
 # (or no zero, no x <= 0): the general form is asked for, so that other inputs are right too
@@ -68,11 +68,11 @@ def _namespace():
     (``sigmoid``, ``relu``, ``softmax``, ...): the gates' own NumPy forwards."""
     ns = {name: getattr(np, name) for name in dir(np) if not name.startswith("_")}
     ns["np"] = np
-    from .nn import functional as F  # noqa: PLC0415 -- listing texts name unfold and fold
+    from ..nn import functional as F  # noqa: PLC0415 -- listing texts name unfold and fold
 
     extras = {"unfold": lambda *a, **k: F.unfold(*a, **k).data,
               "fold": lambda *a, **k: F.fold(*a, **k).data}
-    from . import functions  # noqa: PLC0415 -- cg.sigmoid, cg.logsumexp... on arrays
+    from .. import functions  # noqa: PLC0415 -- cg.sigmoid, cg.logsumexp... on arrays
 
     for gate in all_gates():
         for name in (gate.api, gate.name):
@@ -96,7 +96,7 @@ def _pair(v):
 
 def _max_pool2d(x, kernel, stride=None):
     """The listing's ``max_pool2d(x, kernel[, stride=])``: the gate's forward."""
-    from .gates.nn import max_pool2d  # noqa: PLC0415
+    from ..gates.nn import max_pool2d  # noqa: PLC0415
 
     kernel = _pair(kernel)
     return max_pool2d.forward(x, kernel=kernel, stride=kernel if stride is None else
@@ -213,14 +213,14 @@ class tracing:  # noqa: N801 -- used as `with tracing(f):`
         self.running = trace.transform_running()  # float(t), t.item() of a traced value raise
 
     def __enter__(self):
-        from .tensor import conversion_guards  # noqa: PLC0415
+        from ..tensor import conversion_guards  # noqa: PLC0415
 
         self.running.__enter__()
         conversion_guards.append(_refuse_conversion)
         return self
 
     def __exit__(self, kind, err, tb):
-        from .tensor import conversion_guards  # noqa: PLC0415
+        from ..tensor import conversion_guards  # noqa: PLC0415
 
         conversion_guards.pop()
         self.running.__exit__(kind, err, tb)
@@ -702,7 +702,7 @@ def _notes_names(c, gen):
 
 
 def _place(t):
-    from .core.node import place  # noqa: PLC0415
+    from ..core.node import place  # noqa: PLC0415
 
     return place(t)
 
@@ -984,7 +984,7 @@ def _run(staged, passed):
 def _check_against_engine(f, nums, args, staged):
     """At the traced arguments the code gives what value_and_grad gives (else: a bug here,
     refused rather than run)."""
-    from .transforms import value_and_grad  # noqa: PLC0415
+    from ..transforms import value_and_grad  # noqa: PLC0415
 
     want_value, want_grads = value_and_grad(f, argnums=nums)(*args)
     value, grads = _run(staged, [args[k] for k in staged.passed])
@@ -1016,7 +1016,7 @@ def compile(f, argnums=0, *, cache_size=8, optimize=True):  # noqa: A001 -- cg.c
     ``.traces`` (how many traces so far) and ``.cache``.
 
     ``cg.compile(step, argnums=None)`` compiles a training step instead
-    (:func:`circuitgrad.stepcompile.compile`).
+    (:func:`circuitgrad.compiler.compile`).
     """
     impl = Compiled(f, argnums, cache_size, optimize)
     entry = [None]  # the call's way in: the general one, or a float trace's own entry
