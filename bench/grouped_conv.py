@@ -1,11 +1,14 @@
 """Grouped convolution: circuitgrad's one batched matmul over all groups against one
-convolution per group, joined (the code it replaced), in one process.
+convolution per group, joined (the code it replaced), in one process; and for depthwise
+convolution (one input channel per group) the same batched matmul against the sum of taps.
 
-Both sides are ``nn.functional`` calls on the same tensors: the candidate is
+Grouped: both sides are ``nn.functional`` calls on the same tensors: the candidate is
 ``conv2d(x, w, b, padding=1, groups=G)``; the baseline slices the channels and the filters
-per group, runs ``conv2d`` with groups=1 on each and concatenates. After checking the two
-agree (values and gradients), alternating blocks time forward + backward in CPU time (the
-machine is shared); the figure is the median ratio batched / per-group loop.
+per group, runs ``conv2d`` with groups=1 on each and concatenates. Depthwise: the two
+stagings conv2d chooses between (``_depthwise``, ``_grouped``) on the same windows, with
+and without the input's gradient, one and two filters per channel. After checking the two
+sides agree (values and gradients), alternating blocks time forward + backward in CPU time
+(the machine is shared); the figure is the median ratio candidate / baseline.
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE PYTHONPATH=src \\
         .venv/bin/python bench/grouped_conv.py [--quick] [--threads N]
@@ -25,7 +28,9 @@ import numpy as np
 import circuitgrad as cg
 import harness
 from circuitgrad import functions as cgf
+from circuitgrad.gates import nn as gates
 from circuitgrad.nn import functional as F
+from circuitgrad.tensor import apply
 
 
 def per_group_loop(x, weight, bias, groups):
@@ -39,38 +44,57 @@ def batched(x, weight, bias, groups):
     return F.conv2d(x, weight, bias, padding=1, groups=groups)
 
 
+def depthwise_staging(staging):
+    def conv(x, weight, bias, groups):
+        windows = apply(gates.unfold, (x,), {"kernel": (3, 3), "stride": (1, 1),
+                                             "padding": (1, 1)})
+        return staging(windows, weight, bias, groups)
+    return conv
+
+
+def compare(what, baseline, candidate, x, w, b, groups, cfg, rng):
+    """Check the two convolutions agree, then time forward + backward alternately."""
+    upstream = rng.standard_normal((32, w.shape[0], 16, 16), dtype=np.float32)
+
+    def run(conv):
+        def go():
+            x.grad = w.grad = b.grad = None
+            out = conv(x, w, b, groups)
+            out.backward(upstream)
+            return out.data, w.grad, b.grad
+        return go
+    for got, want in zip(run(candidate)(), run(baseline)(), strict=True):
+        harness.check_close(what, got, want, rtol=1e-4, atol=1e-4)
+    harness.freeze()
+    return harness.measure(run(baseline), run(candidate), cfg, clock=time.process_time)
+
+
 def main():
-    cfg = harness.Config.quick() if "--quick" in sys.argv else harness.Config(
-        blocks=15, block_seconds=0.3)
-    limiter = harness.limit_blas_threads(THREADS)  # noqa: F841 -- lasts while alive
-    print(f"# grouped Conv2d(32, 64, 3, padding=1) on (32, 32, 16, 16), float32, forward + "
-          f"backward ({THREADS} thread(s), {cfg.blocks} alternating blocks, CPU time)")
-    for line in harness.machine_lines():
-        print(line)
+    cfg, limiter = harness.start("grouped and depthwise Conv2d(32, F, 3, padding=1) on "
+                                 "(32, 32, 16, 16), float32, forward + backward", THREADS,
+                                 sys.argv)
     rng = np.random.default_rng(0)
+
+    def tensors(filters, groups, x_grad=True):
+        return (cg.tensor(rng.standard_normal((32, 32, 16, 16), dtype=np.float32),
+                          requires_grad=x_grad),
+                cg.tensor(0.1 * rng.standard_normal((filters, 32 // groups, 3, 3),
+                                                    dtype=np.float32), requires_grad=True),
+                cg.tensor(rng.standard_normal(filters, dtype=np.float32), requires_grad=True))
     for groups in (2, 4, 8):
-        x = cg.tensor(rng.standard_normal((32, 32, 16, 16), dtype=np.float32),
-                      requires_grad=True)
-        w = cg.tensor(0.1 * rng.standard_normal((64, 32 // groups, 3, 3), dtype=np.float32),
-                      requires_grad=True)
-        b = cg.tensor(rng.standard_normal(64, dtype=np.float32), requires_grad=True)
-        upstream = rng.standard_normal((32, 64, 16, 16), dtype=np.float32)
-
-        def run(conv, groups=groups, x=x, w=w, b=b, upstream=upstream):
-            def go():
-                x.grad = w.grad = b.grad = None
-                out = conv(x, w, b, groups)
-                out.backward(upstream)
-                return out.data, x.grad, w.grad, b.grad
-            return go
-
-        for got, want in zip(run(batched)(), run(per_group_loop)(), strict=True):
-            harness.check_close(f"groups={groups}", got, want, rtol=1e-4, atol=1e-4)
-        harness.freeze()
-        t = harness.measure(run(per_group_loop), run(batched), cfg, clock=time.process_time)
-        print(f"groups={groups}: per-group loop {t.base_median * 1e3:.2f} ms, batched "
-              f"{t.cand_median * 1e3:.2f} ms, ratio {t.ratio:.3f} "
+        t = compare(f"groups={groups}", per_group_loop, batched, *tensors(64, groups), groups,
+                    cfg, rng)
+        print(f"groups={groups}, 64 filters: per-group loop {t.base_median * 1e3:.2f} ms, "
+              f"batched {t.cand_median * 1e3:.2f} ms, ratio {t.ratio:.3f} "
               f"(blocks {min(t.ratios):.3f}-{max(t.ratios):.3f})")
+    for x_grad in (True, False):
+        for filters in (32, 64):
+            t = compare(f"depthwise, {filters} filters", depthwise_staging(F._depthwise),
+                        depthwise_staging(F._grouped), *tensors(filters, 32, x_grad), 32,
+                        cfg, rng)
+            print(f"depthwise, {filters} filters, input gradient {x_grad}: sum of taps "
+                  f"{t.base_median * 1e3:.2f} ms, batched matmul {t.cand_median * 1e3:.2f} ms, "
+                  f"ratio {t.ratio:.3f} (blocks {min(t.ratios):.3f}-{max(t.ratios):.3f})")
 
 
 if __name__ == "__main__":

@@ -184,6 +184,17 @@ def timing_row(
     )
 
 
+def start(title: str, threads: int, argv: list[str]) -> tuple[Config, object | None]:
+    """A benchmark script's set-up: the Config (``--quick`` in argv: a smoke check), BLAS
+    held to ``threads`` (keep the second value alive while timing), the header printed."""
+    cfg = Config.quick() if "--quick" in argv else Config(blocks=15, block_seconds=0.3)
+    limiter = limit_blas_threads(threads)
+    print(f"# {title} ({threads} thread(s), {cfg.blocks} alternating blocks, CPU time)")
+    for line in machine_lines():
+        print(line)
+    return cfg, limiter
+
+
 def peak_bytes(fn: Callable[[], object], warmup: int = 2) -> int:
     """Peak bytes allocated above the starting level during one steady-state call of fn.
 

@@ -101,13 +101,8 @@ def workload(steps, hidden, cfg):
 
 
 def main():
-    cfg = harness.Config.quick() if "--quick" in sys.argv else harness.Config(
-        blocks=15, block_seconds=0.3)
-    limiter = harness.limit_blas_threads(THREADS)  # noqa: F841 -- lasts while alive
-    print(f"# fused LSTM cell vs one gate per operation ({THREADS} thread(s), "
-          f"{cfg.blocks} alternating blocks)")
-    for line in harness.machine_lines():
-        print(line)
+    cfg, limiter = harness.start("fused LSTM cell vs one gate per operation", THREADS,
+                                 sys.argv)
     for steps, hidden in ((20, 64), (50, 128)):
         for name, t in workload(steps, hidden, cfg):
             print(f"{name}: unfused {t.base_median * 1e3:.2f} ms, fused "

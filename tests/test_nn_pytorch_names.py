@@ -301,6 +301,22 @@ def test_grouped_conv2d_on_channels_last_input_against_loops():
     check_layer(layer, x)
 
 
+@pytest.mark.parametrize("filters", [3, 6])
+def test_depthwise_conv2d_of_a_constant_input_against_loops(filters):
+    # no gradient for the input: this takes the batched matmul, not the sum of taps
+    layer = nn.Conv2d(3, filters, 3, padding=1, groups=3, rng=0, dtype=F64)
+    x = RNG.standard_normal((2, 3, 5, 4))
+    want = numpy_conv(x, layer.weight.data, 1, (1, 1, 1, 1), 1, 3)
+    np.testing.assert_allclose(layer(x).data - layer.bias.data.reshape(1, -1, 1, 1), want,
+                               rtol=1e-10, atol=1e-12)
+
+    def run(weight, bias):
+        with nn.substituted(layer, {"weight": weight, "bias": bias}):
+            return layer(x)
+    report = cg.check_grad(run, layer.weight.data, layer.bias.data)
+    assert report.ok, str(report)
+
+
 def test_conv1d_against_loops_and_its_gradient():
     layer = nn.Conv1d(2, 4, 3, padding=2, dilation=2, groups=2, rng=0, dtype=F64)
     x = RNG.standard_normal((3, 2, 9))
