@@ -26,7 +26,14 @@ from .compiler import compile, explain  # noqa: A004 -- cg.compile
 from .core.trace import detect_anomaly, enable_grad, is_anomaly_enabled, is_grad_enabled, no_grad
 from .custom import Function
 from .draw import draw
-from .errors import AnomalyError, CircuitError, GraphFreedError, NotDifferentiableError, ShapeError
+from .errors import (
+    AnomalyError,
+    ChangedInPlaceError,
+    CircuitError,
+    GraphFreedError,
+    NotDifferentiableError,
+    ShapeError,
+)
 from .functions import *  # noqa: F403 -- cg.exp, cg.sum, ...: functions.__all__
 from .functions import __all__ as _function_names
 from .gradcheck import BackwardCheckReport, GradCheckReport, check_backward, check_grad
@@ -35,7 +42,8 @@ from .tracing import circuit, record
 from .transforms import grad, hessian, hvp, jacobian, jvp, value_and_grad, vjp
 
 __all__ = [
-    "AnomalyError", "BackwardCheckReport", "CircuitError", "detect_anomaly", "is_anomaly_enabled",
+    "AnomalyError", "BackwardCheckReport", "ChangedInPlaceError", "CircuitError",
+    "detect_anomaly", "is_anomaly_enabled",
     "Function", "GradCheckReport", "GraphFreedError", "NotDifferentiableError", "ShapeError",
     "Tensor", "as_tensor", "check_backward", "check_grad", "draw", "enable_grad", "grad",
     "hessian", "hvp", "is_grad_enabled", "jacobian", "jvp", "linalg", "no_grad", "tensor",

@@ -17,5 +17,9 @@ class NotDifferentiableError(CircuitError, TypeError):
     """A gradient was asked of something that has none (integer data, an unsupported function)."""
 
 
+class ChangedInPlaceError(CircuitError, RuntimeError):
+    """backward() through a gate whose input was changed in place after the gate read it."""
+
+
 class AnomalyError(CircuitError, FloatingPointError):
     """Anomaly mode found a gate whose forward value or gradient is not finite."""

@@ -14,7 +14,7 @@ cdef class Tensor(Wire):
     pass
 
 
-@cython.locals(ta=Tensor, tb=Tensor, t=Tensor, ga=bint, gb=bint)
+@cython.locals(ta=Tensor, tb=Tensor, t=Tensor, ga=bint, gb=bint, seen=Py_ssize_t)
 cpdef _binary(Gate gate, a, b)
 
 @cython.locals(ta=Tensor, t=Tensor)

@@ -28,6 +28,7 @@ from .core.node import (
     overwritten,
     place,
     stored_inputs,
+    versions_read,
 )
 from .core.saved import SavedArrays, is_locked
 from .core.trace import levels_below, switches
@@ -61,9 +62,11 @@ def _binary(gate, a, b):
             return apply(gate, (a, b))
         av = ta._value
         ga = ta.requires_grad
+        seen = ta._version
     elif type(a) in _NUMBERS:
         av = a
         ga = False
+        seen = 0
     else:
         return apply(gate, (a, b))
     if type(b) is Tensor:
@@ -72,6 +75,7 @@ def _binary(gate, a, b):
             return apply(gate, (a, b))
         bv = tb._value
         gb = tb.requires_grad
+        seen += tb._version
     elif type(b) in _NUMBERS:
         bv = b
         gb = False
@@ -94,7 +98,8 @@ def _binary(gate, a, b):
     t = Tensor.__new__(Tensor)
     t._value = out
     t._node = t._acc = t._epoch = t._meta = None
-    t._deps = 0
+    t._deps = t._version = 0
+    t._seen = seen
     if ga or gb:  # recording is on: nothing has changed the switches
         t.requires_grad = True
         t._gate = gate
@@ -154,7 +159,8 @@ def _unary(gate, a):
     t = Tensor.__new__(Tensor)
     t._value = out
     t._node = t._acc = t._epoch = t._meta = None
-    t._deps = 0
+    t._deps = t._version = 0
+    t._seen = ta._version
     if ta.requires_grad:  # a float input gives a float output; recording is on
         t.requires_grad = True
         t._gate = gate
@@ -212,7 +218,7 @@ class Tensor(Wire):
         self._params = self._edges = None
         self.requires_grad = bool(requires_grad)
         self._acc = self._epoch = self._meta = None
-        self._deps = 0
+        self._deps = self._version = self._seen = 0
         if name is not None:
             self.name = name
 
@@ -233,6 +239,7 @@ class Tensor(Wire):
                 raise ShapeError(f"cannot set .data of shape {np.shape(self._value)} "
                                  f"to a value of shape {value.shape}")
             self._value = value
+            changed_in_place(self)
             return
         value = _to_value(value, None)
         if np.shape(value) != np.shape(self._value):
@@ -241,6 +248,7 @@ class Tensor(Wire):
         if _is_float(self._value):
             value = value.astype(self._value.dtype, copy=False)
         self._value = value
+        changed_in_place(self)
 
     @property
     def shape(self):
@@ -797,7 +805,7 @@ def _wrap(value):
     t._node = t._gate = t._a = t._b = t._more = t._params = t._edges = None
     t.requires_grad = False
     t._acc = t._epoch = t._meta = None
-    t._deps = 0
+    t._deps = t._version = t._seen = 0
     return t
 
 
@@ -807,7 +815,7 @@ def _rebuild(cls, value, requires_grad, name, grad):
     t._value = value
     t._node = t._gate = t._a = t._b = t._more = t._params = t._edges = None
     t._acc = t._epoch = t._meta = None
-    t._deps = 0
+    t._deps = t._version = t._seen = 0
     t.requires_grad = requires_grad
     if name is not None:
         t.name = name
@@ -990,6 +998,7 @@ def _record(t, gate, inputs, params, edges, levels=()):
     t._more = tuple(inputs[2:]) if len(inputs) > 2 else None
     t._params = params
     t._edges = edges
+    t._seen = versions_read(t._a, t._b, t._more)
 
 
 def _callers_arrays(inputs, saves):
@@ -1131,6 +1140,7 @@ def _in_place(t, other, ufunc):
             value[...] = update  # in place: other references to the array see it too
         else:
             t._value = update.astype(value.dtype)[()] if hasattr(update, "astype") else update
+        changed_in_place(t)
         return t
     update = ufunc(t, other)  # NumPy dispatch: the gate of OP, recorded
     if np.shape(update) != np.shape(t._value):
@@ -1141,9 +1151,19 @@ def _in_place(t, other, ufunc):
 
 
 def _kept(t):
-    """Whether a recorded gate keeps the array of constant leaf ``t`` (it is locked then,
-    core/saved.py): a write must make a new version, leaving the gate the old value."""
-    return type(t._value) is _ndarray and is_locked(t._value)
+    """Whether a recorded gate may keep the value of constant leaf ``t``: a write must then
+    make a new version, leaving the gate the old value. An array is locked while a gate
+    keeps it (core/saved.py); a 0-d value cannot be locked, so it is always versioned."""
+    if type(t._value) is _ndarray:
+        return is_locked(t._value)
+    return not t.requires_grad
+
+
+def changed_in_place(t):
+    """``t``'s value was changed in place outside the circuit (a write under no_grad, ``.data
+    =``, an optimizer step): gates recorded before read the old value, so a backward pass
+    through them refuses (core/backward.py) rather than use the new one."""
+    t._version += 1
 
 
 def _records_write(t, v):
@@ -1202,6 +1222,7 @@ def write(t, index, v, what):
             array = np.array(value)
             _assign(array, index, raw, t, what)
             t._value = array[()]
+        changed_in_place(t)
         return
     if t.is_leaf and t.requires_grad:
         raise NotDifferentiableError(

@@ -2,7 +2,7 @@
 cimport cython
 
 from .gate cimport Gate
-from .node cimport Node, Wire
+from .node cimport Node, Wire, versions_read
 
 cdef Py_ssize_t _WALKED
 cdef bint _checking

@@ -20,7 +20,7 @@ import numpy as np
 
 from .. import backend
 from ..backend import ndarray as _ndarray
-from ..errors import AnomalyError, GraphFreedError, ShapeError
+from ..errors import AnomalyError, ChangedInPlaceError, GraphFreedError, ShapeError
 from . import anomaly, trace
 from . import node as _node_mod
 from .gate import together
@@ -35,6 +35,7 @@ from .node import (
     released,
     released_leaf,
     stored_inputs,
+    versions_read,
 )
 
 _float64 = np.float64
@@ -384,6 +385,17 @@ def _freed_error(t):
         f"pass retain_graph=True to the first backward() to keep them")
 
 
+def _changed_error(t):
+    changed = [x for x in stored_inputs(t) if isinstance(x, Wire) and x._version]
+    names = ", ".join([f"'{x.name}'" if getattr(x, "name", None) else
+                       f"a tensor of shape {np.shape(x._value)}" for x in changed])
+    return ChangedInPlaceError(
+        f"backward through gate '{t._gate.name}': its input ({names}) was changed in place "
+        f"after the gate read it (a write under cg.no_grad(), .data = ..., or an optimizer "
+        f"step), so its gradient would use the new value. Call backward() before changing "
+        f"the input, or run the forward pass again after the change")
+
+
 def _count_consumers(roots, stop, saved=None):
     """Set each tensor's ``_deps`` to its number of consuming gates in this walk.
 
@@ -420,6 +432,8 @@ def _count_consumers(roots, stop, saved=None):
             continue
         gates += 1
         a, b = t._a, t._b
+        if t._seen != versions_read(a, b, t._more):
+            raise _changed_error(t)
         for i in t._edges:
             x = a if i == 0 else b if i == 1 else t._more[i - 2]
             if x._node is not None:

@@ -24,7 +24,7 @@ cdef class Wire:
     cdef public object _value, _node, _gate, _a, _b, _more, _params, _edges
     cdef public object _acc, _epoch, _meta
     cdef public bint requires_grad
-    cdef public Py_ssize_t _deps
+    cdef public Py_ssize_t _deps, _version, _seen
     cdef object __weakref__
 
 
@@ -35,3 +35,7 @@ cdef class Node(Wire):
 
 @cython.locals(w=Wire)
 cpdef keep_tracked(x)
+
+
+@cython.locals(w=Wire, total=Py_ssize_t)
+cpdef Py_ssize_t versions_read(a, b, more)

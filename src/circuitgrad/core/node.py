@@ -95,7 +95,11 @@ class Wire:
     have. (When the core is compiled, node.pxd makes these C struct fields.)"""
 
     __slots__ = ("_value", "_node", "_gate", "_a", "_b", "_more", "_params", "_edges",
-                 "requires_grad", "_acc", "_deps", "_epoch", "_meta", "__weakref__")
+                 "requires_grad", "_acc", "_deps", "_epoch", "_meta", "_version", "_seen",
+                 "__weakref__")
+    # _version: how many times a leaf's value was changed in place (a write under no_grad,
+    # .data =, an optimizer step); _seen: on a gate's record, the sum of its inputs'
+    # _version when it ran. The backward walk compares them (backward.py, stale_inputs).
 
 
 class Meta:
@@ -143,7 +147,8 @@ class Node(Wire):
         self._params = params
         self._edges = edges
         self._acc = self._epoch = self._meta = None
-        self._deps = 0
+        self._deps = self._version = 0
+        self._seen = versions_read(self._a, self._b, self._more)
         self.name = name
         if _COMPILED:  # a Node is tracked: so must be the wires it holds
             for x in stored:
@@ -226,6 +231,24 @@ def released_leaf(leaf):
     return n
 
 
+def versions_read(a, b, more):
+    """The sum of a gate's inputs' write counts (``_version``; numbers count 0): its
+    ``_seen`` when recorded. A leaf changed in place since makes the sum differ."""
+    total = 0
+    if isinstance(a, Wire):
+        w = a
+        total += w._version
+    if isinstance(b, Wire):
+        w = b
+        total += w._version
+    if more is not None:
+        for x in more:
+            if isinstance(x, Wire):
+                w = x
+                total += w._version
+    return total
+
+
 def stored_inputs(w):
     """The inputs a wire's gate recorded, as a tuple (empty for leaves)."""
     if w._gate is None or w._edges is None:  # a leaf, or a gate a walk freed
@@ -253,6 +276,7 @@ def overwritten(t):
             node._a = None
             node.requires_grad = t.requires_grad
         node._acc, node._deps, node._epoch = t._acc, t._deps, t._epoch
+        node._seen = t._seen
         if t._meta is not None and t._meta.saved is not None:  # the record's locked arrays
             node._meta = Meta()
             node._meta.saved, t._meta.saved = t._meta.saved, None

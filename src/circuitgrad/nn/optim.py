@@ -21,6 +21,7 @@ import numbers
 import numpy as np
 
 from .. import backend
+from ..tensor import changed_in_place
 
 
 class Optimizer:
@@ -93,6 +94,7 @@ class Optimizer:
             w = p.data
             if isinstance(w, backend.ndarray):
                 self.update(w, g, state)           # in place: no copy, dtype kept
+                changed_in_place(p)                # a circuit recorded before now is stale
             else:                                  # a 0-d parameter holds an immutable scalar
                 box = np.array(w)
                 self.update(box, g, state)
