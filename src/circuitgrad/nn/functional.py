@@ -98,8 +98,9 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     if groups > 1 and channels == 1 and filters == groups and x.requires_grad:
         # depthwise, one filter per channel, and the input's gradient wanted: the batched
         # matmul's backward would be an outer product per group (an inner size of 1, BLAS's
-        # worst case); the sum of taps is 0.85x its time (with two filters per channel, or
-        # without the input's gradient, the matmul takes 0.45-0.8x the sum's)
+        # worst case); the sum of taps takes 0.7x its time. With two filters per channel,
+        # or without the input's gradient, the matmul takes 0.4-0.8x the sum's time
+        # (bench/grouped_conv.py)
         return _depthwise(windows, weight, bias, groups)
     if groups > 1:  # each group's channels with its own filters
         return _grouped(windows, weight, bias, groups)
@@ -117,9 +118,10 @@ def _grouped(windows, weight, bias, groups):
     group-major, (G, C/G * KH * KW, N * OH * OW), so the (G, F/G, C/G * KH * KW) filters @
     patches is G large products (NumPy's stacked matmul calls BLAS once per group) giving
     (F, N, OH, OW), returned as an (N, F, OH, OW) view with no copy. Alternating blocks
-    (bench/grouped_conv.py): 0.6-0.8x the time of one convolution per group joined, and
-    0.8-0.9x that of the batch-major layout (N, G, C/G * KH * KW, OH * OW), whose N * G small
-    products BLAS does less well."""
+    (bench/grouped_conv.py, forward + backward): 0.7-1.0x the time of one convolution per
+    group joined (groups=4: no gain when the input's gradient is wanted too). The
+    batch-major layout (N, G, C/G * KH * KW, OH * OW), tried first, took 1.05-1.3x this
+    one's: its N * G small products suit BLAS less."""
     kh, kw, n, _, oh, ow = windows.shape
     filters, channels = weight.shape[:2]
     patch = channels * kh * kw  # (c, kh, kw) order, as the weight's rows flatten
