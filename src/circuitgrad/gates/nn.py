@@ -1,4 +1,5 @@
-"""Neural-network gates: sliding windows (unfold/fold), max-pooling, softmax cross-entropy.
+"""Neural-network gates: sliding windows (unfold/fold), max-pooling, softmax cross-entropy,
+the LSTM cell.
 
 Convolution is not a primitive here. It is staged, the way the notes stage every backward
 pass, out of gates that already have simple rules (``nn.functional.conv2d``)::
