@@ -122,3 +122,18 @@ def test_a_scalar_parameter_through_the_fast_paths():
         b -= 0.1
     with pytest.raises(cg.ChangedInPlaceError):
         out.backward()
+
+
+@pytest.mark.parametrize("view", ["T", "row", "reshape"])
+def test_a_view_of_a_parameter_shares_its_change(view):
+    # W.T, W[0], W.reshape are views of W's array: a change to W reaches the value the
+    # next gate read through the view, so the view's own gate must refuse too
+    W = cg.tensor(np.arange(6.0).reshape(2, 3), requires_grad=True)
+    X = cg.tensor(np.ones((4, 3)), requires_grad=True)
+    V = {"T": lambda: W.T, "row": lambda: W[0][:, None], "reshape": lambda: W.reshape(3, 2)}
+    loss = cg.sum((X @ V[view]()) ** 2)
+    with cg.no_grad():
+        W -= 1.0
+    with pytest.raises(cg.ChangedInPlaceError):
+        loss.backward()
+    assert X.grad is None
