@@ -134,14 +134,13 @@ class Workers:
 
     def warm(self):
         """Start one worker in the background, so the first request need not wait for it."""
+        # no computing slot is held while it starts: under load a start-up can take longer
+        # than the time limit, and a request waiting for a slot would be told "busy"
         def start():
-            if self._slots.acquire(blocking=False):
-                try:
-                    self._give(self._start())
-                except OSError:
-                    pass  # the request that needs a worker will say why it cannot start
-                finally:
-                    self._slots.release()
+            try:
+                self._give(self._start())
+            except OSError:
+                pass  # the request that needs a worker will say why it cannot start
         threading.Thread(target=start, daemon=True).start()
 
     def run(self, request, lang="en"):
