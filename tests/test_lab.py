@@ -123,6 +123,30 @@ def test_bad_input_is_explained_in_the_pages_language(server):
     assert status == 400 and d["error"].startswith("unknown function '__import__'")
 
 
+@pytest.mark.parametrize("body, chinese, english", [
+    ({"expr": "sum(W @ x)", "inputs": {"W": "[[1, 2], [3, 4]]", "x": "[1, 2, 3]"}},
+     "W @ x 出错：门 'matmul' 不能接受尺寸为 (2, 2) 和 (3,) 的输入：第一个输入的最后一个"
+     "轴（长度 2）必须和第二个输入的唯一的轴（长度 3）一样长，位置：第 5 列：sum(W @ x)",
+     "W @ x fails: gate 'matmul' cannot take inputs of shapes (2, 2) and (3,): the last axis "
+     "of the first (size 2) must match the only axis of the second (size 3), at column 5"),
+    ({"expr": "sum(x * y)", "inputs": {"x": "[1, 2]", "y": "[1, 2, 3]"}},
+     "门 'mul' 不能接受尺寸为 (2,) 和 (3,) 的输入：它们不能一起广播",
+     "gate 'mul' cannot take inputs of shapes (2,) and (3,): they do not broadcast together"),
+    ({"expr": "sum(x)", "inputs": {"x": str([1.0] * (MAX_ELEMENTS + 1))}},
+     "输入的值一共有 10,001 个数；上限是 10,000",
+     "the values have 10,001 numbers in all; the limit is 10,000"),
+    ({"expr": "x", "inputs": {"x": ["1"]}}, "'inputs' 必须把名字映射到值，例如 {\"x\": \"3\"}",
+     "'inputs' must map names to values, like {\"x\": \"3\"}"),
+])
+def test_the_librarys_errors_come_in_the_pages_language(server, body, chinese, english):
+    status, d = post(server, dict(body, lang="zh"))
+    assert status == 400 and chinese in d["error"] and "\n" not in d["error"], d
+    words = re.sub(r"'\w+'|sum\(\w+ [@*] \w+\)|\w+ [@*] \w+", "", d["error"])
+    assert not re.search(r"[A-Za-z]{2,}", words), d["error"]  # nothing left in English
+    status, d = post(server, dict(body, lang="en"))
+    assert status == 400 and english in d["error"], d
+
+
 def test_a_body_that_is_not_json_is_refused(server):
     status, d = post(server, None, raw=b"{not json")
     assert status == 400 and d["error"].startswith("the request is not JSON")

@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+from ..i18n import msg
 from . import glyphs
 from .circuit import DrawError
 from .render import INSTALL_HINT, EngineNotFoundError, render
@@ -68,8 +69,9 @@ class Picture:
         elif kind in ("dot", "gv"):
             data = self.source.encode("utf-8")
         else:
-            raise DrawError(f"cannot save a picture as {str(path)!r}: use a name ending in "
-                            f".svg, .png or .dot (or pass format='svg')")
+            raise DrawError(msg("cannot save a picture as {path}: use a name ending in "
+                                ".svg, .png or .dot (or pass format='svg')",
+                                path=repr(str(path))))
         path.write_bytes(data)
         return path
 

@@ -25,6 +25,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
 from ..expr import ExprError
+from ..i18n import msg
 from .data import circuit_data
 from .i18n import translator
 from .page import LANGS, page
@@ -98,16 +99,17 @@ class LabHandler(BaseHTTPRequestHandler):
 def answer(request):
     """The JSON of a request (run in a worker): the circuit, or an ExprError."""
     if not isinstance(request, dict):
-        raise ExprError("the request must be a JSON object with 'expr' and 'inputs'")
+        raise ExprError(msg("the request must be a JSON object with 'expr' and 'inputs'"))
     expr, inputs = request.get("expr"), request.get("inputs", {})
     upstream = request.get("upstream")
     if not isinstance(expr, str):
-        raise ExprError("'expr' must be text")
+        raise ExprError(msg("'expr' must be text"))
     if not isinstance(inputs, dict) or not all(
             isinstance(k, str) and isinstance(v, (str, int, float)) for k, v in inputs.items()):
-        raise ExprError("'inputs' must map names to values, like {\"x\": \"3\"}")
+        raise ExprError(msg("'inputs' must map names to values, like {example}",
+                            example='{"x": "3"}'))
     if upstream is not None and not isinstance(upstream, (str, int, float)):
-        raise ExprError("'upstream' must be a value, like \"[1, 2]\"")
+        raise ExprError(msg("'upstream' must be a value, like {example}", example='"[1, 2]"'))
     calls = request.get("calls", 1)
     return circuit_data(expr, {k: str(v) for k, v in inputs.items()},
                         None if upstream is None else str(upstream),
