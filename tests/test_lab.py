@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import types
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -202,6 +203,60 @@ def test_lab_command_prints_its_url_and_serves():
 def test_lab_command_refuses_a_bad_port():
     r = run_cli("lab", "--no-browser", "--port", "70000")
     assert r.returncode == 2 and "--port must be between 0 and 65535" in r.stderr
+
+
+@pytest.mark.parametrize("flag, value, message", [
+    ("--time-limit", "0", "argument --time-limit: must be a finite number above 0, not 0"),
+    ("--time-limit", "-3", "argument --time-limit: must be a finite number above 0, not -3"),
+    ("--time-limit", "inf", "argument --time-limit: must be a finite number above 0, not inf"),
+    ("--memory-limit", "abc", "argument --memory-limit: expected a number, not 'abc'"),
+    ("--memory-limit", "nan", "argument --memory-limit: must be a finite number above 0"),
+])
+def test_lab_command_refuses_limits_that_are_not_positive_numbers(flag, value, message):
+    r = run_cli("lab", "--no-browser", flag, value)
+    assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+    r = run_cli("lab", "--no-browser", flag, value, "--lang", "zh")
+    assert r.returncode == 2 and ("必须是大于 0 的有限数" in r.stderr or "需要一个数" in r.stderr)
+
+
+def test_lab_command_gives_the_server_its_time_and_memory_limits(monkeypatch):
+    from circuitgrad import cli
+    from circuitgrad.lab import server as lab_server
+    given = []
+
+    def refuse(port, lang, **limits):  # records what run_lab asks for, then cannot listen
+        given.append(limits)
+        raise OSError("not in this test")
+    monkeypatch.setattr(lab_server, "LabServer", refuse)
+    assert cli.main(["lab", "--no-browser", "--time-limit", "2.5", "--memory-limit",
+                     "300"]) == 2
+    assert cli.main(["lab", "--no-browser"]) == 2
+    assert given == [{"time_limit": 2.5, "memory_limit": 300.0},
+                     {"time_limit": lab_server.TIME_LIMIT,
+                      "memory_limit": lab_server.MEMORY_LIMIT}]
+
+
+# an outer product through broadcasting: 5,000 + 5,000 input numbers (within the lab's
+# 10,000) make a 5,000 x 5,000 wire, 200 MB
+OUTER = {"expr": "sum(x * y)", "inputs": {"x": str([[float(i)] for i in range(5000)]),
+                                          "y": str([float(i) for i in range(5000)])}}
+
+
+def test_lab_command_passes_its_limits_to_the_server():
+    env = dict(os.environ, PYTHONPATH=SRC + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.Popen([sys.executable, "-m", "circuitgrad", "lab", "--no-browser",
+                             "--memory-limit", "100", "--time-limit", "30"],
+                            stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        at = types.SimpleNamespace(url=proc.stdout.readline().split()[-1])
+        status, d = post(at, OUTER)
+        assert status == 503 and "more than 100 MB" in d["error"], d
+        status, d = post(at, {"expr": "x * y", "inputs": {"x": "4", "y": "-3"}})
+        assert (status, d["value"]) == (200, -12.0)
+    finally:
+        proc.terminate()
+        proc.wait(30)
 
 
 # ----- the page in a browser ------------------------------------------------------------
@@ -609,6 +664,8 @@ def answer(request):
         time.sleep(600)
     if request.get("expr") == "crash":
         os._exit(3)
+    if request.get("expr") == "pid":
+        return {"pid": os.getpid()}
     return lab_answer(request)
 '''
 
@@ -645,6 +702,42 @@ def test_a_request_over_the_time_limit_gets_a_one_line_error(slow_server):
     assert (status, d["value"]) == (200, -12.0)
     status, d = post(srv, {"expr": "slow", "lang": "zh"})
     assert status == 503 and d["error"].startswith("计算超过了 3 秒")
+
+
+@pytest.fixture
+def small_server(tmp_path, monkeypatch):
+    (tmp_path / "slowlab.py").write_text(SLOW_MODULE, encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    srv, thread = start(time_limit=60, memory_limit=100, answer="slowlab:answer")
+    yield srv
+    srv.shutdown()
+    srv.server_close()
+    thread.join(5)
+
+
+def test_a_request_over_the_memory_limit_gets_a_one_line_error(small_server):
+    srv = small_server
+    status, d = post(srv, {"expr": "pid"})
+    first = d["pid"]
+    status, d = post(srv, OUTER)
+    assert status == 503 and d["error"] == (
+        "the computation needed more than 100 MB, the lab's memory limit per request; try a "
+        "smaller expression or smaller values")
+    with pytest.raises(ProcessLookupError):  # that worker was replaced, not used again
+        os.kill(first, 0)
+    status, d = post(srv, {"expr": "pid"})
+    assert status == 200 and d["pid"] != first
+    status, d = post(srv, {"expr": "x * y", "inputs": {"x": "4", "y": "-3"}})
+    assert (status, d["value"]) == (200, -12.0)  # small circuits fit in the limit
+    status, d = post(srv, dict(OUTER, lang="zh"))
+    assert status == 503 and d["error"].startswith("计算需要的内存超过了 100 MB") \
+        and "\n" not in d["error"]
+
+
+def test_without_the_memory_limit_the_same_request_is_refused_after_it_ran(server):
+    # the default limit leaves room for it: it runs, and the wires are too many to show
+    status, d = post(server, OUTER)
+    assert status == 400 and "wires hold 25,010,001 numbers" in d["error"]
 
 
 def test_a_worker_that_dies_gets_a_one_line_error(slow_server):
