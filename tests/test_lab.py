@@ -620,6 +620,80 @@ def test_the_matmul_step_shows_the_notes_dimension_reasoning(page, server):
         in status
 
 
+# batched matmul: (W, X shapes) -> per input, (left factor, right factor, their product,
+# the input's shape); worked out by hand from NumPy's rules (a stack of matrices on the
+# axes in front of the last two; a 1-d operand a row on the left, a column on the right)
+STACKED = [
+    ((4, 2, 3), (4, 3, 5), [("dD", (4, 2, 5), "Xᵀ", (4, 5, 3), (4, 2, 3), (4, 2, 3)),
+                            ("Wᵀ", (4, 3, 2), "dD", (4, 2, 5), (4, 3, 5), (4, 3, 5))]),
+    ((2, 3), (4, 3, 5), [("dD", (4, 2, 5), "Xᵀ", (4, 5, 3), (4, 2, 3), (2, 3)),
+                         ("Wᵀ", (3, 2), "dD", (4, 2, 5), (4, 3, 5), (4, 3, 5))]),
+    ((4, 1, 2, 3), (5, 3, 1), [("dD", (4, 5, 2, 1), "Xᵀ", (5, 1, 3), (4, 5, 2, 3), (4, 1, 2, 3)),
+                               ("Wᵀ", (4, 1, 3, 2), "dD", (4, 5, 2, 1), (4, 5, 3, 1),
+                                (5, 3, 1))]),
+    ((4, 2, 3), (3,), [("dD", (4, 2, 1), "Xᵀ", (1, 3), (4, 2, 3), (4, 2, 3)),
+                       ("Wᵀ", (4, 3, 2), "dD", (4, 2), (4, 3), (3,))]),
+    ((3,), (4, 3, 5), [("X", (4, 3, 5), "dD", (4, 5), (4, 3), (3,)),
+                       ("W", (3, 1), "dDᵀ", (4, 1, 5), (4, 3, 5), (4, 3, 5))]),
+]
+
+
+def _stacked_matmul(shape_w, shape_x, seed=0):
+    rng = np.random.default_rng(seed)
+    w, x = rng.standard_normal(shape_w).round(2), rng.standard_normal(shape_x).round(2)
+    d = circuit_data("sum((D := W @ X) * D)", {"W": str(w.tolist()), "X": str(x.tolist())})
+    matmul = next(b for b in d["backward"] if b["gate"] == "D")
+    return w, x, d, [i["dims"] for i in matmul["inputs"]]
+
+
+@pytest.mark.parametrize("shape_w, shape_x, want", STACKED,
+                         ids=[f"{w}@{x}" for w, x, _ in STACKED])
+def test_stacked_matmul_gets_the_dimension_check_on_its_last_two_axes(shape_w, shape_x, want):
+    w, x, d, dims = _stacked_matmul(shape_w, shape_x)
+    for dim, (left, ls, right, rs, product, shape), name in zip(dims, want, "WX", strict=True):
+        assert dim["stacked"] and (dim["gradient"], dim["of"]) == ("d" + name, name)
+        assert (dim["left"], dim["right"]) == ([left, list(ls)], [right, list(rs)])
+        assert (dim["product"], dim["shape"]) == (list(product), list(shape))
+        assert np.shape(d["gradients"][name]["value"]) == shape
+    # and the numbers: dW and dX are those products, summed over the axes W or X was
+    # broadcast along (f = sum(D * D), so dD = 2 D)
+    if len(shape_w) >= 2 and len(shape_x) >= 2:
+        dD = 2 * np.matmul(w, x)
+        for name, value, prod in (("W", w, dD @ np.swapaxes(x, -1, -2)),
+                                  ("X", x, np.swapaxes(w, -1, -2) @ dD)):
+            lead = tuple(range(prod.ndim - value.ndim))
+            keep = tuple(k + len(lead) for k, n in enumerate(value.shape)
+                         if n == 1 and prod.shape[k + len(lead)] != 1)
+            summed = prod.sum(axis=lead).sum(axis=tuple(k - len(lead) for k in keep),
+                                             keepdims=True) if keep else prod.sum(axis=lead)
+            assert np.allclose(d["gradients"][name]["value"], summed)
+
+
+def test_a_dot_product_of_two_vectors_gets_no_matrix_check():
+    d = circuit_data("x @ y", {"x": "[1, 2]", "y": "[3, 4]"})
+    assert [i["dims"] for i in d["backward"][1]["inputs"]] == [None, None]
+
+
+def test_the_stacked_matmul_step_shows_its_dimension_reasoning(page, server):
+    w, x = np.ones((2, 3)), np.ones((4, 3, 5))
+    page.goto(server.url + "?" + urllib.parse.urlencode(
+        {"expr": "sum(W @ X)", "W": str(w.tolist()), "X": str(x.tolist())}))
+    page.locator("[data-gate]").first.wait_for()
+    page.locator("#picture").click()
+    page.keyboard.press("End")
+    status = page.locator("#status").inner_text()
+    assert "matrix by matrix on the last two axes" in status
+    assert ("dW must have W's shape 2×3; dWX is 4×2×5 and Xᵀ is 4×5×3, so dWX·Xᵀ is "
+            "4×2×3, one product per matrix of the stack, and summed over the stacked axes W "
+            "was broadcast along it is 2×3") in status
+    assert "dX must have X's shape 4×3×5; Wᵀ is 3×2 and dWX is 4×2×5, so Wᵀ·dWX is 4×3×5" \
+        in status
+    page.locator("#lang").click()
+    status = page.locator("#status").inner_text()
+    assert ("所以 dWX·Xᵀ 是 4×2×3，堆叠中的每个矩阵各得一个乘积，"
+            "再对 W 被广播的堆叠轴求和，就是 2×3") in status
+
+
 def test_a_larger_matrix_shows_as_a_heatmap(page, tmp_path):
     import circuitgrad as cg
     rng = np.random.default_rng(12)

@@ -300,38 +300,60 @@ def _backward_inputs(node, steps, totals):
 
 def _matmul_dims(node, i):
     """The notes' dimension check for ``dW = dD @ X.T`` (input 0 of ``D = W @ X``) and
-    ``dX = W.T @ dD`` (input 1): the two factors' names and shapes, and the shape their
-    product must have, the input's own. A 1-d operand of a 2-d matmul enters as a column
-    (the listing's ``outer``); batched matmuls get no check (None).
+    ``dX = W.T @ dD`` (input 1): the two factors' names and shapes, the shape of their
+    product, and the shape it must have, the input's own. A 1-d operand of a 2-d matmul
+    enters as a column (the listing's ``outer``).
 
     >>> d = circuit_data("sum(W @ x)", {"W": "[[1, 2, 3], [4, 5, 6]]", "x": "[1, 1, 1]"})
     >>> [i["dims"] for i in d["backward"][2]["inputs"]]  # doctest: +NORMALIZE_WHITESPACE
     [{'gradient': 'dW', 'of': 'W', 'shape': [2, 3], 'left': ['dWx', [2, 1]],
-      'right': ['xᵀ', [1, 3]]},
+      'right': ['xᵀ', [1, 3]], 'product': [2, 3], 'stacked': False},
      {'gradient': 'dx', 'of': 'x', 'shape': [3], 'left': ['Wᵀ', [3, 2]],
-      'right': ['dWx', [2]]}]
+      'right': ['dWx', [2]], 'product': [3], 'stacked': False}]
+
+    A batched (stacked) matmul multiplies matrix by matrix on the last two axes, the axes
+    in front stacking the matrices (``ᵀ`` swaps the last two axes, the listing's ``.mT``);
+    where an input was broadcast along the stack, the product is summed over those axes
+    to give the input's shape (``stacked``: True, ``product`` then differs from ``shape``):
+
+    >>> d = circuit_data("sum(W @ X)", {"W": "[[1, 2], [3, 4]]",
+    ...                                 "X": "[[[1], [2]], [[3], [4]], [[5], [6]]]"})
+    >>> dims = [i["dims"] for i in d["backward"][2]["inputs"]]
+    >>> [(x["left"], x["right"], x["product"], x["shape"]) for x in dims]
+    ... # doctest: +NORMALIZE_WHITESPACE
+    [(['dWX', [3, 2, 1]], ['Xᵀ', [3, 1, 2]], [3, 2, 2], [2, 2]),
+     (['Wᵀ', [2, 2]], ['dWX', [3, 2, 1]], [3, 2, 1], [3, 2, 1])]
     """
     (ka, a), (kb, b) = node.operands
     if ka != "node" or kb != "node":
         return None
     sa, sb, sg = np.shape(a.value), np.shape(b.value), np.shape(node.value)
+    if min(len(sa), len(sb)) == 0:
+        return None
     g = "d" + node.name
-    if len(sa) == 2 and len(sb) == 2:      # D = W @ X
-        factors = [(g, sg), (b.name + "ᵀ", sb[::-1])] if i == 0 else \
-            [(a.name + "ᵀ", sa[::-1]), (g, sg)]
-    elif len(sa) == 2 and len(sb) == 1:    # d = W @ x: dW = outer(dd, x), dx = W.T @ dd
-        factors = [(g, sg + (1,)), (b.name + "ᵀ", (1,) + sb)] if i == 0 else \
-            [(a.name + "ᵀ", sa[::-1]), (g, sg)]
-    elif len(sa) == 1 and len(sb) == 2:    # d = x @ W: dx = W @ dd, dW = outer(x, dd)
+    at, bt = a.name + "ᵀ", b.name + "ᵀ"
+
+    def swap(shape):  # the last two axes swapped: .T of a matrix, .mT of a stack of them
+        return shape[:-2] + shape[:-3:-1]
+
+    if len(sa) >= 2 and len(sb) >= 2:      # D = W @ X (a matrix, or stacks of them)
+        factors = [(g, sg), (bt, swap(sb))] if i == 0 else [(at, swap(sa)), (g, sg)]
+        product = sg[:-2] + (sa[-2:] if i == 0 else sb[-2:])
+    elif len(sb) == 1 and len(sa) >= 2:    # d = W @ x: dW = dd x.T, dx = W.T @ dd
+        factors = [(g, sg + (1,)), (bt, (1,) + sb)] if i == 0 else [(at, swap(sa)), (g, sg)]
+        product = sg + sb if i == 0 else sa[:-2] + sb  # dx: W.T @ dd, one per matrix
+    elif len(sa) == 1 and len(sb) >= 2:    # d = x @ W: dx = W @ dd, dW = x dd.T
         factors = [(b.name, sb), (g, sg)] if i == 0 else \
-            [(a.name, sa + (1,)), (g + "ᵀ", (1,) + sg)]
+            [(a.name, sa + (1,)), (g + "ᵀ", sg[:-1] + (1,) + sg[-1:])]
+        product = sb[:-2] + sa if i == 0 else sg[:-1] + sa + sg[-1:]
     else:
         return None
     target = (a, b)[i]
     (left, ls), (right, rs) = factors
     return {"gradient": "d" + target.name, "of": target.name,
             "shape": list(np.shape(target.value)), "left": [left, list(ls)],
-            "right": [right, list(rs)]}
+            "right": [right, list(rs)], "product": list(product),
+            "stacked": max(len(sa), len(sb)) > 2}
 
 
 def _local_text(expr, g):

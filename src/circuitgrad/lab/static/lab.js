@@ -243,9 +243,14 @@
           }
           if (i.dims) {
             const d = i.dims;
-            lines.push(t("dims", { gradient: d.gradient, of: d.of, shape: shapeText(d.shape),
-                                   left: d.left[0], left_shape: shapeText(d.left[1]),
-                                   right: d.right[0], right_shape: shapeText(d.right[1]) }));
+            // a stack of matrices: matrix by matrix on the last two axes, summed over the
+            // stacked axes the input was broadcast along (its product is then larger)
+            const summed = d.product.join() !== d.shape.join();
+            lines.push(t(!d.stacked ? "dims" : summed ? "dims_summed" : "dims_stacked", {
+              gradient: d.gradient, of: d.of, shape: shapeText(d.shape),
+              left: d.left[0], left_shape: shapeText(d.left[1]),
+              right: d.right[0], right_shape: shapeText(d.right[1]),
+              product: shapeText(d.product) }));
           }
           if (i.accumulates) {
             lines.push(t("fork", { wire: i.wire, gradient: i.gradient_text,
