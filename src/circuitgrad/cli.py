@@ -433,10 +433,18 @@ def _check(expr, values, upstream, _):
 
 
 def _save_picture(picture, path, fmt, _):
-    from .draw import DrawError
+    import warnings
 
+    from .draw import DrawError, glyphs
+
+    lacking = picture.missing_glyphs() if fmt == "png" else []
+    if lacking:  # said once, in the learner's language, instead of Python's warning
+        print(_("circuitgrad grad: warning: {message}").format(
+            message=render(glyphs.missing_message(lacking), _)), file=sys.stderr)
     try:
-        picture.save(path, format=fmt)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", glyphs.MissingGlyphWarning)
+            picture.save(path, format=fmt)
     except DrawError as err:
         return _fail("grad", err, _, EXIT_FAILED)
     except OSError as err:

@@ -1,5 +1,6 @@
 """The picture object: DOT source, rendered to SVG or PNG on demand, shown inline in Jupyter."""
 
+import warnings
 from pathlib import Path
 
 from ..i18n import msg
@@ -47,13 +48,23 @@ class Picture:
         texts = ("".join(t.itertext()) for t in root.iter("{http://www.w3.org/2000/svg}text"))
         return [t for t in texts if t.strip()]
 
+    def missing_glyphs(self):
+        """The characters of the picture's names the PNG draws as empty boxes (outside the
+        bundled font: the hanzi of GB 2312); the SVG shows them with the system's fonts."""
+        return glyphs.missing(self._runs) if self._runs else []
+
     def png(self, dpi=PNG_DPI):
-        """The picture as PNG bytes (``dpi`` sets the resolution; 144 by default)."""
+        """The picture as PNG bytes (``dpi`` sets the resolution; 144 by default). Warns
+        (``glyphs.MissingGlyphWarning``) when it draws characters as empty boxes."""
         key = ("png", dpi)
         if key not in self._cache:
             png = render(self._layout, "png", dpi=dpi)
             if self._runs:
                 png = glyphs.paint_png(png, self._layout_svg(), self._runs)
+                lacking = self.missing_glyphs()
+                if lacking:
+                    warnings.warn(glyphs.MissingGlyphWarning(glyphs.missing_message(lacking)),
+                                  stacklevel=2)
             self._cache[key] = png
         return self._cache[key]
 
