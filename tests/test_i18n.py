@@ -189,6 +189,7 @@ LIBRARY_ERRORS = [
      "index 5 is out of bounds for axis 0, which has size 2"),
     (["x[0, 1]", "x=[1, 2]"], "1 维的张量用了 2 个下标",
      "2 indices for a tensor with 1 dimensions"),
+    (["sum(x[::0])", "x=[1, 2]"], "切片的步长不能是 0", "a slice's step cannot be zero"),
     (["sum(x @ 3)", "x=[1, 2]"], "matmul 的输入至少要有一维；标量请用 *",
      "matmul needs operands of at least one dimension; use * for scalars"),
     (["dot(x, x)", "x=[[[1, 2]]]"], "dot 的输入超过 2 维；请用 matmul 或 einsum",

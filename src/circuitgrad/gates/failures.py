@@ -45,8 +45,8 @@ def gate_error(gate, values, err):
         return ShapeError(msg("gate '{gate}' cannot take inputs of shapes {shapes}: {reason}",
                               gate=gate.name, shapes=shapes_text(shapes),
                               reason=text if reason is None else reason))
-    return ValueError(f"gate '{gate.name}' cannot compute with inputs ({describe(values)}): "
-                      f"{err}")
+    return ValueError(msg("gate '{gate}' cannot compute with inputs ({inputs}): {error}",
+                          gate=gate.name, inputs=describe(values), error=text))
 
 
 def shapes_text(shapes):
@@ -78,6 +78,8 @@ def _reason(name, shapes, err):
         index, axis, size = found.groups()
         return msg("index {index} is out of bounds for axis {axis}, which has size {size}",
                    index=index, axis=axis, size=size)
+    if text == "slice step cannot be zero":
+        return msg("a slice's step cannot be zero")
     found = _TOO_MANY.search(text)
     if found:
         ndim, count = found.groups()
