@@ -24,7 +24,8 @@ LAYERS = {
     1: ["core", "core.backward", "core.gate", "core.graph", "core.node", "core.trace",
         "core.tree", "core.circuit", "core.anomaly", "core.saved"],
     2: ["gates", "gates.elementwise", "gates.indexing", "gates.linalg", "gates.nn",
-        "gates.reduce", "gates.shape", "gates.define", "gates.listing", "gates.table"],
+        "gates.reduce", "gates.shape", "gates.define", "gates.listing", "gates.table",
+        "gates.failures"],
     3: ["tensor"],
     4: ["functions", "linalg", "numpy_api", "transforms", "custom", "gradcheck", "tracing"],
     # views and nn: read circuits, build on the user API

@@ -23,6 +23,7 @@ import re
 
 import numpy as np
 
+from .. import backend
 from ..errors import ShapeError
 from ..i18n import msg
 
@@ -59,7 +60,7 @@ def shapes_text(shapes):
 
 def describe(values):
     """The kinds of a gate's inputs: ``float64 array of shape (2, 3), NoneType``."""
-    return ", ".join(type(v).__name__ if not isinstance(v, (np.ndarray, np.generic))
+    return ", ".join(type(v).__name__ if not isinstance(v, (backend.ndarray, backend.generic))
                      else f"{v.dtype} scalar" if v.ndim == 0
                      else f"{v.dtype} array of shape {v.shape}" for v in values)
 
