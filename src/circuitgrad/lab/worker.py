@@ -24,24 +24,29 @@ def one_line(err, lang="en"):
 
 def serve(answer, requests, replies):
     """Answer each line of ``requests`` with a line on ``replies``, until the end."""
-    from ..errors import CircuitError
-    from ..expr import ExprError
-
     _warm_up(answer)
     print(READY, file=replies, flush=True)
     for line in requests:
-        lang = "en"
-        try:
-            request = json.loads(line)
-            lang = request.get("lang", "en") if isinstance(request, dict) else "en"
-            status, text = HTTPStatus.OK, json.dumps(answer(request),
-                                                     ensure_ascii=False, allow_nan=False)
-        except (ExprError, CircuitError) as err:
-            status, text = HTTPStatus.BAD_REQUEST, _error(one_line(err, lang))
-        except Exception as err:  # noqa: BLE001  the worker keeps working, whatever happens
-            status = HTTPStatus.INTERNAL_SERVER_ERROR
-            text = _error(f"internal error: {type(err).__name__}: {one_line(err)}")
+        status, text = reply(answer, line)
         print(f"{status.value} {text}", file=replies, flush=True)
+
+
+def reply(answer, line):
+    """``(HTTPStatus, JSON text)`` answering one request given as JSON text: the circuit,
+    or a one-line error (a bad expression or input is the asker's; anything else ours)."""
+    from ..errors import CircuitError
+    from ..expr import ExprError
+
+    lang = "en"
+    try:
+        request = json.loads(line)
+        lang = request.get("lang", "en") if isinstance(request, dict) else "en"
+        return HTTPStatus.OK, json.dumps(answer(request), ensure_ascii=False, allow_nan=False)
+    except (ExprError, CircuitError) as err:
+        return HTTPStatus.BAD_REQUEST, _error(one_line(err, lang))
+    except Exception as err:  # noqa: BLE001  the caller keeps working, whatever happens
+        return HTTPStatus.INTERNAL_SERVER_ERROR, _error(
+            f"internal error: {type(err).__name__}: {one_line(err)}")
 
 
 # A request answered before the worker says it is ready: its first real request then pays
