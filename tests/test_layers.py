@@ -37,7 +37,7 @@ LAYERS = {
     6: ["cli", "__main__", "expr", "notes_examples", "nn.train", "report", "outdir",
         # the circuit lab: the `circuitgrad lab` server and its page's data
         "lab", "lab.data", "lab.server", "lab.worker", "lab.page", "lab.lessons", "lab.i18n",
-        "lab.notebook"],
+        "lab.notebook", "lab.widget"],
     FRONT_DOOR: ["__init__"],
 }
 LAYER_OF = {module: layer for layer, modules in LAYERS.items() for module in modules}

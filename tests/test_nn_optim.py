@@ -206,3 +206,102 @@ def test_a_parameter_listed_twice_is_refused(make):
     with pytest.raises(ValueError, match="parameter 2 is parameter 0 again"):
         make(enc.parameters() + dec.parameters(), lr=0.1)
     make(nn.Sequential(enc, dec).parameters(), lr=0.1)
+
+
+# ----- parameter groups, as in PyTorch ------------------------------------------------------
+def _quadratic_grads(*params):
+    """Set each parameter's gradient to 2w (of sum w**2) by a real backward pass."""
+    loss = sum((p * p).sum() for p in params)
+    loss.backward()
+
+
+def test_a_group_with_its_own_learning_rate_and_decay_moves_only_its_parameters_so():
+    body, head = nn.Parameter(np.array([1.0, -2.0])), nn.Parameter(np.array([4.0]))
+    opt = nn.SGD([{"params": [body]}, {"params": head, "lr": 0.01, "weight_decay": 0.5}],
+                 lr=0.1)
+    _quadratic_grads(body, head)
+    opt.step()
+    np.testing.assert_allclose(body.data, [1.0 - 0.1 * 2.0, -2.0 - 0.1 * -4.0])
+    np.testing.assert_allclose(head.data, [4.0 - 0.01 * (8.0 + 0.5 * 4.0)])
+    assert opt.lr == 0.1 and opt.weight_decay == 0.0  # the group's settings were put back
+    first, second = opt.param_groups
+    assert (first["lr"], second["lr"], second["weight_decay"]) == (0.1, 0.01, 0.5)
+    assert first["params"] == [body] and second["params"] == [head]
+
+
+def test_setting_one_groups_rate_leaves_the_other_and_a_schedule_scales_each():
+    a, b = nn.Parameter(np.array([1.0])), nn.Parameter(np.array([1.0]))
+    opt = nn.SGD([{"params": [a]}, {"params": [b], "lr": 0.4}], lr=0.2)
+    schedule = nn.StepLR(opt, step_size=1, gamma=0.5)
+    schedule.step()
+    assert [g["lr"] for g in opt.param_groups] == [0.1, 0.2]
+    opt.param_groups[0]["lr"] = 0.05
+    assert [g["lr"] for g in opt.param_groups] == [0.05, 0.2]
+    _quadratic_grads(a, b)
+    opt.step()
+    np.testing.assert_allclose([a.data[0], b.data[0]], [1 - 0.05 * 2, 1 - 0.2 * 2])
+
+
+def test_adam_groups_take_pytorchs_betas_and_the_state_dict_round_trips():
+    def build():
+        w, v = nn.Parameter(np.array([1.0, -1.0])), nn.Parameter(np.array([0.5]))
+        return (w, v), nn.Adam([{"params": [w]}, {"params": [v], "betas": (0.5, 0.6),
+                                                   "lr": 0.2}], lr=0.1)
+    (w1, v1), opt1 = build()
+    for _ in range(2):
+        opt1.zero_grad()
+        _quadratic_grads(w1, v1)
+        opt1.step()
+    saved = opt1.state_dict()
+    assert [g["params"] for g in saved["param_groups"]] == [[0], [1]]
+    assert saved["param_groups"][1]["beta1"] == 0.5 and saved["param_groups"][0]["beta1"] == 0.9
+    assert sorted(saved["state"]) == [0, 1] and saved["state"][1]["t"] == 2
+    (w2, v2), opt2 = build()
+    w2.data[...], v2.data[...] = w1.data, v1.data
+    opt2.load_state_dict(saved)
+    for (w, v), opt in (((w1, v1), opt1), ((w2, v2), opt2)):
+        opt.zero_grad()
+        _quadratic_grads(w, v)
+        opt.step()
+    np.testing.assert_array_equal(np.r_[w2.data, v2.data], np.r_[w1.data, v1.data])
+    with pytest.raises(ValueError, match=r"saved groups hold \[1, 1\] parameters, this "
+                                         r"optimizer's hold \[2\]"):
+        nn.Adam([nn.Parameter([1.0]), nn.Parameter([2.0])]).load_state_dict(saved)
+
+
+def test_bad_groups_are_refused_with_what_was_wrong():
+    w = nn.Parameter(np.array([1.0]))
+    with pytest.raises(ValueError, match="a parameter group is a dict with 'params'"):
+        nn.SGD([{"weights": [w]}], lr=0.1)
+    with pytest.raises(ValueError, match="SGD has no hyperparameter 'betas1'"):
+        nn.SGD([{"params": [w], "betas1": 0.9}], lr=0.1).step()
+    with pytest.raises(ValueError, match="a group's learning rate must be positive"):
+        nn.SGD([{"params": [w], "lr": -1}], lr=0.1)
+    with pytest.raises(ValueError, match="is parameter 0 again"):
+        nn.SGD([{"params": [w]}, {"params": [w], "lr": 0.2}], lr=0.1)
+
+
+def test_add_param_group_and_zero_grad_to_zeros():
+    a, b = nn.Parameter(np.array([1.0])), nn.Parameter(np.array([3.0]))
+    opt = nn.SGD([a], lr=0.1)
+    opt.add_param_group({"params": [b], "lr": 0.5})
+    _quadratic_grads(a, b)
+    opt.zero_grad(set_to_none=False)
+    assert a.grad.tolist() == [0.0] and b.grad.tolist() == [0.0]
+    _quadratic_grads(a, b)
+    opt.step()
+    np.testing.assert_allclose([a.data[0], b.data[0]], [1 - 0.1 * 2, 3 - 0.5 * 6])
+    with pytest.raises(ValueError, match="add_param_group takes a dict"):
+        opt.add_param_group(a)
+
+
+def test_a_state_saved_in_the_earlier_form_still_loads():
+    w = nn.Parameter(np.array([1.0, 2.0]))
+    opt = nn.SGD([w], lr=0.1, momentum=0.9)
+    velocity = np.array([0.5, -0.5])
+    opt.load_state_dict({"hyperparameters": {"lr": 0.3, "momentum": 0.8},
+                         "state": [{"velocity": velocity}]})
+    assert (opt.lr, opt.momentum) == (0.3, 0.8)
+    _quadratic_grads(w)
+    opt.step()
+    np.testing.assert_allclose(w.data, [1.0, 2.0] + (0.8 * velocity - 0.3 * np.array([2.0, 4.0])))

@@ -33,36 +33,43 @@ def one_line(err, lang="en"):
 def serve(answer, requests, replies, memory_limit=None):
     """Answer each line of ``requests`` with a line on ``replies``, until the end; the
     computations may take ``memory_limit`` megabytes (None: no limit)."""
-    from ..errors import CircuitError
-    from ..expr import ExprError
-    from ..i18n import translator
-
     _warm_up(answer)
     limited = limit_memory(memory_limit)
     print(READY, file=replies, flush=True)
     for line in requests:
-        lang = "en"
-        try:
-            request = json.loads(line)
-            lang = request.get("lang", "en") if isinstance(request, dict) else "en"
-            status, text = HTTPStatus.OK, json.dumps(answer(request),
-                                                     ensure_ascii=False, allow_nan=False)
-        except (ExprError, CircuitError) as err:
-            status, text = HTTPStatus.BAD_REQUEST, _error(one_line(err, lang))
-        except MemoryError:  # the arrays it made are freed on the way here
-            _ = translator(lang)
-            if limited:
-                message = _("the computation needed more than {limit} MB, the lab's memory "
-                            "limit per request; try a smaller expression or smaller "
-                            "values").format(limit=f"{memory_limit:g}")
-            else:
-                message = _("the computation needed more memory than there is; try a "
-                            "smaller expression or smaller values")
-            status, text = OUT_OF_MEMORY, _error(message)
-        except Exception as err:  # noqa: BLE001  the worker keeps working, whatever happens
-            status = HTTPStatus.INTERNAL_SERVER_ERROR
-            text = _error(f"internal error: {type(err).__name__}: {one_line(err)}")
+        status, text = reply(answer, line, memory_limit if limited else None)
         print(f"{status.value} {text}", file=replies, flush=True)
+
+
+def reply(answer, line, memory_limit=None):
+    """``(HTTPStatus, JSON text)`` answering one request given as JSON text: the circuit,
+    or a one-line error (a bad expression or input is the asker's; anything else ours).
+    A computation that runs out of memory (over ``memory_limit`` megabytes, where the
+    process is limited) gets ``OUT_OF_MEMORY``."""
+    from ..errors import CircuitError
+    from ..expr import ExprError
+    from ..i18n import translator
+
+    lang = "en"
+    try:
+        request = json.loads(line)
+        lang = request.get("lang", "en") if isinstance(request, dict) else "en"
+        return HTTPStatus.OK, json.dumps(answer(request), ensure_ascii=False, allow_nan=False)
+    except (ExprError, CircuitError) as err:
+        return HTTPStatus.BAD_REQUEST, _error(one_line(err, lang))
+    except MemoryError:  # the arrays it made are freed on the way here
+        _ = translator(lang)
+        if memory_limit:
+            message = _("the computation needed more than {limit} MB, the lab's memory limit "
+                        "per request; try a smaller expression or smaller values").format(
+                limit=f"{memory_limit:g}")
+        else:
+            message = _("the computation needed more memory than there is; try a smaller "
+                        "expression or smaller values")
+        return OUT_OF_MEMORY, _error(message)
+    except Exception as err:  # noqa: BLE001  the caller keeps working, whatever happens
+        return HTTPStatus.INTERNAL_SERVER_ERROR, _error(
+            f"internal error: {type(err).__name__}: {one_line(err)}")
 
 
 # A request answered before the worker says it is ready: its first real request then pays

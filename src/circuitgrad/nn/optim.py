@@ -25,66 +25,155 @@ from ..tensor import changed_in_place
 
 
 class Optimizer:
-    """Base class: holds the parameters and the learning rate; subclasses define ``update``."""
+    """Base class: holds the parameters and the hyperparameters; subclasses define ``update``.
+
+    ``parameters`` is an iterable of parameters, or, as in PyTorch, of parameter groups:
+    dicts with ``"params"`` and the hyperparameters that group sets differently from the
+    optimizer's arguments (``[{"params": body}, {"params": head, "lr": 1e-3}]``).
+    """
 
     def __init__(self, parameters, lr, weight_decay=0.0):
-        self.parameters = list(parameters)
+        self.parameters, self._groups = [], []
+        for group in list(parameters):
+            self._add_group(group)
         if not self.parameters:
             raise ValueError(f"{type(self).__name__} got no parameters to optimise")
-        first = {}
-        for i, p in enumerate(self.parameters):
-            # a frozen parameter (requires_grad False) is kept and skipped while frozen,
-            # as in PyTorch. Listed twice (a tied weight in two modules' lists, say), step()
-            # would move it twice; model.parameters() lists a shared parameter once
-            j = first.setdefault(id(p), i)
-            if j != i:
-                name = f" ({p.name!r})" if getattr(p, "name", None) else ""
-                raise ValueError(f"parameter {i}{name} is parameter {j} again: "
-                                 f"{type(self).__name__} would update it twice per step; "
-                                 f"list each parameter once")
         if not lr > 0:
             raise ValueError(f"the learning rate must be positive, not {lr}")
         self.lr = float(lr)
         self.weight_decay = float(weight_decay)
         self.state = [{} for _ in self.parameters]
 
-    def zero_grad(self):
+    def _add_group(self, group):
+        """Append ``group`` (a parameter, or a dict with ``"params"``) to the parameters."""
+        if isinstance(group, dict):
+            if "params" not in group:
+                raise ValueError(f"{type(self).__name__}: a parameter group is a dict with "
+                                 f"'params', got the keys {sorted(group)}")
+            members = group["params"]
+            members = [members] if hasattr(members, "data") else list(members)
+            settings = {k: v for k, v in group.items() if k != "params"}
+        else:  # a bare parameter joins the group without settings of its own
+            members, settings = [group], None
+        if settings is None and self._groups and self._groups[-1][1] is None:
+            self._groups[-1][0].extend(members)
+        else:
+            self._groups.append((members, _check_settings(type(self).__name__, settings)))
+        seen = {id(q): j for j, q in enumerate(self.parameters)}
+        for p in members:
+            # a frozen parameter (requires_grad False) is kept and skipped while frozen,
+            # as in PyTorch. Listed twice (a tied weight in two modules' lists, say), step()
+            # would move it twice; model.parameters() lists a shared parameter once
+            j = seen.setdefault(id(p), len(self.parameters))
+            if j != len(self.parameters):
+                name = f" ({p.name!r})" if getattr(p, "name", None) else ""
+                raise ValueError(
+                    f"parameter {len(self.parameters)}{name} is parameter {j} again: "
+                    f"{type(self).__name__} would update it twice per step; list each "
+                    f"parameter once")
+            self.parameters.append(p)
+
+    def add_param_group(self, group):
+        """Add a group of parameters (a dict with ``"params"``), as in PyTorch."""
+        if not isinstance(group, dict):
+            raise ValueError(f"add_param_group takes a dict with 'params', got "
+                             f"{type(group).__name__}")
+        before = len(self.parameters)
+        self._add_group(group)
+        self._check_group_keys()
+        self.state.extend({} for _ in range(len(self.parameters) - before))
+
+    def zero_grad(self, set_to_none=True):
+        """Clear the gradients: to None (PyTorch's default), or to zeros in place."""
         for p in self.parameters:
-            p.grad = None
+            if set_to_none or p.grad is None:
+                p.grad = None
+            else:
+                p.grad = p.grad * 0
 
     @property
     def param_groups(self):
-        """PyTorch's view of the hyperparameters: one group holding every parameter, whose
-        ``"lr"`` (and other entries) can be read and set (``g["lr"] = 0.01``)."""
-        return [_Group(self)]
+        """PyTorch's view of the groups: dicts of ``"params"`` and every hyperparameter,
+        which can be read and set (``g["lr"] = 0.01``)."""
+        self._check_group_keys()
+        return [_Group(self, i) for i in range(len(self._groups))]
+
+    def _check_group_keys(self):
+        # subclasses set their hyperparameters after Optimizer.__init__, so a group's keys
+        # are checked here, before the first step or view of the groups
+        known = self._hyperparameters()
+        for _members, settings in self._groups:
+            for key in settings or ():
+                if key not in known:
+                    raise ValueError(f"{type(self).__name__} has no hyperparameter {key!r} "
+                                     f"(a parameter group sets it); it has {known}")
 
     def state_dict(self):
-        """The hyperparameters and each parameter's running state (copied), by position."""
-        return {"hyperparameters": {k: getattr(self, k) for k in self._hyperparameters()},
-                "state": [{k: (v.copy() if isinstance(v, backend.ndarray) else v)
-                           for k, v in st.items()} for st in self.state]}
+        """PyTorch's layout: ``"state"`` (each parameter's running state, copied, by
+        position) and ``"param_groups"`` (each group's hyperparameters and positions)."""
+        position = {id(p): i for i, p in enumerate(self.parameters)}
+        groups = [{**{k: v for k, v in g.items() if k != "params"},
+                   "params": [position[id(p)] for p in g["params"]]}
+                  for g in self.param_groups]
+        return {"state": {i: {k: (v.copy() if isinstance(v, backend.ndarray) else v)
+                              for k, v in st.items()} for i, st in enumerate(self.state)},
+                "param_groups": groups}
 
     def load_state_dict(self, state):
-        """Take back what :meth:`state_dict` gave, for the same parameters in the same order."""
+        """Take back what :meth:`state_dict` gave, for the same parameters in the same order
+        (and the form of earlier versions: ``"hyperparameters"`` and a list of states)."""
         saved = state["state"]
+        saved = [saved[i] for i in sorted(saved)] if isinstance(saved, dict) else list(saved)
         if len(saved) != len(self.parameters):
             raise ValueError(f"{type(self).__name__}.load_state_dict: the state is of "
                              f"{len(saved)} parameters, this optimizer has "
                              f"{len(self.parameters)}")
-        for k, v in state["hyperparameters"].items():
-            if k not in self._hyperparameters():
-                raise ValueError(f"{type(self).__name__} has no hyperparameter {k!r}")
-            setattr(self, k, v)
+        if "param_groups" in state:
+            groups = state["param_groups"]
+            sizes = [len(g["params"]) for g in groups]
+            if sizes != [len(members) for members, _ in self._groups]:
+                raise ValueError(f"{type(self).__name__}.load_state_dict: the saved groups "
+                                 f"hold {sizes} parameters, this optimizer's hold "
+                                 f"{[len(m) for m, _ in self._groups]}")
+            for view, group in zip(self.param_groups, groups, strict=True):
+                for k, v in group.items():
+                    if k != "params":
+                        view[k] = v
+        else:
+            for k, v in state["hyperparameters"].items():
+                if k not in self._hyperparameters():
+                    raise ValueError(f"{type(self).__name__} has no hyperparameter {k!r}")
+                setattr(self, k, v)
         self.state = [{k: (v.copy() if isinstance(v, backend.ndarray) else v)
                        for k, v in st.items()} for st in saved]
 
     def _hyperparameters(self):
         return [k for k, v in vars(self).items()
-                if k not in ("parameters", "state") and isinstance(v, (int, float, bool))]
+                if k not in ("parameters", "state") and not k.startswith("_")
+                and isinstance(v, (int, float, bool))]
 
     def step(self):
         """Apply one update to every parameter that received a gradient."""
-        for p, state in zip(self.parameters, self.state, strict=True):
+        self._check_group_keys()
+        first = 0
+        for members, settings in self._groups:
+            states = self.state[first:first + len(members)]
+            first += len(members)
+            if not settings:
+                self._step_group(members, states)
+                continue
+            # a group's own settings stand in for the optimizer's while it is updated
+            defaults = {k: getattr(self, k) for k in settings}
+            try:
+                for k, v in settings.items():
+                    setattr(self, k, v)
+                self._step_group(members, states)
+            finally:
+                for k, v in defaults.items():
+                    setattr(self, k, v)
+
+    def _step_group(self, members, states):
+        for p, state in zip(members, states, strict=True):
             g = p.grad
             if g is None or not p.requires_grad:  # no gradient arrived, or frozen
                 continue
@@ -115,18 +204,44 @@ class Optimizer:
         return f"{type(self).__name__}(lr={self.lr:g})"
 
 
-class _Group(dict):
-    """One entry of ``param_groups``: a dict whose changes reach the optimizer."""
+def _check_settings(optimizer, settings):
+    """A group's settings with PyTorch's ``betas`` split into ``beta1``/``beta2``, and the
+    learning rate checked (the keys are checked once the optimizer has them all)."""
+    if settings is None:
+        return None
+    settings = dict(settings)
+    if "betas" in settings:
+        settings["beta1"], settings["beta2"] = (float(b) for b in settings.pop("betas"))
+    if "lr" in settings:
+        if not settings["lr"] > 0:
+            raise ValueError(f"{optimizer}: a group's learning rate must be positive, not "
+                             f"{settings['lr']}")
+        settings["lr"] = float(settings["lr"])
+    return settings
 
-    def __init__(self, optimizer):
-        super().__init__(params=optimizer.parameters,
-                         **{k: getattr(optimizer, k) for k in optimizer._hyperparameters()})
-        self._optimizer = optimizer
+
+class _Group(dict):
+    """One entry of ``param_groups``: a dict whose changes reach the optimizer (the group's
+    own settings; with one group and no settings, the optimizer's attributes)."""
+
+    def __init__(self, optimizer, index):
+        members, settings = optimizer._groups[index]
+        values = {k: getattr(optimizer, k) for k in optimizer._hyperparameters()}
+        super().__init__(params=list(members), **{**values, **(settings or {})})
+        self._optimizer, self._index = optimizer, index
 
     def __setitem__(self, key, value):
-        if key not in self._optimizer._hyperparameters():
-            raise KeyError(f"{type(self._optimizer).__name__} has no hyperparameter {key!r}")
-        setattr(self._optimizer, key, float(value) if key == "lr" else value)
+        opt = self._optimizer
+        if key not in opt._hyperparameters():
+            raise KeyError(f"{type(opt).__name__} has no hyperparameter {key!r}")
+        value = float(value) if key == "lr" else value
+        members, settings = opt._groups[self._index]
+        if settings is None and len(opt._groups) == 1:
+            setattr(opt, key, value)
+        else:
+            if settings is None:
+                opt._groups[self._index] = (members, settings := {})
+            settings[key] = value
         super().__setitem__(key, value)
 
 
@@ -236,19 +351,26 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0):
 
 # ----- learning-rate schedules ----------------------------------------------------------------
 class Schedule:
-    """Changes ``optimizer.lr`` each time ``step()`` is called (once per epoch, usually)."""
+    """Changes ``optimizer.lr`` each time ``step()`` is called (once per epoch, usually),
+    and each parameter group's own learning rate in the same proportion of its start."""
 
     def __init__(self, optimizer):
         self.optimizer = optimizer
         self.base_lr = optimizer.lr
+        self._group_base = [(settings, settings["lr"]) for _, settings in optimizer._groups
+                            if settings and "lr" in settings]
         self.steps = 0
 
     def step(self):
         self.steps += 1
         self.optimizer.lr = float(self.lr_at(self.steps))
+        for settings, start in self._group_base:
+            settings["lr"] = float(self.lr_at(self.steps, start))
         return self.optimizer.lr
 
-    def lr_at(self, steps):
+    def lr_at(self, steps, base_lr=None):
+        """The learning rate after ``steps`` steps, for a rate that started at ``base_lr``
+        (the optimizer's, by default)."""
         raise NotImplementedError
 
 
@@ -274,8 +396,9 @@ class StepLR(Schedule):
         self.step_size = _positive_int(step_size, "StepLR: step_size")
         self.gamma = float(gamma)
 
-    def lr_at(self, steps):
-        return self.base_lr * self.gamma ** (steps // self.step_size)
+    def lr_at(self, steps, base_lr=None):
+        base = self.base_lr if base_lr is None else base_lr
+        return base * self.gamma ** (steps // self.step_size)
 
 
 class CosineLR(Schedule):
@@ -286,9 +409,10 @@ class CosineLR(Schedule):
         self.total_steps = _positive_int(total_steps, "CosineLR: total_steps")
         self.min_lr = float(min_lr)
 
-    def lr_at(self, steps):
+    def lr_at(self, steps, base_lr=None):
+        base = self.base_lr if base_lr is None else base_lr
         progress = min(steps, self.total_steps) / self.total_steps
-        return self.min_lr + 0.5 * (self.base_lr - self.min_lr) * (1 + math.cos(math.pi * progress))
+        return self.min_lr + 0.5 * (base - self.min_lr) * (1 + math.cos(math.pi * progress))
 
 
 class CosineAnnealingLR(CosineLR):
