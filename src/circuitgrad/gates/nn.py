@@ -198,7 +198,16 @@ def _pool_share(x, out, kernel, stride):
     return share
 
 
+def pool_backward(g, out, x, kernel, stride):
+    """max_pool2d's gradient on plain arrays: each window's gradient to its maxima, folded
+    back into an image laid out like ``x`` (what compiled code calls too)."""
+    return _fold_forward(g * _pool_share(x, out, kernel, stride), x.shape, stride,
+                         _NO_PADDING, channels_last(x))
+
+
 def _pool_vjp(g, out, x, kernel, stride):
+    if not isinstance(g, Wire):
+        return pool_backward(g, _value(out), _value(x), kernel, stride)
     return fold_windows(g * _pool_share(x, out, kernel, stride), x.shape, stride, _NO_PADDING,
                         channels_last(x))
 
