@@ -276,3 +276,22 @@ def test_a_gradient_that_is_a_broadcast_is_left_as_a_writeable_array():
         assert w.grad.flags.writeable and w.grad.shape == (3, 4)
         np.testing.assert_allclose(w.grad, np.full((3, 4), 3.0 / 12))
         w.grad *= 2  # a user's in-place clipping or scaling works
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_fold_of_channels_inner_windows_in_either_layout(channels_last):
+    """A conv's input gradient arrives as windows with the channels innermost; fold adds
+    them up in that layout and hands the image over in the layout asked for."""
+    from circuitgrad.gates import nn as window_gates
+
+    rng = np.random.default_rng(2)
+    cols = rng.standard_normal((2 * 5 * 5, 3 * 3 * 8))
+    windows = cols.reshape(2, 5, 5, 3, 3, 8).transpose(3, 4, 0, 5, 1, 2)  # (KH, KW, N, C, ..)
+    image = window_gates.fold.forward(windows, shape=(2, 8, 5, 5), stride=(1, 1),
+                                      padding=(1, 1), channels_last=channels_last)
+    want = np.zeros((2, 8, 7, 7))
+    for i in range(3):
+        for j in range(3):
+            want[:, :, i:i + 5, j:j + 5] += windows[i, j]
+    np.testing.assert_allclose(image, want[:, :, 1:6, 1:6], rtol=1e-12)
+    assert window_gates.channels_last(image) == channels_last
