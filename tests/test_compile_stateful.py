@@ -295,3 +295,23 @@ def test_fold_of_channels_inner_windows_in_either_layout(channels_last):
             want[:, :, i:i + 5, j:j + 5] += windows[i, j]
     np.testing.assert_allclose(image, want[:, :, 1:6, 1:6], rtol=1e-12)
     assert window_gates.channels_last(image) == channels_last
+
+
+def test_a_mask_on_a_value_of_no_traced_array_is_refused():
+    """Dropout of a constant array (no traced value flows into it) would be fixed
+    into the code; tracing says so."""
+    model = _model("dropout")
+    opt = nn.SGD(model.parameters(), lr=0.1)
+    offset = np.ones(4)
+
+    def step(xb, yb):
+        opt.zero_grad()
+        noisy = nn.functional.dropout(offset, 0.5)  # no traced value: a fixed mask
+        loss = nn.softmax_cross_entropy(model(xb) + noisy, yb)
+        loss.backward()
+        opt.step()
+        return loss
+
+    X, y = _data()
+    with pytest.raises(cg.CircuitError, match="dropout mask"):
+        cg.compile(step, argnums=None)(X, y)

@@ -19,6 +19,7 @@ things are recorded while the step is traced, and replayed at each call of its c
 
 import numpy as np
 
+from ..errors import CircuitError
 from ..nn import functional as _functional
 from ..nn.module import Module
 
@@ -35,6 +36,22 @@ class Draw:
 
     def __call__(self):
         return _DRAW(self.shape, self.p, self.dtype, self.rng)
+
+
+def check_draws_used(draws, body):
+    """Every mask drawn during the trace is read by the code (``body``: its lines); a mask
+    applied to a value that is no traced array would be fixed into a constant."""
+    import ast  # noqa: PLC0415
+
+    used = {n.id for line in body if line.strip() and not line.strip().startswith("#")
+            for n in ast.walk(ast.parse(line.strip())) if isinstance(n, ast.Name)}
+    for d in draws:
+        if d.name not in used:
+            raise CircuitError(f"compile: a dropout mask of shape {d.shape} multiplies a "
+                               f"value that is computed from no argument of the step or "
+                               f"parameter of the model, so the code would keep the mask "
+                               f"of the trace; apply dropout to traced values, or run the "
+                               f"step eagerly")
 
 
 class StatUpdate:

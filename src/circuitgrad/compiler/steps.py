@@ -460,6 +460,7 @@ def trace_step(step, args, optimize=True):
         body = rewrite(body, gen.env, keep | set(gen.constants))
         before, rest = body[:len(before)], body[len(before):]
     lines = _layout(before, rest)
+    _stateful.check_draws_used(st.draws, lines)
     if optimize:
         lines = _with_dels(lines, keep)
     fname = _identifier(f"{getattr(step, '__name__', 'step')}_staged", "f")
