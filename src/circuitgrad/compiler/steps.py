@@ -16,6 +16,10 @@ A training step is any function that takes its gradients itself: ``cg.value_and_
   to the parameters' ``.grad`` and the optimizer updates the parameters' arrays (and its own
   state) in place, as in the eager step.
 
+Dropout masks are drawn afresh before each call, batch norm's running statistics are
+updated after it, and the modules' modes are part of the signature
+(:mod:`circuitgrad.compiler.stateful`).
+
 Later calls with that signature run the generated code and the events only, not the step's
 Python. The result is the step's, with tensors as NumPy values. Semantics are those of
 ``torch.jit.trace``: Python control flow and other side effects of the step happen at
