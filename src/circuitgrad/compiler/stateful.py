@@ -12,9 +12,10 @@ things are recorded while the step is traced, and replayed at each call of its c
   the batch's mean and variance become outputs of the code, and the running mean and
   variance are updated in place from them after each call, as the eager layer does;
 - **the modules' modes and buffers**: the ``training`` flag of every module called during
-  the trace, and a copy of the buffers it read (the running statistics an evaluation-mode
-  batch norm normalises with). A call whose modes or buffers differ from the trace's is
-  traced again (``model.eval()`` after ``model.train()`` gets its own code).
+  the trace (as it was at the module's first call), and a copy of the buffers it held (the
+  running statistics an evaluation-mode batch norm normalises with). A call whose modes or
+  buffers differ from the trace's is traced again (``model.eval()`` after ``model.train()``
+  gets its own code). A step that switches modes itself is traced at every call.
 """
 
 import numpy as np
@@ -73,9 +74,9 @@ class ModeCheck:
     """The modes of the modules a trace called and the buffers they held: a call of the code
     is right only while they are the same."""
 
-    def __init__(self, modules, updated):
+    def __init__(self, modules, modes, updated):
         self.modules = modules
-        self.modes = tuple(m.training for m in modules)
+        self.modes = tuple(modes)  # as each module was when the trace first called it
         self.buffers = [(m, name, np.array(getattr(m, name))) for m in modules
                         for name in getattr(m, "_buffer_names", ())
                         if id(getattr(m, name)) not in updated]
@@ -101,7 +102,7 @@ class Recording:
 
     def __init__(self, st):
         self.st = st
-        st.draws, st.stat_updates, st.modules = [], [], []
+        st.draws, st.stat_updates, st.modules, st.modes = [], [], [], []
         self.saved = []
 
     def __enter__(self):
@@ -129,6 +130,7 @@ class Recording:
             if id(module) not in seen:
                 seen.add(id(module))
                 st.modules.append(module)
+                st.modes.append(module.training)
             return call(module, *args, **kwargs)
 
         for owner, name, value in ((_functional, "dropout_scale", draw),
@@ -146,4 +148,4 @@ class Recording:
     def mode_check(self):
         updated = {id(u.running_mean) for u in self.st.stat_updates} | \
             {id(u.running_var) for u in self.st.stat_updates}
-        return ModeCheck(self.st.modules, updated)
+        return ModeCheck(self.st.modules, self.st.modes, updated)
