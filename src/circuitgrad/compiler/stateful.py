@@ -18,6 +18,8 @@ things are recorded while the step is traced, and replayed at each call of its c
   gets its own code). A step that switches modes itself is traced at every call.
 """
 
+import re
+
 import numpy as np
 
 from ..errors import CircuitError
@@ -42,12 +44,11 @@ class Draw:
 def check_draws_used(draws, body):
     """Every mask drawn during the trace is read by the code (``body``: its lines); a mask
     applied to a value that is no traced array would be fixed into a constant."""
-    import ast  # noqa: PLC0415
-
-    used = {n.id for line in body if line.strip() and not line.strip().startswith("#")
-            for n in ast.walk(ast.parse(line.strip())) if isinstance(n, ast.Name)}
+    if not draws:
+        return
+    code = "\n".join(line.split("#", 1)[0] for line in body)  # names are identifiers
     for d in draws:
-        if d.name not in used:
+        if not re.search(rf"\b{d.name}\b", code):
             raise CircuitError(f"compile: a dropout mask of shape {d.shape} multiplies a "
                                f"value that is computed from no argument of the step or "
                                f"parameter of the model, so the code would keep the mask "
