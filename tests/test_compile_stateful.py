@@ -315,3 +315,28 @@ def test_a_mask_on_a_value_of_no_traced_array_is_refused():
     X, y = _data()
     with pytest.raises(cg.CircuitError, match="dropout mask"):
         cg.compile(step, argnums=None)(X, y)
+
+
+@pytest.mark.parametrize("layer", ["dropout", "batch_norm"])
+def test_a_loss_compiled_with_argnums_refuses_dropout_and_batchnorm(layer):
+    """Its code returns a value and gradients and nothing else: no mask drawn, no running
+    statistics updated at later calls. It says what to compile instead."""
+    F = nn.functional
+    X, y = _data()
+    W = np.random.default_rng(0).standard_normal((12, 4))
+    running_mean, running_var = np.zeros(4), np.ones(4)
+
+    def loss(W, X, y, training=True):
+        h = X @ W
+        if layer == "dropout":
+            h = F.dropout(h, 0.5, training)
+        else:
+            h = F.batch_norm(h, np.ones(4), np.zeros(4), running_mean, running_var, training)
+        return nn.softmax_cross_entropy(h, y)
+
+    with pytest.raises(cg.CircuitError, match=r"argnums=None"):
+        cg.compile(loss, argnums=0)(W, X, y)
+    value, grad = cg.compile(loss, argnums=0)(W, X, y, False)  # evaluation: nothing drawn
+    want_value, want_grad = cg.value_and_grad(loss)(W, X, y, False)
+    np.testing.assert_allclose(value, want_value, rtol=1e-12)
+    np.testing.assert_allclose(grad, want_grad, rtol=1e-10)

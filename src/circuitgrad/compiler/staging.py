@@ -960,7 +960,10 @@ class Compiled:
         argnums = self.argnums
         nums = (argnums,) if isinstance(argnums, numbers.Integral) else tuple(argnums)
         scalar = all(type(args[k]) is float for k in nums)
-        staged = stage(self.f, args, nums, optimize=self.optimize, scalar=scalar)
+        from .stateful import refused  # noqa: PLC0415 -- stateful imports nn
+
+        with refused():  # a loss's code would fix dropout masks, skip running statistics
+            staged = stage(self.f, args, nums, optimize=self.optimize, scalar=scalar)
         self.traces += 1
         names = parameter_names(self.f, len(args))
         staged.passed = [names.index(p) for p in staged.params]

@@ -150,3 +150,27 @@ class Recording:
         updated = {id(u.running_mean) for u in self.st.stat_updates} | \
             {id(u.running_var) for u in self.st.stat_updates}
         return ModeCheck(self.st.modules, self.st.modes, updated)
+
+
+class refused:  # noqa: N801 -- used as `with refused():`
+    """While a loss is traced for ``cg.compile(f, argnums=...)``: dropout and batch norm's
+    running statistics raise, naming what to write instead (that code returns a value and
+    gradients only; it has no call before or after it to draw masks or update buffers)."""
+
+    def __enter__(self):
+        def draw(*args, **kwargs):
+            raise CircuitError("compile: dropout inside a loss compiled with argnums would "
+                               "keep the trace's mask; compile the training step instead, "
+                               "cg.compile(step, argnums=None), which draws a mask at every "
+                               "call, or call model.eval() for the loss")
+        def update(*args, **kwargs):
+            raise CircuitError("compile: batch norm in training mode inside a loss compiled "
+                               "with argnums would update its running statistics at the "
+                               "trace only; compile the training step instead, "
+                               "cg.compile(step, argnums=None), or call model.eval()")
+        self.saved = (_functional.dropout_scale, _functional.update_running_stats)
+        _functional.dropout_scale, _functional.update_running_stats = draw, update
+        return self
+
+    def __exit__(self, *exc):
+        _functional.dropout_scale, _functional.update_running_stats = self.saved
