@@ -340,3 +340,31 @@ def test_a_loss_compiled_with_argnums_refuses_dropout_and_batchnorm(layer):
     want_value, want_grad = cg.value_and_grad(loss)(W, X, y, False)
     np.testing.assert_allclose(value, want_value, rtol=1e-12)
     np.testing.assert_allclose(grad, want_grad, rtol=1e-10)
+
+
+def test_running_statistics_follow_buffers_that_load_state_dict_replaced():
+    """load_state_dict puts new arrays in the buffers' place: the compiled step updates
+    those, as the eager layer does, not the arrays it was traced with."""
+    X, y = _data()
+    results = {}
+    for compiled in (False, True):
+        model = _model("batchnorm1d")
+        opt = nn.SGD(model.parameters(), lr=0.1)
+
+        def step(xb, yb, model=model, opt=opt):
+            opt.zero_grad()
+            loss = nn.softmax_cross_entropy(model(xb), yb)
+            loss.backward()
+            opt.step()
+            return loss
+
+        run = cg.compile(step, argnums=None) if compiled else step
+        saved = model.state_dict()
+        for k in range(4):
+            if k == 2:
+                model.load_state_dict(saved)  # back to the start, new buffer arrays
+            run(X[8 * k:8 * k + 8], y[8 * k:8 * k + 8])
+        results[compiled] = _buffers(model)
+    for a, b in zip(results[True], results[False], strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+    assert not np.allclose(results[True][0], 0)

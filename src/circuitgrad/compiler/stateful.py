@@ -12,10 +12,12 @@ things are recorded while the step is traced, and replayed at each call of its c
   the batch's mean and variance become outputs of the code, and the running mean and
   variance are updated in place from them after each call, as the eager layer does;
 - **the modules' modes and buffers**: the ``training`` flag of every module called during
-  the trace (as it was at the module's first call), and a copy of the buffers it held (the
-  running statistics an evaluation-mode batch norm normalises with). A call whose modes or
-  buffers differ from the trace's is traced again (``model.eval()`` after ``model.train()``
-  gets its own code). A step that switches modes itself is traced at every call.
+  the trace (as it was at the module's first call), a copy of the buffers it held (the
+  running statistics an evaluation-mode batch norm normalises with), and which arrays the
+  code updates. A call whose modes or buffers differ from the trace's (or after
+  ``load_state_dict`` put new buffers in place) is traced again (``model.eval()`` after
+  ``model.train()`` gets its own code). A step that switches modes itself is traced at
+  every call.
 """
 
 import re
@@ -78,9 +80,12 @@ class ModeCheck:
     def __init__(self, modules, modes, updated):
         self.modules = modules
         self.modes = tuple(modes)  # as each module was when the trace first called it
-        self.buffers = [(m, name, np.array(getattr(m, name))) for m in modules
-                        for name in getattr(m, "_buffer_names", ())
-                        if id(getattr(m, name)) not in updated]
+        held = [(m, name, getattr(m, name)) for m in modules
+                for name in getattr(m, "_buffer_names", ())]
+        # buffers the code reads: their values; buffers it updates: the arrays themselves
+        # (load_state_dict puts new ones in their place)
+        self.buffers = [(m, name, np.array(a)) for m, name, a in held if id(a) not in updated]
+        self.updated = [(m, name, a) for m, name, a in held if id(a) in updated]
 
     def current(self):
         """The modes the traced modules are in now."""
@@ -93,6 +98,9 @@ class ModeCheck:
         for m, name, value in self.buffers:
             now = getattr(m, name)
             if now.shape != value.shape or not np.array_equal(now, value):
+                return False
+        for m, name, array in self.updated:
+            if getattr(m, name) is not array:
                 return False
         return True
 
