@@ -28,6 +28,7 @@ except ImportError:  # not installed: use the checkout this script lives in
     import circuitgrad as cg
 
 import compiled
+import compiled_epochs
 import dispatch
 import harness
 import linear_time
@@ -51,6 +52,7 @@ BENCHMARKS: dict[str, Callable[[Config], list[Row]]] = {
     "compiled_mlp": compiled.bench_compiled_mlp,
     "compiled_step": compiled.bench_compiled_step,
     "compiled_convnet": compiled.bench_compiled_convnet,
+    "compiled_epochs": compiled_epochs.bench_compiled_epochs,
 }
 
 

@@ -55,6 +55,7 @@ from ..gates import all_gates, indexing
 from ..gates.listing import backward_text, forward_text, unbroadcast_text
 from ..tensor import Tensor, tensor
 from ..tracing import parameter_names
+from . import kernels as _kernels
 
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # circuitgrad/
 
@@ -86,6 +87,9 @@ def _namespace():
     from .inplace import xent_backward, xent_forward  # noqa: PLC0415
 
     extras["xent_forward"], extras["xent_backward"] = xent_forward, xent_backward
+    from .kernels import namespace as kernel_namespace  # noqa: PLC0415
+
+    extras.update(kernel_namespace())
     ns.update(extras)
     return ns
 
@@ -460,6 +464,10 @@ def _forward_line(gen, eq):
         return f"{gen.text_of(eq.inputs[0])}**{gen.literal(eq.params['p'])}"
     if gate.name == "identity":  # a transform's own copy of its argument (NumPy's is eye)
         return gen.text_of(eq.inputs[0])
+    if getattr(gen, "optimize", False):  # the engine's array kernels (compiler/kernels.py)
+        text = _kernels.forward_text(gen, eq)
+        if text is not None:
+            return text
     return forward_text(gate, _Site(eq, gen), len(eq.inputs))
 
 
@@ -471,6 +479,12 @@ def _backward_expr(gen, eq, i):
         if p == 1:
             return f"(1) * {g}"
         return f"({gen.literal(p)} * {x}**{gen.literal(p - 1)}) * {g}"
+    if getattr(gen, "optimize", False):  # the engine's array kernels (compiler/kernels.py)
+        text = _kernels.backward_text(gen, eq, i)
+        if text is None and getattr(gen, "views", False):
+            text = _kernels.spread_text(gen, eq)
+        if text is not None:
+            return text
     site = _Site(eq, gen, general=gate.name in _GENERAL)
     try:
         text = backward_text(gate, site, i)
@@ -783,8 +797,8 @@ def _grad_lines(gen, eq, i, x, have, owned):
     if np.asarray(value).dtype != want and want.kind == "f":
         expr = f"({expr}).astype({want.name})" if _is_arr(value) else f"{want.name}({expr})"
         value = eval(expr, gen.ns, gen.env)  # noqa: S307
-    if first:
-        if not _is_arr(value) or not _shares(value, gen.env, target):
+    if first:  # a read-only value (a broadcast view) is added to, later, into a new array
+        if not _is_arr(value) or value.flags.writeable and not _shares(value, gen.env, target):
             owned.add(target)
         lines.append(f"{target} = {expr}")
         gen.env[target] = value
@@ -946,7 +960,10 @@ class Compiled:
         argnums = self.argnums
         nums = (argnums,) if isinstance(argnums, numbers.Integral) else tuple(argnums)
         scalar = all(type(args[k]) is float for k in nums)
-        staged = stage(self.f, args, nums, optimize=self.optimize, scalar=scalar)
+        from .stateful import refused  # noqa: PLC0415 -- stateful imports nn
+
+        with refused():  # a loss's code would fix dropout masks, skip running statistics
+            staged = stage(self.f, args, nums, optimize=self.optimize, scalar=scalar)
         self.traces += 1
         names = parameter_names(self.f, len(args))
         staged.passed = [names.index(p) for p in staged.params]

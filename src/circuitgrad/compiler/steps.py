@@ -16,6 +16,10 @@ A training step is any function that takes its gradients itself: ``cg.value_and_
   to the parameters' ``.grad`` and the optimizer updates the parameters' arrays (and its own
   state) in place, as in the eager step.
 
+Dropout masks are drawn afresh before each call, batch norm's running statistics are
+updated after it, and the modules' modes are part of the signature
+(:mod:`circuitgrad.compiler.stateful`).
+
 Later calls with that signature run the generated code and the events only, not the step's
 Python. The result is the step's, with tensors as NumPy values. Semantics are those of
 ``torch.jit.trace``: Python control flow and other side effects of the step happen at
@@ -55,6 +59,7 @@ from ..errors import CircuitError
 from ..tensor import Tensor, tensor
 from ..tracing import parameter_names
 from . import staging as _staging
+from . import stateful as _stateful
 from .inplace import rewrite, simplify
 from .staging import (
     _base_namespace,
@@ -262,8 +267,10 @@ class _Recorder:
     def __init__(self, st):
         self.st = st
         self.saved = []
+        self.stateful = _stateful.Recording(st)  # dropout draws, running statistics, modes
 
     def __enter__(self):
+        self.stateful.__enter__()
         for module in (_backward_mod, _transforms):
             self.saved.append((module, "backprop", module.backprop))
             module.backprop = self.backprop
@@ -277,6 +284,7 @@ class _Recorder:
     def __exit__(self, *exc):
         for owner, name, value in reversed(self.saved):
             setattr(owner, name, value)
+        self.stateful.__exit__(*exc)
 
     def _event(self, method):
         st = self.st
@@ -342,6 +350,9 @@ class _StepProgram:
         self.targets = targets        # Tensors whose .grad the gradients go to
         self.events = events
         self.result = result          # (treedef, per leaf: ("out", k) / ("arg", k) / value)
+        self.draws = ()               # dropout masks drawn before each call (stateful.py)
+        self.stat_updates = ()        # running statistics updated after it
+        self.mode_check = None        # the modules' modes and buffers it was traced with
 
     def __call__(self, args):
         passed = []
@@ -349,10 +360,13 @@ class _StepProgram:
             leaves, _ = flatten(a)
             passed += [leaf for leaf, kind in zip(leaves, kinds, strict=True) if kind]
         passed += [t.data for t in self.param_args]
+        passed += [draw() for draw in self.draws]  # dropout masks, drawn as eagerly
         for e in self.events:
             if not e.after_block:
                 e.fn(*e.args, **e.kwargs)
         outs, grads = self.function(*passed)
+        for update in self.stat_updates:  # batch norm's running statistics, in place
+            update(outs)
         for t, g in zip(self.targets, grads, strict=True):
             t.grad = g if t.grad is None else t.grad + g
         for e in self.events:
@@ -370,6 +384,7 @@ def trace_step(step, args, optimize=True):
     names = parameter_names(step, len(args))
     gen = _Generator(None, [], (), {})
     gen.optimize = optimize
+    gen.views = optimize  # a reduction's gradient as a broadcast view, as the engine gives
     gen.drop = None
     gen.stage_of = {}
     gen.ns = dict(_base_namespace())
@@ -409,7 +424,8 @@ def trace_step(step, args, optimize=True):
                 kinds.append(False)
         traced_args.append(unflatten(treedef, new))
         layout.append((treedef, kinds))
-    with _Recorder(st), tracing(step):
+    recorder = _Recorder(st)
+    with recorder, tracing(step):
         result = step(*traced_args)
     leaves, treedef = flatten(result)
     outputs, specs = [], []
@@ -424,13 +440,23 @@ def trace_step(step, args, optimize=True):
             specs.append(leaf.data)
         else:
             specs.append(leaf)
+    for update in st.stat_updates:  # the batch statistics are outputs too
+        for attr in ("mean", "var"):
+            t = getattr(update, attr)
+            if not isinstance(t, Tensor) or (place(t)._gate is None
+                                             and id(place(t)) not in st.wire_name):
+                raise CircuitError("compile: a batch norm's statistics are not computed from "
+                                   "the step's arrays, so the code cannot update its running "
+                                   "statistics; train it eagerly")
+            setattr(update, attr, len(outputs))
+            outputs.append(t)
     if outputs:
         st.emit_forward(read(*outputs))
     out_names = [st.wire_name[id(place(t))] for t in outputs]
     for t in outputs:  # an output that is a gradient or a weight is named by its wire
         gen.env.setdefault(st.wire_name[id(place(t))], t.data)
     after = st.forward[len(st.before):]
-    params = arg_names + [name for name, _ in st.param_args]
+    params = arg_names + [name for name, _ in st.param_args] + [d.name for d in st.draws]
     keep = set(params) | set(out_names) | set(st.block_grads)
     before, rest = st.before, st.block + after
     if optimize:  # in-place arithmetic where the code owns a buffer at its last use
@@ -438,6 +464,7 @@ def trace_step(step, args, optimize=True):
         body = rewrite(body, gen.env, keep | set(gen.constants))
         before, rest = body[:len(before)], body[len(before):]
     lines = _layout(before, rest)
+    _stateful.check_draws_used(st.draws, lines)
     if optimize:
         lines = _with_dels(lines, keep)
     fname = _identifier(f"{getattr(step, '__name__', 'step')}_staged", "f")
@@ -445,6 +472,10 @@ def trace_step(step, args, optimize=True):
         fname = "step_staged"
     returned = out_names
     grads = list(st.block_grads) if st.targets is not None else []
+    for name in grads:  # a gradient that is a broadcast view becomes the .grad array
+        value = gen.env.get(name)
+        if isinstance(value, backend.ndarray) and not value.flags.writeable:
+            lines.append(f"    {name} = {name}.copy()")
     ret = (f"    return ({', '.join(returned)}{',' if len(returned) == 1 else ''}), "
            f"({', '.join(grads)}{',' if len(grads) == 1 else ''})")
     source = "\n".join([f"def {fname}({', '.join(params)}):"] + lines + [ret])
@@ -457,6 +488,8 @@ def trace_step(step, args, optimize=True):
     program = _StepProgram(source, ns[fname], layout, [t for _, t in st.param_args],
                            targets, st.events, (treedef, specs))
     program.keep = st.keep
+    program.draws, program.stat_updates = tuple(st.draws), tuple(st.stat_updates)
+    program.mode_check = recorder.stateful.mode_check()
     return program, result
 
 
@@ -504,6 +537,13 @@ class CompiledStep:
         except TypeError:
             raise CircuitError("compile: an argument that is not an array must be hashable "
                                "(it is fixed at trace time)") from None
+        if program is not None and not program.mode_check.holds():
+            # another mode (model.eval()): its own trace, under the modes too; other
+            # buffer values: traced again
+            key += (("modes", program.mode_check.current()),)
+            program = self.cache.get(key)
+            if program is not None and not program.mode_check.holds():
+                program = None
         if program is None:
             program, result = trace_step(self.step, args, self.optimize)
             self.traces += 1

@@ -115,6 +115,13 @@ def _fold_forward(windows, shape, stride, padding, channels_last=False):
             for j in range(kw):
                 image[:, :, i::sh, j::sw] = windows[i, j]
         return image
+    inner = abs(windows.strides[3]) < abs(windows.strides[5])  # channels innermost
+    if inner != channels_last and windows.size > _SMALL:
+        # the adds run several times faster in the windows' own layout (a conv's im2col
+        # gradient has its channels innermost): add up there, then copy once
+        image = _image(shape, windows.dtype, channels_last, fill=False)
+        image[...] = _fold_forward(windows, shape, stride, padding, inner)
+        return image
     padded = _image((n, c, h + 2 * ph, w + 2 * pw), windows.dtype, channels_last, fill=True)
     # a pixel covered by several windows gets the sum of their gradients: one strided add
     # per kernel offset
@@ -122,6 +129,9 @@ def _fold_forward(windows, shape, stride, padding, channels_last=False):
         for j in range(kw):
             padded[:, :, i:i + sh * oh:sh, j:j + sw * ow:sw] += windows[i, j]
     return padded[:, :, ph:ph + h, pw:pw + w]
+
+
+_SMALL = 4096  # windows below this many entries: one layout or the other costs the same
 
 
 def fold_windows(windows, shape, stride, padding, channels_last=False):
@@ -198,7 +208,42 @@ def _pool_share(x, out, kernel, stride):
     return share
 
 
+def pool_backward(g, out, x, kernel, stride):
+    """max_pool2d's gradient on plain arrays (what compiled code calls too): each window's
+    gradient to its maxima, split evenly among ties, written into an image laid out like
+    ``x``, offset by offset, with no windows-sized temporaries (where windows do not
+    overlap, each offset's share is written in place)."""
+    (kh, kw), (sh, sw) = kernel, stride
+    oh, ow = out.shape[2:]
+    dtype = np.result_type(g.dtype, x.dtype)
+    windows = _unfold_forward(x, kernel, stride, _NO_PADDING)
+    hits = [[np.equal(windows[i, j], out) for j in range(kw)] for i in range(kh)]
+    ties = hits[0][0].astype(dtype)
+    for i in range(kh):
+        for j in range(kw):
+            if i or j:
+                ties += hits[i][j]
+    if ties.size and ties.max() > 1:
+        with np.errstate(divide="ignore", invalid="ignore"):  # a NaN window: no hit, NaN
+            g = g / ties
+    apart = sh >= kh and sw >= kw  # every pixel in one window at most
+    image = _image(x.shape, dtype, channels_last(x),
+                   fill=not (apart and (oh * kh, ow * kw) == x.shape[2:]))
+    part = None if apart else backend.empty(out.shape, dtype)
+    for i in range(kh):
+        for j in range(kw):
+            region = image[:, :, i:i + sh * oh:sh, j:j + sw * ow:sw]
+            if part is None:
+                np.multiply(hits[i][j], g, out=region)
+            else:
+                np.multiply(hits[i][j], g, out=part)
+                region += part
+    return image
+
+
 def _pool_vjp(g, out, x, kernel, stride):
+    if not isinstance(g, Wire):
+        return pool_backward(g, _value(out), _value(x), kernel, stride)
     return fold_windows(g * _pool_share(x, out, kernel, stride), x.shape, stride, _NO_PADDING,
                         channels_last(x))
 

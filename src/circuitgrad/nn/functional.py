@@ -240,13 +240,22 @@ def batch_norm(x, gamma, beta, running_mean, running_var, training, momentum=0.1
     centered = x - mean
     var = (centered * centered).mean(axis=axes, keepdims=True)
     out = centered * (var + eps) ** -0.5 * gamma + beta
-    # running statistics: an exponential average, with the unbiased variance as PyTorch keeps
+    update_running_stats(running_mean, running_var, mean, var, momentum, count)
+    return out
+
+
+def update_running_stats(running_mean, running_var, mean, var, momentum, count):
+    """Batch norm's running statistics, updated in place from the batch's ``mean`` and
+    ``var`` (tensors or arrays over ``count`` values a channel): an exponential average, with
+    the unbiased variance as PyTorch keeps. A compiled training step makes the batch's
+    statistics outputs of its code and calls this after it (circuitgrad.compiler.stateful)."""
+    mean = mean.data if isinstance(mean, Tensor) else mean
+    var = var.data if isinstance(var, Tensor) else var
     keep = 1.0 - momentum
     running_mean *= keep
-    running_mean += momentum * mean.data.reshape(-1)
+    running_mean += momentum * mean.reshape(-1)
     running_var *= keep
-    running_var += (momentum * count / (count - 1)) * var.data.reshape(-1)
-    return out
+    running_var += (momentum * count / (count - 1)) * var.reshape(-1)
 
 
 def dropout(x, p, training=True, rng=None):
@@ -259,8 +268,15 @@ def dropout(x, p, training=True, rng=None):
     x = as_tensor(x)
     if not training or p == 0:
         return x
-    keep = generator(rng).random(x.shape) >= p
-    return x * (keep.astype(x.dtype) / (1.0 - p))
+    return x * dropout_scale(x.shape, p, x.dtype, rng)
+
+
+def dropout_scale(shape, p, dtype, rng=None):
+    """The inverted-dropout factor: 0 with probability ``p``, else 1/(1-p), drawn from
+    ``generator(rng)`` (the shared generator when ``rng`` is None). A compiled training step
+    draws it afresh at every call, from the same generator (circuitgrad.compiler.stateful)."""
+    keep = generator(rng).random(shape) >= p
+    return keep.astype(dtype) / (1.0 - p)
 
 
 def leaky_relu(x, negative_slope=0.01):

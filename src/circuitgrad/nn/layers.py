@@ -450,8 +450,8 @@ class Dropout2d(Dropout):
         if not self.training or self.p == 0:
             return x
         n, c = x.shape[:2]
-        keep = generator(self.rng).random((n, c) + (1,) * (np.ndim(x) - 2)) >= self.p
-        return x * (keep.astype(np.result_type(x.dtype, np.float32)) / (1.0 - self.p))
+        return x * F.dropout_scale((n, c) + (1,) * (np.ndim(x) - 2), self.p,
+                                   np.result_type(x.dtype, np.float32), self.rng)
 
 
 # ----- recurrent layers ------------------------------------------------------------------------

@@ -234,12 +234,6 @@ def run(args):
     except (TrainingError, LabelError) as err:
         print(_("circuitgrad train: {error}").format(error=render(err, _)), file=sys.stderr)
         return 1
-    except ValueError as err:  # fit(compile=True) refuses a model with Dropout or BatchNorm
-        if not args.compile:
-            raise
-        print(_("circuitgrad train: error: --compile: {error} (--model convnet-gn has "
-                "neither)").format(error=render(err, _)), file=sys.stderr)
-        return 2
     seconds = time.perf_counter() - start
 
     test_accuracy = history["test_accuracy"][-1]

@@ -122,10 +122,12 @@ def fit(model, loader, loss_fn, optimizer, epochs, *, test=None, schedule=None,
     which also catches a gradient that goes bad while the loss is still finite.
 
     ``compile=True`` runs each step (forward, ``backward()``, ``optimizer.step()``) as
-    generated code, ``cg.compile(step, argnums=None)``: traced once per batch shape, with the
-    same updates as the eager step. A model with random or stateful layers (Dropout,
-    BatchNorm) is refused, since a trace would fix their masks and statistics. The loss is
-    checked after the update there (a divergent step is still reported, one update late).
+    generated code, ``cg.compile(step, argnums=None)``: traced once per batch shape (and
+    mode) and kept for the next ``fit`` of the same model and optimizer, with the same
+    updates as the eager step. Dropout masks are drawn at every step from the generator the
+    eager layer uses, and batch norm's running statistics are updated in place
+    (circuitgrad.compiler.stateful). The loss is checked after the update there (a divergent
+    step is still reported, one update late).
     """
     if not isinstance(loader, DataLoader):
         raise TypeError("fit takes a DataLoader of (inputs, labels) batches")
@@ -198,23 +200,23 @@ def _eager_step(model, loss_fn, optimizer, xb, yb, epoch, step, guard, detect_an
     return value, scores.data
 
 
-_NOT_TRACEABLE = ("Dropout", "_BatchNorm")
-
-
 def _compiled_step(model, loss_fn, optimizer, detect_anomaly):
-    """fit's step as generated code (``compile=True``)."""
+    """fit's step as generated code (``compile=True``). The compiled step is kept on the
+    optimizer and used again by the next ``fit`` of the same model, loss and parameters
+    (its traces too: one per batch shape and mode)."""
     from ..compiler import steps as stepcompile  # noqa: PLC0415 -- the compiler imports nn
 
     if detect_anomaly:
         raise ValueError("fit: compile=True and detect_anomaly=True do not go together (the "
                          "compiled step runs no gates to check); choose one")
-    for name, m in model.named_modules():
-        kinds = {c.__name__ for c in type(m).__mro__}
-        if kinds & set(_NOT_TRACEABLE):
-            raise ValueError(msg("fit(compile=True): module '{name}' ({kind}) draws random "
-                                 "masks or keeps running statistics, which a traced step "
-                                 "would fix; train it eagerly",
-                                 name=name or type(m).__name__, kind=type(m).__name__))
+    # what a trace holds on to: the model, the loss, the parameters (a new or cast one, or
+    # one frozen or unfrozen, needs a new step)
+    signature = (id(model), loss_fn, tuple((id(p), p.shape, p.dtype.str, p.requires_grad)
+                                           for p in model.parameters()),
+                 tuple(id(p) for p in optimizer.parameters))
+    kept = vars(optimizer).get("_compiled_fit_step")
+    if kept is not None and kept[0] == signature:
+        return kept[1]
 
     def train_step(xb, yb):
         scores = model(xb)
@@ -224,5 +226,7 @@ def _compiled_step(model, loss_fn, optimizer, detect_anomaly):
         optimizer.step()
         return loss, scores
 
-    return stepcompile.compile(train_step, argnums=None)
+    compiled = stepcompile.compile(train_step, argnums=None)
+    vars(optimizer)["_compiled_fit_step"] = (signature, compiled)
+    return compiled
 
