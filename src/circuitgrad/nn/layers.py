@@ -799,3 +799,309 @@ class GRU(_Recurrent):
     blocks = 3
     _folds_bias = False  # b_hn sits inside r * (h W_hn^T + b_hn)
     _step = staticmethod(F.gru_step)
+
+
+# ----- more activations (PyTorch's names; the functions are in nn.functional) -------------------
+class ELU(Module):
+    """x where x > 0, ``alpha * (exp(x) - 1)`` elsewhere."""
+
+    def __init__(self, alpha=1.0):
+        self.alpha = float(alpha)
+
+    def forward(self, x):
+        return F.elu(x, self.alpha)
+
+    def extra_repr(self):
+        return f"alpha={self.alpha}"
+
+
+class SiLU(Module):
+    """x * sigmoid(x) (swish)."""
+
+    def forward(self, x):
+        return F.silu(x)
+
+
+class Mish(Module):
+    """x * tanh(softplus(x))."""
+
+    def forward(self, x):
+        return F.mish(x)
+
+
+class Softplus(Module):
+    """``log(1 + exp(beta * x)) / beta``; x itself where ``beta * x > threshold``."""
+
+    def __init__(self, beta=1.0, threshold=20.0):
+        if beta == 0:
+            raise ValueError("Softplus: beta must not be 0 (it divides by beta)")
+        self.beta, self.threshold = float(beta), float(threshold)
+
+    def forward(self, x):
+        return F.softplus(x, self.beta, self.threshold)
+
+    def extra_repr(self):
+        return f"beta={self.beta}, threshold={self.threshold}"
+
+
+class Hardtanh(Module):
+    """x clamped to [min_val, max_val]."""
+
+    def __init__(self, min_val=-1.0, max_val=1.0):
+        if not min_val < max_val:
+            raise ValueError(f"{type(self).__name__}: min_val ({min_val}) must be less than "
+                             f"max_val ({max_val})")
+        self.min_val, self.max_val = float(min_val), float(max_val)
+
+    def forward(self, x):
+        return F.hardtanh(x, self.min_val, self.max_val)
+
+    def extra_repr(self):
+        return f"min_val={self.min_val}, max_val={self.max_val}"
+
+
+class ReLU6(Module):
+    """min(max(0, x), 6)."""
+
+    def forward(self, x):
+        return F.relu6(x)
+
+
+class LogSigmoid(Module):
+    """log(sigmoid(x)), stable."""
+
+    def forward(self, x):
+        return F.logsigmoid(x)
+
+
+# ----- 1-d pooling ---------------------------------------------------------------------------
+class _Pool1d(Module):
+    pool = None
+
+    def __init__(self, kernel_size, stride=None):
+        name = type(self).__name__
+        self.kernel_size = F.window_options(name, int(kernel_size), None)[0][1]
+        self.stride = self.kernel_size if stride is None else \
+            F.window_options(name, self.kernel_size, int(stride))[1][1]
+
+    def forward(self, x):
+        x = as_tensor(x)
+        if x.ndim != 3:
+            raise cg_errors.ShapeError(f"{self}: expects (N, C, L) input, got shape {x.shape}")
+        return type(self).pool(x, self.kernel_size, self.stride)
+
+    def extra_repr(self):
+        return f"kernel_size={self.kernel_size}, stride={self.stride}"
+
+
+class MaxPool1d(_Pool1d):
+    """Max over each window of (N, C, L) inputs."""
+
+    pool = F.max_pool1d
+
+
+class AvgPool1d(_Pool1d):
+    """Mean over each window of (N, C, L) inputs."""
+
+    pool = F.avg_pool1d
+
+
+# ----- more loss classes ---------------------------------------------------------------------
+def _checked_reduction(what, reduction):
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"{what}: reduction must be 'mean', 'sum' or 'none', not "
+                         f"{reduction!r}")
+    return reduction
+
+
+def _as_constant(value):
+    """A weight given to a loss, kept as an array (a buffer, as PyTorch keeps it)."""
+    return None if value is None else np.asarray(value.data if isinstance(value, Tensor)
+                                                 else value)
+
+
+class NLLLoss(Module):
+    """Negative log-likelihood of integer labels under log-probabilities (``LogSoftmax``
+    before it; together they are ``CrossEntropyLoss``). ``weight``: one per class."""
+
+    def __init__(self, weight=None, ignore_index=-100, reduction="mean"):
+        self.reduction = _checked_reduction("NLLLoss", reduction)
+        self.ignore_index = int(ignore_index)
+        self.weight = _as_constant(weight)
+
+    def forward(self, input, target):
+        return F.nll_loss(input, target, self.weight, self.ignore_index, self.reduction)
+
+    def extra_repr(self):
+        return f"reduction={self.reduction!r}"
+
+
+class BCELoss(Module):
+    """Binary cross-entropy of probabilities in [0, 1] (logs clamped at -100)."""
+
+    def __init__(self, weight=None, reduction="mean"):
+        self.reduction = _checked_reduction("BCELoss", reduction)
+        self.weight = _as_constant(weight)
+
+    def forward(self, input, target):
+        return F.binary_cross_entropy(input, target, self.weight, self.reduction)
+
+
+class BCEWithLogitsLoss(Module):
+    """Sigmoid and binary cross-entropy in one stable expression, from scores (logits);
+    ``pos_weight`` weighs the positive term, one value per class."""
+
+    def __init__(self, weight=None, reduction="mean", pos_weight=None):
+        self.reduction = _checked_reduction("BCEWithLogitsLoss", reduction)
+        self.weight, self.pos_weight = _as_constant(weight), _as_constant(pos_weight)
+
+    def forward(self, input, target):
+        return F.binary_cross_entropy_with_logits(input, target, self.weight, self.reduction,
+                                                  self.pos_weight)
+
+
+class L1Loss(Module):
+    """Absolute differences, reduced."""
+
+    def __init__(self, reduction="mean"):
+        self.reduction = _checked_reduction("L1Loss", reduction)
+
+    def forward(self, input, target):
+        return F.l1_loss(input, target, self.reduction)
+
+
+class HuberLoss(Module):
+    """Squared below ``delta``, linear (slope ``delta``) above it."""
+
+    def __init__(self, reduction="mean", delta=1.0):
+        if not delta > 0:
+            raise ValueError(f"HuberLoss: delta must be positive, not {delta}")
+        self.reduction = _checked_reduction("HuberLoss", reduction)
+        self.delta = float(delta)
+
+    def forward(self, input, target):
+        return F.huber_loss(input, target, self.reduction, self.delta)
+
+
+class SmoothL1Loss(Module):
+    """Squared (divided by ``beta``) below ``beta``, |d| - beta/2 above it."""
+
+    def __init__(self, reduction="mean", beta=1.0):
+        if beta < 0:
+            raise ValueError(f"SmoothL1Loss: beta must not be negative, not {beta}")
+        self.reduction = _checked_reduction("SmoothL1Loss", reduction)
+        self.beta = float(beta)
+
+    def forward(self, input, target):
+        return F.smooth_l1_loss(input, target, self.reduction, self.beta)
+
+
+# ----- more containers -----------------------------------------------------------------------
+class ModuleDict(Module):
+    """Modules held by name, in insertion order; their parameters are named
+    ``'<key>.weight'``. Like a dict: ``d["conv"]``, ``"conv" in d``, ``keys()``,
+    ``items()``, ``update()``; it has no forward of its own."""
+
+    def __init__(self, modules=None):
+        if modules is not None:
+            self.update(modules)
+
+    def _check_key(self, key):
+        if not isinstance(key, str) or not key or "." in key:
+            raise KeyError(f"ModuleDict keys are non-empty strings without '.', not {key!r}")
+        if key in vars(self) and not isinstance(vars(self)[key], Module) or \
+                hasattr(type(self), key):
+            raise KeyError(f"ModuleDict: {key!r} is an attribute of the ModuleDict itself; "
+                           f"choose another key")
+
+    def __setitem__(self, key, module):
+        self._check_key(key)
+        if not isinstance(module, Module):
+            raise TypeError(f"ModuleDict holds Modules; {key!r} is {type(module).__name__}")
+        setattr(self, key, module)
+
+    def __getitem__(self, key):
+        children = dict(self.named_children())
+        if key not in children:
+            raise KeyError(f"ModuleDict has no module {key!r}; it has {list(children)}")
+        return children[key]
+
+    def __delitem__(self, key):
+        self[key]  # noqa: B018 -- the KeyError for a missing key
+        delattr(self, key)
+
+    def __contains__(self, key):
+        return key in dict(self.named_children())
+
+    def __len__(self):
+        return len(self.named_children())
+
+    def __iter__(self):
+        return iter(self.keys())
+
+    def keys(self):
+        return [k for k, _ in self.named_children()]
+
+    def values(self):
+        return [m for _, m in self.named_children()]
+
+    def items(self):
+        return self.named_children()
+
+    def update(self, modules):
+        pairs = modules.items() if hasattr(modules, "items") else modules
+        for key, module in pairs:
+            self[key] = module
+
+    def pop(self, key):
+        module = self[key]
+        delattr(self, key)
+        return module
+
+    def architecture(self):  # the modules it holds now, as (key, module) pairs
+        return {"class": "ModuleDict", "kwargs": {},
+                "args": [{"tuple": [{"tuple": [k, {"module": m.architecture()}]}
+                                    for k, m in self.items()]}]}
+
+
+class ParameterList(Module):
+    """Parameters held in a list, named '0', '1', ... (arrays given are made Parameters)."""
+
+    def __init__(self, values=None, _shapes=None):
+        for value in values or ():
+            self.append(value)
+        for shape, dtype in _shapes or ():  # made again by nn.load: the state fills them
+            self.append(backend.zeros(shape, dtype=dtype))
+
+    def append(self, value):
+        if not isinstance(value, Parameter):
+            value = Parameter(value.data if isinstance(value, Tensor) else value)
+        setattr(self, str(len(self)), value)
+        return self
+
+    def extend(self, values):
+        for value in values:
+            self.append(value)
+        return self
+
+    def __len__(self):
+        return sum(isinstance(v, Parameter) for v in vars(self).values())
+
+    def __iter__(self):
+        return iter([getattr(self, str(i)) for i in range(len(self))])
+
+    def __getitem__(self, i):
+        return list(self)[i]
+
+    def __setitem__(self, i, value):
+        i = range(len(self))[i]
+        setattr(self, str(i), value if isinstance(value, Parameter) else Parameter(value))
+
+    def architecture(self):  # shapes and dtypes: the values come from the saved state
+        return {"class": "ParameterList", "args": [],
+                "kwargs": {"_shapes": {"tuple": [
+                    {"tuple": [{"tuple": list(p.shape)}, {"dtype": p.dtype.name}]}
+                    for p in self]}}}
+
+    def extra_repr(self):
+        return ", ".join(f"({i}): Parameter of shape {p.shape}" for i, p in enumerate(self))
