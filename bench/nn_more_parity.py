@@ -11,6 +11,7 @@ need PyTorch); run it where PyTorch is installed::
 Where PyTorch cannot be imported the script says so and exits 0.
 """
 
+import math
 import sys
 from pathlib import Path
 
@@ -32,6 +33,7 @@ except ImportError:
 
 RNG = np.random.default_rng(0)
 ROWS = []
+KNOWN = "(known difference) "  # rows left out of the verdict
 
 
 def difference(ours, theirs):
@@ -137,7 +139,8 @@ def main():
         opt = nn.SGD([nn.Parameter([1.0])], lr=0.5, momentum=0.9)
         opt_t = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.5, momentum=0.9)
         s, s_t = make(opt), make_t(opt_t)
-        ours, theirs = [opt.lr], [opt_t.param_groups[0]["lr"]]
+        ours, theirs = [opt.lr, opt.momentum], [opt_t.param_groups[0]["lr"],
+                                                opt_t.param_groups[0]["momentum"]]
         for i in range(steps):
             opt_t.step()
             if metrics is None:
@@ -146,8 +149,8 @@ def main():
             else:
                 s.step(metrics[i])
                 s_t.step(metrics[i])
-            ours.append(opt.lr)
-            theirs.append(opt_t.param_groups[0]["lr"])
+            ours += [opt.lr, opt.momentum]
+            theirs += [opt_t.param_groups[0]["lr"], opt_t.param_groups[0]["momentum"]]
         return difference(ours, theirs)
     S = torch.optim.lr_scheduler
     for name, make, make_t, extra in [
@@ -158,11 +161,16 @@ def main():
             ("LambdaLR warm-up", lambda o: nn.LambdaLR(o, lambda e: min(1, (e + 1) / 4)),
              lambda o: S.LambdaLR(o, lambda e: min(1, (e + 1) / 4)), {}),
             ("OneCycleLR cos", lambda o: nn.OneCycleLR(o, 2.0, total_steps=13),
+             lambda o: S.OneCycleLR(o, 2.0, total_steps=13), {}),
+            ("OneCycleLR cos, no momentum cycle", lambda o: nn.OneCycleLR(
+                o, 2.0, total_steps=13, cycle_momentum=False),
              lambda o: S.OneCycleLR(o, 2.0, total_steps=13, cycle_momentum=False), {}),
             ("OneCycleLR linear three_phase", lambda o: nn.OneCycleLR(
-                o, 2.0, epochs=3, steps_per_epoch=5, anneal_strategy="linear", three_phase=True),
-             lambda o: S.OneCycleLR(o, 2.0, epochs=3, steps_per_epoch=5, cycle_momentum=False,
-                                    anneal_strategy="linear", three_phase=True), {"steps": 14}),
+                o, 2.0, epochs=3, steps_per_epoch=5, anneal_strategy="linear", three_phase=True,
+                base_momentum=0.7, max_momentum=0.9),
+             lambda o: S.OneCycleLR(o, 2.0, epochs=3, steps_per_epoch=5, base_momentum=0.7,
+                                    max_momentum=0.9, anneal_strategy="linear",
+                                    three_phase=True), {"steps": 14}),
             ("ReduceLROnPlateau", lambda o: nn.ReduceLROnPlateau(o, factor=0.5, patience=2,
                                                                  cooldown=1, min_lr=0.05),
              lambda o: S.ReduceLROnPlateau(o, factor=0.5, patience=2, cooldown=1,
@@ -173,15 +181,46 @@ def main():
              lambda o: S.ReduceLROnPlateau(o, "max", patience=1, threshold=0.1,
                                            threshold_mode="abs"),
              {"metrics": [1, 1.05, 1.2, 1.25, 1.28, 1.5, 1.5, 1.5], "steps": 8})]:
-        ROWS.append((f"{name}: learning rates", rates(make, make_t, **extra), 0.0))
+        ROWS.append((f"{name}: rates, momenta", rates(make, make_t, **extra), 0.0))
+
+    # a training trajectory under the one-cycle policy (Adam: beta1 cycles)
+    for name, ours, theirs in [
+            ("Adam under OneCycleLR", nn.Adam, torch.optim.Adam),
+            ("RMSprop momentum under OneCycleLR",
+             lambda ps: nn.RMSprop(ps, momentum=0.5),
+             lambda ps: torch.optim.RMSprop(ps, momentum=0.5)),
+            # known to differ: circuitgrad's SGD keeps the notes' velocity v = mu v - lr g,
+            # with the rate inside, PyTorch's b = mu b + g and steps by lr b; the two agree
+            # while the rate is constant, not once a schedule changes it
+            (KNOWN + "SGD momentum under OneCycleLR", lambda ps: nn.SGD(ps, lr=0.1,
+                                                                        momentum=0.9),
+             lambda ps: torch.optim.SGD(ps, lr=0.1, momentum=0.9))]:
+        start = RNG.uniform(0.0, 1.5, 5)
+        w, wt = nn.Parameter(start.copy()), torch.tensor(start.copy(), requires_grad=True)
+        opt, opt_t = ours([w]), theirs([wt])
+        s, s_t = nn.OneCycleLR(opt, 0.05, total_steps=30), S.OneCycleLR(opt_t, 0.05,
+                                                                         total_steps=30)
+        for _ in range(30):
+            opt.zero_grad()
+            (w * w * w * w - 3 * w).sum().backward()  # minimum at 0.91
+            opt.step()
+            s.step()
+            opt_t.zero_grad()
+            (wt * wt * wt * wt - 3 * wt).sum().backward()
+            opt_t.step()
+            s_t.step()
+        ROWS.append((f"{name}, 30 steps", difference(w.data, wt.detach().numpy()), 0.0))
 
     width = max(len(r[0]) for r in ROWS)
     print(f"{'what':{width}}  {'value diff':>16}  {'grad diff':>15}")
     for name, value, grad in ROWS:
         print(f"{name:{width}}  {value:16.3g}  {grad:15.3g}")
-    worst = max(max(v, g) for _, v, g in ROWS)
-    print(f"worst difference: {worst:.3g}")
-    return 0 if worst < 1e-8 else 1
+    judged = [row for row in ROWS if not row[0].startswith(KNOWN)]
+    worst = max(max(v, g) for _, v, g in judged)
+    if any(np.isnan(v) or np.isnan(g) for _, v, g in judged):
+        worst = math.nan
+    print(f"worst difference (known differences left out): {worst:.3g}")
+    return 0 if worst < 1e-8 else 1  # nan fails too
 
 
 if __name__ == "__main__":

@@ -375,20 +375,52 @@ def test_schedules_scale_each_parameter_groups_own_rate():
     schedule.step()
     schedule.step()
     assert [g["lr"] for g in opt.param_groups] == [0.025, 0.0025]
+    opt = nn.SGD([{"params": [body]}, {"params": [head], "momentum": 0.5}], lr=0.1)
+    cycle = nn.OneCycleLR(opt, max_lr=[1.0, 0.1], total_steps=4, pct_start=0.5)
+    assert [g["lr"] for g in opt.param_groups] == pytest.approx([0.04, 0.004])
+    cycle.step()
+    assert [g["lr"] for g in opt.param_groups] == pytest.approx([1.0, 0.1])
+    assert [g["momentum"] for g in opt.param_groups] == pytest.approx([0.85, 0.85])
+    opt = nn.SGD([{"params": [body]}, {"params": [head], "lr": 0.01}], lr=0.1)
+    plateau = nn.ReduceLROnPlateau(opt, patience=0, min_lr=[0.05, 0.0])
+    for metric in (1.0, 1.0, 1.0):
+        plateau.step(metric)
+    assert [g["lr"] for g in opt.param_groups] == pytest.approx([0.05, 0.0001])
 
 
-def test_one_cycle_lr_as_pytorch_prints_it():
+def test_one_cycle_lr_and_momentum_as_pytorch_prints_them():
     opt = sgd()
     cycle = nn.OneCycleLR(opt, max_lr=2.0, total_steps=10)
-    np.testing.assert_allclose(lrs(cycle, opt, 9), [
+    momenta = [opt.momentum]
+    rates = [opt.lr]
+    for _ in range(9):
+        rates.append(cycle.step())
+        momenta.append(opt.momentum)
+    np.testing.assert_allclose(rates, [
         0.08, 1.04, 2.0, 1.90096926402695, 1.62349130789953, 1.22252404387258,
         0.777483956127421, 0.376516692100474, 0.0990387359730526, 8e-06], rtol=1e-12)
+    np.testing.assert_allclose(momenta, [  # the other way: 0.95 down to 0.85 and back
+        0.95, 0.9, 0.85, 0.854951556604879, 0.868825509907063, 0.888873953302184,
+        0.911126046697816, 0.931174490092937, 0.945048443395121, 0.95], rtol=1e-12)
     opt = sgd()
     cycle = nn.OneCycleLR(opt, 2.0, epochs=2, steps_per_epoch=5, anneal_strategy="linear",
-                          three_phase=True)
+                          three_phase=True, cycle_momentum=False)
     np.testing.assert_allclose(lrs(cycle, opt, 9), [
         0.08, 1.04, 2.0, 1.04, 0.08, 0.0640016, 0.0480032, 0.0320048, 0.0160064, 8e-06],
         rtol=1e-9)
+    assert opt.momentum == 0.0   # not cycled
+    adam = nn.Adam([nn.Parameter([1.0])])
+    cycle = nn.OneCycleLR(adam, 2.0, total_steps=10, three_phase=True)
+    betas = [adam.beta1]
+    for _ in range(9):
+        cycle.step()
+        betas.append(adam.beta1)
+    np.testing.assert_allclose(betas, [0.95, 0.9, 0.85, 0.9, 0.95, 0.95, 0.95, 0.95, 0.95,
+                                       0.95], rtol=1e-12)
+    assert adam.beta2 == 0.999
+    with pytest.raises(ValueError, match="Adagrad has no momentum or beta1 to cycle; pass "
+                                         "cycle_momentum=False"):
+        nn.OneCycleLR(nn.Adagrad([nn.Parameter([1.0])]), 1.0, total_steps=10)
     cycle.step()                       # PyTorch allows the step that reaches total_steps
     with pytest.raises(ValueError, match="past its total_steps"):
         cycle.step()
@@ -553,6 +585,8 @@ def test_init_in_place_is_seeded_by_manual_seed_and_the_next_forward_sees_it():
     w = nn.Parameter(np.zeros((2, 1)))
     np.testing.assert_array_equal(nn.init.uniform_(w, generator=7).data,
                                   nn.init.uniform_(np.zeros((2, 1)), generator=7))
+    scale = nn.Parameter(2.0)                    # 0-d: its value is a NumPy scalar
+    assert nn.init.constant_(scale, 3.0).data == 3.0 and scale.dtype == F64
     layer = nn.Linear(2, 1, dtype=F64)
     nn.init.ones_(layer.weight)
     nn.init.zeros_(layer.bias)

@@ -127,11 +127,13 @@ def calculate_gain(nonlinearity, param=None):
 
 def _fill(tensor, values):
     """Write ``values`` into ``tensor`` in place (a Parameter, a Tensor or an array)."""
-    if isinstance(tensor, Tensor):
+    if not isinstance(tensor, Tensor):
+        tensor[...] = values
+    elif isinstance(tensor.data, backend.ndarray):
         tensor.data[...] = values
         changed_in_place(tensor)  # a circuit recorded before now read the old values
-    else:
-        tensor[...] = values
+    else:  # a 0-d tensor holds an immutable NumPy scalar: replaced, in its dtype
+        tensor.data = np.asarray(values, dtype=tensor.dtype).reshape(())
     return tensor
 
 

@@ -583,22 +583,25 @@ class LambdaLR(Schedule):
 
 class OneCycleLR(Schedule):
     """PyTorch's one-cycle policy over ``total_steps`` (or ``epochs * steps_per_epoch``),
-    stepped once per batch: from ``max_lr / div_factor`` up to ``max_lr`` over the first
-    ``pct_start`` of the steps, then down to ``initial / final_div_factor`` (cosine, or
-    linear with ``anneal_strategy="linear"``). Sets the rate of every group to its point
-    on the cycle (``max_lr`` may be a list, one per group). Momentum is not cycled here
-    (PyTorch's ``cycle_momentum``): the optimizer's stays as set.
+    stepped once per batch: the rate goes from ``max_lr / div_factor`` up to ``max_lr`` over
+    the first ``pct_start`` of the steps, then down to ``initial / final_div_factor`` (cosine,
+    or linear with ``anneal_strategy="linear"``); ``three_phase`` comes back down to the
+    initial rate before the final descent. ``max_lr`` may be a list, one per group. As in
+    PyTorch, ``cycle_momentum`` (on by default) moves the momentum (SGD's, RMSprop's) or
+    Adam's beta1 the other way, from ``max_momentum`` down to ``base_momentum`` and back.
 
     >>> from circuitgrad import nn
     >>> opt = SGD([nn.Parameter([1.0])], lr=1.0)
     >>> schedule = OneCycleLR(opt, max_lr=1.0, total_steps=5, pct_start=0.5)
     >>> [round(opt.lr, 4)] + [round(schedule.step(), 4) for _ in range(4)]
     [0.04, 0.76, 0.9045, 0.3455, 0.0]
+    >>> round(opt.momentum, 4)      # back up at the end of the cycle
+    0.95
     """
 
     def __init__(self, optimizer, max_lr, total_steps=None, epochs=None, steps_per_epoch=None,
-                 pct_start=0.3, anneal_strategy="cos", div_factor=25.0, final_div_factor=1e4,
-                 three_phase=False):
+                 pct_start=0.3, anneal_strategy="cos", cycle_momentum=True, base_momentum=0.85,
+                 max_momentum=0.95, div_factor=25.0, final_div_factor=1e4, three_phase=False):
         if total_steps is None:
             if epochs is None or steps_per_epoch is None:
                 raise ValueError("OneCycleLR needs total_steps, or epochs and steps_per_epoch")
@@ -611,13 +614,20 @@ class OneCycleLR(Schedule):
             raise ValueError(f"OneCycleLR: anneal_strategy must be 'cos' or 'linear', not "
                              f"{anneal_strategy!r}")
         groups = len(optimizer._groups)
-        peaks = list(max_lr) if isinstance(max_lr, (list, tuple)) else [max_lr] * groups
-        if len(peaks) != groups:
-            raise ValueError(f"OneCycleLR: {len(peaks)} values of max_lr for {groups} "
-                             f"parameter groups")
+        peaks = _per_group(max_lr, groups, "max_lr")
         self.pct_start, self.anneal_strategy = float(pct_start), anneal_strategy
         self.div_factor, self.final_div_factor = float(div_factor), float(final_div_factor)
-        self.three_phase = bool(three_phase)
+        self.three_phase, self.cycle_momentum = bool(three_phase), bool(cycle_momentum)
+        if self.cycle_momentum:
+            known = optimizer._hyperparameters()
+            self._momentum_name = "momentum" if "momentum" in known else \
+                "beta1" if "beta1" in known else None
+            if self._momentum_name is None:
+                raise ValueError(f"OneCycleLR: {type(optimizer).__name__} has no momentum or "
+                                 f"beta1 to cycle; pass cycle_momentum=False")
+            self._momenta = list(zip(_per_group(base_momentum, groups, "base_momentum"),
+                                     _per_group(max_momentum, groups, "max_momentum"),
+                                     strict=True))
         # each group's rate is set to the start of its cycle; lr_at(steps, base) then reads
         # the group's peak back from that start
         for index, peak in enumerate(peaks):
@@ -630,32 +640,57 @@ class OneCycleLR(Schedule):
                     optimizer._groups[index] = (members, settings := {})
                 settings["lr"] = start
         super().__init__(optimizer)
-        end = self.total_steps - 1
         up = float(self.pct_start * self.total_steps) - 1
-        if self.three_phase:
-            self._phases = [(up, 1.0, self.div_factor),
-                            (2 * up, self.div_factor, 1.0),
-                            (end, 1.0, 1.0 / self.final_div_factor)]
-        else:
-            self._phases = [(up, 1.0, self.div_factor),
-                            (end, self.div_factor, 1.0 / self.final_div_factor)]
+        self._ends = [up, 2 * up, self.total_steps - 1] if self.three_phase else \
+            [up, self.total_steps - 1]
+        # per phase: the rate's start and end as multiples of the initial rate, and the
+        # momentum's as 0 (base) or 1 (max)
+        down = 1.0 / self.final_div_factor
+        self._rate_phases = [(1.0, self.div_factor), (self.div_factor, 1.0), (1.0, down)] \
+            if self.three_phase else [(1.0, self.div_factor), (self.div_factor, down)]
+        self._momentum_phases = [(1, 0), (0, 1), (1, 1)] if self.three_phase else \
+            [(1, 0), (0, 1)]
+        self._apply(0)
 
-    def lr_at(self, steps, base_lr=None):
-        initial = self.base_lr if base_lr is None else base_lr
+    def _where(self, steps):
+        """(phase, share of it done) after ``steps`` steps."""
         if steps > self.total_steps:
             raise ValueError(f"OneCycleLR stepped {steps} times, past its total_steps "
                              f"({self.total_steps}); make it with more steps")
-        begin = 0.0
-        last = len(self._phases) - 1
-        for i, (end, start_scale, end_scale) in enumerate(self._phases):  # scales: of the
-            if steps <= end or i == last:                                 # initial rate
-                share = (steps - begin) / (end - begin) if end > begin else 1.0
-                low, high = initial * start_scale, initial * end_scale
-                if self.anneal_strategy == "cos":
-                    return high + (low - high) / 2.0 * (math.cos(math.pi * share) + 1)
-                return (high - low) * share + low
+        begin, last = 0.0, len(self._ends) - 1
+        for i, end in enumerate(self._ends):
+            if steps <= end or i == last:
+                return i, (steps - begin) / (end - begin) if end > begin else 1.0
             begin = end
         raise AssertionError("unreachable: the last phase ends at total_steps - 1")
+
+    def _anneal(self, start, end, share):
+        if self.anneal_strategy == "cos":
+            return end + (start - end) / 2.0 * (math.cos(math.pi * share) + 1)
+        return (end - start) * share + start
+
+    def lr_at(self, steps, base_lr=None):
+        initial = self.base_lr if base_lr is None else base_lr
+        phase, share = self._where(steps)
+        start, end = self._rate_phases[phase]
+        return self._anneal(initial * start, initial * end, share)
+
+    def _apply(self, steps):
+        lr = super()._apply(steps)
+        if self.cycle_momentum:
+            phase, share = self._where(steps)
+            start, end = self._momentum_phases[phase]
+            for group, momenta in zip(self.optimizer.param_groups, self._momenta, strict=True):
+                group[self._momentum_name] = self._anneal(momenta[start], momenta[end], share)
+        return lr
+
+
+def _per_group(value, groups, what):
+    """One value of a schedule's argument per parameter group (a list, or one for all)."""
+    values = list(value) if isinstance(value, (list, tuple)) else [value] * groups
+    if len(values) != groups:
+        raise ValueError(f"{len(values)} values of {what} for {groups} parameter groups")
+    return [float(v) for v in values]
 
 
 class ReduceLROnPlateau:
@@ -682,11 +717,7 @@ class ReduceLROnPlateau:
                              f"{threshold_mode!r}")
         if not 0 < factor < 1:
             raise ValueError(f"ReduceLROnPlateau: factor must lie in (0, 1), not {factor}")
-        groups = len(optimizer._groups)
-        floors = list(min_lr) if isinstance(min_lr, (list, tuple)) else [min_lr] * groups
-        if len(floors) != groups:
-            raise ValueError(f"ReduceLROnPlateau: {len(floors)} values of min_lr for {groups} "
-                             f"parameter groups")
+        floors = _per_group(min_lr, len(optimizer._groups), "min_lr")
         self.optimizer, self.mode, self.factor = optimizer, mode, float(factor)
         self.patience, self.cooldown = int(patience), int(cooldown)
         self.threshold, self.threshold_mode = float(threshold), threshold_mode

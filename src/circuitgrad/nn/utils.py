@@ -14,7 +14,8 @@
 import numpy as np
 
 from ..errors import ShapeError
-from ..tensor import Tensor, changed_in_place
+from ..tensor import Tensor
+from .init import constant_
 from .optim import _parameter_list, clip_grad_norm_, clip_grad_value_
 
 __all__ = ["clip_grad_norm_", "clip_grad_value_", "parameters_to_vector",
@@ -36,6 +37,5 @@ def vector_to_parameters(vec, parameters):
                          f"parameters {total}")
     start = 0
     for p in parameters:
-        p.data[...] = vec[start:start + p.size].reshape(p.shape)
-        changed_in_place(p)
+        constant_(p, vec[start:start + p.size].reshape(p.shape))  # in place, dtype kept
         start += p.size
