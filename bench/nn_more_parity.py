@@ -80,6 +80,13 @@ def compare_losses(red, x, p, t, w3):
     compare(f"nll_loss {red} weight ignore_index", lambda a: nn.NLLLoss(w5, reduction=red)(
         cg.log_softmax(a, axis=1), labels), lambda a: TF.nll_loss(
         TF.log_softmax(a, 1), torch.tensor(labels), torch.tensor(w5), reduction=red), [x])
+    for smoothing in (0.0, 0.2):
+        compare(f"cross_entropy {red} weight smoothing={smoothing}",
+                lambda a, e=smoothing: nn.CrossEntropyLoss(
+                    w5, reduction=red, label_smoothing=e)(a, labels),
+                lambda a, e=smoothing: TF.cross_entropy(
+                    a, torch.tensor(labels), torch.tensor(w5), reduction=red,
+                    label_smoothing=e), [x])
     spatial = RNG.standard_normal((2, 3, 4))
     lab2 = np.array([[0, 2, 1, -100], [1, 1, 0, 2]])
     compare(f"nll_loss {red} (N, C, d)", lambda a: F.nll_loss(a, lab2, reduction=red),

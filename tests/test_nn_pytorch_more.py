@@ -220,6 +220,32 @@ def test_nll_loss_with_weights_and_ignored_labels_against_its_formula(reduction)
     assert report.ok, str(report)
 
 
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_cross_entropy_loss_with_class_weights_and_smoothing_as_pytorch_defines_it(reduction):
+    scores = RNG.standard_normal((6, 4))
+    labels = np.array([0, 3, -100, 2, 2, 1])
+    w = np.array([0.5, 2.0, 1.0, 3.0])
+    kept = labels != -100
+    safe = np.where(kept, labels, 0)
+    logp = log_softmax(scores)
+    # PyTorch: (1 - e) * weighted nll + e / C * sum_c w_c (-log p_c), the mean divided by
+    # the summed weights of the labels counted
+    per_sample = (0.9 * -logp[np.arange(6), safe] * w[safe] + 0.1 / 4 * -(logp * w).sum(1))
+    per_sample = per_sample * kept
+    want = per_sample.sum() / (w[safe] * kept).sum() if reduction == "mean" else \
+        reduce(per_sample, reduction)
+    loss = nn.CrossEntropyLoss(weight=w, reduction=reduction, label_smoothing=0.1)
+    np.testing.assert_allclose(loss(scores, labels).data, want, rtol=1e-12)
+    report = cg.check_grad(lambda s: loss(s, labels), scores)
+    assert report.ok, str(report)
+    with pytest.raises(cg.ShapeError, match="cross_entropy: weight must have one entry per "
+                                            "class"):
+        nn.CrossEntropyLoss(weight=np.ones(3))(scores, labels)
+    with pytest.raises(TypeError, match="first argument is weight, as in PyTorch; write "
+                                        "CrossEntropyLoss.reduction='sum'."):
+        nn.CrossEntropyLoss("sum")
+
+
 def test_log_softmax_then_nll_loss_is_cross_entropy():
     scores, labels = RNG.standard_normal((5, 3)), np.array([2, 0, 1, 1, -100])
     model = nn.Sequential(nn.LogSoftmax(dim=1))

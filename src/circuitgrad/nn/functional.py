@@ -354,11 +354,14 @@ def check_labels(labels, num_classes, num_samples=None):
     return labels
 
 
-def cross_entropy(scores, labels, reduction="mean", label_smoothing=0.0, ignore_index=-100):
+def cross_entropy(scores, labels, weight=None, ignore_index=-100, reduction="mean",
+                  label_smoothing=0.0):
     """PyTorch's cross_entropy on (N, classes) scores and integer labels: with
     ``label_smoothing`` e the target is (1 - e) on the label plus e / classes everywhere.
     Samples labelled ``ignore_index`` (padding) add nothing, and the mean is over the others;
-    any other label outside 0..classes-1 is an error, not a pick from the end."""
+    any other label outside 0..classes-1 is an error, not a pick from the end. ``weight``
+    (one per class) scales each class's terms, and the mean then divides by the summed
+    weights of the labels counted, as PyTorch's does."""
     scores = as_tensor(scores)
     if scores.ndim != 2:
         raise ShapeError(f"cross_entropy takes scores of shape (N, classes), got {scores.shape}")
@@ -370,13 +373,25 @@ def cross_entropy(scores, labels, reduction="mean", label_smoothing=0.0, ignore_
     labels = check_labels(np.where(kept, labels, 0), classes, n)
     logp = cgf.log_softmax(scores, axis=1)
     picked = -logp[backend.arange(n), labels]
+    if weight is not None:
+        weight = _constant_like(weight, scores)
+        if weight.shape != (classes,):
+            raise ShapeError(f"cross_entropy: weight must have one entry per class, shape "
+                             f"({classes},), got {weight.shape}")
+        counts = weight[labels] * kept.astype(scores.dtype)
+        picked = picked * weight[labels]
+        spread = -(logp * weight).sum(axis=1)
+    else:
+        spread = -logp.sum(axis=1) if label_smoothing else None
     if label_smoothing:
-        picked = (1.0 - label_smoothing) * picked - (label_smoothing / classes) * logp.sum(axis=1)
-    if kept.all():
+        picked = (1.0 - label_smoothing) * picked + (label_smoothing / classes) * spread
+    if weight is None and kept.all():
         return _reduced(picked, reduction, "cross_entropy")
     picked = picked * kept.astype(picked.dtype)
     if reduction == "mean":  # over the samples not ignored (none left: nan, as in PyTorch)
         with np.errstate(invalid="ignore", divide="ignore"):
+            if weight is not None:
+                return picked.sum() / counts.sum()
             return picked.sum() / picked.dtype.type(kept.sum())
     return _reduced(picked, reduction, "cross_entropy")
 

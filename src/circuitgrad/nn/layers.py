@@ -309,15 +309,20 @@ class Embedding(Module):
 
 class CrossEntropyLoss(Module):
     """Softmax cross-entropy of (N, classes) scores against integer labels; labels equal to
-    ``ignore_index`` (PyTorch's -100, for padding) are left out."""
+    ``ignore_index`` (PyTorch's -100, for padding) are left out; ``weight``: one per class.
+    The arguments are PyTorch's, in its order."""
 
-    def __init__(self, reduction="mean", label_smoothing=0.0, ignore_index=-100):
+    def __init__(self, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
+        if isinstance(weight, str):
+            raise TypeError(f"CrossEntropyLoss's first argument is weight, as in PyTorch; "
+                            f"write CrossEntropyLoss(reduction={weight!r})")
         self.reduction, self.label_smoothing = reduction, float(label_smoothing)
         self.ignore_index = ignore_index
+        self.weight = _as_constant(weight)
 
     def forward(self, scores, labels):
-        return F.cross_entropy(scores, labels, self.reduction, self.label_smoothing,
-                               self.ignore_index)
+        return F.cross_entropy(scores, labels, self.weight, self.ignore_index, self.reduction,
+                               self.label_smoothing)
 
 
 class MSELoss(Module):
