@@ -39,6 +39,13 @@ def sigmoid(x):
     (nn.Hardtanh(-0.5, 2.0), lambda x: np.clip(x, -0.5, 2.0)),
     (nn.ReLU6(), lambda x: np.clip(x, 0, 6)),
     (nn.LogSigmoid(), lambda x: np.log(sigmoid(x))),
+    (nn.SELU(), lambda x: 1.0507009873554805 * np.where(x > 0, x,
+                                                        1.6732632423543772 * np.expm1(x))),
+    (nn.CELU(0.6), lambda x: np.where(x > 0, x, 0.6 * np.expm1(x / 0.6))),
+    (nn.Softsign(), lambda x: x / (1 + np.abs(x))),
+    (nn.Hardsigmoid(), lambda x: np.clip(x / 6 + 0.5, 0, 1)),
+    (nn.Hardswish(), lambda x: x * np.clip(x + 3, 0, 6) / 6),
+    (nn.GLU(dim=0), lambda x: x[:3] * sigmoid(x[3:])),
 ])
 def test_activations_match_their_formulas_and_their_gradients(layer, reference):
     # values 0.4 apart over [-8.4, 8.4], each at least 0.013 from a kink (0, +-1, -0.5, 2,
@@ -49,11 +56,29 @@ def test_activations_match_their_formulas_and_their_gradients(layer, reference):
     check_layer(layer, x)
 
 
+def test_prelu_learns_one_slope_or_one_per_channel():
+    x = distinct(RNG, (4, 3, 5)) * 10 + 0.013
+    layer = nn.PReLU(dtype=F64)
+    np.testing.assert_allclose(layer(x).data, np.where(x > 0, x, 0.25 * x))
+    check_layer(layer, x)
+    per_channel = nn.PReLU(3, init=0.1, dtype=F64)
+    per_channel.weight.data[...] = [0.1, 0.2, 0.3]
+    want = np.where(x > 0, x, np.array([0.1, 0.2, 0.3])[None, :, None] * x)
+    np.testing.assert_allclose(per_channel(x).data, want)
+    check_layer(per_channel, x)
+    with pytest.raises(cg.ShapeError, match="3 weights, one per channel, need an input with 3 "
+                                            "channels on axis 1, got shape .4, 5."):
+        per_channel(np.ones((4, 5)))
+    with pytest.raises(cg.ShapeError, match="glu halves axis -1, which must have an even size"):
+        nn.GLU()(np.ones((2, 3)))
+
+
 def test_activations_stay_finite_far_out_where_exp_would_overflow():
     x = cg.tensor(np.array([-800.0, -30.0, 30.0, 800.0]), requires_grad=True)
     for fn, slope_right, slope_left in [(F.elu, 1.0, 0.0), (F.softplus, 1.0, 0.0),
                                         (F.silu, 1.0, 0.0), (F.mish, 1.0, 0.0),
-                                        (F.logsigmoid, 0.0, 1.0)]:
+                                        (F.logsigmoid, 0.0, 1.0), (F.selu, 1.0507009873554805,
+                                                                   0.0)]:
         x.grad = None
         with np.errstate(over="raise"):
             out = fn(x)
@@ -72,6 +97,12 @@ def test_elu_and_hardtanh_gradients_at_their_kinks_are_pytorchs():
     x.grad = None
     F.hardtanh(x).sum().backward()
     np.testing.assert_array_equal(x.grad, [1.0, 0.0, 0.0])  # passes strictly inside only
+    ends = cg.tensor(np.array([-3.0, 3.0]), requires_grad=True)
+    F.hardswish(ends).sum().backward()
+    np.testing.assert_array_equal(ends.grad, [0.0, 1.0])      # the outer pieces' slopes
+    ends.grad = None
+    F.hardsigmoid(ends).sum().backward()
+    np.testing.assert_array_equal(ends.grad, [0.0, 0.0])      # 1/6 strictly inside only
 
 
 def test_activation_arguments_are_checked():

@@ -28,11 +28,14 @@ from . import functional, init, utils
 from .data import DataLoader, Dataset, TensorDataset
 from .init import manual_seed
 from .layers import (
+    CELU,
     ELU,
     GELU,
+    GLU,
     GRU,
     LSTM,
     RNN,
+    SELU,
     AdaptiveAvgPool2d,
     AvgPool1d,
     AvgPool2d,
@@ -49,6 +52,8 @@ from .layers import (
     Flatten,
     GroupNorm,
     GRUCell,
+    Hardsigmoid,
+    Hardswish,
     Hardtanh,
     HuberLoss,
     Identity,
@@ -67,6 +72,7 @@ from .layers import (
     MSELoss,
     NLLLoss,
     ParameterList,
+    PReLU,
     ReLU,
     ReLU6,
     RNNCell,
@@ -76,6 +82,7 @@ from .layers import (
     SmoothL1Loss,
     Softmax,
     Softplus,
+    Softsign,
     Tanh,
 )
 from .losses import (
@@ -122,6 +129,7 @@ __all__ = [
     "substituted", "svm_loss",
     # more of PyTorch's names
     "ELU", "SiLU", "Mish", "Softplus", "Hardtanh", "ReLU6", "LogSigmoid", "MaxPool1d",
+    "SELU", "CELU", "PReLU", "GLU", "Softsign", "Hardsigmoid", "Hardswish",
     "AvgPool1d", "NLLLoss", "BCELoss", "BCEWithLogitsLoss", "L1Loss", "HuberLoss",
     "SmoothL1Loss", "ModuleDict", "ParameterList", "TensorDataset", "RMSprop", "Adagrad",
     "ExponentialLR", "MultiStepLR", "LambdaLR", "OneCycleLR", "ReduceLROnPlateau",

@@ -564,6 +564,70 @@ def logsigmoid(x):
     return -cgf.logaddexp(-as_tensor(x), 0.0)
 
 
+SELU_ALPHA = 1.6732632423543772848170429916717  # Klambauer et al.'s constants, PyTorch's
+SELU_SCALE = 1.0507009873554804934193349852946
+
+
+def selu(x):
+    """``scale * elu(x, alpha)`` with the self-normalising constants."""
+    return elu(x, SELU_ALPHA) * SELU_SCALE
+
+
+def celu(x, alpha=1.0):
+    """x where x > 0, ``alpha * (exp(x / alpha) - 1)`` elsewhere."""
+    if alpha == 0:
+        raise ValueError("celu: alpha must not be 0 (it divides by alpha)")
+    x = as_tensor(x)
+    positive = x.data > 0
+    return cgf.where(positive, x, alpha * cgf.expm1(cgf.where(positive, 0.0, x) / alpha))
+
+
+def prelu(x, weight):
+    """x where x > 0, ``weight * x`` elsewhere; a weight of several entries is one per
+    channel (axis 1; axis 0 of a 1-d input)."""
+    x, weight = as_tensor(x), as_tensor(weight)
+    if weight.size > 1:
+        axis = 1 if x.ndim >= 2 else 0
+        if x.ndim == 0 or x.shape[axis] != weight.size:
+            raise ShapeError(f"prelu: {weight.size} weights, one per channel, need an input "
+                             f"with {weight.size} channels on axis {axis}, got shape {x.shape}")
+        weight = weight.reshape((weight.size,) + (1,) * (x.ndim - axis - 1))
+    return cgf.where(x.data > 0, x, x * weight)
+
+
+def glu(x, dim=-1):
+    """The gated linear unit: ``a * sigmoid(b)`` for the halves a, b of axis ``dim``."""
+    x = as_tensor(x)
+    size = x.shape[dim] if x.ndim else 0
+    if size % 2 or not size:
+        raise ShapeError(f"glu halves axis {dim}, which must have an even size; the input "
+                         f"has shape {x.shape}")
+    a, b = cgf.split(x, 2, axis=dim)
+    return a * cgf.sigmoid(b)
+
+
+def softsign(x):
+    """x / (1 + |x|)."""
+    x = as_tensor(x)
+    return x / (1.0 + cgf.abs(x))
+
+
+def hardsigmoid(x):
+    """0 below -3, 1 above 3, x / 6 + 1/2 between (the gradient: 1/6 strictly inside)."""
+    x = as_tensor(x)
+    inside = (x.data > -3.0) & (x.data < 3.0)
+    return cgf.where(inside, x * (1.0 / 6) + 0.5, (x.data >= 3.0).astype(x.dtype))
+
+
+def hardswish(x):
+    """x * hardsigmoid(x): 0 up to -3, x from 3 on, x (x + 3) / 6 between; at -3 and 3 the
+    gradient is that of the outer pieces (0 and 1), as PyTorch 2.13's is."""
+    x = as_tensor(x)
+    middle = (x.data > -3.0) & (x.data < 3.0)
+    outside = cgf.where(x.data >= 3.0, x, 0.0)
+    return cgf.where(middle, x * (x + 3.0) * (1.0 / 6), outside)
+
+
 # ----- more losses, PyTorch's names and reductions ---------------------------------------------
 def _same_shape(what, prediction, target):
     """Prediction and target as tensors of one shape, or a ShapeError naming the loss (a

@@ -879,6 +879,76 @@ class LogSigmoid(Module):
         return F.logsigmoid(x)
 
 
+class SELU(Module):
+    """``scale * elu(x, alpha)``, the self-normalising constants."""
+
+    def forward(self, x):
+        return F.selu(x)
+
+
+class CELU(Module):
+    """x where x > 0, ``alpha * (exp(x / alpha) - 1)`` elsewhere."""
+
+    def __init__(self, alpha=1.0):
+        if alpha == 0:
+            raise ValueError("CELU: alpha must not be 0 (it divides by alpha)")
+        self.alpha = float(alpha)
+
+    def forward(self, x):
+        return F.celu(x, self.alpha)
+
+    def extra_repr(self):
+        return f"alpha={self.alpha}"
+
+
+class PReLU(Module):
+    """Leaky ReLU whose negative slope is learnt: one (``num_parameters=1``) or one per
+    channel, starting at ``init``."""
+
+    def __init__(self, num_parameters=1, init=0.25, dtype=np.float32):
+        if num_parameters < 1:
+            raise ValueError(f"PReLU: num_parameters must be at least 1, not {num_parameters}")
+        self.num_parameters = int(num_parameters)
+        self.weight = Parameter(backend.full(self.num_parameters, init, dtype=dtype))
+
+    def forward(self, x):
+        return F.prelu(x, self.weight)
+
+    def extra_repr(self):
+        return f"num_parameters={self.num_parameters}"
+
+
+class GLU(Module):
+    """``a * sigmoid(b)`` for the two halves a, b of axis ``dim``."""
+
+    def __init__(self, dim=-1):
+        self.dim = int(dim)
+
+    def forward(self, x):
+        return F.glu(x, self.dim)
+
+
+class Softsign(Module):
+    """x / (1 + |x|)."""
+
+    def forward(self, x):
+        return F.softsign(x)
+
+
+class Hardsigmoid(Module):
+    """relu6(x + 3) / 6."""
+
+    def forward(self, x):
+        return F.hardsigmoid(x)
+
+
+class Hardswish(Module):
+    """x * relu6(x + 3) / 6 (MobileNetV3's)."""
+
+    def forward(self, x):
+        return F.hardswish(x)
+
+
 # ----- 1-d pooling ---------------------------------------------------------------------------
 class _Pool1d(Module):
     pool = None
