@@ -380,10 +380,8 @@ def cross_entropy(scores, labels, weight=None, ignore_index=-100, reduction="mea
                              f"({classes},), got {weight.shape}")
         counts = weight[labels] * kept.astype(scores.dtype)
         picked = picked * weight[labels]
-        spread = -(logp * weight).sum(axis=1)
-    else:
-        spread = -logp.sum(axis=1) if label_smoothing else None
-    if label_smoothing:
+    if label_smoothing:  # the uniform part of the target, weighted per class
+        spread = -(logp.sum(axis=1) if weight is None else (logp * weight).sum(axis=1))
         picked = (1.0 - label_smoothing) * picked + (label_smoothing / classes) * spread
     if weight is None and kept.all():
         return _reduced(picked, reduction, "cross_entropy")
