@@ -105,6 +105,21 @@ def test_elu_and_hardtanh_gradients_at_their_kinks_are_pytorchs():
     np.testing.assert_array_equal(ends.grad, [0.0, 0.0])      # 1/6 strictly inside only
 
 
+def test_pytorchs_inplace_argument_is_accepted_and_leaves_the_input_alone(tmp_path):
+    x = RNG.standard_normal((3, 4))
+    before = x.copy()
+    for plain, inplace in [(nn.ReLU(), nn.ReLU(inplace=True)),
+                           (nn.LeakyReLU(0.2), nn.LeakyReLU(0.2, True)),
+                           (nn.ELU(), nn.ELU(inplace=True)), (nn.SiLU(), nn.SiLU(True)),
+                           (nn.Hardtanh(), nn.Hardtanh(inplace=True)),
+                           (nn.Dropout(0.5, rng=1), nn.Dropout(0.5, inplace=True, rng=1))]:
+        np.testing.assert_array_equal(inplace(x).data, plain(x).data)
+    np.testing.assert_array_equal(x, before)
+    model = nn.Sequential(nn.Linear(4, 2, rng=0), nn.ReLU(inplace=True))
+    model.save(tmp_path / "m.npz")
+    assert nn.load(tmp_path / "m.npz")[1].inplace is True
+
+
 def test_activation_arguments_are_checked():
     with pytest.raises(ValueError, match="beta must not be 0"):
         nn.Softplus(beta=0)

@@ -134,7 +134,17 @@ class MaxPool2d(_Pool2d):
     pool = F.max_pool2d
 
 
-class ReLU(Module):
+class _Pointwise(Module):
+    """An activation with only PyTorch's ``inplace`` argument. ``inplace`` is accepted, as
+    PyTorch code passes it (``nn.ReLU(inplace=True)``), and changes nothing: the result is
+    the same, and the input is left as it was (a circuit never overwrites a value a gate
+    has recorded)."""
+
+    def __init__(self, inplace=False):
+        self.inplace = bool(inplace)
+
+
+class ReLU(_Pointwise):
     """max(0, x): the gradient passes where the input was positive."""
 
     def forward(self, x):
@@ -154,8 +164,9 @@ class Tanh(Module):
 class LeakyReLU(Module):
     """x where x > 0, ``negative_slope * x`` elsewhere."""
 
-    def __init__(self, negative_slope=0.01):
+    def __init__(self, negative_slope=0.01, inplace=False):
         self.negative_slope = float(negative_slope)
+        self.inplace = bool(inplace)  # accepted and changes nothing, as in _Pointwise
 
     def forward(self, x):
         return F.leaky_relu(x, self.negative_slope)
@@ -345,10 +356,11 @@ class Flatten(Module):
 class Dropout(Module):
     """Zero each unit with probability ``p`` in training (scaling the rest); identity in eval."""
 
-    def __init__(self, p=0.5, rng=None):
+    def __init__(self, p=0.5, inplace=False, rng=None):
         if not 0 <= p < 1:
             raise ValueError(f"dropout probability must be in [0, 1), not {p}")
         self.p = p
+        self.inplace = bool(inplace)  # accepted and changes nothing, as in _Pointwise
         self.rng = None if rng is None else backend.default_rng(rng)
 
     def forward(self, x):
@@ -810,8 +822,8 @@ class GRU(_Recurrent):
 class ELU(Module):
     """x where x > 0, ``alpha * (exp(x) - 1)`` elsewhere."""
 
-    def __init__(self, alpha=1.0):
-        self.alpha = float(alpha)
+    def __init__(self, alpha=1.0, inplace=False):
+        self.alpha, self.inplace = float(alpha), bool(inplace)
 
     def forward(self, x):
         return F.elu(x, self.alpha)
@@ -820,14 +832,14 @@ class ELU(Module):
         return f"alpha={self.alpha}"
 
 
-class SiLU(Module):
+class SiLU(_Pointwise):
     """x * sigmoid(x) (swish)."""
 
     def forward(self, x):
         return F.silu(x)
 
 
-class Mish(Module):
+class Mish(_Pointwise):
     """x * tanh(softplus(x))."""
 
     def forward(self, x):
@@ -852,11 +864,12 @@ class Softplus(Module):
 class Hardtanh(Module):
     """x clamped to [min_val, max_val]."""
 
-    def __init__(self, min_val=-1.0, max_val=1.0):
+    def __init__(self, min_val=-1.0, max_val=1.0, inplace=False):
         if not min_val < max_val:
             raise ValueError(f"{type(self).__name__}: min_val ({min_val}) must be less than "
                              f"max_val ({max_val})")
         self.min_val, self.max_val = float(min_val), float(max_val)
+        self.inplace = bool(inplace)
 
     def forward(self, x):
         return F.hardtanh(x, self.min_val, self.max_val)
@@ -865,7 +878,7 @@ class Hardtanh(Module):
         return f"min_val={self.min_val}, max_val={self.max_val}"
 
 
-class ReLU6(Module):
+class ReLU6(_Pointwise):
     """min(max(0, x), 6)."""
 
     def forward(self, x):
@@ -879,7 +892,7 @@ class LogSigmoid(Module):
         return F.logsigmoid(x)
 
 
-class SELU(Module):
+class SELU(_Pointwise):
     """``scale * elu(x, alpha)``, the self-normalising constants."""
 
     def forward(self, x):
@@ -889,10 +902,10 @@ class SELU(Module):
 class CELU(Module):
     """x where x > 0, ``alpha * (exp(x / alpha) - 1)`` elsewhere."""
 
-    def __init__(self, alpha=1.0):
+    def __init__(self, alpha=1.0, inplace=False):
         if alpha == 0:
             raise ValueError("CELU: alpha must not be 0 (it divides by alpha)")
-        self.alpha = float(alpha)
+        self.alpha, self.inplace = float(alpha), bool(inplace)
 
     def forward(self, x):
         return F.celu(x, self.alpha)
@@ -935,14 +948,14 @@ class Softsign(Module):
         return F.softsign(x)
 
 
-class Hardsigmoid(Module):
+class Hardsigmoid(_Pointwise):
     """relu6(x + 3) / 6."""
 
     def forward(self, x):
         return F.hardsigmoid(x)
 
 
-class Hardswish(Module):
+class Hardswish(_Pointwise):
     """x * relu6(x + 3) / 6 (MobileNetV3's)."""
 
     def forward(self, x):
