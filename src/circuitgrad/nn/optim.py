@@ -137,10 +137,21 @@ class Optimizer:
                 raise ValueError(f"{type(self).__name__}.load_state_dict: the saved groups "
                                  f"hold {sizes} parameters, this optimizer's hold "
                                  f"{[len(m) for m, _ in self._groups]}")
-            for view, group in zip(self.param_groups, groups, strict=True):
+            known = self._hyperparameters()
+            for (_members, settings), group in zip(self._groups, groups, strict=True):
                 for k, v in group.items():
-                    if k != "params":
-                        view[k] = v
+                    if k == "params":
+                        continue
+                    if k not in known:
+                        raise ValueError(f"{type(self).__name__} has no hyperparameter {k!r} "
+                                         f"(a saved parameter group sets it)")
+                    v = float(v) if k == "lr" else v
+                    if settings is not None and k in settings:
+                        settings[k] = v        # the group's own setting
+                    else:
+                        # a value the group takes from the optimizer: restored there, so the
+                        # group keeps following it (a schedule sets optimizer.lr)
+                        setattr(self, k, v)
         else:
             for k, v in state["hyperparameters"].items():
                 if k not in self._hyperparameters():
@@ -468,6 +479,27 @@ class Schedule:
         """The learning rate after ``steps`` steps, for a rate that started at ``base_lr``
         (the optimizer's, by default)."""
         raise NotImplementedError
+
+    def state_dict(self):
+        """What a resumed run needs (steps taken, the starting rates), as PyTorch's
+        schedulers give it; functions such as LambdaLR's ``lr_lambda`` are left out."""
+        state = {k: (list(v) if isinstance(v, list) else v) for k, v in vars(self).items()
+                 if k not in ("optimizer", "_group_base") and not callable(v)}
+        state["group_base_lrs"] = [start for _, start in self._group_base]
+        return state
+
+    def load_state_dict(self, state):
+        """Take back what :meth:`state_dict` gave, for a schedule made the same way (on an
+        optimizer whose own state was loaded too)."""
+        state = dict(state)
+        starts = state.pop("group_base_lrs", [])
+        if len(starts) != len(self._group_base):
+            raise ValueError(f"{type(self).__name__}.load_state_dict: the state has the "
+                             f"starting rates of {len(starts)} parameter groups with their own "
+                             f"rate, this schedule's optimizer has {len(self._group_base)}")
+        vars(self).update(state)
+        self._group_base = [(settings, start) for (settings, _), start
+                            in zip(self._group_base, starts, strict=True)]
 
 
 def _positive_int(value, what):
