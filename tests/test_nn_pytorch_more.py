@@ -687,3 +687,18 @@ def test_init_in_place_is_seeded_by_manual_seed_and_the_next_forward_sees_it():
     nn.init.ones_(layer.weight)
     nn.init.zeros_(layer.bias)
     np.testing.assert_array_equal(layer(np.array([[2.0, 3.0]])).data, [[5.0]])
+
+
+def test_a_model_of_the_new_layers_saves_and_loads_with_its_architecture(tmp_path):
+    model = nn.Sequential(
+        nn.Conv1d(2, 4, 3, padding=1, rng=0), nn.PReLU(4, init=0.1), nn.MaxPool1d(2),
+        nn.AvgPool1d(2, stride=1), nn.Flatten(), nn.Linear(4 * 3, 6, rng=1),
+        nn.Softplus(beta=2.0, threshold=10.0), nn.GLU(), nn.Hardtanh(-0.5, 0.5, inplace=True),
+        nn.ModuleDict({"head": nn.Linear(3, 2, rng=2)})["head"], nn.CELU(0.5))
+    model[1].weight.data[...] = [0.1, 0.2, 0.3, 0.4]  # a trained slope is saved and loaded
+    model.save(tmp_path / "model.npz")
+    again = nn.load(tmp_path / "model.npz")
+    assert repr(again) == repr(model)
+    x = RNG.standard_normal((3, 2, 8)).astype(np.float32)
+    np.testing.assert_array_equal(again(x).data, model(x).data)
+    np.testing.assert_array_equal(again[1].weight.data, model[1].weight.data)
