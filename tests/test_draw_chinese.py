@@ -50,7 +50,9 @@ def name_box(pic, name):
 def test_chinese_names_are_drawn_not_boxes():
     price, tofu = picture("价格"), picture(NOT_IN_FONT)
     other = picture("梯度")
-    a, b, c = pixels(price.png()), pixels(other.png()), pixels(tofu.png())
+    with pytest.warns(glyphs.MissingGlyphWarning):  # the boxes, said (the test below)
+        boxes = tofu.png()
+    a, b, c = pixels(price.png()), pixels(other.png()), pixels(boxes)
     assert a.shape == b.shape == c.shape  # same layout: names of two characters each
     top, bottom, left, right = name_box(price, "价格")
     differ = np.any(a != b, axis=2)
@@ -131,3 +133,33 @@ def test_the_command_line_writes_chinese_pictures(tmp_path):
 @pytest.mark.parametrize("fill, want", [("#1a7f37", [26, 127, 55]), ("black", [0, 0, 0])])
 def test_text_colours(fill, want):
     assert glyphs._colour(fill).tolist() == want
+
+
+def test_characters_outside_the_font_are_not_drawn_as_boxes_silently():
+    pic = picture("价" + NOT_IN_FONT)
+    assert pic.missing_glyphs() == list(NOT_IN_FONT)
+    with pytest.warns(glyphs.MissingGlyphWarning, match=r"2 characters as empty boxes "
+                                                        r"\(丂亐\).*GB 2312"):
+        pic.png()
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a name the font holds draws without a word
+        assert picture("价格").missing_glyphs() == []
+        picture("价格").png()
+
+
+@pytest.mark.parametrize("lang, line", [
+    ("en", "circuitgrad grad: warning: the PNG draws 2 characters as empty boxes (丂亐): its "
+           "font holds the 6,763 hanzi of GB 2312 and CJK punctuation only; the SVG shows "
+           "them with the system's fonts"),
+    ("zh", "circuitgrad grad：警告：PNG 图把 2 个字符画成了空方框（丂亐）：它的字体只有 "
+           "GB 2312 的 6,763 个汉字和中文标点；SVG 图会用系统的字体显示它们"),
+])
+def test_the_command_line_says_which_characters_its_png_draws_as_boxes(tmp_path, lang, line):
+    done = subprocess.run(
+        [sys.executable, "-m", "circuitgrad", "grad", "丂亐 * 数量", "丂亐=3", "数量=-4",
+         "--no-staged", "--png", str(tmp_path / "c.png"), "--lang", lang],
+        capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.strip().splitlines() == [line]  # once, and no Python warning
+    Image.open(tmp_path / "c.png").verify()

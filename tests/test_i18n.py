@@ -164,6 +164,54 @@ def test_command_line_errors_in_chinese(args, words):
     assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
 
 
+# the library's own errors, met through circuitgrad grad: (arguments, the Chinese line's
+# reason, the English line's reason)
+LIBRARY_ERRORS = [
+    (["x @ y", "x=[1, 2]", "y=[1, 2, 3]"],
+     "门 'matmul' 不能接受尺寸为 (2,) 和 (3,) 的输入：第一个输入的最后一个轴（长度 2）必须和"
+     "第二个输入的唯一的轴（长度 3）一样长",
+     "gate 'matmul' cannot take inputs of shapes (2,) and (3,): the last axis of the first "
+     "(size 2) must match the only axis of the second (size 3)"),
+    (["sum(W @ X)", "W=[[1, 2], [3, 4]]", "X=[[1, 2, 3]]"],
+     "第一个输入的最后一个轴（长度 2）必须和第二个输入的倒数第二个轴（长度 1）一样长",
+     "must match the second-to-last axis of the second (size 1)"),
+    (["sum(A @ B)", "A=[[[1, 2]], [[3, 4]]]", "B=[[[1], [2]], [[1], [2]], [[1], [2]]]"],
+     "最后两个轴前面的堆叠轴 (2,) 和 (3,) 不能一起广播",
+     "the stacked axes in front of the last two, (2,) and (3,), do not broadcast together"),
+    (["sum(x + y)", "x=[1, 2]", "y=[1, 2, 3]"],
+     "门 'add' 不能接受尺寸为 (2,) 和 (3,) 的输入：它们不能一起广播：从最后一个轴往前数，"
+     "每一对长度必须相等，或者其中一个是 1",
+     "gate 'add' cannot take inputs of shapes (2,) and (3,): they do not broadcast together"),
+    (["sum(x, axis=3)", "x=[1, 2]"], "轴 3 超出了 1 维张量的范围",
+     "axis 3 is out of range for a tensor with 1 dimensions"),
+    (["sum(x, axis=(0, 0))", "x=[[1, 2]]"], "(0, 0) 中有重复的轴", "repeated axis in (0, 0)"),
+    (["x[5]", "x=[1, 2]"], "下标 5 超出了轴 0 的范围（它的长度是 2）",
+     "index 5 is out of bounds for axis 0, which has size 2"),
+    (["x[0, 1]", "x=[1, 2]"], "1 维的张量用了 2 个下标",
+     "2 indices for a tensor with 1 dimensions"),
+    (["sum(x[::0])", "x=[1, 2]"], "切片的步长不能是 0", "a slice's step cannot be zero"),
+    (["sum(x @ 3)", "x=[1, 2]"], "matmul 的输入至少要有一维；标量请用 *",
+     "matmul needs operands of at least one dimension; use * for scalars"),
+    (["dot(x, x)", "x=[[[1, 2]]]"], "dot 的输入超过 2 维；请用 matmul 或 einsum",
+     "dot of operands with more than 2 dimensions; use matmul or einsum"),
+]
+
+
+@pytest.mark.parametrize("args, chinese, english", LIBRARY_ERRORS,
+                         ids=[a[0] for a, _, _ in LIBRARY_ERRORS])
+def test_the_librarys_errors_in_chinese_and_english(args, chinese, english):
+    done = run("grad", *args, "--lang", "zh")
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    line, = done.stderr.strip().splitlines()
+    assert chinese in line, line
+    # fully Chinese: with the expression and the gate's name (code, as written) taken
+    # out, no English words are left
+    words = re.sub(r"'\w+'|\b(matmul|einsum|dot)\b", "", line.replace(args[0], ""))
+    assert not re.search(r"[A-Za-z]{2,}", words.replace("circuitgrad grad", "")), line
+    done = run("grad", *args, "--lang", "en")
+    assert done.returncode == 2 and english in done.stderr and not CJK.search(done.stderr)
+
+
 def test_check_and_files_in_chinese(tmp_path):
     done = run("grad", "x * y", "x=4", "y=-3", "--check", "--no-staged", "--svg",
                str(tmp_path / "c.svg"), "--lang", "zh")

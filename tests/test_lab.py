@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import types
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -123,6 +124,30 @@ def test_bad_input_is_explained_in_the_pages_language(server):
     assert status == 400 and d["error"].startswith("unknown function '__import__'")
 
 
+@pytest.mark.parametrize("body, chinese, english", [
+    ({"expr": "sum(W @ x)", "inputs": {"W": "[[1, 2], [3, 4]]", "x": "[1, 2, 3]"}},
+     "W @ x 出错：门 'matmul' 不能接受尺寸为 (2, 2) 和 (3,) 的输入：第一个输入的最后一个"
+     "轴（长度 2）必须和第二个输入的唯一的轴（长度 3）一样长，位置：第 5 列：sum(W @ x)",
+     "W @ x fails: gate 'matmul' cannot take inputs of shapes (2, 2) and (3,): the last axis "
+     "of the first (size 2) must match the only axis of the second (size 3), at column 5"),
+    ({"expr": "sum(x * y)", "inputs": {"x": "[1, 2]", "y": "[1, 2, 3]"}},
+     "门 'mul' 不能接受尺寸为 (2,) 和 (3,) 的输入：它们不能一起广播",
+     "gate 'mul' cannot take inputs of shapes (2,) and (3,): they do not broadcast together"),
+    ({"expr": "sum(x)", "inputs": {"x": str([1.0] * (MAX_ELEMENTS + 1))}},
+     "输入的值一共有 10,001 个数；上限是 10,000",
+     "the values have 10,001 numbers in all; the limit is 10,000"),
+    ({"expr": "x", "inputs": {"x": ["1"]}}, "'inputs' 必须把名字映射到值，例如 {\"x\": \"3\"}",
+     "'inputs' must map names to values, like {\"x\": \"3\"}"),
+])
+def test_the_librarys_errors_come_in_the_pages_language(server, body, chinese, english):
+    status, d = post(server, dict(body, lang="zh"))
+    assert status == 400 and chinese in d["error"] and "\n" not in d["error"], d
+    words = re.sub(r"'\w+'|sum\(\w+ [@*] \w+\)|\w+ [@*] \w+", "", d["error"])
+    assert not re.search(r"[A-Za-z]{2,}", words), d["error"]  # nothing left in English
+    status, d = post(server, dict(body, lang="en"))
+    assert status == 400 and english in d["error"], d
+
+
 def test_a_body_that_is_not_json_is_refused(server):
     status, d = post(server, None, raw=b"{not json")
     assert status == 400 and d["error"].startswith("the request is not JSON")
@@ -178,6 +203,60 @@ def test_lab_command_prints_its_url_and_serves():
 def test_lab_command_refuses_a_bad_port():
     r = run_cli("lab", "--no-browser", "--port", "70000")
     assert r.returncode == 2 and "--port must be between 0 and 65535" in r.stderr
+
+
+@pytest.mark.parametrize("flag, value, message", [
+    ("--time-limit", "0", "argument --time-limit: must be a finite number above 0, not 0"),
+    ("--time-limit", "-3", "argument --time-limit: must be a finite number above 0, not -3"),
+    ("--time-limit", "inf", "argument --time-limit: must be a finite number above 0, not inf"),
+    ("--memory-limit", "abc", "argument --memory-limit: expected a number, not 'abc'"),
+    ("--memory-limit", "nan", "argument --memory-limit: must be a finite number above 0"),
+])
+def test_lab_command_refuses_limits_that_are_not_positive_numbers(flag, value, message):
+    r = run_cli("lab", "--no-browser", flag, value)
+    assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+    r = run_cli("lab", "--no-browser", flag, value, "--lang", "zh")
+    assert r.returncode == 2 and ("必须是大于 0 的有限数" in r.stderr or "需要一个数" in r.stderr)
+
+
+def test_lab_command_gives_the_server_its_time_and_memory_limits(monkeypatch):
+    from circuitgrad import cli
+    from circuitgrad.lab import server as lab_server
+    given = []
+
+    def refuse(port, lang, **limits):  # records what run_lab asks for, then cannot listen
+        given.append(limits)
+        raise OSError("not in this test")
+    monkeypatch.setattr(lab_server, "LabServer", refuse)
+    assert cli.main(["lab", "--no-browser", "--time-limit", "2.5", "--memory-limit",
+                     "300"]) == 2
+    assert cli.main(["lab", "--no-browser"]) == 2
+    assert given == [{"time_limit": 2.5, "memory_limit": 300.0},
+                     {"time_limit": lab_server.TIME_LIMIT,
+                      "memory_limit": lab_server.MEMORY_LIMIT}]
+
+
+# an outer product through broadcasting: 5,000 + 5,000 input numbers (within the lab's
+# 10,000) make a 5,000 x 5,000 wire, 200 MB
+OUTER = {"expr": "sum(x * y)", "inputs": {"x": str([[float(i)] for i in range(5000)]),
+                                          "y": str([float(i) for i in range(5000)])}}
+
+
+def test_lab_command_passes_its_limits_to_the_server():
+    env = dict(os.environ, PYTHONPATH=SRC + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.Popen([sys.executable, "-m", "circuitgrad", "lab", "--no-browser",
+                             "--memory-limit", "100", "--time-limit", "30"],
+                            stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        at = types.SimpleNamespace(url=proc.stdout.readline().split()[-1])
+        status, d = post(at, OUTER)
+        assert status == 503 and "more than 100 MB" in d["error"], d
+        status, d = post(at, {"expr": "x * y", "inputs": {"x": "4", "y": "-3"}})
+        assert (status, d["value"]) == (200, -12.0)
+    finally:
+        proc.terminate()
+        proc.wait(30)
 
 
 # ----- the page in a browser ------------------------------------------------------------
@@ -541,6 +620,80 @@ def test_the_matmul_step_shows_the_notes_dimension_reasoning(page, server):
         in status
 
 
+# batched matmul: (W, X shapes) -> per input, (left factor, right factor, their product,
+# the input's shape); worked out by hand from NumPy's rules (a stack of matrices on the
+# axes in front of the last two; a 1-d operand a row on the left, a column on the right)
+STACKED = [
+    ((4, 2, 3), (4, 3, 5), [("dD", (4, 2, 5), "Xᵀ", (4, 5, 3), (4, 2, 3), (4, 2, 3)),
+                            ("Wᵀ", (4, 3, 2), "dD", (4, 2, 5), (4, 3, 5), (4, 3, 5))]),
+    ((2, 3), (4, 3, 5), [("dD", (4, 2, 5), "Xᵀ", (4, 5, 3), (4, 2, 3), (2, 3)),
+                         ("Wᵀ", (3, 2), "dD", (4, 2, 5), (4, 3, 5), (4, 3, 5))]),
+    ((4, 1, 2, 3), (5, 3, 1), [("dD", (4, 5, 2, 1), "Xᵀ", (5, 1, 3), (4, 5, 2, 3), (4, 1, 2, 3)),
+                               ("Wᵀ", (4, 1, 3, 2), "dD", (4, 5, 2, 1), (4, 5, 3, 1),
+                                (5, 3, 1))]),
+    ((4, 2, 3), (3,), [("dD", (4, 2, 1), "Xᵀ", (1, 3), (4, 2, 3), (4, 2, 3)),
+                       ("Wᵀ", (4, 3, 2), "dD", (4, 2), (4, 3), (3,))]),
+    ((3,), (4, 3, 5), [("X", (4, 3, 5), "dD", (4, 5), (4, 3), (3,)),
+                       ("W", (3, 1), "dDᵀ", (4, 1, 5), (4, 3, 5), (4, 3, 5))]),
+]
+
+
+def _stacked_matmul(shape_w, shape_x, seed=0):
+    rng = np.random.default_rng(seed)
+    w, x = rng.standard_normal(shape_w).round(2), rng.standard_normal(shape_x).round(2)
+    d = circuit_data("sum((D := W @ X) * D)", {"W": str(w.tolist()), "X": str(x.tolist())})
+    matmul = next(b for b in d["backward"] if b["gate"] == "D")
+    return w, x, d, [i["dims"] for i in matmul["inputs"]]
+
+
+@pytest.mark.parametrize("shape_w, shape_x, want", STACKED,
+                         ids=[f"{w}@{x}" for w, x, _ in STACKED])
+def test_stacked_matmul_gets_the_dimension_check_on_its_last_two_axes(shape_w, shape_x, want):
+    w, x, d, dims = _stacked_matmul(shape_w, shape_x)
+    for dim, (left, ls, right, rs, product, shape), name in zip(dims, want, "WX", strict=True):
+        assert dim["stacked"] and (dim["gradient"], dim["of"]) == ("d" + name, name)
+        assert (dim["left"], dim["right"]) == ([left, list(ls)], [right, list(rs)])
+        assert (dim["product"], dim["shape"]) == (list(product), list(shape))
+        assert np.shape(d["gradients"][name]["value"]) == shape
+    # and the numbers: dW and dX are those products, summed over the axes W or X was
+    # broadcast along (f = sum(D * D), so dD = 2 D)
+    if len(shape_w) >= 2 and len(shape_x) >= 2:
+        dD = 2 * np.matmul(w, x)
+        for name, value, prod in (("W", w, dD @ np.swapaxes(x, -1, -2)),
+                                  ("X", x, np.swapaxes(w, -1, -2) @ dD)):
+            lead = tuple(range(prod.ndim - value.ndim))
+            keep = tuple(k + len(lead) for k, n in enumerate(value.shape)
+                         if n == 1 and prod.shape[k + len(lead)] != 1)
+            summed = prod.sum(axis=lead).sum(axis=tuple(k - len(lead) for k in keep),
+                                             keepdims=True) if keep else prod.sum(axis=lead)
+            assert np.allclose(d["gradients"][name]["value"], summed)
+
+
+def test_a_dot_product_of_two_vectors_gets_no_matrix_check():
+    d = circuit_data("x @ y", {"x": "[1, 2]", "y": "[3, 4]"})
+    assert [i["dims"] for i in d["backward"][1]["inputs"]] == [None, None]
+
+
+def test_the_stacked_matmul_step_shows_its_dimension_reasoning(page, server):
+    w, x = np.ones((2, 3)), np.ones((4, 3, 5))
+    page.goto(server.url + "?" + urllib.parse.urlencode(
+        {"expr": "sum(W @ X)", "W": str(w.tolist()), "X": str(x.tolist())}))
+    page.locator("[data-gate]").first.wait_for()
+    page.locator("#picture").click()
+    page.keyboard.press("End")
+    status = page.locator("#status").inner_text()
+    assert "matrix by matrix on the last two axes" in status
+    assert ("dW must have W's shape 2×3; dWX is 4×2×5 and Xᵀ is 4×5×3, so dWX·Xᵀ is "
+            "4×2×3, one product per matrix of the stack, and summed over the stacked axes W "
+            "was broadcast along it is 2×3") in status
+    assert "dX must have X's shape 4×3×5; Wᵀ is 3×2 and dWX is 4×2×5, so Wᵀ·dWX is 4×3×5" \
+        in status
+    page.locator("#lang").click()
+    status = page.locator("#status").inner_text()
+    assert ("所以 dWX·Xᵀ 是 4×2×3，堆叠中的每个矩阵各得一个乘积，"
+            "再对 W 被广播的堆叠轴求和，就是 2×3") in status
+
+
 def test_a_larger_matrix_shows_as_a_heatmap(page, tmp_path):
     import circuitgrad as cg
     rng = np.random.default_rng(12)
@@ -585,6 +738,8 @@ def answer(request):
         time.sleep(600)
     if request.get("expr") == "crash":
         os._exit(3)
+    if request.get("expr") == "pid":
+        return {"pid": os.getpid()}
     return lab_answer(request)
 '''
 
@@ -621,6 +776,42 @@ def test_a_request_over_the_time_limit_gets_a_one_line_error(slow_server):
     assert (status, d["value"]) == (200, -12.0)
     status, d = post(srv, {"expr": "slow", "lang": "zh"})
     assert status == 503 and d["error"].startswith("计算超过了 3 秒")
+
+
+@pytest.fixture
+def small_server(tmp_path, monkeypatch):
+    (tmp_path / "slowlab.py").write_text(SLOW_MODULE, encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    srv, thread = start(time_limit=60, memory_limit=100, answer="slowlab:answer")
+    yield srv
+    srv.shutdown()
+    srv.server_close()
+    thread.join(5)
+
+
+def test_a_request_over_the_memory_limit_gets_a_one_line_error(small_server):
+    srv = small_server
+    status, d = post(srv, {"expr": "pid"})
+    first = d["pid"]
+    status, d = post(srv, OUTER)
+    assert status == 503 and d["error"] == (
+        "the computation needed more than 100 MB, the lab's memory limit per request; try a "
+        "smaller expression or smaller values")
+    with pytest.raises(ProcessLookupError):  # that worker was replaced, not used again
+        os.kill(first, 0)
+    status, d = post(srv, {"expr": "pid"})
+    assert status == 200 and d["pid"] != first
+    status, d = post(srv, {"expr": "x * y", "inputs": {"x": "4", "y": "-3"}})
+    assert (status, d["value"]) == (200, -12.0)  # small circuits fit in the limit
+    status, d = post(srv, dict(OUTER, lang="zh"))
+    assert status == 503 and d["error"].startswith("计算需要的内存超过了 100 MB") \
+        and "\n" not in d["error"]
+
+
+def test_without_the_memory_limit_the_same_request_is_refused_after_it_ran(server):
+    # the default limit leaves room for it: it runs, and the wires are too many to show
+    status, d = post(server, OUTER)
+    assert status == 400 and "wires hold 25,010,001 numbers" in d["error"]
 
 
 def test_a_worker_that_dies_gets_a_one_line_error(slow_server):

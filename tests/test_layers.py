@@ -24,7 +24,8 @@ LAYERS = {
     1: ["core", "core.backward", "core.gate", "core.graph", "core.node", "core.trace",
         "core.tree", "core.circuit", "core.anomaly", "core.saved"],
     2: ["gates", "gates.elementwise", "gates.indexing", "gates.linalg", "gates.nn",
-        "gates.reduce", "gates.shape", "gates.define", "gates.listing", "gates.table"],
+        "gates.reduce", "gates.shape", "gates.define", "gates.listing", "gates.table",
+        "gates.failures"],
     3: ["tensor"],
     4: ["functions", "linalg", "numpy_api", "transforms", "custom", "gradcheck", "tracing"],
     # views and nn: read circuits, build on the user API
@@ -36,7 +37,7 @@ LAYERS = {
     6: ["cli", "__main__", "expr", "notes_examples", "nn.train", "report", "outdir",
         # the circuit lab: the `circuitgrad lab` server and its page's data
         "lab", "lab.data", "lab.server", "lab.worker", "lab.page", "lab.lessons", "lab.i18n",
-        "lab.notebook"],
+        "lab.notebook", "lab.widget"],
     FRONT_DOOR: ["__init__"],
 }
 LAYER_OF = {module: layer for layer, modules in LAYERS.items() for module in modules}

@@ -221,3 +221,70 @@ def test_the_wine_data_set_with_the_normalised_mlp_and_a_checkpoint_nn_load_read
     assert round(nn.accuracy(model, X_test, y_test) * 36) == int(right)
     assert train.run(args("wine", "--model", "convnet")) == 2
     assert "needs images" in capsys.readouterr().err
+
+
+# ----- in Chinese (the command line's --lang zh) -------------------------------------------
+def zh_args(*argv):
+    parsed = args(*argv)
+    parsed.lang = "zh"  # what `circuitgrad train ... --lang zh` adds
+    return parsed
+
+
+def test_a_diverging_run_stops_with_a_chinese_line(tmp_path, capsys):
+    code = train.run(zh_args("digits", "--lr", "1000", "--epochs", "2", "--no-progress",
+                             "--out-dir", str(tmp_path)))
+    assert code == 1
+    line, = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("circuitgrad train：损失在第 1 轮第 ") and "（学习率 1000）从 " in line
+    assert line.endswith("训练正在发散。请降低学习率"), line
+
+
+def test_the_progress_bar_speaks_chinese(tmp_path, capsys):
+    code = train.run(zh_args("digits", "--epochs", "2", "--out-dir", str(tmp_path)))
+    assert code == 0
+    captured = capsys.readouterr()
+    final_bar = captured.err.strip().split("\r")[-1]
+    assert "第 2/2 轮 损失 " in final_bar and " 准确率 " in final_bar and "批/s" in final_bar
+    assert "测试 " in final_bar and "epoch" not in final_bar, final_bar
+    assert captured.out.startswith("测试准确率：")
+    assert (tmp_path / "digits-mlp.png").read_bytes().startswith(b"\x89PNG")
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_the_plot_draws_every_character_of_its_words(tmp_path, lang):
+    """Matplotlib warns of each character its fonts lack (and draws a box): Chinese labels
+    fall back to the package's Chinese font, so none is missing."""
+    import warnings
+
+    from circuitgrad.i18n import translator
+    history = {"loss": [1.0, 0.5], "train_accuracy": [0.5, 0.8], "test_accuracy": [0.4, 0.7]}
+    _ = translator(lang)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        train.plot_history(history, tmp_path / "p.png", title=_("{dataset}, {model}, seed "
+                                                                "{seed}").format(
+            dataset="digits", model="mlp", seed=0), _=_)
+    assert (tmp_path / "p.png").read_bytes().startswith(b"\x89PNG")
+    from matplotlib.figure import Figure
+    figure = Figure()  # without the fallback: the warning this test relies on
+    figure.suptitle("训练损失")
+    with pytest.warns(UserWarning, match="missing from font"):
+        figure.savefig(tmp_path / "q.png")
+
+
+def test_label_and_data_errors_in_chinese():
+    from circuitgrad.i18n import render, translator
+    X, y = small_problem()
+    y[5] = 7
+    model = small_model()
+    with pytest.raises(nn.LabelError) as err:
+        nn.fit(model, nn.DataLoader((X, y), batch_size=10), nn.softmax_cross_entropy,
+               nn.SGD(model.parameters(), lr=0.1), epochs=1, num_classes=2)
+    assert render(err.value, translator("zh")).startswith(
+        "位置 5 上的标签 7 超出了范围：有 2 个类别时，标签必须在 [0, 1] 之中")
+    X[17, 2] = np.nan
+    with pytest.raises(nn.TrainingError) as err:
+        nn.fit(model, nn.DataLoader((X, y), batch_size=10), nn.softmax_cross_entropy,
+               nn.SGD(model.parameters(), lr=0.1), epochs=1)
+    assert render(err.value, translator("zh")) == \
+        "训练数据中有 1 个值为 NaN（在 1 行中，第一个在第 17 行）；训练之前请删除或填补它们"

@@ -188,6 +188,15 @@ def build_parser(with_train=False, lang="en"):
     lab.add_argument("--port", type=int, default=0,
                      help=_("the port to listen on (default: a free one)"))
     lab.add_argument("--no-browser", action="store_true", help=_("do not open a browser"))
+    from .lab.server import MEMORY_LIMIT, TIME_LIMIT
+    lab.add_argument("--time-limit", metavar="SECONDS", type=_positive(_),
+                     default=TIME_LIMIT,
+                     help=_("seconds a request's computation may take (default: {seconds:g})"
+                            ).format(seconds=TIME_LIMIT))
+    lab.add_argument("--memory-limit", metavar="MB", type=_positive(_), default=MEMORY_LIMIT,
+                     help=_("megabytes of memory a request's computation may take, beyond "
+                            "what its worker process holds when it starts (default: "
+                            "{megabytes}; Linux only)").format(megabytes=MEMORY_LIMIT))
     _add_lang(lab, _("language of the page at start and the messages (default: from the "
                      "locale, LANG)"))
 
@@ -210,6 +219,22 @@ def build_parser(with_train=False, lang="en"):
         _train_module().add_arguments(train)
         _add_lang(train, _("language of the messages (default: from the locale, LANG)"))
     return parser
+
+
+def _positive(_):
+    """An argparse type: a finite number above 0 (bad ones exit 2, one line, in the
+    language of ``_``)."""
+    def positive_number(text):
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(_("expected a number, not {text}").format(
+                text=repr(text))) from None
+        if not (value > 0 and np.isfinite(value)):
+            raise argparse.ArgumentTypeError(
+                _("must be a finite number above 0, not {text}").format(text=text))
+        return value
+    return positive_number
 
 
 def _train_module():
@@ -362,7 +387,8 @@ def run_lab(args, lang="en"):
     if not 0 <= args.port <= 65535:
         return _fail("lab", _("--port must be between 0 and 65535"), _)
     try:
-        server = LabServer(args.port, lang)
+        server = LabServer(args.port, lang, time_limit=args.time_limit,
+                           memory_limit=args.memory_limit)
     except OSError as err:
         return _fail("lab", _("cannot listen on 127.0.0.1 port {port}: {error}").format(
             port=args.port, error=err.strerror or err), _)
@@ -407,10 +433,18 @@ def _check(expr, values, upstream, _):
 
 
 def _save_picture(picture, path, fmt, _):
-    from .draw import DrawError
+    import warnings
 
+    from .draw import DrawError, glyphs
+
+    lacking = picture.missing_glyphs() if fmt == "png" else []
+    if lacking:  # said once, in the learner's language, instead of Python's warning
+        print(_("circuitgrad grad: warning: {message}").format(
+            message=render(glyphs.missing_message(lacking), _)), file=sys.stderr)
     try:
-        picture.save(path, format=fmt)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", glyphs.MissingGlyphWarning)
+            picture.save(path, format=fmt)
     except DrawError as err:
         return _fail("grad", err, _, EXIT_FAILED)
     except OSError as err:

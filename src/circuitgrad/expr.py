@@ -416,11 +416,20 @@ class Expression:
                 return base[index] if isinstance(base, Tensor) else np.asarray(base)[index]
         except ExprError as err:
             raise self.error(err.message, node) from None
-        except (CircuitError, ValueError, TypeError, IndexError, ArithmeticError) as err:
-            message = " ".join(str(err).split()) or type(err).__name__
+        except (CircuitError, ValueError, TypeError, IndexError, ArithmeticError,
+                NotImplementedError) as err:
+            message = _message_of(err)
             raise self.error(msg("{part} fails: {error}", part=self.segment(node),
                                  error=message), node) from None
         raise self.error(msg("{kind} is not allowed", kind=type(node).__name__), node)
+
+
+def _message_of(err):
+    """A library error's message on one line: its ``msg`` where it was raised with one (so
+    it is shown in the learner's language), else its text."""
+    if len(err.args) == 1 and isinstance(err.args[0], msg):
+        return err.args[0]
+    return " ".join(str(err).split()) or type(err).__name__
 
 
 class _At:

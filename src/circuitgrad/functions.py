@@ -19,6 +19,7 @@ from .gates import linalg as la
 from .gates import reduce as rd
 from .gates import shape as sh
 from .gates.define import caveat
+from .i18n import msg
 from .tensor import Tensor, apply, as_tensor, install
 
 
@@ -383,8 +384,8 @@ def dot(a, b):
     if a.ndim == 0 or b.ndim == 0:
         return a * b
     if a.ndim > 2 or b.ndim > 2:
-        raise NotImplementedError("dot of operands with more than 2 dimensions; use matmul "
-                                  "or einsum")
+        raise NotImplementedError(msg("dot of operands with more than 2 dimensions; use "
+                                      "matmul or einsum"))
     return apply(la.matmul, (a, b))
 
 

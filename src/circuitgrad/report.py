@@ -60,7 +60,7 @@ def compute(expr, y, upstream=None):
             warnings.simplefilter("ignore")
             listing = staged(y, upstream)
     except DrawError as err:
-        raise ExprError(str(err)) from None
+        raise ExprError(err.args[0] if len(err.args) == 1 else str(err)) from None
     for step in listing.backward:
         value = np.asarray(step.value)
         if not np.all(np.isfinite(value)):

@@ -36,6 +36,7 @@ from .errors import NotDifferentiableError, ShapeError
 
 # Gate families reach this module only inside their rules, so they can be imported first.
 from .gates import elementwise as _ew  # noqa: I001
+from .gates import failures as _failures
 from .gates import indexing as _ix
 from .gates import linalg as _la
 from .gates import reduce as _rd
@@ -1032,26 +1033,14 @@ def _finish_large(gate, inputs, out, needs_grad, edges, params):
     return t
 
 
-_SHAPE_WORDS = ("shape", "broadcast", "dimension", "axis", "axes", "size", "index")
-
-
 def _gate_error(gate, values, err):
-    """A gate's forward failed: NumPy's LinAlgError stays one; a ShapeError when NumPy's
-    complaint is about shapes (the usual case), otherwise a ValueError; each names the gate."""
-    message = str(err)
-    if isinstance(err, np.linalg.LinAlgError):  # singular, not positive definite: NumPy's type
-        return np.linalg.LinAlgError(f"gate '{gate.name}': {err}")
-    if any(word in message.lower() for word in _SHAPE_WORDS):
-        shapes = " and ".join(str(np.shape(v)) for v in values)
-        return ShapeError(f"gate '{gate.name}' cannot take inputs of shapes {shapes}: {err}")
-    return ValueError(f"gate '{gate.name}' cannot compute with inputs ({_describe(values)}): "
-                      f"{err}")
+    """A gate's forward failed: the error that names the gate and says why
+    (``gates/failures.py``, where the messages are marked for translation)."""
+    return _failures.gate_error(gate, values, err)
 
 
 def _describe(values):
-    return ", ".join(type(v).__name__ if not isinstance(v, (_ndarray, _generic))
-                     else f"{v.dtype} scalar" if v.ndim == 0
-                     else f"{v.dtype} array of shape {v.shape}" for v in values)
+    return _failures.describe(values)
 
 
 def _gate_type_error(gate, values, err):

@@ -116,11 +116,12 @@ def _read(y, stop_at, max_gates):
     """The circuit behind ``y`` as core's Circuit; stops at ``stop_at``; refuses huge ones."""
     c = read(y, stop=stop_at)
     if max_gates is not None and len(c.equations) > max_gates:
-        raise CircuitTooLargeError(
-            f"this circuit has more than {max_gates} gates, too many for a readable "
-            f"picture. Draw part of it: draw(t) for an intermediate tensor t shows the "
-            f"circuit that produced t; draw(y, stop_at=[a, b]) shows only the gates "
-            f"between the tensors a, b and y; or pass max_gates=N to draw it whole")
+        raise CircuitTooLargeError(msg(
+            "this circuit has more than {limit} gates, too many for a readable "
+            "picture. Draw part of it: draw(t) for an intermediate tensor t shows the "
+            "circuit that produced t; draw(y, stop_at=[a, b]) shows only the gates "
+            "between the tensors a, b and y; or pass max_gates=N to draw it whole",
+            limit=max_gates))
     return c
 
 

@@ -13,7 +13,9 @@ layout leaves the room the characters need and says where it put them. Then:
   punctuation from Droid Sans Fallback (Apache License 2.0, ``fonts/LICENSE``), read and
   rasterized here with NumPy.
 
-A character the font does not hold is drawn as the font's empty box.
+A character the font does not hold is drawn as the font's empty box, never silently:
+``Picture.png()`` warns (:class:`MissingGlyphWarning`, naming the characters) and
+``circuitgrad grad --png`` prints a one-line warning.
 """
 
 import re
@@ -36,6 +38,29 @@ _HTML_LABEL = re.compile(r"label=<")
 CJK_FONTS = ("Helvetica,'PingFang SC','Hiragino Sans GB','Microsoft YaHei','Noto Sans CJK SC',"
              "'Source Han Sans SC','WenQuanYi Micro Hei','Droid Sans Fallback',sans-serif")
 _SPACES_PER_EM = 4  # the engine measures an unknown face with Times, whose space is 1/4 em
+
+
+class MissingGlyphWarning(UserWarning):
+    """A PNG picture draws some characters as empty boxes: the bundled font lacks them."""
+
+
+def missing(runs):
+    """The characters of ``runs`` the bundled font has no glyph for, each once, in order.
+
+    >>> missing(["价格", "丂亐价"])
+    ['丂', '亐']
+    """
+    cmap = _font().cmap
+    return list(dict.fromkeys(c for run in runs for c in run if ord(c) not in cmap))
+
+
+def missing_message(chars):
+    """The warning for the characters ``chars`` a PNG draws as boxes, as an ``i18n.msg``."""
+    from ..i18n import msg
+
+    return msg("the PNG draws {count} characters as empty boxes ({chars}): its font holds "
+               "the 6,763 hanzi of GB 2312 and CJK punctuation only; the SVG shows them "
+               "with the system's fonts", count=len(chars), chars="".join(chars))
 
 
 def needs_glyphs(text):

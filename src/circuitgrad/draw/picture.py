@@ -1,7 +1,9 @@
 """The picture object: DOT source, rendered to SVG or PNG on demand, shown inline in Jupyter."""
 
+import warnings
 from pathlib import Path
 
+from ..i18n import msg
 from . import glyphs
 from .circuit import DrawError
 from .render import INSTALL_HINT, EngineNotFoundError, render
@@ -46,13 +48,23 @@ class Picture:
         texts = ("".join(t.itertext()) for t in root.iter("{http://www.w3.org/2000/svg}text"))
         return [t for t in texts if t.strip()]
 
+    def missing_glyphs(self):
+        """The characters of the picture's names the PNG draws as empty boxes (outside the
+        bundled font: the hanzi of GB 2312); the SVG shows them with the system's fonts."""
+        return glyphs.missing(self._runs) if self._runs else []
+
     def png(self, dpi=PNG_DPI):
-        """The picture as PNG bytes (``dpi`` sets the resolution; 144 by default)."""
+        """The picture as PNG bytes (``dpi`` sets the resolution; 144 by default). Warns
+        (``glyphs.MissingGlyphWarning``) when it draws characters as empty boxes."""
         key = ("png", dpi)
         if key not in self._cache:
             png = render(self._layout, "png", dpi=dpi)
             if self._runs:
                 png = glyphs.paint_png(png, self._layout_svg(), self._runs)
+                lacking = self.missing_glyphs()
+                if lacking:
+                    warnings.warn(glyphs.MissingGlyphWarning(glyphs.missing_message(lacking)),
+                                  stacklevel=2)
             self._cache[key] = png
         return self._cache[key]
 
@@ -68,8 +80,9 @@ class Picture:
         elif kind in ("dot", "gv"):
             data = self.source.encode("utf-8")
         else:
-            raise DrawError(f"cannot save a picture as {str(path)!r}: use a name ending in "
-                            f".svg, .png or .dot (or pass format='svg')")
+            raise DrawError(msg("cannot save a picture as {path}: use a name ending in "
+                                ".svg, .png or .dot (or pass format='svg')",
+                                path=repr(str(path))))
         path.write_bytes(data)
         return path
 

@@ -12,10 +12,11 @@ import sys
 import sysconfig
 from pathlib import Path
 
+from ..i18n import msg
 from .circuit import DrawError
 
-INSTALL_HINT = ("install it with: pip install 'circuitgrad[draw]' (or pip install "
-                "graphviz-pure), or point CIRCUITGRAD_DOT at a Graphviz dot program")
+INSTALL_HINT = msg("install it with: pip install 'circuitgrad[draw]' (or pip install "
+                   "graphviz-pure), or point CIRCUITGRAD_DOT at a Graphviz dot program")
 
 
 class EngineNotFoundError(DrawError):
@@ -53,12 +54,12 @@ def render(source, fmt, dpi=None):
     engine = find_engine()
     if engine is None:
         if os.environ.get("CIRCUITGRAD_DOT"):
-            raise EngineNotFoundError(
-                f"CIRCUITGRAD_DOT={os.environ['CIRCUITGRAD_DOT']!r} is not a program that "
-                f"can be run")
-        raise EngineNotFoundError(
-            f"drawing a circuit needs the Graphviz layout engine, which was not found; "
-            f"{INSTALL_HINT}")
+            raise EngineNotFoundError(msg(
+                "CIRCUITGRAD_DOT={program} is not a program that can be run",
+                program=repr(os.environ["CIRCUITGRAD_DOT"])))
+        raise EngineNotFoundError(msg(
+            "drawing a circuit needs the Graphviz layout engine, which was not found; {hint}",
+            hint=INSTALL_HINT))
     command = [engine, f"-T{fmt}"]
     if dpi is not None:
         command.append(f"-Gdpi={dpi}")
@@ -66,10 +67,12 @@ def render(source, fmt, dpi=None):
         done = subprocess.run(command, input=source.encode("utf-8"), capture_output=True,
                               timeout=120)
     except (OSError, subprocess.TimeoutExpired) as err:
-        raise DrawError(f"the layout engine {engine} could not be run: {err}") from None
+        raise DrawError(msg("the layout engine {engine} could not be run: {error}",
+                            engine=engine, error=err)) from None
     if done.returncode != 0 or not done.stdout:
         errors = [line for line in done.stderr.decode("utf-8", "replace").splitlines()
                   if "Warning" not in line]
         detail = "; ".join(errors) or f"exit status {done.returncode}"
-        raise DrawError(f"the layout engine {engine} failed: {detail}")
+        raise DrawError(msg("the layout engine {engine} failed: {detail}", engine=engine,
+                            detail=detail))
     return done.stdout

@@ -57,6 +57,7 @@ from .. import backend
 from ..core.gate import Gate, call, each
 from ..core.node import Wire
 from ..errors import NotDifferentiableError
+from ..i18n import msg
 from .listing import Text, axes_text
 
 
@@ -86,7 +87,8 @@ def _matmul_vjp_y(g, out, x, y):
 
 def _matmul_forward(x, y):
     if np.ndim(x) == 0 or np.ndim(y) == 0:
-        raise ValueError("matmul needs operands of at least one dimension; use * for scalars")
+        raise ValueError(msg("matmul needs operands of at least one dimension; use * for "
+                             "scalars"))
     return x @ y
 
 

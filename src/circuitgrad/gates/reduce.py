@@ -20,6 +20,7 @@ import numpy as np
 from ..core.gate import Gate, call
 from ..core.node import Wire
 from ..errors import ShapeError
+from ..i18n import msg
 from .listing import Text, axes_text, axis_text, kept
 
 
@@ -39,10 +40,11 @@ def normalize_axes(axis, ndim):
     out = []
     for a in axes:
         if not _is_int(a) or not -ndim <= a < builtins.max(ndim, 1):
-            raise ShapeError(f"axis {a} is out of range for a tensor with {ndim} dimensions")
+            raise ShapeError(msg("axis {axis} is out of range for a tensor with {ndim} "
+                                 "dimensions", axis=a, ndim=ndim))
         out.append(int(a) % builtins.max(ndim, 1))
     if len(set(out)) != len(out):
-        raise ShapeError(f"repeated axis in {axis}")
+        raise ShapeError(msg("repeated axis in {axis}", axis=axis))
     return tuple(sorted(out))
 
 

@@ -32,6 +32,7 @@ from ..draw.format import summary
 from ..errors import CircuitError
 from ..expr import ExprError, parse, parse_value
 from ..gates.listing import number
+from ..i18n import msg
 from ..report import compute
 
 MAX_ELEMENTS = 10_000  # array elements over all inputs (and the upstream gradient)
@@ -48,19 +49,20 @@ def circuit_data(text, inputs, upstream=None, calls=1):
     Raises :class:`~circuitgrad.expr.ExprError` (a one-line message) for bad input.
     """
     if len(inputs) > MAX_INPUTS:
-        raise ExprError(f"{len(inputs)} inputs given; the limit is {MAX_INPUTS}")
+        raise ExprError(msg("{count} inputs given; the limit is {limit}", count=len(inputs),
+                                limit=MAX_INPUTS))
     values = {}
     for name, value_text in inputs.items():
         try:
             values[name] = parse_value(str(value_text))
         except ExprError as err:
-            raise ExprError(f"input {name}: {err}") from None
+            raise ExprError(msg("input {name}: {error}", name=name, error=err.message)) from None
     seed = None
     if upstream not in (None, ""):
         try:
             seed = parse_value(str(upstream))
         except ExprError as err:
-            raise ExprError(f"upstream: {err}") from None
+            raise ExprError(msg("upstream: {error}", error=err.message)) from None
     return values_data(text, values, seed, {k: str(v) for k, v in inputs.items()},
                        None if upstream in (None, "") else str(upstream), calls)
 
@@ -72,20 +74,21 @@ def values_data(text, values, seed=None, shown=None, shown_upstream=None, calls=
     past the backward pass: ``backward()`` called again, the inputs' ``.grad`` adding up.
     """
     if not (isinstance(calls, int) and 1 <= calls <= MAX_CALLS):
-        raise ExprError(f"'calls' must be a whole number from 1 to {MAX_CALLS}")
+        raise ExprError(msg("'calls' must be a whole number from 1 to {limit}", limit=MAX_CALLS))
     expr = parse(text)
     elements = sum(np.size(v) for v in values.values()) + np.size(seed if seed is not None
                                                                    else [])
     if elements > MAX_ELEMENTS:
-        raise ExprError(f"the values have {elements:,} numbers in all; the limit is "
-                        f"{MAX_ELEMENTS:,}")
+        raise ExprError(msg("the values have {count} numbers in all; the limit is {limit}",
+                            count=f"{elements:,}", limit=f"{MAX_ELEMENTS:,}"))
     expr.check_inputs(values)
     if not expr.names:
-        raise ExprError("the expression has no inputs, so there is nothing to differentiate")
+        raise ExprError(msg("the expression has no inputs, so there is nothing to "
+                            "differentiate"))
     gates = _operations(expr)
     if gates > MAX_GATES:  # refused before it runs; the circuit is counted again after
-        raise ExprError(f"the expression has {gates} operations; the lab shows at most "
-                        f"{MAX_GATES} gates")
+        raise ExprError(msg("the expression has {count} operations; the lab shows at most "
+                            "{limit} gates", count=gates, limit=MAX_GATES))
     y = expr.evaluate(values)
     report = compute(expr, y, seed)
     if shown is None:
@@ -155,30 +158,32 @@ def tensor_data(f, upstream=None, stop_at=()):
     from ..tensor import Tensor
 
     if not isinstance(f, Tensor):
-        raise ExprError(f"cg.lab takes a Tensor or an expression as text, not "
-                        f"{type(f).__name__}")
+        raise ExprError(msg("cg.lab takes a Tensor or an expression as text, not {kind}",
+                            kind=type(f).__name__))
     if not f.requires_grad:
-        raise ExprError("the tensor does not depend on any tensor with requires_grad=True, "
-                        "so it has no circuit to step through")
+        raise ExprError(msg("the tensor does not depend on any tensor with "
+                            "requires_grad=True, so it has no circuit to step through"))
     if upstream is not None:
         upstream = np.asarray(upstream.data if isinstance(upstream, Tensor) else upstream,
                               dtype=np.float64)
         if upstream.shape != f.shape:
-            raise ExprError(f"upstream has shape {upstream.shape} but the tensor has shape "
-                            f"{f.shape}")
+            raise ExprError(msg("upstream has shape {upstream} but the tensor has shape "
+                                "{shape}", upstream=upstream.shape, shape=f.shape))
     elif f.size != 1:
-        raise ExprError(f"the tensor has shape {f.shape}, not a single number: give its "
-                        f"gradient with upstream=..., or lab its sum")
+        raise ExprError(msg("the tensor has shape {shape}, not a single number: give its "
+                            "gradient with upstream=..., or lab its sum", shape=f.shape))
     try:
         with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore")
             listing = staged(f, upstream, stop_at=stop_at, max_gates=MAX_GATES)
     except CircuitError as err:
-        raise ExprError(" ".join(str(err).split())) from None
+        raise ExprError(err.args[0] if len(err.args) == 1 and isinstance(err.args[0], msg)
+                        else " ".join(str(err).split())) from None
     for step in listing.backward:
         if not np.all(np.isfinite(np.asarray(step.value))):
-            raise ExprError(f"the gradient is not finite: the backward step "
-                            f"'{step.target} {step.op} {step.expr}' gives a nan or inf")
+            raise ExprError(msg("the gradient is not finite: the backward step '{line}' "
+                                "gives {bad}", line=f"{step.target} {step.op} {step.expr}",
+                                bad="nan/inf"))
     inputs = listing.circuit.inputs
     grads = {n.name: n.grad if n.grad is not None else backend.zeros_like(n.value) for n in inputs}
     out = listing.circuit.output
@@ -192,12 +197,13 @@ def from_listing(listing, inputs, grads, expression=None, shown=None, upstream=N
     ``grads`` the inputs' gradients ({name: array})."""
     circuit = listing.circuit
     if len(circuit.gates) > MAX_GATES:
-        raise ExprError(f"the circuit has {len(circuit.gates)} gates; the lab shows at most "
-                        f"{MAX_GATES}")
+        raise ExprError(msg("the circuit has {count} gates; the lab shows at most {limit}",
+                            count=len(circuit.gates), limit=MAX_GATES))
     numbers = sum(np.size(n.value) for n in circuit.nodes)
     if numbers > MAX_WIRE_NUMBERS:
-        raise ExprError(f"the circuit's wires hold {numbers:,} numbers in all; the lab shows "
-                        f"at most {MAX_WIRE_NUMBERS:,}")
+        raise ExprError(msg("the circuit's wires hold {count} numbers in all; the lab shows "
+                            "at most {limit}", count=f"{numbers:,}",
+                            limit=f"{MAX_WIRE_NUMBERS:,}"))
     gate_nodes = circuit.gates
     forward_step = {id(n): k + 1 for k, n in enumerate(gate_nodes)}
     seed_step = len(gate_nodes) + 1
@@ -294,38 +300,60 @@ def _backward_inputs(node, steps, totals):
 
 def _matmul_dims(node, i):
     """The notes' dimension check for ``dW = dD @ X.T`` (input 0 of ``D = W @ X``) and
-    ``dX = W.T @ dD`` (input 1): the two factors' names and shapes, and the shape their
-    product must have, the input's own. A 1-d operand of a 2-d matmul enters as a column
-    (the listing's ``outer``); batched matmuls get no check (None).
+    ``dX = W.T @ dD`` (input 1): the two factors' names and shapes, the shape of their
+    product, and the shape it must have, the input's own. A 1-d operand of a 2-d matmul
+    enters as a column (the listing's ``outer``).
 
     >>> d = circuit_data("sum(W @ x)", {"W": "[[1, 2, 3], [4, 5, 6]]", "x": "[1, 1, 1]"})
     >>> [i["dims"] for i in d["backward"][2]["inputs"]]  # doctest: +NORMALIZE_WHITESPACE
     [{'gradient': 'dW', 'of': 'W', 'shape': [2, 3], 'left': ['dWx', [2, 1]],
-      'right': ['xᵀ', [1, 3]]},
+      'right': ['xᵀ', [1, 3]], 'product': [2, 3], 'stacked': False},
      {'gradient': 'dx', 'of': 'x', 'shape': [3], 'left': ['Wᵀ', [3, 2]],
-      'right': ['dWx', [2]]}]
+      'right': ['dWx', [2]], 'product': [3], 'stacked': False}]
+
+    A batched (stacked) matmul multiplies matrix by matrix on the last two axes, the axes
+    in front stacking the matrices (``ᵀ`` swaps the last two axes, the listing's ``.mT``);
+    where an input was broadcast along the stack, the product is summed over those axes
+    to give the input's shape (``stacked``: True, ``product`` then differs from ``shape``):
+
+    >>> d = circuit_data("sum(W @ X)", {"W": "[[1, 2], [3, 4]]",
+    ...                                 "X": "[[[1], [2]], [[3], [4]], [[5], [6]]]"})
+    >>> dims = [i["dims"] for i in d["backward"][2]["inputs"]]
+    >>> [(x["left"], x["right"], x["product"], x["shape"]) for x in dims]
+    ... # doctest: +NORMALIZE_WHITESPACE
+    [(['dWX', [3, 2, 1]], ['Xᵀ', [3, 1, 2]], [3, 2, 2], [2, 2]),
+     (['Wᵀ', [2, 2]], ['dWX', [3, 2, 1]], [3, 2, 1], [3, 2, 1])]
     """
     (ka, a), (kb, b) = node.operands
     if ka != "node" or kb != "node":
         return None
     sa, sb, sg = np.shape(a.value), np.shape(b.value), np.shape(node.value)
+    if min(len(sa), len(sb)) == 0:
+        return None
     g = "d" + node.name
-    if len(sa) == 2 and len(sb) == 2:      # D = W @ X
-        factors = [(g, sg), (b.name + "ᵀ", sb[::-1])] if i == 0 else \
-            [(a.name + "ᵀ", sa[::-1]), (g, sg)]
-    elif len(sa) == 2 and len(sb) == 1:    # d = W @ x: dW = outer(dd, x), dx = W.T @ dd
-        factors = [(g, sg + (1,)), (b.name + "ᵀ", (1,) + sb)] if i == 0 else \
-            [(a.name + "ᵀ", sa[::-1]), (g, sg)]
-    elif len(sa) == 1 and len(sb) == 2:    # d = x @ W: dx = W @ dd, dW = outer(x, dd)
+    at, bt = a.name + "ᵀ", b.name + "ᵀ"
+
+    def swap(shape):  # the last two axes swapped: .T of a matrix, .mT of a stack of them
+        return shape[:-2] + shape[:-3:-1]
+
+    if len(sa) >= 2 and len(sb) >= 2:      # D = W @ X (a matrix, or stacks of them)
+        factors = [(g, sg), (bt, swap(sb))] if i == 0 else [(at, swap(sa)), (g, sg)]
+        product = sg[:-2] + (sa[-2:] if i == 0 else sb[-2:])
+    elif len(sb) == 1 and len(sa) >= 2:    # d = W @ x: dW = dd x.T, dx = W.T @ dd
+        factors = [(g, sg + (1,)), (bt, (1,) + sb)] if i == 0 else [(at, swap(sa)), (g, sg)]
+        product = sg + sb if i == 0 else sa[:-2] + sb  # dx: W.T @ dd, one per matrix
+    elif len(sa) == 1 and len(sb) >= 2:    # d = x @ W: dx = W @ dd, dW = x dd.T
         factors = [(b.name, sb), (g, sg)] if i == 0 else \
-            [(a.name, sa + (1,)), (g + "ᵀ", (1,) + sg)]
+            [(a.name, sa + (1,)), (g + "ᵀ", sg[:-1] + (1,) + sg[-1:])]
+        product = sb[:-2] + sa if i == 0 else sg[:-1] + sa + sg[-1:]
     else:
         return None
     target = (a, b)[i]
     (left, ls), (right, rs) = factors
     return {"gradient": "d" + target.name, "of": target.name,
             "shape": list(np.shape(target.value)), "left": [left, list(ls)],
-            "right": [right, list(rs)]}
+            "right": [right, list(rs)], "product": list(product),
+            "stacked": max(len(sa), len(sb)) > 2}
 
 
 def _local_text(expr, g):

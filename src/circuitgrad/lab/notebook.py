@@ -17,6 +17,7 @@ frame is sandboxed to scripts only: it cannot reach the notebook or anything els
 """
 
 import html
+import json
 
 import numpy as np
 
@@ -28,7 +29,8 @@ from .page import LANGS, page
 _CHROME, _ROW, _LINE, _MAX_HEIGHT = 640, 96, 17, 1600
 
 
-def lab(f, upstream=None, *, lang=None, height=None, stop_at=(), inputs=None, **named):
+def lab(f, upstream=None, *, lang=None, height=None, stop_at=(), inputs=None, live=None,
+        **named):
     """The circuit lab for ``f``: step through its forward and backward pass.
 
     ``f`` is a Tensor (the circuit recorded behind it, wires named by the tensors'
@@ -40,7 +42,9 @@ def lab(f, upstream=None, *, lang=None, height=None, stop_at=(), inputs=None, **
     height in pixels (by default from the circuit's size).
 
     Returns a :class:`LabView`: Jupyter shows it; ``.html`` is the page, ``.save(path)``
-    writes it as a file that works offline.
+    writes it as a file that works offline. For an expression, where ``anywidget`` is
+    installed, Jupyter shows it live (``widget.py``): edits of the expression or the inputs
+    are recomputed by the kernel; ``live=False`` shows the static page.
     """
     from ..tensor import Tensor
 
@@ -55,7 +59,11 @@ def lab(f, upstream=None, *, lang=None, height=None, stop_at=(), inputs=None, **
             raise ExprError("stop_at cuts a tensor's circuit; an expression has none")
         values = {name: _array(value, name) for name, value in inputs.items()}
         seed = None if upstream is None else _array(upstream, "upstream")
-        return LabView(values_data(f, values, seed), lang, height)
+        data = values_data(f, values, seed)
+        # the live view recomputes from text: the values at full precision, not as shown
+        exact = {"inputs": {k: _text(v) for k, v in values.items()},
+                 "upstream": None if seed is None else _text(seed)}
+        return LabView(data, lang, height, live=live is not False, exact=exact)
     if inputs:
         raise ExprError(f"inputs ({', '.join(inputs)}) are given with an expression as text; "
                         f"a tensor's circuit has its values already")
@@ -63,6 +71,11 @@ def lab(f, upstream=None, *, lang=None, height=None, stop_at=(), inputs=None, **
         raise ExprError(f"cg.lab takes a Tensor or an expression as text, not "
                         f"{type(f).__name__}")
     return LabView(tensor_data(f, upstream, stop_at), lang, height)
+
+
+def _text(array):
+    """An array as the parser reads it back exactly (floats' repr is exact)."""
+    return repr(float(array)) if array.ndim == 0 else json.dumps(array.tolist())
 
 
 def _array(value, name):
@@ -77,10 +90,11 @@ def _array(value, name):
 class LabView:
     """The lab for one circuit, as Jupyter shows it (``_repr_html_``)."""
 
-    def __init__(self, data, lang="en", height=None):
+    def __init__(self, data, lang="en", height=None, live=False, exact=None):
         self.data = data
         self.lang = lang
         self.height = height or self._height()
+        self._live, self._exact, self._widget = live, exact, None
 
     def _height(self):
         rows = max(p["rows"] for p in self.data["layout"].values())
@@ -95,6 +109,29 @@ class LabView:
         """Write the page to ``path`` (it works from the file, offline)."""
         with open(path, "w", encoding="utf-8") as out:
             out.write(self.html)
+
+    def widget(self):
+        """The live view (an anywidget) of an expression's circuit, or None where it
+        cannot be had: a tensor's circuit (no expression to recompute), or no anywidget."""
+        if self._exact is None:
+            return None
+        if self._widget is None:
+            try:
+                from .widget import LabWidget
+            except ImportError:
+                return None
+            self._widget = LabWidget(self, {**self.data, **self._exact})
+        return self._widget
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        bundle = {"text/plain": repr(self), "text/html": self._repr_html_()}
+        live = self.widget() if self._live else None
+        if live is not None:  # the static page stays beside it, for renderers without widgets
+            widget_bundle = live._repr_mimebundle_(include=include, exclude=exclude)
+            if isinstance(widget_bundle, tuple):  # (data, metadata), as ipywidgets gives it
+                widget_bundle = widget_bundle[0]
+            bundle.update({k: v for k, v in (widget_bundle or {}).items() if k != "text/plain"})
+        return bundle
 
     def _repr_html_(self):
         return (f'<iframe class="circuitgrad-lab" srcdoc="{html.escape(self.html)}" '

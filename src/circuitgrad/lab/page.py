@@ -26,11 +26,12 @@ def _script_json(obj):
     return json.dumps(obj, ensure_ascii=False, allow_nan=False).replace("</", "<\\/")
 
 
-def page(lang="en", data=None, notebook=False):
+def page(lang="en", data=None, notebook=False, bridge=False):
     """The HTML page; ``data`` (from ``data.from_report``) embeds a circuit, offline;
-    ``notebook`` for a notebook's output (no note about the saved copy)."""
+    ``notebook`` for a notebook's output (no note about the saved copy); ``bridge`` for a
+    live notebook view, whose edits are computed by the kernel (``widget.py``)."""
     config = {"lang": lang if lang in LANGS else "en", "messages": messages(),
-              "lessons": lessons(), "embedded": data, "notebook": notebook,
+              "lessons": lessons(), "embedded": data, "notebook": notebook, "bridge": bridge,
               "api": None if data is not None else "/api/circuit"}
     html = _static("lab.html")
     html = html.replace("/*LAB_CSS*/", _static("lab.css"))

@@ -5,7 +5,7 @@ It listens on 127.0.0.1 only and answers:
 - ``GET /``: the page (``page.py`` inlines ``static/``: one self-contained HTML file);
 - ``POST /api/circuit`` with ``{"expr": ..., "inputs": {name: value text}, "upstream":
   ..., "lang": ...}``: the circuit as JSON (``data.py``), or ``{"error": "one line"}``
-  with status 400 (bad input) or 503 (over the time limit, or the lab is busy).
+  with status 400 (bad input) or 503 (over the time or memory limit, or the lab is busy).
 
 Nothing else is read: the page is built from the package's own static files, and every
 other path is a 404. Each request runs in its own thread, and its circuit is computed in
@@ -25,14 +25,16 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
 from ..expr import ExprError
+from ..i18n import msg
 from .data import circuit_data
 from .i18n import translator
 from .page import LANGS, page
-from .worker import READY, one_line
+from .worker import OUT_OF_MEMORY, READY, one_line
 
 HOST = "127.0.0.1"
 MAX_BODY = 2_100_000  # an expression and input values at their parser's length limits
 TIME_LIMIT = 10.0     # seconds a request's computation may take
+MEMORY_LIMIT = 2048   # megabytes it may take (worker.limit_memory); None: no limit
 WORKERS = 2           # circuits computed at once (the others wait, up to the time limit)
 START_LIMIT = 120.0   # seconds a new worker may take to import circuitgrad
 ANSWER = "circuitgrad.lab.server:answer"  # what a worker runs for a request
@@ -98,16 +100,17 @@ class LabHandler(BaseHTTPRequestHandler):
 def answer(request):
     """The JSON of a request (run in a worker): the circuit, or an ExprError."""
     if not isinstance(request, dict):
-        raise ExprError("the request must be a JSON object with 'expr' and 'inputs'")
+        raise ExprError(msg("the request must be a JSON object with 'expr' and 'inputs'"))
     expr, inputs = request.get("expr"), request.get("inputs", {})
     upstream = request.get("upstream")
     if not isinstance(expr, str):
-        raise ExprError("'expr' must be text")
+        raise ExprError(msg("'expr' must be text"))
     if not isinstance(inputs, dict) or not all(
             isinstance(k, str) and isinstance(v, (str, int, float)) for k, v in inputs.items()):
-        raise ExprError("'inputs' must map names to values, like {\"x\": \"3\"}")
+        raise ExprError(msg("'inputs' must map names to values, like {example}",
+                            example='{"x": "3"}'))
     if upstream is not None and not isinstance(upstream, (str, int, float)):
-        raise ExprError("'upstream' must be a value, like \"[1, 2]\"")
+        raise ExprError(msg("'upstream' must be a value, like {example}", example='"[1, 2]"'))
     calls = request.get("calls", 1)
     return circuit_data(expr, {k: str(v) for k, v in inputs.items()},
                         None if upstream is None else str(upstream),
@@ -121,12 +124,16 @@ class Workers:
     than ``time_limit`` seconds has its worker stopped, and a new worker takes its place
     (started for the next request; its start-up is not counted in the limit). ``answer``
     names the function that computes a request's JSON in the worker, as ``module:name``;
-    the worker finds modules where this process does (its ``sys.path``).
+    the worker finds modules where this process does (its ``sys.path``). A request that
+    needs more than ``memory_limit`` megabytes gets a one-line 503 from its worker, which
+    is then replaced too.
     """
 
-    def __init__(self, answer=ANSWER, time_limit=TIME_LIMIT, size=WORKERS):
+    def __init__(self, answer=ANSWER, time_limit=TIME_LIMIT, size=WORKERS,
+                 memory_limit=MEMORY_LIMIT):
         self.answer = answer
         self.time_limit = time_limit
+        self.memory_limit = memory_limit
         self._slots = threading.BoundedSemaphore(size)
         self._lock = threading.Lock()
         self._idle, self._running = [], set()
@@ -172,14 +179,17 @@ class Workers:
                 return _error(HTTPStatus.INTERNAL_SERVER_ERROR, _(
                     "internal error: the worker computing the circuit stopped (out of "
                     "memory?)"))
-            self._give(worker)
             status, _space, body = reply.partition(" ")
+            if int(status) == OUT_OF_MEMORY:  # a worker that ran out is not trusted again
+                self._stop(worker)
+            else:
+                self._give(worker)
             return int(status), body
         finally:
             self._slots.release()
 
     def _start(self):
-        worker = _Worker(self.answer)
+        worker = _Worker(self.answer, self.memory_limit)
         with self._lock:
             self._running.add(worker)
         try:
@@ -231,10 +241,12 @@ class _Worker:
     """One worker process and the thread that reads its replies into ``replies`` (its
     first line ``READY``; None when it ends)."""
 
-    def __init__(self, answer):
+    def __init__(self, answer, memory_limit=None):
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+        limit = [] if memory_limit is None else [repr(float(memory_limit))]
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "circuitgrad.lab.worker", answer], stdin=subprocess.PIPE,
+            [sys.executable, "-m", "circuitgrad.lab.worker", answer, *limit],
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, encoding="utf-8")
         self.replies = queue.SimpleQueue()
         threading.Thread(target=self._read, daemon=True).start()
@@ -261,9 +273,10 @@ class _Worker:
 class LabServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, port=0, lang="en", time_limit=TIME_LIMIT, answer=ANSWER):
+    def __init__(self, port=0, lang="en", time_limit=TIME_LIMIT, answer=ANSWER,
+                 memory_limit=MEMORY_LIMIT):
         self.lang = lang
-        self.workers = Workers(answer, time_limit)
+        self.workers = Workers(answer, time_limit, memory_limit=memory_limit)
         super().__init__((HOST, port), LabHandler)
         self.workers.warm()
 
@@ -276,10 +289,10 @@ class LabServer(ThreadingHTTPServer):
         self.workers.close()
 
 
-def start(port=0, lang="en", time_limit=TIME_LIMIT, answer=ANSWER):
+def start(port=0, lang="en", time_limit=TIME_LIMIT, answer=ANSWER, memory_limit=MEMORY_LIMIT):
     """A running server in a background thread (tests and notebooks): ``(server, thread)``;
     ``server.shutdown()`` then ``server.server_close()`` stop it."""
-    server = LabServer(port, lang, time_limit, answer)
+    server = LabServer(port, lang, time_limit, answer, memory_limit)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     return server, thread

@@ -23,6 +23,7 @@ from .. import backend
 from .. import functions as cgf
 from ..errors import ShapeError
 from ..gates import nn as gates
+from ..i18n import msg
 from ..tensor import Tensor, apply, as_tensor
 from .init import generator
 
@@ -335,22 +336,26 @@ def check_labels(labels, num_classes, num_samples=None):
     labels = labels.data if isinstance(labels, Tensor) else labels
     labels = np.asarray(labels)
     if labels.ndim != 1:
-        raise LabelError(f"labels must be a 1-d array of class indices, got shape "
-                         f"{labels.shape}")
+        raise LabelError(msg("labels must be a 1-d array of class indices, got shape {shape}",
+                             shape=labels.shape))
     if labels.dtype.kind not in "iu":
         if labels.dtype.kind != "f" or not np.all(np.isfinite(labels)) \
                 or np.any(labels != np.round(labels)):
-            raise LabelError(f"labels must be integer class indices, got dtype {labels.dtype}")
+            raise LabelError(msg("labels must be integer class indices, got dtype {dtype}",
+                                 dtype=labels.dtype))
         labels = labels.astype(np.int64)
     if num_samples is not None and len(labels) != num_samples:
-        raise LabelError(f"{len(labels)} labels for {num_samples} rows of scores")
+        raise LabelError(msg("{count} labels for {rows} rows of scores", count=len(labels),
+                             rows=num_samples))
     if labels.size:
         bad = (labels < 0) | (labels >= num_classes)
         if bad.any():
             where = int(np.argmax(bad))
-            raise LabelError(f"label {labels[where]} at position {where} is out of range: "
-                             f"with {num_classes} classes labels must lie in "
-                             f"[0, {num_classes - 1}] ({int(bad.sum())} bad labels in all)")
+            raise LabelError(msg("label {label} at position {where} is out of range: with "
+                                 "{classes} classes labels must lie in [0, {last}] ({bad} bad "
+                                 "labels in all)", label=labels[where], where=where,
+                                 classes=num_classes, last=num_classes - 1,
+                                 bad=int(bad.sum())))
     return labels
 
 

@@ -208,12 +208,12 @@ def run(args):
     model = build_model(args.model, args.seed, args.dataset)
     optimizer = Adam(model.parameters(), lr=lr)
     loader = DataLoader((X_train, y_train), batch_size=args.batch_size, seed=args.seed)
-    bar = tqdm(total=epochs * len(loader), desc=f"{args.dataset} {args.model}", unit="batch",
-               disable=args.no_progress, file=sys.stderr, dynamic_ncols=True)
+    bar = tqdm(total=epochs * len(loader), desc=f"{args.dataset} {args.model}",
+               unit=_("batch"), disable=args.no_progress, file=sys.stderr, dynamic_ncols=True)
     state = {"test": None}  # the latest test accuracy, shown while the next epoch runs
 
     def on_batch(epoch, step, loss, acc):
-        bar.set_postfix_str(progress_postfix(epoch, epochs, loss, acc, state["test"]),
+        bar.set_postfix_str(progress_postfix(epoch, epochs, loss, acc, state["test"], _),
                             refresh=False)
         bar.update(1)
 
@@ -222,7 +222,7 @@ def run(args):
         # the batches showed the previous epoch's test accuracy; after the last epoch no
         # batch follows, so show this epoch's numbers now or the bar ends one epoch behind
         bar.set_postfix_str(progress_postfix(epoch, epochs, record["loss"],
-                                             record["train_accuracy"], state["test"]))
+                                             record["train_accuracy"], state["test"], _))
 
     start = time.perf_counter()
     try:
@@ -232,13 +232,13 @@ def run(args):
                           num_classes=DATASETS[args.dataset]["classes"], on_batch=on_batch,
                           on_epoch=on_epoch, compile=args.compile)
     except (TrainingError, LabelError) as err:
-        print(f"circuitgrad train: {err}", file=sys.stderr)
+        print(_("circuitgrad train: {error}").format(error=render(err, _)), file=sys.stderr)
         return 1
     except ValueError as err:  # fit(compile=True) refuses a model with Dropout or BatchNorm
         if not args.compile:
             raise
         print(_("circuitgrad train: error: --compile: {error} (--model convnet-gn has "
-                "neither)").format(error=err), file=sys.stderr)
+                "neither)").format(error=render(err, _)), file=sys.stderr)
         return 2
     seconds = time.perf_counter() - start
 
@@ -252,8 +252,8 @@ def run(args):
     try:  # checked up front, but the file system may still refuse (full, read-only)
         os.makedirs(args.out_dir, exist_ok=True)
         model.save(stem + ".npz")
-        plot_history(history, stem + ".png",
-                     title=f"{args.dataset}, {args.model}, seed {args.seed}")
+        plot_history(history, stem + ".png", title=_("{dataset}, {model}, seed {seed}").format(
+            dataset=args.dataset, model=args.model, seed=args.seed), _=_)
     except OSError as err:
         print(_("circuitgrad train: error: cannot save the results in {folder}: "
                 "{error}").format(folder=args.out_dir, error=err.strerror or err),
@@ -265,33 +265,59 @@ def run(args):
     return 0
 
 
-def progress_postfix(epoch, epochs, loss, accuracy, test_accuracy=None):
-    """What the progress bar shows after its count: epoch, loss, accuracies.
+def progress_postfix(epoch, epochs, loss, accuracy, test_accuracy=None, _=english):
+    """What the progress bar shows after its count: epoch, loss, accuracies, in the
+    language of the translator ``_``.
 
     >>> progress_postfix(2, 30, 0.12345, 0.9612, 0.9639)
     'epoch 3/30 loss 0.1235 acc 96.1% test 96.4%'
+    >>> progress_postfix(2, 30, 0.12345, 0.9612, 0.9639, translator("zh"))
+    '第 3/30 轮 损失 0.1235 准确率 96.1% 测试 96.4%'
     """
-    test = "" if test_accuracy is None else f" test {test_accuracy:.1%}"
-    return f"epoch {epoch + 1}/{epochs} loss {loss:.4f} acc {accuracy:.1%}{test}"
+    values = {"epoch": epoch + 1, "epochs": epochs, "loss": f"{loss:.4f}",
+              "accuracy": f"{accuracy:.1%}"}
+    if test_accuracy is None:
+        return _("epoch {epoch}/{epochs} loss {loss} acc {accuracy}").format(**values)
+    return _("epoch {epoch}/{epochs} loss {loss} acc {accuracy} test {test}").format(
+        test=f"{test_accuracy:.1%}", **values)
 
 
-def plot_history(history, path, title=""):
-    """Training loss, and train/test accuracy, per epoch, side by side in one PNG."""
+def plot_history(history, path, title="", _=english):
+    """Training loss, and train/test accuracy, per epoch, side by side in one PNG; its
+    words in the language of the translator ``_`` (Chinese drawn with the font the
+    pictures use, ``draw/fonts/cjk.ttf``)."""
+    import matplotlib
     from matplotlib.figure import Figure  # no pyplot: no GUI backend, no global state
 
     epochs = backend.arange(1, len(history["loss"]) + 1)
-    fig = Figure(figsize=(9, 3.6), layout="constrained")
-    loss_ax, acc_ax = fig.subplots(1, 2)
-    loss_ax.plot(epochs, history["loss"], marker=".")
-    loss_ax.set(xlabel="epoch", ylabel="training loss", yscale="log", title="loss")
-    acc_ax.plot(epochs, history["train_accuracy"], marker=".", label="train")
-    if history["test_accuracy"]:
-        acc_ax.plot(epochs, history["test_accuracy"], marker=".", label="test")
-    acc_ax.set(xlabel="epoch", ylabel="accuracy", title="accuracy")
-    acc_ax.legend()
-    if title:
-        fig.suptitle(title)
-    fig.savefig(path, dpi=100)
+    with matplotlib.rc_context({"font.family": _font_families()}):
+        fig = Figure(figsize=(9, 3.6), layout="constrained")
+        loss_ax, acc_ax = fig.subplots(1, 2)
+        loss_ax.plot(epochs, history["loss"], marker=".")
+        loss_ax.set(xlabel=_("epoch"), ylabel=_("training loss"), yscale="log",
+                    title=_("loss"))
+        acc_ax.plot(epochs, history["train_accuracy"], marker=".", label=_("train"))
+        if history["test_accuracy"]:
+            acc_ax.plot(epochs, history["test_accuracy"], marker=".", label=_("test"))
+        acc_ax.set(xlabel=_("epoch"), ylabel=_("accuracy"), title=_("accuracy"))
+        acc_ax.legend()
+        if title:
+            fig.suptitle(title)
+        fig.savefig(path, dpi=100)
+
+
+def _font_families():
+    """Matplotlib's default font, then the package's Chinese font for the characters the
+    default has not (matplotlib falls back glyph by glyph along the list)."""
+    from matplotlib import font_manager, rcParams
+
+    cjk = os.path.join(os.path.dirname(os.path.dirname(__file__)), "draw", "fonts", "cjk.ttf")
+    try:
+        font_manager.fontManager.addfont(cjk)  # once is enough; again costs little
+        name = font_manager.FontProperties(fname=cjk).get_name()
+    except (OSError, RuntimeError):  # the font is missing: Chinese then shows as boxes
+        return list(rcParams["font.family"])
+    return ["DejaVu Sans", name]
 
 
 def main(argv=None):

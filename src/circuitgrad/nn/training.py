@@ -27,6 +27,7 @@ import numpy as np
 from ..core.trace import detect_anomaly as _detect_anomaly
 from ..core.trace import no_grad
 from ..errors import AnomalyError, CircuitError
+from ..i18n import msg
 from .data import DataLoader
 from .losses import check_labels
 
@@ -43,11 +44,13 @@ def check_finite(array, what):
     bad = ~np.isfinite(array)
     if bad.any():
         rows = np.nonzero(bad.reshape(len(array), -1).any(axis=1))[0] if array.ndim else [0]
-        kinds = " and ".join(k for k, hit in (("NaN", np.isnan(array).any()),
-                                              ("infinite", np.isinf(array).any())) if hit)
-        raise TrainingError(f"{what} contains {int(bad.sum())} {kinds} values (in "
-                            f"{len(rows)} rows, the first is row {int(rows[0])}); remove or "
-                            f"fill them before training")
+        nan, inf = np.isnan(array).any(), np.isinf(array).any()
+        kinds = msg("NaN and infinite") if nan and inf else msg("NaN") if nan else \
+            msg("infinite")
+        raise TrainingError(msg("{what} contains {count} {kinds} values (in {rows} rows, the "
+                                "first is row {first}); remove or fill them before training",
+                                what=what, count=int(bad.sum()), kinds=kinds, rows=len(rows),
+                                first=int(rows[0])))
 
 
 def predict(model, X, batch_size=512):
@@ -76,15 +79,22 @@ class DivergenceGuard:
         self.first = None
 
     def check(self, loss, epoch, step, lr):
-        where = f"at epoch {epoch + 1}, step {step + 1} (learning rate {lr:g})"
+        where = _where(epoch, step, lr)
         if not np.isfinite(loss):
-            raise TrainingError(f"the loss became {loss} {where}: training diverged. Lower the "
-                                f"learning rate, or check the data and the model")
+            raise TrainingError(msg("the loss became {loss} {where}: training diverged. Lower "
+                                    "the learning rate, or check the data and the model",
+                                    loss=loss, where=where))
         if self.first is None:
             self.first = max(abs(loss), 1e-3)
         elif self.factor is not None and loss > self.factor * self.first:
-            raise TrainingError(f"the loss grew from {self.first:.4g} to {loss:.4g} {where}: "
-                                f"training is diverging. Lower the learning rate")
+            raise TrainingError(msg("the loss grew from {first} to {loss} {where}: training "
+                                    "is diverging. Lower the learning rate",
+                                    first=f"{self.first:.4g}", loss=f"{loss:.4g}", where=where))
+
+
+def _where(epoch, step, lr):
+    return msg("at epoch {epoch}, step {step} (learning rate {lr})", epoch=epoch + 1,
+               step=step + 1, lr=f"{lr:g}")
 
 
 def _name_the_gate(model, loss_fn, xb, yb):
@@ -122,11 +132,11 @@ def fit(model, loader, loss_fn, optimizer, epochs, *, test=None, schedule=None,
     arrays = loader.dataset.arrays
     if len(arrays) != 2:
         raise ValueError(f"fit needs (inputs, labels) data, got {len(arrays)} arrays")
-    check_finite(arrays[0], "the training data")
+    check_finite(arrays[0], msg("the training data"))
     if num_classes is not None:
         check_labels(arrays[1], num_classes, len(arrays[0]))
     if test is not None:
-        check_finite(test[0], "the test data")
+        check_finite(test[0], msg("the test data"))
         if num_classes is not None:
             check_labels(test[1], num_classes, len(test[0]))
     compiled_step = _compiled_step(model, loss_fn, optimizer, detect_anomaly) if compile \
@@ -154,9 +164,10 @@ def fit(model, loader, loss_fn, optimizer, epochs, *, test=None, schedule=None,
                 on_batch(epoch, step, total_loss / seen, correct / seen)
         for name, p in model.named_parameters():
             if not np.all(np.isfinite(p.data)):
-                raise TrainingError(f"parameter '{name}' holds NaN or infinite values after "
-                                    f"epoch {epoch + 1} (learning rate {optimizer.lr:g}): "
-                                    f"training diverged. Lower the learning rate")
+                raise TrainingError(msg(
+                    "parameter '{name}' holds NaN or infinite values after epoch {epoch} "
+                    "(learning rate {lr}): training diverged. Lower the learning rate",
+                    name=name, epoch=epoch + 1, lr=f"{optimizer.lr:g}"))
         history["loss"].append(total_loss / seen)
         history["train_accuracy"].append(correct / seen)
         history["lr"].append(optimizer.lr)
@@ -181,8 +192,8 @@ def _eager_step(model, loss_fn, optimizer, xb, yb, epoch, step, guard, detect_an
             optimizer.zero_grad()
             loss.backward()
     except AnomalyError as err:
-        raise TrainingError(f"at epoch {epoch + 1}, step {step + 1} (learning rate "
-                            f"{optimizer.lr:g}): {err}") from err
+        raise TrainingError(msg("{where}: {error}", where=_where(epoch, step, optimizer.lr),
+                                error=str(err))) from err
     optimizer.step()
     return value, scores.data
 
@@ -200,9 +211,10 @@ def _compiled_step(model, loss_fn, optimizer, detect_anomaly):
     for name, m in model.named_modules():
         kinds = {c.__name__ for c in type(m).__mro__}
         if kinds & set(_NOT_TRACEABLE):
-            raise ValueError(f"fit(compile=True): module '{name or type(m).__name__}' "
-                             f"({type(m).__name__}) draws random masks or keeps running "
-                             f"statistics, which a traced step would fix; train it eagerly")
+            raise ValueError(msg("fit(compile=True): module '{name}' ({kind}) draws random "
+                                 "masks or keeps running statistics, which a traced step "
+                                 "would fix; train it eagerly",
+                                 name=name or type(m).__name__, kind=type(m).__name__))
 
     def train_step(xb, yb):
         scores = model(xb)

@@ -117,7 +117,7 @@
       input.dataset.name = n;
       input.id = "input-" + n;
       input.value = state.inputs[n];
-      input.readOnly = !!C.embedded;
+      input.readOnly = !!C.embedded && !C.bridge;
       input.addEventListener("input", () => { state.inputs[n] = input.value; changed(); });
       label.append(span, input);
       box.append(label);
@@ -137,17 +137,34 @@
   }
 
   // ----- the server --------------------------------------------------------------------
+  // A notebook's live view (lab/widget.py) has no server: the request goes to the frame's
+  // parent, which hands it to the kernel and posts the reply back with the same ticket.
+  const bridged = new Map();
+  let bridgeTicket = 0;
+  function viaParent(request) {
+    return new Promise((resolve) => {
+      const ticket = ++bridgeTicket;
+      bridged.set(ticket, resolve);
+      window.parent.postMessage({ circuitLab: ticket, request }, "*");
+    });
+  }
+  window.addEventListener("message", (e) => {
+    if (e.source !== window.parent || !e.data || !bridged.has(e.data.circuitLab)) return;
+    bridged.get(e.data.circuitLab)({ ok: e.data.status === 200, json: () => JSON.parse(e.data.body) });
+    bridged.delete(e.data.circuitLab);
+  });
+
   async function compute() {
-    if (!C.api) return;
+    if (!C.api && !C.bridge) return;
     const ticket = ++pending;
     $("status").textContent = t("loading");
     let reply, body;
     try {
-      reply = await fetch(C.api, {
+      const request = { expr: state.expr, inputs: state.inputs, upstream: state.upstream || null,
+                        lang: state.lang, calls: state.calls };
+      reply = C.bridge ? await viaParent(request) : await fetch(C.api, {
         method: "POST", headers: { "Content-Type": "application/json" },
-        body: JSON.stringify({ expr: state.expr, inputs: state.inputs,
-                               upstream: state.upstream || null, lang: state.lang,
-                               calls: state.calls }) });
+        body: JSON.stringify(request) });
       body = await reply.json();
     } catch (e) {
       body = { error: String(e.message || e) };
@@ -243,9 +260,14 @@
           }
           if (i.dims) {
             const d = i.dims;
-            lines.push(t("dims", { gradient: d.gradient, of: d.of, shape: shapeText(d.shape),
-                                   left: d.left[0], left_shape: shapeText(d.left[1]),
-                                   right: d.right[0], right_shape: shapeText(d.right[1]) }));
+            // a stack of matrices: matrix by matrix on the last two axes, summed over the
+            // stacked axes the input was broadcast along (its product is then larger)
+            const summed = d.product.join() !== d.shape.join();
+            lines.push(t(!d.stacked ? "dims" : summed ? "dims_summed" : "dims_stacked", {
+              gradient: d.gradient, of: d.of, shape: shapeText(d.shape),
+              left: d.left[0], left_shape: shapeText(d.left[1]),
+              right: d.right[0], right_shape: shapeText(d.right[1]),
+              product: shapeText(d.product) }));
           }
           if (i.accumulates) {
             lines.push(t("fork", { wire: i.wire, gradient: i.gradient_text,
@@ -548,7 +570,7 @@
   // ----- wiring up ---------------------------------------------------------------------
   readURL();
   fillForm();
-  for (const id of ["expr", "upstream"]) $(id).readOnly = !!C.embedded;
+  for (const id of ["expr", "upstream"]) $(id).readOnly = !!C.embedded && !C.bridge;
   $("expr").addEventListener("input", () => {
     state.expr = $("expr").value;
     state.step = 0;
