@@ -31,8 +31,8 @@ LAYERS = {
     # views and nn: read circuits, build on the user API
     5: ["staged", "draw", "draw.circuit", "draw.dot", "draw.format", "draw.picture",
         "draw.render", "draw.glyphs", "nn", "nn.data", "nn.functional", "nn.init", "nn.layers",
-        "nn.losses", "nn.module", "nn.optim", "nn.training", "supported", "compiler",
-        "compiler.staging", "compiler.steps", "compiler.inplace", "compiler.kernels",
+        "nn.losses", "nn.module", "nn.optim", "nn.training", "nn.utils", "supported",
+        "compiler", "compiler.staging", "compiler.steps", "compiler.inplace", "compiler.kernels",
         "compiler.stateful"],
     # applications; nn.train is the `circuitgrad train` command, not part of the library
     6: ["cli", "__main__", "expr", "notes_examples", "nn.train", "report", "outdir",

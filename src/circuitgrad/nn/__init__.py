@@ -24,18 +24,25 @@ This package needs only NumPy; the ``circuitgrad train`` command (``circuitgrad.
 also uses scikit-learn, matplotlib and tqdm, imported only when it runs.
 """
 
-from . import functional, init
-from .data import DataLoader, Dataset
+from . import functional, init, utils
+from .data import DataLoader, Dataset, TensorDataset
 from .init import manual_seed
 from .layers import (
+    CELU,
+    ELU,
     GELU,
+    GLU,
     GRU,
     LSTM,
     RNN,
+    SELU,
     AdaptiveAvgPool2d,
+    AvgPool1d,
     AvgPool2d,
     BatchNorm1d,
     BatchNorm2d,
+    BCELoss,
+    BCEWithLogitsLoss,
     Conv1d,
     Conv2d,
     CrossEntropyLoss,
@@ -45,20 +52,37 @@ from .layers import (
     Flatten,
     GroupNorm,
     GRUCell,
+    Hardsigmoid,
+    Hardswish,
+    Hardtanh,
+    HuberLoss,
     Identity,
+    L1Loss,
     LayerNorm,
     LeakyReLU,
     Linear,
+    LogSigmoid,
     LogSoftmax,
     LSTMCell,
+    MaxPool1d,
     MaxPool2d,
+    Mish,
+    ModuleDict,
     ModuleList,
     MSELoss,
+    NLLLoss,
+    ParameterList,
+    PReLU,
     ReLU,
+    ReLU6,
     RNNCell,
     Sequential,
     Sigmoid,
+    SiLU,
+    SmoothL1Loss,
     Softmax,
+    Softplus,
+    Softsign,
     Tanh,
 )
 from .losses import (
@@ -72,15 +96,23 @@ from .losses import (
 from .module import Module, Parameter, load, substituted
 from .optim import (
     SGD,
+    Adagrad,
     Adam,
     AdamW,
     CosineAnnealingLR,
     CosineLR,
+    ExponentialLR,
+    LambdaLR,
+    MultiStepLR,
+    OneCycleLR,
     Optimizer,
+    ReduceLROnPlateau,
     RMSProp,
+    RMSprop,
     Schedule,
     StepLR,
     clip_grad_norm_,
+    clip_grad_value_,
 )
 from .training import TrainingError, accuracy, check_finite, fit, predict
 
@@ -95,4 +127,11 @@ __all__ = [
     "TrainingError", "accuracy", "check_finite", "check_labels", "fit", "functional", "init",
     "l2_penalty", "manual_seed", "mse_loss", "predict", "softmax_cross_entropy",
     "substituted", "svm_loss",
+    # more of PyTorch's names
+    "ELU", "SiLU", "Mish", "Softplus", "Hardtanh", "ReLU6", "LogSigmoid", "MaxPool1d",
+    "SELU", "CELU", "PReLU", "GLU", "Softsign", "Hardsigmoid", "Hardswish",
+    "AvgPool1d", "NLLLoss", "BCELoss", "BCEWithLogitsLoss", "L1Loss", "HuberLoss",
+    "SmoothL1Loss", "ModuleDict", "ParameterList", "TensorDataset", "RMSprop", "Adagrad",
+    "ExponentialLR", "MultiStepLR", "LambdaLR", "OneCycleLR", "ReduceLROnPlateau",
+    "clip_grad_value_", "utils",
 ]

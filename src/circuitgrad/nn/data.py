@@ -12,6 +12,7 @@
 import numpy as np
 
 from .. import backend
+from ..tensor import Tensor
 from .init import generator
 
 
@@ -66,3 +67,11 @@ class DataLoader:
         for start in range(0, len(self) * self.batch_size, self.batch_size):
             batch = self.dataset[order[start:start + self.batch_size]]
             yield batch[0] if len(batch) == 1 else batch
+
+
+class TensorDataset(Dataset):
+    """PyTorch's name: tensors (or arrays) indexed together along their first axis; a
+    Tensor's values are taken as they are (no gradient flows into a dataset)."""
+
+    def __init__(self, *tensors):
+        super().__init__(*[t.data if isinstance(t, Tensor) else t for t in tensors])

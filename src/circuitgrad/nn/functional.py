@@ -375,11 +375,14 @@ def check_labels(labels, num_classes, num_samples=None):
     return labels
 
 
-def cross_entropy(scores, labels, reduction="mean", label_smoothing=0.0, ignore_index=-100):
+def cross_entropy(scores, labels, weight=None, ignore_index=-100, reduction="mean",
+                  label_smoothing=0.0):
     """PyTorch's cross_entropy on (N, classes) scores and integer labels: with
     ``label_smoothing`` e the target is (1 - e) on the label plus e / classes everywhere.
     Samples labelled ``ignore_index`` (padding) add nothing, and the mean is over the others;
-    any other label outside 0..classes-1 is an error, not a pick from the end."""
+    any other label outside 0..classes-1 is an error, not a pick from the end. ``weight``
+    (one per class) scales each class's terms, and the mean then divides by the summed
+    weights of the labels counted, as PyTorch's does."""
     scores = as_tensor(scores)
     if scores.ndim != 2:
         raise ShapeError(f"cross_entropy takes scores of shape (N, classes), got {scores.shape}")
@@ -391,13 +394,23 @@ def cross_entropy(scores, labels, reduction="mean", label_smoothing=0.0, ignore_
     labels = check_labels(np.where(kept, labels, 0), classes, n)
     logp = cgf.log_softmax(scores, axis=1)
     picked = -logp[backend.arange(n), labels]
-    if label_smoothing:
-        picked = (1.0 - label_smoothing) * picked - (label_smoothing / classes) * logp.sum(axis=1)
-    if kept.all():
+    if weight is not None:
+        weight = _constant_like(weight, scores)
+        if weight.shape != (classes,):
+            raise ShapeError(f"cross_entropy: weight must have one entry per class, shape "
+                             f"({classes},), got {weight.shape}")
+        counts = weight[labels] * kept.astype(scores.dtype)
+        picked = picked * weight[labels]
+    if label_smoothing:  # the uniform part of the target, weighted per class
+        spread = -(logp.sum(axis=1) if weight is None else (logp * weight).sum(axis=1))
+        picked = (1.0 - label_smoothing) * picked + (label_smoothing / classes) * spread
+    if weight is None and kept.all():
         return _reduced(picked, reduction, "cross_entropy")
     picked = picked * kept.astype(picked.dtype)
     if reduction == "mean":  # over the samples not ignored (none left: nan, as in PyTorch)
         with np.errstate(invalid="ignore", divide="ignore"):
+            if weight is not None:
+                return picked.sum() / counts.sum()
             return picked.sum() / picked.dtype.type(kept.sum())
     return _reduced(picked, reduction, "cross_entropy")
 
@@ -486,3 +499,334 @@ def input_gates(x, weight_ih, bias_ih=None):
     if bias_ih is not None:
         out = out + bias_ih
     return out.reshape(*lead, weight_ih.shape[0])
+
+
+# ----- more activations, PyTorch's names (nn.functional) -----------------------------------------
+# Each is a few existing gates. A branch picked by where() is computed everywhere, so the
+# branch not taken is fed a harmless value (exp of a clamped input): its overflow would
+# otherwise send 0 * inf = nan back through where.
+def relu(x):
+    """max(0, x)."""
+    return cgf.relu(x)
+
+
+def sigmoid(x):
+    """1 / (1 + exp(-x))."""
+    return cgf.sigmoid(x)
+
+
+def tanh(x):
+    """The hyperbolic tangent."""
+    return cgf.tanh(x)
+
+
+def softmax(x, dim=-1):
+    """softmax over axis ``dim`` (PyTorch's argument name)."""
+    return cgf.softmax(x, axis=dim)
+
+
+def log_softmax(x, dim=-1):
+    """log softmax over axis ``dim``, shifted by the maximum (stable)."""
+    return cgf.log_softmax(x, axis=dim)
+
+
+def elu(x, alpha=1.0):
+    """x where x > 0, ``alpha * (exp(x) - 1)`` elsewhere.
+
+    >>> [round(float(v), 4) for v in elu(np.array([-1.0, 0.0, 2.0])).data]
+    [-0.6321, 0.0, 2.0]
+    """
+    x = as_tensor(x)
+    positive = x.data > 0
+    return cgf.where(positive, x, alpha * cgf.expm1(cgf.where(positive, 0.0, x)))
+
+
+def softplus(x, beta=1.0, threshold=20.0):
+    """``log(1 + exp(beta * x)) / beta``, and x itself where ``beta * x > threshold`` (as
+    PyTorch does: there the two agree to within float precision). Computed as
+    ``logaddexp(beta * x, 0)``, which never overflows."""
+    if beta == 0:
+        raise ValueError("softplus: beta must not be 0 (it divides by beta)")
+    x = as_tensor(x)
+    smooth = cgf.logaddexp(x * beta, 0.0) * (1.0 / beta)
+    return cgf.where(x.data * beta > threshold, x, smooth)
+
+
+def silu(x):
+    """x * sigmoid(x) (also called swish)."""
+    x = as_tensor(x)
+    return x * cgf.sigmoid(x)
+
+
+def mish(x):
+    """x * tanh(softplus(x))."""
+    x = as_tensor(x)
+    return x * cgf.tanh(softplus(x))
+
+
+def hardtanh(x, min_val=-1.0, max_val=1.0):
+    """x clamped to [min_val, max_val]; the gradient passes strictly inside, as in PyTorch."""
+    if not min_val < max_val:
+        raise ValueError(f"hardtanh: min_val ({min_val}) must be less than max_val ({max_val})")
+    x = as_tensor(x)
+    inside = (x.data > min_val) & (x.data < max_val)
+    return cgf.where(inside, x, np.clip(x.data, min_val, max_val))
+
+
+def relu6(x):
+    """min(max(0, x), 6): ``hardtanh(x, 0, 6)``."""
+    return hardtanh(x, 0.0, 6.0)
+
+
+def logsigmoid(x):
+    """log(sigmoid(x)) = -softplus(-x), stable for large |x|."""
+    return -cgf.logaddexp(-as_tensor(x), 0.0)
+
+
+SELU_ALPHA = 1.6732632423543772848170429916717  # Klambauer et al.'s constants, PyTorch's
+SELU_SCALE = 1.0507009873554804934193349852946
+
+
+def selu(x):
+    """``scale * elu(x, alpha)`` with the self-normalising constants."""
+    return elu(x, SELU_ALPHA) * SELU_SCALE
+
+
+def celu(x, alpha=1.0):
+    """x where x > 0, ``alpha * (exp(x / alpha) - 1)`` elsewhere."""
+    if alpha == 0:
+        raise ValueError("celu: alpha must not be 0 (it divides by alpha)")
+    x = as_tensor(x)
+    positive = x.data > 0
+    return cgf.where(positive, x, alpha * cgf.expm1(cgf.where(positive, 0.0, x) / alpha))
+
+
+def prelu(x, weight):
+    """x where x > 0, ``weight * x`` elsewhere; a weight of several entries is one per
+    channel (axis 1; axis 0 of a 1-d input)."""
+    x, weight = as_tensor(x), as_tensor(weight)
+    if weight.size > 1:
+        axis = 1 if x.ndim >= 2 else 0
+        if x.ndim == 0 or x.shape[axis] != weight.size:
+            raise ShapeError(f"prelu: {weight.size} weights, one per channel, need an input "
+                             f"with {weight.size} channels on axis {axis}, got shape {x.shape}")
+        weight = weight.reshape((weight.size,) + (1,) * (x.ndim - axis - 1))
+    return cgf.where(x.data > 0, x, x * weight)
+
+
+def glu(x, dim=-1):
+    """The gated linear unit: ``a * sigmoid(b)`` for the halves a, b of axis ``dim``."""
+    x = as_tensor(x)
+    size = x.shape[dim] if x.ndim else 0
+    if size % 2 or not size:
+        raise ShapeError(f"glu halves axis {dim}, which must have an even size; the input "
+                         f"has shape {x.shape}")
+    a, b = cgf.split(x, 2, axis=dim)
+    return a * cgf.sigmoid(b)
+
+
+def softsign(x):
+    """x / (1 + |x|)."""
+    x = as_tensor(x)
+    return x / (1.0 + cgf.abs(x))
+
+
+def hardsigmoid(x):
+    """0 below -3, 1 above 3, x / 6 + 1/2 between (the gradient: 1/6 strictly inside)."""
+    x = as_tensor(x)
+    inside = (x.data > -3.0) & (x.data < 3.0)
+    return cgf.where(inside, x * (1.0 / 6) + 0.5, (x.data >= 3.0).astype(x.dtype))
+
+
+def hardswish(x):
+    """x * hardsigmoid(x): 0 up to -3, x from 3 on, x (x + 3) / 6 between; at -3 and 3 the
+    gradient is that of the outer pieces (0 and 1), as PyTorch 2.13's is."""
+    x = as_tensor(x)
+    middle = (x.data > -3.0) & (x.data < 3.0)
+    outside = cgf.where(x.data >= 3.0, x, 0.0)
+    return cgf.where(middle, x * (x + 3.0) * (1.0 / 6), outside)
+
+
+# ----- more losses, PyTorch's names and reductions ---------------------------------------------
+def _same_shape(what, prediction, target):
+    """Prediction and target as tensors of one shape, or a ShapeError naming the loss (a
+    target that merely broadcasts would silently average the wrong pairs)."""
+    prediction, target = as_tensor(prediction), _constant_like(target, as_tensor(prediction))
+    if prediction.shape != target.shape:
+        raise ShapeError(f"{what}: the target has shape {target.shape} but the input has "
+                         f"shape {prediction.shape}; they must be the same (reshape one, "
+                         f"e.g. target.reshape({', '.join(map(str, prediction.shape)) or '()'}))")
+    return prediction, target
+
+
+def _constant_like(value, like):
+    """``value`` as a tensor; one that needs no gradient in the dtype of ``like``, so a
+    float64 target or weight does not turn a float32 model's loss into float64."""
+    if isinstance(value, Tensor) and value.requires_grad:
+        return value
+    value = value.data if isinstance(value, Tensor) else value
+    if like.dtype.kind == "f":
+        return as_tensor(np.asarray(value, dtype=like.dtype))
+    return as_tensor(value)
+
+
+def _weighted(losses, weight, what):
+    """``losses * weight``, where ``weight`` broadcasts to the losses' shape."""
+    if weight is None:
+        return losses
+    weight = _constant_like(weight, losses)
+    try:
+        shape = np.broadcast_shapes(weight.shape, losses.shape)
+    except ValueError:
+        shape = None
+    if shape != losses.shape:
+        raise ShapeError(f"{what}: weight of shape {weight.shape} does not broadcast to the "
+                         f"input's shape {losses.shape}")
+    return losses * weight
+
+
+def mse_loss(input, target, reduction="mean"):
+    """PyTorch's name for :func:`mse`."""
+    return mse(input, target, reduction)
+
+
+def l1_loss(input, target, reduction="mean"):
+    """|input - target|, reduced."""
+    input, target = _same_shape("l1_loss", input, target)
+    return _reduced(cgf.abs(input - target), reduction, "l1_loss")
+
+
+def huber_loss(input, target, reduction="mean", delta=1.0):
+    """0.5 d^2 where |d| < delta, else delta * (|d| - 0.5 delta), for d = input - target."""
+    if not delta > 0:
+        raise ValueError(f"huber_loss: delta must be positive, not {delta}")
+    input, target = _same_shape("huber_loss", input, target)
+    d = input - target
+    small = np.abs(d.data) < delta
+    losses = cgf.where(small, 0.5 * d * d, delta * (cgf.abs(d) - 0.5 * delta))
+    return _reduced(losses, reduction, "huber_loss")
+
+
+def smooth_l1_loss(input, target, reduction="mean", beta=1.0):
+    """0.5 d^2 / beta where |d| < beta, else |d| - 0.5 beta; beta = 0 is the L1 loss."""
+    if beta < 0:
+        raise ValueError(f"smooth_l1_loss: beta must not be negative, not {beta}")
+    input, target = _same_shape("smooth_l1_loss", input, target)
+    d = input - target
+    if beta == 0:
+        return _reduced(cgf.abs(d), reduction, "smooth_l1_loss")
+    small = np.abs(d.data) < beta
+    losses = cgf.where(small, (0.5 / beta) * d * d, cgf.abs(d) - 0.5 * beta)
+    return _reduced(losses, reduction, "smooth_l1_loss")
+
+
+_LOG_FLOOR = math.exp(-100.0)  # PyTorch clamps each log of binary_cross_entropy at -100
+
+
+def _clamped_log(p):
+    """log(p) clamped at -100 as PyTorch's binary_cross_entropy does. Where it is clamped the
+    gradient is 1e12, PyTorch's (its backward divides by max(p (1 - p), 1e-12)), rather
+    than 0: a probability of exactly 0 for a true label still gets pushed up."""
+    kept = p.data > _LOG_FLOOR
+    safe = cgf.where(kept, p, 1.0)  # log of the branch not taken: no -inf, no nan
+    return cgf.where(kept, cgf.log(safe), -100.0 + (p - p.data) * 1e12)
+
+
+def binary_cross_entropy(input, target, weight=None, reduction="mean"):
+    """-weight * (t log p + (1 - t) log(1 - p)) for probabilities p in [0, 1] (after a
+    sigmoid); each log clamped at -100, as in PyTorch. From scores (logits) use
+    :func:`binary_cross_entropy_with_logits`, which is stable and needs no clamp.
+
+    At p exactly 0 with t = 0 (or 1 with 1) the gradient is the true derivative, 1 (or -1),
+    where PyTorch's formula (p - t) / max(p (1 - p), 1e-12) gives 0."""
+    input, target = _same_shape("binary_cross_entropy", input, target)
+    outside = (input.data < 0) | (input.data > 1) | np.isnan(input.data)
+    if outside.any():
+        where = tuple(int(i) for i in np.argwhere(outside)[0])
+        raise ValueError(f"binary_cross_entropy: the input must hold probabilities in [0, 1]; "
+                         f"input{list(where)} is {input.data[where]} (for scores, use "
+                         f"binary_cross_entropy_with_logits / BCEWithLogitsLoss)")
+    losses = -(target * _clamped_log(input) + (1.0 - target) * _clamped_log(1.0 - input))
+    return _reduced(_weighted(losses, weight, "binary_cross_entropy"), reduction,
+                    "binary_cross_entropy")
+
+
+def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean",
+                                     pos_weight=None):
+    """Binary cross-entropy of sigmoid(input), computed from the scores stably:
+    ``pos_weight * t * softplus(-x) + (1 - t) * softplus(x)`` (softplus as logaddexp, so
+    no exp overflows and no log meets 0), times ``weight``. ``pos_weight`` weighs the
+    positive term, one value per class (it broadcasts over the last axis)."""
+    what = "binary_cross_entropy_with_logits"
+    input, target = _same_shape(what, input, target)
+    positive = cgf.logaddexp(-input, 0.0)    # -log sigmoid(x)
+    negative = cgf.logaddexp(input, 0.0)     # -log(1 - sigmoid(x))
+    if pos_weight is not None:
+        pos_weight = _constant_like(pos_weight, input)
+        try:
+            np.broadcast_shapes(pos_weight.shape, input.shape[-1:])
+        except ValueError:
+            raise ShapeError(f"{what}: pos_weight of shape {pos_weight.shape} must broadcast "
+                             f"over the last axis of the input, of shape {input.shape} (one "
+                             f"weight per class)") from None
+        positive = positive * pos_weight
+    losses = target * positive + (1.0 - target) * negative
+    return _reduced(_weighted(losses, weight, what), reduction, what)
+
+
+def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
+    """The negative log-likelihood of integer labels under log-probabilities ``input`` (after
+    ``log_softmax``): ``-weight[t] * input[n, t]``. ``input`` is (N, C), or (N, C, d1, ...)
+    with labels (N, d1, ...); labels equal to ``ignore_index`` add nothing. The mean divides
+    by the sum of the weights of the labels counted, as PyTorch's does."""
+    input = as_tensor(input)
+    labels = np.asarray(target.data if isinstance(target, Tensor) else target)
+    if input.ndim < 2:
+        raise ShapeError(f"nll_loss takes input of shape (N, C) or (N, C, d1, ...), got "
+                         f"{input.shape}")
+    classes = input.shape[1]
+    want = (input.shape[0],) + input.shape[2:]
+    if labels.shape != want:
+        raise LabelError(f"nll_loss: input of shape {input.shape} needs labels of shape {want} "
+                         f"(one class index per row{' and position' if input.ndim > 2 else ''})"
+                         f", got shape {labels.shape}")
+    if input.ndim > 2:  # classes last, then one row per (sample, position)
+        input = cgf.moveaxis(input, 1, -1).reshape(-1, classes)
+    flat = labels.reshape(-1)
+    kept = flat != ignore_index
+    flat = check_labels(np.where(kept, flat, 0), classes, len(flat))
+    picked = -input[backend.arange(len(flat)), flat]
+    if weight is not None:
+        weight = _constant_like(weight, input)
+        if weight.shape != (classes,):
+            raise ShapeError(f"nll_loss: weight must have one entry per class, shape "
+                             f"({classes},), got {weight.shape}")
+        counts = weight[flat] * kept.astype(input.dtype)
+    else:
+        counts = as_tensor(kept.astype(input.dtype))
+    losses = picked * counts
+    if reduction == "mean":  # no label counted: 0 / 0 = nan, as in PyTorch
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return losses.sum() / counts.sum()
+    if reduction == "none":
+        return _reduced(losses.reshape(labels.shape), reduction, "nll_loss")
+    return _reduced(losses, reduction, "nll_loss")
+
+
+# ----- 1-d pooling ---------------------------------------------------------------------------
+def _pool1d(pool, what, x, kernel_size, stride):
+    x = as_tensor(x)
+    if x.ndim != 3:
+        raise ShapeError(f"{what} expects (N, C, L) input, got shape {x.shape}")
+    stride = kernel_size if stride is None else stride
+    return pool(x[:, :, None, :], (1, int(kernel_size)), (1, int(stride)))[:, :, 0, :]
+
+
+def max_pool1d(x, kernel_size, stride=None):
+    """Max over each ``kernel_size`` window of (N, C, L), stepping by ``stride``."""
+    return _pool1d(max_pool2d, "max_pool1d", x, kernel_size, stride)
+
+
+def avg_pool1d(x, kernel_size, stride=None):
+    """Mean over each ``kernel_size`` window of (N, C, L), stepping by ``stride``."""
+    return _pool1d(avg_pool2d, "avg_pool1d", x, kernel_size, stride)

@@ -12,11 +12,23 @@ He initialisation keeps the variance of ReLU activations steady from layer to la
 >>> w = he_normal((1000, 500), rng=0)
 >>> round(float(w.std() * np.sqrt(1000 / 2)), 1), w.dtype
 (1.0, dtype('float32'))
+
+PyTorch's in-place spellings fill an existing parameter, drawing from the same generator:
+
+>>> from circuitgrad import nn
+>>> layer = nn.Linear(256, 128)
+>>> _ = nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")
+>>> _ = nn.init.zeros_(layer.bias)
+>>> round(float(layer.weight.data.std() * np.sqrt(256 / 2)), 1), layer.weight.dtype
+(1.0, dtype('float32'))
 """
+
+import math
 
 import numpy as np
 
 from .. import backend
+from ..tensor import Tensor, changed_in_place
 
 _default = backend.default_rng()
 
@@ -89,3 +101,108 @@ def initializer(init):
     except KeyError:
         raise ValueError(f"unknown initialisation {init!r}; choose one of "
                          f"{sorted(INITIALIZERS)} or pass a function") from None
+
+
+# ----- PyTorch's in-place spellings: fill a parameter (or an array) and return it --------------
+# Fans are read as circuitgrad lays weights out (see fans(): Linear (in, out), convolutions
+# (out, in, kh, kw)), so fan_in is a layer's inputs as in PyTorch. Draws come from the shared
+# generator of manual_seed unless ``generator=`` (a seed or a numpy Generator) says otherwise.
+def calculate_gain(nonlinearity, param=None):
+    """PyTorch's recommended gain for a nonlinearity (``param``: leaky_relu's slope)."""
+    linear = ("linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
+              "conv_transpose3d", "sigmoid")
+    if nonlinearity in linear:
+        return 1.0
+    if nonlinearity == "tanh":
+        return 5.0 / 3
+    if nonlinearity == "relu":
+        return math.sqrt(2.0)
+    if nonlinearity == "leaky_relu":
+        slope = 0.01 if param is None else float(param)
+        return math.sqrt(2.0 / (1 + slope ** 2))
+    if nonlinearity == "selu":
+        return 3.0 / 4
+    raise ValueError(f"calculate_gain: unknown nonlinearity {nonlinearity!r}")
+
+
+def _fill(tensor, values):
+    """Write ``values`` into ``tensor`` in place (a Parameter, a Tensor or an array)."""
+    if not isinstance(tensor, Tensor):
+        tensor[...] = values
+    elif isinstance(tensor.data, backend.ndarray):
+        tensor.data[...] = values
+        changed_in_place(tensor)  # a circuit recorded before now read the old values
+    else:  # a 0-d tensor holds an immutable NumPy scalar: replaced, in its dtype
+        tensor.data = np.asarray(values, dtype=tensor.dtype).reshape(())
+    return tensor
+
+
+def _shape(tensor, what, least=1):
+    shape = tuple(np.shape(tensor))
+    if len(shape) < least:
+        raise ValueError(f"{what} needs a tensor of at least {least} dimensions to find its "
+                         f"fans, got shape {shape}")
+    return shape
+
+
+def _fan(shape, mode, what):
+    fan_in, fan_out = fans(shape)
+    if mode not in ("fan_in", "fan_out"):
+        raise ValueError(f"{what}: mode must be 'fan_in' or 'fan_out', not {mode!r}")
+    return fan_in if mode == "fan_in" else fan_out
+
+
+def _generator(rng):  # the functions below take PyTorch's ``generator=``, hiding generator()
+    return generator(rng)
+
+
+def uniform_(tensor, a=0.0, b=1.0, generator=None):
+    """Fill with draws from uniform(a, b)."""
+    return _fill(tensor, _generator(generator).uniform(a, b, np.shape(tensor)))
+
+
+def normal_(tensor, mean=0.0, std=1.0, generator=None):
+    """Fill with draws from normal(mean, std)."""
+    return _fill(tensor, mean + std * _generator(generator).standard_normal(np.shape(tensor)))
+
+
+def constant_(tensor, val):
+    """Fill with ``val``."""
+    return _fill(tensor, val)
+
+
+def zeros_(tensor):
+    """Fill with zeros."""
+    return _fill(tensor, 0.0)
+
+
+def ones_(tensor):
+    """Fill with ones."""
+    return _fill(tensor, 1.0)
+
+
+def xavier_uniform_(tensor, gain=1.0, generator=None):
+    """uniform(-b, b) with b = gain * sqrt(6 / (fan_in + fan_out)) (Glorot)."""
+    fan_in, fan_out = fans(_shape(tensor, "xavier_uniform_", 2))
+    bound = gain * math.sqrt(6.0 / (fan_in + fan_out))
+    return uniform_(tensor, -bound, bound, generator)
+
+
+def xavier_normal_(tensor, gain=1.0, generator=None):
+    """normal(0, std) with std = gain * sqrt(2 / (fan_in + fan_out))."""
+    fan_in, fan_out = fans(_shape(tensor, "xavier_normal_", 2))
+    return normal_(tensor, 0.0, gain * math.sqrt(2.0 / (fan_in + fan_out)), generator)
+
+
+def kaiming_uniform_(tensor, a=0.0, mode="fan_in", nonlinearity="leaky_relu",
+                     generator=None):
+    """uniform(-b, b) with b = gain * sqrt(3 / fan) (He); ``a``: leaky_relu's slope."""
+    fan = _fan(_shape(tensor, "kaiming_uniform_", 2), mode, "kaiming_uniform_")
+    bound = calculate_gain(nonlinearity, a) * math.sqrt(3.0 / fan)
+    return uniform_(tensor, -bound, bound, generator)
+
+
+def kaiming_normal_(tensor, a=0.0, mode="fan_in", nonlinearity="leaky_relu", generator=None):
+    """normal(0, std) with std = gain / sqrt(fan) (He)."""
+    fan = _fan(_shape(tensor, "kaiming_normal_", 2), mode, "kaiming_normal_")
+    return normal_(tensor, 0.0, calculate_gain(nonlinearity, a) / math.sqrt(fan), generator)

@@ -134,7 +134,17 @@ class MaxPool2d(_Pool2d):
     pool = F.max_pool2d
 
 
-class ReLU(Module):
+class _Pointwise(Module):
+    """An activation with only PyTorch's ``inplace`` argument. ``inplace`` is accepted, as
+    PyTorch code passes it (``nn.ReLU(inplace=True)``), and changes nothing: the result is
+    the same, and the input is left as it was (a circuit never overwrites a value a gate
+    has recorded)."""
+
+    def __init__(self, inplace=False):
+        self.inplace = bool(inplace)
+
+
+class ReLU(_Pointwise):
     """max(0, x): the gradient passes where the input was positive."""
 
     def forward(self, x):
@@ -154,8 +164,9 @@ class Tanh(Module):
 class LeakyReLU(Module):
     """x where x > 0, ``negative_slope * x`` elsewhere."""
 
-    def __init__(self, negative_slope=0.01):
+    def __init__(self, negative_slope=0.01, inplace=False):
         self.negative_slope = float(negative_slope)
+        self.inplace = bool(inplace)  # accepted and changes nothing, as in _Pointwise
 
     def forward(self, x):
         return F.leaky_relu(x, self.negative_slope)
@@ -309,15 +320,20 @@ class Embedding(Module):
 
 class CrossEntropyLoss(Module):
     """Softmax cross-entropy of (N, classes) scores against integer labels; labels equal to
-    ``ignore_index`` (PyTorch's -100, for padding) are left out."""
+    ``ignore_index`` (PyTorch's -100, for padding) are left out; ``weight``: one per class.
+    The arguments are PyTorch's, in its order."""
 
-    def __init__(self, reduction="mean", label_smoothing=0.0, ignore_index=-100):
+    def __init__(self, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
+        if isinstance(weight, str):
+            raise TypeError(f"CrossEntropyLoss's first argument is weight, as in PyTorch; "
+                            f"write CrossEntropyLoss(reduction={weight!r})")
         self.reduction, self.label_smoothing = reduction, float(label_smoothing)
         self.ignore_index = ignore_index
+        self.weight = _as_constant(weight)
 
     def forward(self, scores, labels):
-        return F.cross_entropy(scores, labels, self.reduction, self.label_smoothing,
-                               self.ignore_index)
+        return F.cross_entropy(scores, labels, self.weight, self.ignore_index, self.reduction,
+                               self.label_smoothing)
 
 
 class MSELoss(Module):
@@ -340,10 +356,11 @@ class Flatten(Module):
 class Dropout(Module):
     """Zero each unit with probability ``p`` in training (scaling the rest); identity in eval."""
 
-    def __init__(self, p=0.5, rng=None):
+    def __init__(self, p=0.5, inplace=False, rng=None):
         if not 0 <= p < 1:
             raise ValueError(f"dropout probability must be in [0, 1), not {p}")
         self.p = p
+        self.inplace = bool(inplace)  # accepted and changes nothing, as in _Pointwise
         self.rng = None if rng is None else backend.default_rng(rng)
 
     def forward(self, x):
@@ -799,3 +816,380 @@ class GRU(_Recurrent):
     blocks = 3
     _folds_bias = False  # b_hn sits inside r * (h W_hn^T + b_hn)
     _step = staticmethod(F.gru_step)
+
+
+# ----- more activations (PyTorch's names; the functions are in nn.functional) -------------------
+class ELU(Module):
+    """x where x > 0, ``alpha * (exp(x) - 1)`` elsewhere."""
+
+    def __init__(self, alpha=1.0, inplace=False):
+        self.alpha, self.inplace = float(alpha), bool(inplace)
+
+    def forward(self, x):
+        return F.elu(x, self.alpha)
+
+    def extra_repr(self):
+        return f"alpha={self.alpha}"
+
+
+class SiLU(_Pointwise):
+    """x * sigmoid(x) (swish)."""
+
+    def forward(self, x):
+        return F.silu(x)
+
+
+class Mish(_Pointwise):
+    """x * tanh(softplus(x))."""
+
+    def forward(self, x):
+        return F.mish(x)
+
+
+class Softplus(Module):
+    """``log(1 + exp(beta * x)) / beta``; x itself where ``beta * x > threshold``."""
+
+    def __init__(self, beta=1.0, threshold=20.0):
+        if beta == 0:
+            raise ValueError("Softplus: beta must not be 0 (it divides by beta)")
+        self.beta, self.threshold = float(beta), float(threshold)
+
+    def forward(self, x):
+        return F.softplus(x, self.beta, self.threshold)
+
+    def extra_repr(self):
+        return f"beta={self.beta}, threshold={self.threshold}"
+
+
+class Hardtanh(Module):
+    """x clamped to [min_val, max_val]."""
+
+    def __init__(self, min_val=-1.0, max_val=1.0, inplace=False):
+        if not min_val < max_val:
+            raise ValueError(f"{type(self).__name__}: min_val ({min_val}) must be less than "
+                             f"max_val ({max_val})")
+        self.min_val, self.max_val = float(min_val), float(max_val)
+        self.inplace = bool(inplace)
+
+    def forward(self, x):
+        return F.hardtanh(x, self.min_val, self.max_val)
+
+    def extra_repr(self):
+        return f"min_val={self.min_val}, max_val={self.max_val}"
+
+
+class ReLU6(_Pointwise):
+    """min(max(0, x), 6)."""
+
+    def forward(self, x):
+        return F.relu6(x)
+
+
+class LogSigmoid(Module):
+    """log(sigmoid(x)), stable."""
+
+    def forward(self, x):
+        return F.logsigmoid(x)
+
+
+class SELU(_Pointwise):
+    """``scale * elu(x, alpha)``, the self-normalising constants."""
+
+    def forward(self, x):
+        return F.selu(x)
+
+
+class CELU(Module):
+    """x where x > 0, ``alpha * (exp(x / alpha) - 1)`` elsewhere."""
+
+    def __init__(self, alpha=1.0, inplace=False):
+        if alpha == 0:
+            raise ValueError("CELU: alpha must not be 0 (it divides by alpha)")
+        self.alpha, self.inplace = float(alpha), bool(inplace)
+
+    def forward(self, x):
+        return F.celu(x, self.alpha)
+
+    def extra_repr(self):
+        return f"alpha={self.alpha}"
+
+
+class PReLU(Module):
+    """Leaky ReLU whose negative slope is learnt: one (``num_parameters=1``) or one per
+    channel, starting at ``init``."""
+
+    def __init__(self, num_parameters=1, init=0.25, dtype=np.float32):
+        if num_parameters < 1:
+            raise ValueError(f"PReLU: num_parameters must be at least 1, not {num_parameters}")
+        self.num_parameters = int(num_parameters)
+        self.weight = Parameter(backend.full(self.num_parameters, init, dtype=dtype))
+
+    def forward(self, x):
+        return F.prelu(x, self.weight)
+
+    def extra_repr(self):
+        return f"num_parameters={self.num_parameters}"
+
+
+class GLU(Module):
+    """``a * sigmoid(b)`` for the two halves a, b of axis ``dim``."""
+
+    def __init__(self, dim=-1):
+        self.dim = int(dim)
+
+    def forward(self, x):
+        return F.glu(x, self.dim)
+
+
+class Softsign(Module):
+    """x / (1 + |x|)."""
+
+    def forward(self, x):
+        return F.softsign(x)
+
+
+class Hardsigmoid(_Pointwise):
+    """relu6(x + 3) / 6."""
+
+    def forward(self, x):
+        return F.hardsigmoid(x)
+
+
+class Hardswish(_Pointwise):
+    """x * relu6(x + 3) / 6 (MobileNetV3's)."""
+
+    def forward(self, x):
+        return F.hardswish(x)
+
+
+# ----- 1-d pooling ---------------------------------------------------------------------------
+class _Pool1d(Module):
+    pool = None
+
+    def __init__(self, kernel_size, stride=None):
+        name = type(self).__name__
+        self.kernel_size = F.window_options(name, int(kernel_size), None)[0][1]
+        self.stride = self.kernel_size if stride is None else \
+            F.window_options(name, self.kernel_size, int(stride))[1][1]
+
+    def forward(self, x):
+        x = as_tensor(x)
+        if x.ndim != 3:
+            raise cg_errors.ShapeError(f"{self}: expects (N, C, L) input, got shape {x.shape}")
+        return type(self).pool(x, self.kernel_size, self.stride)
+
+    def extra_repr(self):
+        return f"kernel_size={self.kernel_size}, stride={self.stride}"
+
+
+class MaxPool1d(_Pool1d):
+    """Max over each window of (N, C, L) inputs."""
+
+    pool = F.max_pool1d
+
+
+class AvgPool1d(_Pool1d):
+    """Mean over each window of (N, C, L) inputs."""
+
+    pool = F.avg_pool1d
+
+
+# ----- more loss classes ---------------------------------------------------------------------
+def _checked_reduction(what, reduction):
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"{what}: reduction must be 'mean', 'sum' or 'none', not "
+                         f"{reduction!r}")
+    return reduction
+
+
+def _as_constant(value):
+    """A weight given to a loss, kept as an array (a buffer, as PyTorch keeps it)."""
+    return None if value is None else np.asarray(value.data if isinstance(value, Tensor)
+                                                 else value)
+
+
+class NLLLoss(Module):
+    """Negative log-likelihood of integer labels under log-probabilities (``LogSoftmax``
+    before it; together they are ``CrossEntropyLoss``). ``weight``: one per class."""
+
+    def __init__(self, weight=None, ignore_index=-100, reduction="mean"):
+        self.reduction = _checked_reduction("NLLLoss", reduction)
+        self.ignore_index = int(ignore_index)
+        self.weight = _as_constant(weight)
+
+    def forward(self, input, target):
+        return F.nll_loss(input, target, self.weight, self.ignore_index, self.reduction)
+
+    def extra_repr(self):
+        return f"reduction={self.reduction!r}"
+
+
+class BCELoss(Module):
+    """Binary cross-entropy of probabilities in [0, 1] (logs clamped at -100)."""
+
+    def __init__(self, weight=None, reduction="mean"):
+        self.reduction = _checked_reduction("BCELoss", reduction)
+        self.weight = _as_constant(weight)
+
+    def forward(self, input, target):
+        return F.binary_cross_entropy(input, target, self.weight, self.reduction)
+
+
+class BCEWithLogitsLoss(Module):
+    """Sigmoid and binary cross-entropy in one stable expression, from scores (logits);
+    ``pos_weight`` weighs the positive term, one value per class."""
+
+    def __init__(self, weight=None, reduction="mean", pos_weight=None):
+        self.reduction = _checked_reduction("BCEWithLogitsLoss", reduction)
+        self.weight, self.pos_weight = _as_constant(weight), _as_constant(pos_weight)
+
+    def forward(self, input, target):
+        return F.binary_cross_entropy_with_logits(input, target, self.weight, self.reduction,
+                                                  self.pos_weight)
+
+
+class L1Loss(Module):
+    """Absolute differences, reduced."""
+
+    def __init__(self, reduction="mean"):
+        self.reduction = _checked_reduction("L1Loss", reduction)
+
+    def forward(self, input, target):
+        return F.l1_loss(input, target, self.reduction)
+
+
+class HuberLoss(Module):
+    """Squared below ``delta``, linear (slope ``delta``) above it."""
+
+    def __init__(self, reduction="mean", delta=1.0):
+        if not delta > 0:
+            raise ValueError(f"HuberLoss: delta must be positive, not {delta}")
+        self.reduction = _checked_reduction("HuberLoss", reduction)
+        self.delta = float(delta)
+
+    def forward(self, input, target):
+        return F.huber_loss(input, target, self.reduction, self.delta)
+
+
+class SmoothL1Loss(Module):
+    """Squared (divided by ``beta``) below ``beta``, |d| - beta/2 above it."""
+
+    def __init__(self, reduction="mean", beta=1.0):
+        if beta < 0:
+            raise ValueError(f"SmoothL1Loss: beta must not be negative, not {beta}")
+        self.reduction = _checked_reduction("SmoothL1Loss", reduction)
+        self.beta = float(beta)
+
+    def forward(self, input, target):
+        return F.smooth_l1_loss(input, target, self.reduction, self.beta)
+
+
+# ----- more containers -----------------------------------------------------------------------
+class ModuleDict(Module):
+    """Modules held by name, in insertion order; their parameters are named
+    ``'<key>.weight'``. Like a dict: ``d["conv"]``, ``"conv" in d``, ``keys()``,
+    ``items()``, ``update()``; it has no forward of its own."""
+
+    def __init__(self, modules=None):
+        if modules is not None:
+            self.update(modules)
+
+    def _check_key(self, key):
+        if not isinstance(key, str) or not key or "." in key:
+            raise KeyError(f"ModuleDict keys are non-empty strings without '.', not {key!r}")
+        if key in vars(self) and not isinstance(vars(self)[key], Module) or \
+                hasattr(type(self), key):
+            raise KeyError(f"ModuleDict: {key!r} is an attribute of the ModuleDict itself; "
+                           f"choose another key")
+
+    def __setitem__(self, key, module):
+        self._check_key(key)
+        if not isinstance(module, Module):
+            raise TypeError(f"ModuleDict holds Modules; {key!r} is {type(module).__name__}")
+        setattr(self, key, module)
+
+    def __getitem__(self, key):
+        children = dict(self.named_children())
+        if key not in children:
+            raise KeyError(f"ModuleDict has no module {key!r}; it has {list(children)}")
+        return children[key]
+
+    def __delitem__(self, key):
+        self[key]  # noqa: B018 -- the KeyError for a missing key
+        delattr(self, key)
+
+    def __contains__(self, key):
+        return key in dict(self.named_children())
+
+    def __len__(self):
+        return len(self.named_children())
+
+    def __iter__(self):
+        return iter(self.keys())
+
+    def keys(self):
+        return [k for k, _ in self.named_children()]
+
+    def values(self):
+        return [m for _, m in self.named_children()]
+
+    def items(self):
+        return self.named_children()
+
+    def update(self, modules):
+        pairs = modules.items() if hasattr(modules, "items") else modules
+        for key, module in pairs:
+            self[key] = module
+
+    def pop(self, key):
+        module = self[key]
+        delattr(self, key)
+        return module
+
+    def architecture(self):  # the modules it holds now, as (key, module) pairs
+        return {"class": "ModuleDict", "kwargs": {},
+                "args": [{"tuple": [{"tuple": [k, {"module": m.architecture()}]}
+                                    for k, m in self.items()]}]}
+
+
+class ParameterList(Module):
+    """Parameters held in a list, named '0', '1', ... (arrays given are made Parameters)."""
+
+    def __init__(self, values=None, _shapes=None):
+        for value in values or ():
+            self.append(value)
+        for shape, dtype in _shapes or ():  # made again by nn.load: the state fills them
+            self.append(backend.zeros(shape, dtype=dtype))
+
+    def append(self, value):
+        if not isinstance(value, Parameter):
+            value = Parameter(value.data if isinstance(value, Tensor) else value)
+        setattr(self, str(len(self)), value)
+        return self
+
+    def extend(self, values):
+        for value in values:
+            self.append(value)
+        return self
+
+    def __len__(self):
+        return sum(isinstance(v, Parameter) for v in vars(self).values())
+
+    def __iter__(self):
+        return iter([getattr(self, str(i)) for i in range(len(self))])
+
+    def __getitem__(self, i):
+        return list(self)[i]
+
+    def __setitem__(self, i, value):
+        i = range(len(self))[i]
+        setattr(self, str(i), value if isinstance(value, Parameter) else Parameter(value))
+
+    def architecture(self):  # shapes and dtypes: the values come from the saved state
+        return {"class": "ParameterList", "args": [],
+                "kwargs": {"_shapes": {"tuple": [
+                    {"tuple": [{"tuple": list(p.shape)}, {"dtype": p.dtype.name}]}
+                    for p in self]}}}
+
+    def extra_repr(self):
+        return ", ".join(f"({i}): Parameter of shape {p.shape}" for i, p in enumerate(self))

@@ -348,6 +348,8 @@ def _describe(value, what):
         return {"module": value.architecture()}
     if isinstance(value, (tuple, list)):
         return {"tuple": [_describe(v, what) for v in value]}
+    if isinstance(value, backend.ndarray) and value.dtype.kind in "biuf":  # a loss's weight
+        return _describe(value.tolist(), what)
     if isinstance(value, type) and issubclass(value, backend.generic) or isinstance(value,
                                                                               np.dtype):
         return {"dtype": np.dtype(value).name}
