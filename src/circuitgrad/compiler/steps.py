@@ -55,6 +55,7 @@ from ..errors import CircuitError
 from ..tensor import Tensor, tensor
 from ..tracing import parameter_names
 from . import staging as _staging
+from .buffers import BufferPool, reuse_buffers
 from .inplace import rewrite, simplify
 from .staging import (
     _base_namespace,
@@ -67,6 +68,7 @@ from .staging import (
     _with_dels,
     tracing,
 )
+from .updates import replayed
 
 
 class _Event:
@@ -436,6 +438,9 @@ def trace_step(step, args, optimize=True):
     if optimize:  # in-place arithmetic where the code owns a buffer at its last use
         body = simplify(before + rest, gen.ns, gen.env)
         body = rewrite(body, gen.env, keep | set(gen.constants))
+        pool_name = gen.claim("buffer")  # new arrays written into buffers kept across calls
+        body, buffer_specs = reuse_buffers(body, {**gen.ns, **gen.constants}, gen.env, pool_name)
+        gen.ns[pool_name] = BufferPool(buffer_specs)
         before, rest = body[:len(before)], body[len(before):]
     lines = _layout(before, rest)
     if optimize:
@@ -454,8 +459,12 @@ def trace_step(step, args, optimize=True):
     exec(builtins.compile(source, filename, "exec"), ns)  # noqa: S102 -- from the circuit
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
     targets = [t for t, _ in st.targets] if st.targets is not None else []
+    events = st.events
+    if optimize:  # an optimizer's step() without its temporaries (updates.py)
+        events = [_Event(replayed(e.fn, e.args[0]), e.args, e.kwargs, e.after_block)
+                  if len(e.args) == 1 and not e.kwargs else e for e in events]
     program = _StepProgram(source, ns[fname], layout, [t for _, t in st.param_args],
-                           targets, st.events, (treedef, specs))
+                           targets, events, (treedef, specs))
     program.keep = st.keep
     return program, result
 
