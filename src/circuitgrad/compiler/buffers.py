@@ -27,6 +27,7 @@ True
 """
 
 import ast
+import math
 import sys
 
 import numpy as np
@@ -57,6 +58,19 @@ class BufferPool:
             shape, dtype = self.specs[k]
             b = buffers[k] = backend.empty(shape, dtype)
         return b
+
+
+    def borrow(self, shape, dtype):
+        """A view of ``shape`` and ``dtype`` into a buffer nobody holds now (between calls:
+        one whose result the caller did not keep), or None; the view keeps the buffer from
+        being handed out while it lives."""
+        dtype = np.dtype(dtype)
+        nbytes = dtype.itemsize * math.prod(shape)
+        for b in self.buffers:
+            if b.nbytes >= nbytes and sys.getrefcount(b) <= self.free:
+                flat = b.reshape(-1).view(np.uint8)[:nbytes]
+                return flat.view(dtype).reshape(shape)
+        return None
 
 
 def _free_count():

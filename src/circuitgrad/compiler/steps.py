@@ -345,6 +345,15 @@ class _StepProgram:
         self.events = events
         self.result = result          # (treedef, per leaf: ("out", k) / ("arg", k) / value)
 
+    @property
+    def kept_bytes(self):
+        """Bytes of the arrays the program keeps from call to call: its buffers and the
+        replayed optimizer's scratch arrays."""
+        arrays = list(self.pool.buffers) if self.pool is not None else []
+        for e in self.events:
+            arrays += list(getattr(e.fn, "scratch", {}).values())
+        return sum(a.nbytes for a in arrays)
+
     def __call__(self, args):
         passed = []
         for a, (_, kinds) in zip(args, self.layout, strict=True):
@@ -440,8 +449,10 @@ def trace_step(step, args, optimize=True):
         body = rewrite(body, gen.env, keep | set(gen.constants))
         pool_name = gen.claim("buffer")  # new arrays written into buffers kept across calls
         body, buffer_specs = reuse_buffers(body, {**gen.ns, **gen.constants}, gen.env, pool_name)
-        gen.ns[pool_name] = BufferPool(buffer_specs)
+        gen.ns[pool_name] = pool = BufferPool(buffer_specs)
         before, rest = body[:len(before)], body[len(before):]
+    else:
+        pool = None
     lines = _layout(before, rest)
     if optimize:
         lines = _with_dels(lines, keep)
@@ -461,11 +472,12 @@ def trace_step(step, args, optimize=True):
     targets = [t for t, _ in st.targets] if st.targets is not None else []
     events = st.events
     if optimize:  # an optimizer's step() without its temporaries (updates.py)
-        events = [_Event(replayed(e.fn, e.args[0]), e.args, e.kwargs, e.after_block)
+        events = [_Event(replayed(e.fn, e.args[0], pool), e.args, e.kwargs, e.after_block)
                   if len(e.args) == 1 and not e.kwargs else e for e in events]
     program = _StepProgram(source, ns[fname], layout, [t for _, t in st.param_args],
                            targets, events, (treedef, specs))
     program.keep = st.keep
+    program.pool = pool
     return program, result
 
 

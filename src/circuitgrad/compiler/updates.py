@@ -24,23 +24,31 @@ import numpy as np
 from .. import backend
 from ..tensor import changed_in_place
 
+# a parameter this large borrows a free buffer of the step for ``lr * g`` (memory kept
+# down); a smaller one uses a scratch array of its own (a look through the pool per call
+# would cost more than its update)
+_BORROW_BYTES = 1 << 16
 
-def replayed(fn, obj):
+
+def replayed(fn, obj, pool=None):
     """What a compiled step calls for the recorded event ``fn(obj)``: ``fn`` itself, or
-    :func:`sgd_step`'s update where it gives the same result."""
+    :func:`sgd_step`'s update where it gives the same result (its scratch arrays borrowed
+    from ``pool``, the step's :class:`~circuitgrad.compiler.buffers.BufferPool`, where one
+    of its buffers is free and large enough)."""
     from ..nn.optim import SGD, Optimizer  # noqa: PLC0415 -- nn imports the engine
 
     cls = type(obj)
     if fn is Optimizer.step and isinstance(obj, SGD) and cls.update is SGD.update and \
             cls.step is Optimizer.step and cls._decoupled_decay is \
             Optimizer._decoupled_decay:
-        return sgd_step({})
+        return sgd_step({}, pool)
     return fn
 
 
-def sgd_step(scratch):
-    """``opt.step()`` of an :class:`~circuitgrad.nn.SGD` with ``lr * g`` written into
-    ``scratch`` (a dict: (shape, dtype) -> array) rather than into a new array."""
+def sgd_step(scratch, pool=None):
+    """``opt.step()`` of an :class:`~circuitgrad.nn.SGD` with ``lr * g`` written into a
+    free buffer of ``pool`` or else into ``scratch`` (a dict: (shape, dtype) -> array, kept),
+    rather than into a new array."""
     def step(opt):
         mu = opt.momentum
         if opt.nesterov or opt.weight_decay or opt.decoupled:  # read at each call
@@ -55,10 +63,13 @@ def sgd_step(scratch):
                     w.shape != g.shape or w.dtype != g.dtype:
                 _one(opt, p, g, state)
                 continue
-            key = (g.shape, g.dtype.str)
-            s = scratch.get(key)
+            s = pool.borrow(g.shape, g.dtype) if pool is not None and \
+                g.nbytes >= _BORROW_BYTES else None
             if s is None:
-                s = scratch[key] = backend.empty_like(g)
+                key = (g.shape, g.dtype.str)
+                s = scratch.get(key)
+                if s is None:
+                    s = scratch[key] = backend.empty_like(g)
             np.multiply(g, lr, out=s)      # lr * g
             if mu:
                 v = state.get("velocity")
@@ -72,6 +83,7 @@ def sgd_step(scratch):
             changed_in_place(p)            # a circuit recorded before now is stale
         return None
     step.__name__ = "step"
+    step.scratch = scratch
     return step
 
 
