@@ -55,6 +55,7 @@ from ..gates import all_gates, indexing
 from ..gates.listing import backward_text, forward_text, unbroadcast_text
 from ..tensor import Tensor, tensor
 from ..tracing import parameter_names
+from . import passes as _passes
 
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # circuitgrad/
 
@@ -490,10 +491,18 @@ def _shares(value, env, skip):
                and np.shares_memory(value, v) for k, v in env.items())
 
 
-def generate(f, names, diff, args, out, optimize=False, scalar=False):
-    """The :class:`Staged` code of the traced function."""
+def generate(f, names, diff, args, out, optimize=False, scalar=False, passes=None):
+    """The :class:`Staged` code of the traced function; ``passes`` over its circuit first
+    (:mod:`circuitgrad.compiler.passes`; default: all of them with ``optimize``, none
+    without)."""
     xs = [args[k] for k in diff]
     c = read(out, order_inputs=xs)
+    passes = _passes.check(passes) if optimize or passes is not None else ()
+    if passes:
+        wires = {id(_place(args[k])) for k in diff}
+        passed = {id(args[k]) for k in range(len(args)) if k not in diff}
+        c, _ = _passes.run(c, passes, lambda v: id(v.wire) not in wires and
+                           id(v.value) not in passed)
     raw = {names[k]: args[k] for k in range(len(args)) if k not in diff}
     gen = _Generator(c, names, diff, raw)
     gen.optimize = optimize
@@ -818,9 +827,9 @@ def _layout(forward, backward):
     return [s.rstrip() for s in out]
 
 
-def stage(f, args, argnums=None, optimize=False, scalar=False):
+def stage(f, args, argnums=None, optimize=False, scalar=False, passes=None):
     names, diff, xs, out = _trace(f, args, argnums)
-    return generate(f, names, diff, xs, out, optimize=optimize, scalar=scalar)
+    return generate(f, names, diff, xs, out, optimize=optimize, scalar=scalar, passes=passes)
 
 
 def _used_names(source):
@@ -900,11 +909,12 @@ class Compiled:
     dtypes (and values of the arguments that are not arrays) traces ``f`` and generates its
     staged code; later calls with the same signature run only that code."""
 
-    def __init__(self, f, argnums=0, cache_size=8, optimize=True):
+    def __init__(self, f, argnums=0, cache_size=8, optimize=True, passes=None):
         self.f = f
         self.argnums = argnums
         self.cache_size = cache_size
         self.optimize = optimize
+        self.passes = passes
         self.cache = {}
         self.last = None
         self.traces = 0
@@ -946,7 +956,8 @@ class Compiled:
         argnums = self.argnums
         nums = (argnums,) if isinstance(argnums, numbers.Integral) else tuple(argnums)
         scalar = all(type(args[k]) is float for k in nums)
-        staged = stage(self.f, args, nums, optimize=self.optimize, scalar=scalar)
+        staged = stage(self.f, args, nums, optimize=self.optimize, scalar=scalar,
+                       passes=self.passes)
         self.traces += 1
         names = parameter_names(self.f, len(args))
         staged.passed = [names.index(p) for p in staged.params]
@@ -989,7 +1000,8 @@ def _check_against_engine(f, nums, args, staged):
     want_value, want_grads = value_and_grad(f, argnums=nums)(*args)
     value, grads = _run(staged, [args[k] for k in staged.passed])
     for got, want in zip((value, *grads), (want_value, *want_grads), strict=True):
-        want = np.asarray(want)
+        want = np.asarray(want.data if isinstance(want, Tensor) else want)  # (a leaf of f's
+        # own that requires grad leaves the value one that does too)
         tol = 1e-4 if want.dtype == np.float32 else 1e-8
         with np.errstate(all="ignore"):
             ok = np.shape(got) == want.shape and np.allclose(got, want, rtol=tol, atol=tol *
@@ -999,15 +1011,17 @@ def _check_against_engine(f, nums, args, staged):
                                "traced arguments:\n" + staged.source)
 
 
-def compile(f, argnums=0, *, cache_size=8, optimize=True):  # noqa: A001 -- cg.compile
+def compile(f, argnums=0, *, cache_size=8, optimize=True, passes=None):  # noqa: A001
     """``cg.compile(loss, argnums=0)``: a callable with ``loss``'s signature returning
     ``(value, grad)`` as ``cg.value_and_grad(loss, argnums)`` does, which runs generated
     staged NumPy code (see :func:`explain`). Each signature (argument shapes and dtypes,
     values of non-array arguments) is traced once and cached (``cache_size`` of them).
     Python control flow on values is fixed at trace time, as in ``torch.jit.trace``.
     ``optimize`` drops unit factors (``(1) * g``) from the backward and arrays after their
-    last use; with Python-float arguments only, the code is plain Python arithmetic with
-    ``math`` (NumPy's code where ``math`` raises: overflow, division by zero), and once
+    last use, and runs the circuit passes ``passes`` (names from
+    :data:`circuitgrad.compiler.passes.PASSES`: ``"cse"``, ``"fold"``; default all, ``()``
+    none) before it writes code; with Python-float arguments only, the code is plain Python
+    arithmetic with ``math`` (NumPy's code where ``math`` raises: overflow, 1/0), and once
     such a signature is traced, float calls enter that code directly (one type test per
     argument, no cache look-up); a float argument that is not differentiated is fixed per
     value.
@@ -1018,7 +1032,7 @@ def compile(f, argnums=0, *, cache_size=8, optimize=True):  # noqa: A001 -- cg.c
     ``cg.compile(step, argnums=None)`` compiles a training step instead
     (:func:`circuitgrad.compiler.compile`).
     """
-    impl = Compiled(f, argnums, cache_size, optimize)
+    impl = Compiled(f, argnums, cache_size, optimize, passes)
     entry = [None]  # the call's way in: the general one, or a float trace's own entry
 
     def general(*args):

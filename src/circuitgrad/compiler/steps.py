@@ -54,6 +54,7 @@ from ..core.tree import flatten, unflatten
 from ..errors import CircuitError
 from ..tensor import Tensor, tensor
 from ..tracing import parameter_names
+from . import passes as _passes
 from . import staging as _staging
 from .buffers import BufferPool, reuse_buffers
 from .inplace import rewrite, simplify
@@ -114,6 +115,24 @@ class _StepTrace:
         self.own_args = set()  # id(wire) of the step's own traced arrays
         self.in_event = False
         self.xent_probs = {}   # id(wire) of a softmax cross-entropy -> its probabilities
+        self.passes = ()       # circuit passes run on each circuit read (passes.py)
+        self.merged = []       # (dropped Var, the Var it is now) of the last circuit read
+
+    def read(self, *outputs, **kwargs):
+        """The circuit of ``outputs``, after the passes."""
+        c = read(*outputs, **kwargs)
+        if self.passes:
+            c, self.merged = _passes.run(c, self.passes, self._constant)
+        return c
+
+    def _constant(self, v):
+        """A leaf the code holds as a constant, fixed at trace time (no argument, no
+        parameter of a model, whose array a user may change between calls)."""
+        from ..nn.module import Parameter  # noqa: PLC0415 -- nn imports the engine
+
+        return v.kind == "const" and id(v.wire) not in self.wire_name and \
+            self.gen.const_of.get(id(v.value)) not in self.passed and \
+            not isinstance(v.wire, Parameter)
 
     # -- names by wire: several circuits are read, each with its own Var objects
     def bind(self, c):
@@ -153,6 +172,12 @@ class _StepTrace:
             if key not in self.wire_name:
                 self.wire_name[key] = gen.claim(notes.get(id(v)) or v.name)
             gen.names[id(v)] = self.wire_name[key]
+        for dropped, now in self.merged:  # a common subexpression: one name, one line
+            self.wire_name.setdefault(id(dropped.wire), gen.names[id(now)])
+            gen.names[id(dropped)] = self.wire_name[id(dropped.wire)]
+            self.emitted.add(id(dropped.wire))
+            self.keep.append(dropped)
+        self.merged = []
         self.keep.append(c)
 
     def emit_forward(self, c):
@@ -186,7 +211,7 @@ class _StepTrace:
         """Forward lines up to ``root`` and the backward lines from it to ``targets``
         (wires); returns the gradients' names, in order."""
         gen = self.gen
-        c = read(root, order_inputs=targets)
+        c = self.read(root, order_inputs=targets)
         self.emit_forward(c)
         self.before = list(self.forward)
         target_ids = {id(place(t)) for t in targets}
@@ -376,8 +401,9 @@ class _StepProgram:
         return unflatten(treedef, values)
 
 
-def trace_step(step, args, optimize=True):
-    """Trace ``step`` at ``args`` into a :class:`_StepProgram`."""
+def trace_step(step, args, optimize=True, passes=None):
+    """Trace ``step`` at ``args`` into a :class:`_StepProgram`; ``passes`` run over each
+    circuit read (default: all with ``optimize``, none without)."""
     names = parameter_names(step, len(args))
     gen = _Generator(None, [], (), {})
     gen.optimize = optimize
@@ -385,6 +411,7 @@ def trace_step(step, args, optimize=True):
     gen.stage_of = {}
     gen.ns = dict(_base_namespace())
     st = _StepTrace(gen)
+    st.passes = _passes.check(passes) if optimize or passes is not None else ()
     gen.params = st.passed
     arg_tensors = {}  # id(wire) -> position among the passed arrays
     traced_args, layout, arg_names = [], [], []
@@ -436,7 +463,7 @@ def trace_step(step, args, optimize=True):
         else:
             specs.append(leaf)
     if outputs:
-        st.emit_forward(read(*outputs))
+        st.emit_forward(st.read(*outputs))
     out_names = [st.wire_name[id(place(t))] for t in outputs]
     for t in outputs:  # an output that is a gradient or a weight is named by its wire
         gen.env.setdefault(st.wire_name[id(place(t))], t.data)
@@ -495,10 +522,11 @@ def _leaf_names(name, tree, count):
 class CompiledStep:
     """``cg.compile(step, argnums=None)``: see the module docstring."""
 
-    def __init__(self, step, cache_size=8, optimize=True):
+    def __init__(self, step, cache_size=8, optimize=True, passes=None):
         self.step = step
         self.cache_size = cache_size
         self.optimize = optimize
+        self.passes = passes
         self.cache = {}
         self.last = None
         self.traces = 0
@@ -526,7 +554,7 @@ class CompiledStep:
             raise CircuitError("compile: an argument that is not an array must be hashable "
                                "(it is fixed at trace time)") from None
         if program is None:
-            program, result = trace_step(self.step, args, self.optimize)
+            program, result = trace_step(self.step, args, self.optimize, self.passes)
             self.traces += 1
             if len(self.cache) >= self.cache_size:
                 self.cache.pop(next(iter(self.cache)))
@@ -550,14 +578,18 @@ def _values(result):
     return unflatten(treedef, [x.data if isinstance(x, Tensor) else x for x in leaves])
 
 
-def compile(f, argnums=0, *, cache_size=8, optimize=True):  # noqa: A001 -- cg.compile
+def compile(f, argnums=0, *, cache_size=8, optimize=True, passes=None):  # noqa: A001
     """``cg.compile``. With ``argnums`` (an int or a tuple), ``f`` is a loss and the result
     returns ``(value, grad)`` as ``cg.value_and_grad(f, argnums)`` does
     (:func:`circuitgrad.compiler.staging.compile`). With ``argnums=None``, ``f`` is a training step
     that takes its gradient itself (``cg.value_and_grad`` inside, or ``loss.backward()`` and
     an optimizer's ``step()``): the result returns what ``f`` returns, with the same effects
-    on a model's parameters and an optimizer's state (this module's docstring says how)."""
+    on a model's parameters and an optimizer's state (this module's docstring says how).
+    ``passes`` chooses the circuit passes run before code is written (``"cse"``,
+    ``"fold"``: :mod:`circuitgrad.compiler.passes`; default all of them with ``optimize``,
+    ``()`` none)."""
     if argnums is None:
-        return CompiledStep(f, cache_size, optimize)
-    return _staging.compile(f, argnums, cache_size=cache_size, optimize=optimize)
+        return CompiledStep(f, cache_size, optimize, passes)
+    return _staging.compile(f, argnums, cache_size=cache_size, optimize=optimize,
+                            passes=passes)
 
