@@ -116,7 +116,17 @@ class _StepTrace:
         self.in_event = False
         self.xent_probs = {}   # id(wire) of a softmax cross-entropy -> its probabilities
         self.passes = ()       # circuit passes run on each circuit read (passes.py)
+        self.modules = []      # the Modules the step called (outermost) or holds
         self.merged = []       # (dropped Var, the Var it is now) of the last circuit read
+
+    def param_names(self):
+        """id(Parameter) -> its dotted name in the modules the step called or holds
+        (``fc1.weight``; a Sequential's ``0.weight``), the first name found."""
+        names = {}
+        for module in self.modules:
+            for name, p in module.named_parameters():
+                names.setdefault(id(p), name)
+        return names
 
     def read(self, *outputs, **kwargs):
         """The circuit of ``outputs``, after the passes."""
@@ -146,7 +156,8 @@ class _StepTrace:
             if given is not None and v.kind == "const" and given in self.passed:
                 name = given  # an integer argument passed as it is
             elif v.kind == "input" and isinstance(v.wire, Tensor):
-                name = gen.claim(_identifier(v.wire.name or v.name, "w"))
+                given = v.wire.name or self.param_names().get(id(v.wire))
+                name = gen.claim(_identifier(given or v.name, "layer"))
                 self.param_args.append((name, v.wire))
                 self.passed.add(name)
                 gen.env[name] = v.value
@@ -299,11 +310,29 @@ class _Recorder:
                 if name in vars(cls):
                     self.saved.append((cls, name, vars(cls)[name]))
                     setattr(cls, name, self._event(vars(cls)[name]))
+        from ..nn.module import Module  # noqa: PLC0415 -- nn imports the engine
+
+        self.saved.append((Module, "__call__", Module.__call__))
+        Module.__call__ = self._module_call(Module.__call__)
         return self
 
     def __exit__(self, *exc):
         for owner, name, value in reversed(self.saved):
             setattr(owner, name, value)
+
+    def _module_call(self, method):
+        """``Module.__call__`` noting the modules called, for their parameters' names."""
+        st, depth = self.st, [0]
+
+        def called(module, *args, **kwargs):
+            if depth[0] == 0 and all(m is not module for m in st.modules):
+                st.modules.append(module)
+            depth[0] += 1
+            try:
+                return method(module, *args, **kwargs)
+            finally:
+                depth[0] -= 1
+        return called
 
     def _event(self, method):
         st = self.st
