@@ -164,3 +164,26 @@ def test_sgd_update_with_a_scratch_array_gives_the_optimizers_bits(dtype, moment
     for a, b in zip(*runs, strict=True):
         if momentum or a is not None:
             np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_compiled_loss_results_kept_by_the_caller_are_not_overwritten(dtype):
+    def loss(W1, b1, W2, b2, X, y):
+        h = cg.relu(X @ W1 + b1)
+        return nn.softmax_cross_entropy(h @ W2 + b2, y)
+
+    p = _params(dtype)
+    args = [p[k] for k in ("W1", "b1", "W2", "b2")]
+    fast = cg.compile(loss, argnums=(0, 1, 2, 3))
+    kept, want = [], []
+    for X, y in _batches(dtype):
+        value, grads = fast(*args, X, y)
+        kept.append([value, *grads, grads[0][:2]])
+        w_value, w_grads = cg.value_and_grad(loss, argnums=(0, 1, 2, 3))(*args, X, y)
+        w = [np.asarray(t.data) for t in (w_value, *w_grads)]
+        want.append(_snapshot([*w, w[1][:2]]))
+    assert "out=buffer(" in fast.source
+    tol = 2e-5 if dtype == np.float32 else 1e-12
+    for got, expected in zip(kept, want, strict=True):
+        for a, b in zip(got, expected, strict=True):
+            np.testing.assert_allclose(a, b, rtol=tol, atol=tol)

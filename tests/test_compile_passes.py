@@ -36,6 +36,11 @@ def _np(t):
     return t.data if isinstance(t, cg.Tensor) else t
 
 
+def _products(source):
+    """How many times the code multiplies x by W (``x @ W`` or ``matmul(x, W, out=...)``)."""
+    return source.count("x @ W") + source.count("matmul(x, W,")
+
+
 def _forward(source):
     return source.split("# backward pass")[0]
 
@@ -67,9 +72,9 @@ def test_a_repeated_subexpression_is_computed_once():
     on(x, W)
     off(x, W)
     assert _forward(off.source).count("sigmoid(") == 2
-    assert _forward(off.source).count("x @ W") == 2
+    assert _products(_forward(off.source)) == 2
     assert _forward(on.source).count("sigmoid(") == 1
-    assert _forward(on.source).count("x @ W") == 1
+    assert _products(_forward(on.source)) == 1
 
 
 def test_an_equation_of_constants_is_folded():

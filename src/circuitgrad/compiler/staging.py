@@ -594,8 +594,19 @@ def generate(f, names, diff, args, out, optimize=False, scalar=False, passes=Non
         else:
             grads.append(gen.grad_name(v))
     ret = f"    return {gen.name_of(out_var)}, ({', '.join(grads)}{',' if len(grads) == 1 else ''})"
-    body = _layout(forward, backward)
     scalar = scalar and all(v.shape == () for v in c.wires)
+    if optimize and not scalar:  # in place where the code owns a buffer; kept buffers
+        from .buffers import BufferPool, reuse_buffers  # noqa: PLC0415 -- import cycle
+        from .inplace import rewrite, simplify  # noqa: PLC0415
+
+        keep = set(params_code) | set(grads) | {gen.name_of(out_var)} | set(gen.constants)
+        lines = simplify(forward + backward, gen.ns, gen.env)
+        lines = rewrite(lines, gen.env, keep)
+        pool_name = gen.claim("buffer")
+        lines, specs = reuse_buffers(lines, gen.ns, gen.env, pool_name)
+        gen.ns[pool_name] = BufferPool(specs)
+        forward, backward = lines[:len(forward)], lines[len(forward):]
+    body = _layout(forward, backward)
     if optimize:  # values dropped at their last use (arrays), dead assignments removed
         body = _with_dels(body, set(params_code) | set(grads) | {gen.name_of(out_var)},
                           dels=not scalar)
