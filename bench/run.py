@@ -51,6 +51,7 @@ BENCHMARKS: dict[str, Callable[[Config], list[Row]]] = {
     "compiled_mlp": compiled.bench_compiled_mlp,
     "compiled_step": compiled.bench_compiled_step,
     "compiled_convnet": compiled.bench_compiled_convnet,
+    "compiled_passes": compiled.bench_compiled_passes,
 }
 
 

@@ -31,7 +31,8 @@ LAYERS = {
     5: ["staged", "draw", "draw.circuit", "draw.dot", "draw.format", "draw.picture",
         "draw.render", "draw.glyphs", "nn", "nn.data", "nn.functional", "nn.init", "nn.layers",
         "nn.losses", "nn.module", "nn.optim", "nn.training", "supported", "compiler",
-        "compiler.staging", "compiler.steps", "compiler.inplace"],
+        "compiler.staging", "compiler.steps", "compiler.inplace", "compiler.buffers",
+        "compiler.passes", "compiler.updates"],
     # applications; nn.train is the `circuitgrad train` command, not part of the library
     6: ["cli", "__main__", "expr", "notes_examples", "nn.train", "report", "outdir",
         # the circuit lab: the `circuitgrad lab` server and its page's data
