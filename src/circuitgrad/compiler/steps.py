@@ -116,11 +116,11 @@ class _StepTrace:
         self.in_event = False
         self.xent_probs = {}   # id(wire) of a softmax cross-entropy -> its probabilities
         self.passes = ()       # circuit passes run on each circuit read (passes.py)
-        self.modules = []      # the Modules the step called (outermost) or holds
+        self.modules = []      # the Modules the step called (the outermost calls)
         self.merged = []       # (dropped Var, the Var it is now) of the last circuit read
 
     def param_names(self):
-        """id(Parameter) -> its dotted name in the modules the step called or holds
+        """id(Parameter) -> its dotted name in the modules the step called
         (``fc1.weight``; a Sequential's ``0.weight``), the first name found."""
         names = {}
         for module in self.modules:
