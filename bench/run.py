@@ -53,6 +53,7 @@ BENCHMARKS: dict[str, Callable[[Config], list[Row]]] = {
     "compiled_step": compiled.bench_compiled_step,
     "compiled_convnet": compiled.bench_compiled_convnet,
     "compiled_epochs": compiled_epochs.bench_compiled_epochs,
+    "compiled_passes": compiled.bench_compiled_passes,
 }
 
 

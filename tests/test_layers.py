@@ -33,7 +33,7 @@ LAYERS = {
         "draw.render", "draw.glyphs", "nn", "nn.data", "nn.functional", "nn.init", "nn.layers",
         "nn.losses", "nn.module", "nn.optim", "nn.training", "nn.utils", "supported",
         "compiler", "compiler.staging", "compiler.steps", "compiler.inplace", "compiler.kernels",
-        "compiler.stateful"],
+        "compiler.stateful", "compiler.buffers", "compiler.passes", "compiler.updates"],
     # applications; nn.train is the `circuitgrad train` command, not part of the library
     6: ["cli", "__main__", "expr", "notes_examples", "nn.train", "report", "outdir",
         # the circuit lab: the `circuitgrad lab` server and its page's data

@@ -56,6 +56,7 @@ from ..gates.listing import backward_text, forward_text, unbroadcast_text
 from ..tensor import Tensor, tensor
 from ..tracing import parameter_names
 from . import kernels as _kernels
+from . import passes as _passes
 
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # circuitgrad/
 
@@ -504,10 +505,18 @@ def _shares(value, env, skip):
                and np.shares_memory(value, v) for k, v in env.items())
 
 
-def generate(f, names, diff, args, out, optimize=False, scalar=False):
-    """The :class:`Staged` code of the traced function."""
+def generate(f, names, diff, args, out, optimize=False, scalar=False, passes=None):
+    """The :class:`Staged` code of the traced function; ``passes`` over its circuit first
+    (:mod:`circuitgrad.compiler.passes`; default: all of them with ``optimize``, none
+    without)."""
     xs = [args[k] for k in diff]
     c = read(out, order_inputs=xs)
+    passes = _passes.check(passes) if optimize or passes is not None else ()
+    if passes:
+        wires = {id(_place(args[k])) for k in diff}
+        passed = {id(args[k]) for k in range(len(args)) if k not in diff}
+        c, _ = _passes.run(c, passes, lambda v: id(v.wire) not in wires and
+                           id(v.value) not in passed)
     raw = {names[k]: args[k] for k in range(len(args)) if k not in diff}
     gen = _Generator(c, names, diff, raw)
     gen.optimize = optimize
@@ -599,8 +608,19 @@ def generate(f, names, diff, args, out, optimize=False, scalar=False):
         else:
             grads.append(gen.grad_name(v))
     ret = f"    return {gen.name_of(out_var)}, ({', '.join(grads)}{',' if len(grads) == 1 else ''})"
-    body = _layout(forward, backward)
     scalar = scalar and all(v.shape == () for v in c.wires)
+    if optimize and not scalar:  # in place where the code owns a buffer; kept buffers
+        from .buffers import BufferPool, reuse_buffers  # noqa: PLC0415 -- import cycle
+        from .inplace import rewrite, simplify  # noqa: PLC0415
+
+        keep = set(params_code) | set(grads) | {gen.name_of(out_var)} | set(gen.constants)
+        lines = simplify(forward + backward, gen.ns, gen.env)
+        lines = rewrite(lines, gen.env, keep)
+        pool_name = gen.claim("buffer")
+        lines, specs = reuse_buffers(lines, gen.ns, gen.env, pool_name)
+        gen.ns[pool_name] = BufferPool(specs)
+        forward, backward = lines[:len(forward)], lines[len(forward):]
+    body = _layout(forward, backward)
     if optimize:  # values dropped at their last use (arrays), dead assignments removed
         body = _with_dels(body, set(params_code) | set(grads) | {gen.name_of(out_var)},
                           dels=not scalar)
@@ -832,9 +852,9 @@ def _layout(forward, backward):
     return [s.rstrip() for s in out]
 
 
-def stage(f, args, argnums=None, optimize=False, scalar=False):
+def stage(f, args, argnums=None, optimize=False, scalar=False, passes=None):
     names, diff, xs, out = _trace(f, args, argnums)
-    return generate(f, names, diff, xs, out, optimize=optimize, scalar=scalar)
+    return generate(f, names, diff, xs, out, optimize=optimize, scalar=scalar, passes=passes)
 
 
 def _used_names(source):
@@ -914,11 +934,12 @@ class Compiled:
     dtypes (and values of the arguments that are not arrays) traces ``f`` and generates its
     staged code; later calls with the same signature run only that code."""
 
-    def __init__(self, f, argnums=0, cache_size=8, optimize=True):
+    def __init__(self, f, argnums=0, cache_size=8, optimize=True, passes=None):
         self.f = f
         self.argnums = argnums
         self.cache_size = cache_size
         self.optimize = optimize
+        self.passes = passes
         self.cache = {}
         self.last = None
         self.traces = 0
@@ -963,7 +984,8 @@ class Compiled:
         from .stateful import refused  # noqa: PLC0415 -- stateful imports nn
 
         with refused():  # a loss's code would fix dropout masks, skip running statistics
-            staged = stage(self.f, args, nums, optimize=self.optimize, scalar=scalar)
+            staged = stage(self.f, args, nums, optimize=self.optimize, scalar=scalar,
+                           passes=self.passes)
         self.traces += 1
         names = parameter_names(self.f, len(args))
         staged.passed = [names.index(p) for p in staged.params]
@@ -1006,7 +1028,8 @@ def _check_against_engine(f, nums, args, staged):
     want_value, want_grads = value_and_grad(f, argnums=nums)(*args)
     value, grads = _run(staged, [args[k] for k in staged.passed])
     for got, want in zip((value, *grads), (want_value, *want_grads), strict=True):
-        want = np.asarray(want)
+        want = np.asarray(want.data if isinstance(want, Tensor) else want)  # (a leaf of f's
+        # own that requires grad leaves the value one that does too)
         tol = 1e-4 if want.dtype == np.float32 else 1e-8
         with np.errstate(all="ignore"):
             ok = np.shape(got) == want.shape and np.allclose(got, want, rtol=tol, atol=tol *
@@ -1016,15 +1039,17 @@ def _check_against_engine(f, nums, args, staged):
                                "traced arguments:\n" + staged.source)
 
 
-def compile(f, argnums=0, *, cache_size=8, optimize=True):  # noqa: A001 -- cg.compile
+def compile(f, argnums=0, *, cache_size=8, optimize=True, passes=None):  # noqa: A001
     """``cg.compile(loss, argnums=0)``: a callable with ``loss``'s signature returning
     ``(value, grad)`` as ``cg.value_and_grad(loss, argnums)`` does, which runs generated
     staged NumPy code (see :func:`explain`). Each signature (argument shapes and dtypes,
     values of non-array arguments) is traced once and cached (``cache_size`` of them).
     Python control flow on values is fixed at trace time, as in ``torch.jit.trace``.
     ``optimize`` drops unit factors (``(1) * g``) from the backward and arrays after their
-    last use; with Python-float arguments only, the code is plain Python arithmetic with
-    ``math`` (NumPy's code where ``math`` raises: overflow, division by zero), and once
+    last use, and runs the circuit passes ``passes`` (names from
+    :data:`circuitgrad.compiler.passes.PASSES`: ``"cse"``, ``"fold"``; default all, ``()``
+    none) before it writes code; with Python-float arguments only, the code is plain Python
+    arithmetic with ``math`` (NumPy's code where ``math`` raises: overflow, 1/0), and once
     such a signature is traced, float calls enter that code directly (one type test per
     argument, no cache look-up); a float argument that is not differentiated is fixed per
     value.
@@ -1035,7 +1060,7 @@ def compile(f, argnums=0, *, cache_size=8, optimize=True):  # noqa: A001 -- cg.c
     ``cg.compile(step, argnums=None)`` compiles a training step instead
     (:func:`circuitgrad.compiler.compile`).
     """
-    impl = Compiled(f, argnums, cache_size, optimize)
+    impl = Compiled(f, argnums, cache_size, optimize, passes)
     entry = [None]  # the call's way in: the general one, or a float trace's own entry
 
     def general(*args):

@@ -58,8 +58,10 @@ from ..core.tree import flatten, unflatten
 from ..errors import CircuitError
 from ..tensor import Tensor, tensor
 from ..tracing import parameter_names
+from . import passes as _passes
 from . import staging as _staging
 from . import stateful as _stateful
+from .buffers import BufferPool, reuse_buffers
 from .inplace import rewrite, simplify
 from .staging import (
     _base_namespace,
@@ -72,6 +74,7 @@ from .staging import (
     _with_dels,
     tracing,
 )
+from .updates import replayed
 
 
 class _Event:
@@ -117,6 +120,34 @@ class _StepTrace:
         self.own_args = set()  # id(wire) of the step's own traced arrays
         self.in_event = False
         self.xent_probs = {}   # id(wire) of a softmax cross-entropy -> its probabilities
+        self.passes = ()       # circuit passes run on each circuit read (passes.py)
+        self.outer_modules = []  # the Modules the step called (the outermost calls)
+        self.merged = []       # (dropped Var, the Var it is now) of the last circuit read
+
+    def param_names(self):
+        """id(Parameter) -> its dotted name in the modules the step called
+        (``fc1.weight``; a Sequential's ``0.weight``), the first name found."""
+        names = {}
+        for module in self.outer_modules:
+            for name, p in module.named_parameters():
+                names.setdefault(id(p), name)
+        return names
+
+    def read(self, *outputs, **kwargs):
+        """The circuit of ``outputs``, after the passes."""
+        c = read(*outputs, **kwargs)
+        if self.passes:
+            c, self.merged = _passes.run(c, self.passes, self._constant)
+        return c
+
+    def _constant(self, v):
+        """A leaf the code holds as a constant, fixed at trace time (no argument, no
+        parameter of a model, whose array a user may change between calls)."""
+        from ..nn.module import Parameter  # noqa: PLC0415 -- nn imports the engine
+
+        return v.kind == "const" and id(v.wire) not in self.wire_name and \
+            self.gen.const_of.get(id(v.value)) not in self.passed and \
+            not isinstance(v.wire, Parameter)
 
     # -- names by wire: several circuits are read, each with its own Var objects
     def bind(self, c):
@@ -130,7 +161,8 @@ class _StepTrace:
             if given is not None and v.kind == "const" and given in self.passed:
                 name = given  # an integer argument passed as it is
             elif v.kind == "input" and isinstance(v.wire, Tensor):
-                name = gen.claim(_identifier(v.wire.name or v.name, "w"))
+                given = v.wire.name or self.param_names().get(id(v.wire))
+                name = gen.claim(_identifier(given or v.name, "layer"))
                 self.param_args.append((name, v.wire))
                 self.passed.add(name)
                 gen.env[name] = v.value
@@ -156,6 +188,12 @@ class _StepTrace:
             if key not in self.wire_name:
                 self.wire_name[key] = gen.claim(notes.get(id(v)) or v.name)
             gen.names[id(v)] = self.wire_name[key]
+        for dropped, now in self.merged:  # a common subexpression: one name, one line
+            self.wire_name.setdefault(id(dropped.wire), gen.names[id(now)])
+            gen.names[id(dropped)] = self.wire_name[id(dropped.wire)]
+            self.emitted.add(id(dropped.wire))
+            self.keep.append(dropped)
+        self.merged = []
         self.keep.append(c)
 
     def emit_forward(self, c):
@@ -189,7 +227,7 @@ class _StepTrace:
         """Forward lines up to ``root`` and the backward lines from it to ``targets``
         (wires); returns the gradients' names, in order."""
         gen = self.gen
-        c = read(root, order_inputs=targets)
+        c = self.read(root, order_inputs=targets)
         self.emit_forward(c)
         self.before = list(self.forward)
         target_ids = {id(place(t)) for t in targets}
@@ -279,12 +317,30 @@ class _Recorder:
                 if name in vars(cls):
                     self.saved.append((cls, name, vars(cls)[name]))
                     setattr(cls, name, self._event(vars(cls)[name]))
+        from ..nn.module import Module  # noqa: PLC0415 -- nn imports the engine
+
+        self.saved.append((Module, "__call__", Module.__call__))
+        Module.__call__ = self._module_call(Module.__call__)
         return self
 
     def __exit__(self, *exc):
         for owner, name, value in reversed(self.saved):
             setattr(owner, name, value)
         self.stateful.__exit__(*exc)
+
+    def _module_call(self, method):
+        """``Module.__call__`` noting the modules called, for their parameters' names."""
+        st, depth = self.st, [0]
+
+        def called(module, *args, **kwargs):
+            if depth[0] == 0 and all(m is not module for m in st.outer_modules):
+                st.outer_modules.append(module)
+            depth[0] += 1
+            try:
+                return method(module, *args, **kwargs)
+            finally:
+                depth[0] -= 1
+        return called
 
     def _event(self, method):
         st = self.st
@@ -354,6 +410,15 @@ class _StepProgram:
         self.stat_updates = ()        # running statistics updated after it
         self.mode_check = None        # the modules' modes and buffers it was traced with
 
+    @property
+    def kept_bytes(self):
+        """Bytes of the arrays the program keeps from call to call: its buffers and the
+        replayed optimizer's scratch arrays."""
+        arrays = list(self.pool.buffers) if self.pool is not None else []
+        for e in self.events:
+            arrays += list(getattr(e.fn, "scratch", {}).values())
+        return sum(a.nbytes for a in arrays)
+
     def __call__(self, args):
         passed = []
         for a, (_, kinds) in zip(args, self.layout, strict=True):
@@ -379,8 +444,9 @@ class _StepProgram:
         return unflatten(treedef, values)
 
 
-def trace_step(step, args, optimize=True):
-    """Trace ``step`` at ``args`` into a :class:`_StepProgram`."""
+def trace_step(step, args, optimize=True, passes=None):
+    """Trace ``step`` at ``args`` into a :class:`_StepProgram`; ``passes`` run over each
+    circuit read (default: all with ``optimize``, none without)."""
     names = parameter_names(step, len(args))
     gen = _Generator(None, [], (), {})
     gen.optimize = optimize
@@ -389,6 +455,7 @@ def trace_step(step, args, optimize=True):
     gen.stage_of = {}
     gen.ns = dict(_base_namespace())
     st = _StepTrace(gen)
+    st.passes = _passes.check(passes) if optimize or passes is not None else ()
     gen.params = st.passed
     arg_tensors = {}  # id(wire) -> position among the passed arrays
     traced_args, layout, arg_names = [], [], []
@@ -451,7 +518,7 @@ def trace_step(step, args, optimize=True):
             setattr(update, attr, len(outputs))
             outputs.append(t)
     if outputs:
-        st.emit_forward(read(*outputs))
+        st.emit_forward(st.read(*outputs))
     out_names = [st.wire_name[id(place(t))] for t in outputs]
     for t in outputs:  # an output that is a gradient or a weight is named by its wire
         gen.env.setdefault(st.wire_name[id(place(t))], t.data)
@@ -462,7 +529,12 @@ def trace_step(step, args, optimize=True):
     if optimize:  # in-place arithmetic where the code owns a buffer at its last use
         body = simplify(before + rest, gen.ns, gen.env)
         body = rewrite(body, gen.env, keep | set(gen.constants))
+        pool_name = gen.claim("buffer")  # new arrays written into buffers kept across calls
+        body, buffer_specs = reuse_buffers(body, {**gen.ns, **gen.constants}, gen.env, pool_name)
+        gen.ns[pool_name] = pool = BufferPool(buffer_specs)
         before, rest = body[:len(before)], body[len(before):]
+    else:
+        pool = None
     lines = _layout(before, rest)
     _stateful.check_draws_used(st.draws, lines)
     if optimize:
@@ -485,11 +557,16 @@ def trace_step(step, args, optimize=True):
     exec(builtins.compile(source, filename, "exec"), ns)  # noqa: S102 -- from the circuit
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
     targets = [t for t, _ in st.targets] if st.targets is not None else []
+    events = st.events
+    if optimize:  # an optimizer's step() without its temporaries (updates.py)
+        events = [_Event(replayed(e.fn, e.args[0], pool), e.args, e.kwargs, e.after_block)
+                  if len(e.args) == 1 and not e.kwargs else e for e in events]
     program = _StepProgram(source, ns[fname], layout, [t for _, t in st.param_args],
-                           targets, st.events, (treedef, specs))
+                           targets, events, (treedef, specs))
     program.keep = st.keep
     program.draws, program.stat_updates = tuple(st.draws), tuple(st.stat_updates)
     program.mode_check = recorder.stateful.mode_check()
+    program.pool = pool
     return program, result
 
 
@@ -507,10 +584,11 @@ def _leaf_names(name, tree, count):
 class CompiledStep:
     """``cg.compile(step, argnums=None)``: see the module docstring."""
 
-    def __init__(self, step, cache_size=8, optimize=True):
+    def __init__(self, step, cache_size=8, optimize=True, passes=None):
         self.step = step
         self.cache_size = cache_size
         self.optimize = optimize
+        self.passes = passes
         self.cache = {}
         self.last = None
         self.traces = 0
@@ -545,7 +623,7 @@ class CompiledStep:
             if program is not None and not program.mode_check.holds():
                 program = None
         if program is None:
-            program, result = trace_step(self.step, args, self.optimize)
+            program, result = trace_step(self.step, args, self.optimize, self.passes)
             self.traces += 1
             if len(self.cache) >= self.cache_size:
                 self.cache.pop(next(iter(self.cache)))
@@ -569,14 +647,18 @@ def _values(result):
     return unflatten(treedef, [x.data if isinstance(x, Tensor) else x for x in leaves])
 
 
-def compile(f, argnums=0, *, cache_size=8, optimize=True):  # noqa: A001 -- cg.compile
+def compile(f, argnums=0, *, cache_size=8, optimize=True, passes=None):  # noqa: A001
     """``cg.compile``. With ``argnums`` (an int or a tuple), ``f`` is a loss and the result
     returns ``(value, grad)`` as ``cg.value_and_grad(f, argnums)`` does
     (:func:`circuitgrad.compiler.staging.compile`). With ``argnums=None``, ``f`` is a training step
     that takes its gradient itself (``cg.value_and_grad`` inside, or ``loss.backward()`` and
     an optimizer's ``step()``): the result returns what ``f`` returns, with the same effects
-    on a model's parameters and an optimizer's state (this module's docstring says how)."""
+    on a model's parameters and an optimizer's state (this module's docstring says how).
+    ``passes`` chooses the circuit passes run before code is written (``"cse"``,
+    ``"fold"``: :mod:`circuitgrad.compiler.passes`; default all of them with ``optimize``,
+    ``()`` none)."""
     if argnums is None:
-        return CompiledStep(f, cache_size, optimize)
-    return _staging.compile(f, argnums, cache_size=cache_size, optimize=optimize)
+        return CompiledStep(f, cache_size, optimize, passes)
+    return _staging.compile(f, argnums, cache_size=cache_size, optimize=optimize,
+                            passes=passes)
 
