@@ -152,7 +152,8 @@ def _blas_update(w, g, lr):
     """``w -= lr * g`` as one BLAS axpy where it applies (see the module docstring); False
     where it does not, and nothing is written."""
     if w.size < _AXPY_SIZE or not w.flags.writeable or not (
-            w.flags.c_contiguous and g.flags.c_contiguous) or np.may_share_memory(w, g):
+            w.flags.c_contiguous and g.flags.c_contiguous and w.flags.aligned and
+            g.flags.aligned) or np.may_share_memory(w, g):
         return False
     axpy = blas_axpy(w.dtype)
     if axpy is None:
