@@ -12,6 +12,7 @@ import pytest
 
 import circuitgrad as cg
 from circuitgrad import nn
+from circuitgrad.compiler import updates
 from circuitgrad.compiler.updates import sgd_step
 
 DTYPES = [np.float32, np.float64]
@@ -148,9 +149,11 @@ def test_eager_circuit_from_before_a_compiled_step_is_stale_after_it(momentum):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("momentum", [0.0, 0.9])
-def test_sgd_update_with_a_scratch_array_gives_the_optimizers_bits(dtype, momentum):
+def test_sgd_update_with_a_scratch_array_gives_the_optimizers_bits(dtype, momentum,
+                                                                   monkeypatch):
+    monkeypatch.setattr(updates, "BLAS_AXPY", False)
     rng = np.random.default_rng(2)
-    start = [rng.standard_normal(s).astype(dtype) for s in ((5, 3), (3,), (5, 3))]
+    start = [rng.standard_normal(s).astype(dtype) for s in ((5, 3), (3,), (200, 100))]
     runs = []
     for fast in (False, True):
         ps = [nn.Parameter(a.copy()) for a in start]
@@ -215,3 +218,27 @@ def test_a_compiled_step_keeps_each_parameter_groups_own_settings(momentum):
     # optimizer-wide settings on the second group would move it by whole steps
     for eager, compiled in zip(*runs, strict=True):
         np.testing.assert_allclose(compiled, eager, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_sgd_update_through_blas_axpy_rounds_once(dtype):
+    """Where NumPy's OpenBLAS is found, plain SGD on a large parameter is one axpy:
+    ``w - lr * g`` rounded once. The optimizer rounds ``lr * g`` and then the difference,
+    so the two differ by at most a few units in the last place of ``max(|w|, |lr * g|)``
+    (half of one for ``lr * g``, half of two for each final rounding)."""
+    if updates.blas_axpy(dtype) is None:
+        pytest.skip("NumPy's OpenBLAS (ILP64 symbols) is not loaded here")
+    rng = np.random.default_rng(5)
+    w0 = rng.standard_normal((300, 200)).astype(dtype)
+    g = rng.standard_normal((300, 200)).astype(dtype)
+    ps = [nn.Parameter(w0.copy()) for _ in range(2)]
+    for p in ps:
+        p.grad = g
+    eager, fast = (nn.SGD([p], lr=0.05) for p in ps)
+    eager.step()
+    version = ps[1]._version
+    sgd_step({})(fast)
+    assert ps[1]._version > version  # marked changed in place
+    bound = 3 * np.spacing(np.maximum(np.abs(w0), np.abs(0.05 * g)).astype(dtype))
+    assert np.all(np.abs(ps[1].data - ps[0].data) <= bound)
+    assert not np.array_equal(ps[1].data, w0)
