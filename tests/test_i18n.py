@@ -212,6 +212,21 @@ def test_the_librarys_errors_in_chinese_and_english(args, chinese, english):
     assert done.returncode == 2 and english in done.stderr and not CJK.search(done.stderr)
 
 
+def test_an_arrays_summary_in_chinese_in_the_printout_listing_and_picture(tmp_path):
+    big = "[[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11]]"  # 12 numbers: summarised
+    done = run("grad", "sum(W * W)", f"W={big}", "--svg", str(tmp_path / "c.svg"),
+               "--lang", "zh")
+    assert done.returncode == 0, done.stderr
+    assert "W=3×4，均值 5.500，范围 [0.000, 11.00]" in done.stdout            # the inputs
+    assert "df/dW = 3×4，均值 11.00，范围 [0.000, 22.00]" in done.stdout      # a gradient
+    assert "W = 3×4，均值 5.500，范围 [0.000, 11.00]" in done.stdout          # the listing
+    svg = (tmp_path / "c.svg").read_text(encoding="utf-8")  # Chinese and Latin in runs apart
+    assert ">，均值</text>" in svg and ">，范围</text>" in svg and "mean" not in svg
+    assert "mean" not in done.stdout
+    english = run("grad", "sum(W * W)", f"W={big}", "--lang", "en").stdout
+    assert "W = 3×4, mean 5.500, range [0.000, 11.00]" in english and not CJK.search(english)
+
+
 def test_check_and_files_in_chinese(tmp_path):
     done = run("grad", "x * y", "x=4", "y=-3", "--check", "--no-staged", "--svg",
                str(tmp_path / "c.svg"), "--lang", "zh")

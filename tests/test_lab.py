@@ -302,7 +302,11 @@ def page(browser, request):
 
 
 def number(page, selector):
-    return float(page.locator(selector).text_content())  # an SVG text has no inner_text
+    return float(number_text(page, selector))
+
+
+def number_text(page, selector):
+    return page.locator(selector).text_content()  # an SVG text has no inner_text
 
 
 def lesson(page, server, key):
@@ -372,6 +376,23 @@ def test_chinese(page, server):
     assert "局部梯度 ∂f/∂q = z = -4，上游梯度 1.000，q 上的梯度 = -4.000" in \
         page.locator("#status").inner_text()
     assert "lang=zh" in page.url
+
+
+def test_chinese_says_the_listing_and_the_arrays_summaries_in_chinese(page, server):
+    big = json.dumps([[i + j / 10 for j in range(4)] for i in range(3)])  # 12 > SMALL: a summary
+    page.goto(server.url + "?" + urllib.parse.urlencode(
+        {"expr": "sum(W * W)", "W": big, "lang": "zh", "step": 99}))
+    page.locator("#counter").filter(has_text="第 5 步").wait_for()
+    listing = page.locator("#listing").inner_text()
+    assert "# 前向传播" in listing and "# 反向传播" in listing
+    assert "W = 3×4，均值 1.150，范围 [0.000, 2.300]" in listing
+    assert "mean" not in listing and "forward pass" not in listing
+    assert number_text(page, "[data-value=W]") == "均值 1.150，范围 [0.000, 2.300]"  # the picture
+    page.locator("[data-wire=W]").first.dispatch_event("click")  # under its label
+    info = page.locator("#wire-info").inner_text()
+    assert "均值 1.150，范围 [0.000, 2.300]" in info and "mean" not in info
+    page.locator("#lang").click()  # the same page in English
+    assert "W = 3×4, mean 1.150, range [0.000, 2.300]" in page.locator("#listing").inner_text()
 
 
 @pytest.mark.refused_requests

@@ -24,15 +24,16 @@ class Report:
         name = self.listing.circuit.output.name
         data = [self.expr.inputs[n].data for n in self.expr.names]
         sep = "; " if any(np.size(d) > SMALL for d in data) else ", "
-        given = sep.join(f"{n}={summary(d)}" for n, d in zip(self.expr.names, data,
-                                                             strict=True))
+        given = sep.join(f"{n}={summary(d, _=_)}" for n, d in zip(self.expr.names, data,
+                                                                  strict=True))
         out = [_("{output} = {expr}   at {inputs}").format(
                    output=name, expr=self.expr.shown(), inputs=given),
-               _("value: {output} = {value}").format(output=name, value=summary(self.y.data)),
+               _("value: {output} = {value}").format(output=name,
+                                                    value=summary(self.y.data, _=_)),
                _("gradients:")]
         width = max(len(n) for n in self.expr.names)
         for n in self.expr.names:
-            out.append(f"  d{name}/d{n.ljust(width)} = {summary(self.grads[n])}")
+            out.append(f"  d{name}/d{n.ljust(width)} = {summary(self.grads[n], _=_)}")
         if staged:
             out += ["", *self.listing.lines(_)]
         return out

@@ -50,8 +50,9 @@ class Step:
     node: object = field(default=None, repr=False)  # the gate node of the circuit
     shown: str = ""  # how the value is written, when not as summary() writes it
 
-    def code(self):
-        value = self.shown or summary(self.value)
+    def code(self, _=english):
+        """The line's code; an array's summary in the language of the translator ``_``."""
+        value = self.shown or summary(self.value, _=_)
         rhs = f"{self.expr} = {value}" if self.expr else value
         return f"{self.target} {self.op} {rhs}"
 
@@ -62,7 +63,7 @@ class Step:
             parts.append(f"({self.stage})")
         if self.op == "+=" and self.total is not None:
             parts.append(_("{target} is now {value}").format(target=self.target,
-                                                               value=summary(self.total)))
+                                                               value=summary(self.total, _=_)))
         if self.note:
             parts.append(render(self.note, _))
         return _(", ").join(parts)
@@ -87,7 +88,7 @@ class Staged:
         blocks = [("# " + _("forward pass"), self.forward)]
         if self.backward:
             blocks.append(("# " + _("backward pass"), self.backward))
-        width = max((_columns(s.code()) for s in self.forward + self.backward
+        width = max((_columns(s.code(_)) for s in self.forward + self.backward
                      if s.comment()), default=0)
         width = min(width, 64)
         out = []
@@ -97,7 +98,7 @@ class Staged:
             out.append(title)
             for s in steps:
                 comment = s.comment(_)
-                code = s.code()
+                code = s.code(_)
                 padding = " " * max(width - _columns(code), 0)
                 out.append(f"{code}{padding} # {comment}" if comment else code)
         if self.note:

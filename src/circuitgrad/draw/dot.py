@@ -31,20 +31,21 @@ def _esc(text):
             .replace('"', "&quot;"))
 
 
-def _lines(value):
-    return summary(value, rows=True)
+def _lines(value, _=english):
+    return summary(value, rows=True, _=_)
 
 
-def wire_label(value, grad=None, name=None, show_grad=True):
+def wire_label(value, grad=None, name=None, show_grad=True, _=english):
     """The HTML label of one wire: its name (if any), value in green, gradient in red.
 
-    Matrices are written a row per line, left-aligned so their columns line up.
+    Matrices are written a row per line, left-aligned so their columns line up; the words of
+    an array's summary are in the language of the translator ``_``.
     """
     lines = []
     if name:
         lines.append(f'<FONT COLOR="{GREY}"><I>{_esc(name)}</I></FONT>')
-    values = _lines(value)
-    grads = _lines(grad) if show_grad and grad is not None else []
+    values = _lines(value, _)
+    grads = _lines(grad, _) if show_grad and grad is not None else []
     lines += [f'<FONT COLOR="{GREEN}">{_esc(s)}</FONT>' for s in values]
     lines += [f'<FONT COLOR="{RED}">{_esc(s)}</FONT>' for s in grads]
     if len(values) > 1 or len(grads) > 1:
@@ -126,7 +127,8 @@ def to_dot(circuit, *, names=False, title=None, show_grads=True, _=english):
         else:
             title_ = f"<B>{_esc(node.name)}</B>"
             if node.value.ndim:
-                title_ += f'<BR/><FONT POINT-SIZE="10">{_esc(shape_text(node.value.shape))}</FONT>'
+                shape = _esc(shape_text(node.value.shape, _))
+                title_ += f'<BR/><FONT POINT-SIZE="10">{shape}</FONT>'
             if node.kind == "const":
                 out.append(f'  {nid} [label=<{title_}>, shape=box, style="rounded,dashed", '
                            f'color="{GREY}", fontcolor="{GREY}"];')
@@ -148,17 +150,17 @@ def to_dot(circuit, *, names=False, title=None, show_grads=True, _=english):
             grad = node.grad if head is None else _share(head, i)
             target = "out" if head is None else ids[id(head)]
             out.append(f"  {nid} -> {target} "
-                       f"[label={wire_label(node.value, grad, wire_name, show_grad)}];")
+                       f"[label={wire_label(node.value, grad, wire_name, show_grad, _)}];")
             continue
         fork = f"fork{node.index}"
         out.append(f'  {fork} [shape=point, width=0.07, color="#57606a"];')
         out.append(f"  {nid} -> {fork} [arrowhead=none, "
-                   f"label={wire_label(node.value, node.grad, wire_name, show_grad)}];")
+                   f"label={wire_label(node.value, node.grad, wire_name, show_grad, _)}];")
         for head, i in consumers:
             grad = node.grad if head is None else _share(head, i)
             target = "out" if head is None else ids[id(head)]
             out.append(f"  {fork} -> {target} "
-                       f"[label={wire_label(node.value, grad, None, show_grad)}];")
+                       f"[label={wire_label(node.value, grad, None, show_grad, _)}];")
 
     for node in circuit.gates:  # array constants that are not tensors get a box of their own
         for kind, value in node.operands:
@@ -166,10 +168,10 @@ def to_dot(circuit, *, names=False, title=None, show_grads=True, _=english):
                 extra += 1
                 cid = f"const{extra}"
                 out.append(f'  {cid} [label=<<FONT POINT-SIZE="10">'
-                           f'{_esc(shape_text(np.shape(value)))}</FONT>>, shape=box, '
+                           f'{_esc(shape_text(np.shape(value), _))}</FONT>>, shape=box, '
                            f'style="rounded,dashed", color="{GREY}", fontcolor="{GREY}"];')
                 out.append(f"  {cid} -> {ids[id(node)]} "
-                           f"[label={wire_label(value, None, None, False)}];")
+                           f"[label={wire_label(value, None, None, False, _)}];")
     out.append("}")
     return "\n".join(out) + "\n"
 

@@ -15,6 +15,7 @@ import numbers
 import numpy as np
 
 from ..core.node import ReleasedValue  # a large value the circuit let go: shape only
+from ..i18n import english
 
 SMALL = 6  # arrays with at most this many entries are written out in full
 
@@ -47,24 +48,25 @@ def const(c):
     return summary(c)
 
 
-def shape_text(shape):
-    """``(5, 10)`` as ``5×10``; ``(3,)`` as ``(3,)``; ``()`` as ``scalar``."""
+def shape_text(shape, _=english):
+    """``(5, 10)`` as ``5×10``; ``(3,)`` as ``(3,)``; ``()`` as ``scalar`` (in the language
+    of the translator ``_``)."""
     shape = tuple(shape)
     if not shape:
-        return "scalar"
+        return _("scalar")
     if len(shape) == 1:
         return f"({shape[0]},)"
     return "×".join(str(n) for n in shape)
 
 
-def summary(a, rows=False):
+def summary(a, rows=False, _=english):
     """A value for a label: the number, the entries of a small array, or its shape, mean
-    and range.
+    and range (their words in the language of the translator ``_``).
 
     With ``rows=True`` the rows of a small matrix are returned as a list of lines.
     """
     if isinstance(a, ReleasedValue):
-        out = f"{shape_text(a.shape)}, not kept"
+        out = _("{shape}, not kept").format(shape=shape_text(a.shape, _))
         return [out] if rows else out
     a = np.asarray(a)
     if a.ndim == 0:
@@ -79,12 +81,13 @@ def summary(a, rows=False):
             return ["[" + lines[0]] + [" " + s for s in lines[1:-1]] + [" " + lines[-1] + "]"] \
                 if len(lines) > 1 else ["[" + lines[0] + "]"]
         return "[" + ", ".join(lines) + "]"
+    shape = shape_text(a.shape, _)
     if a.size == 0:
-        out = f"{shape_text(a.shape)}, empty"
+        out = _("{shape}, empty").format(shape=shape)
     elif a.dtype.kind in "biuf":
         mean = np.mean(a, dtype=np.float64)
-        out = (f"{shape_text(a.shape)}, mean {fmt(mean)}, "
-               f"range [{fmt(np.min(a))}, {fmt(np.max(a))}]")
+        out = _("{shape}, mean {mean}, range [{low}, {high}]").format(
+            shape=shape, mean=fmt(mean), low=fmt(np.min(a)), high=fmt(np.max(a)))
     else:
-        out = f"{shape_text(a.shape)} array"
+        out = _("{shape} array").format(shape=shape)
     return [out] if rows else out

@@ -32,7 +32,7 @@ from ..draw.format import summary
 from ..errors import CircuitError
 from ..expr import ExprError, parse, parse_value
 from ..gates.listing import number
-from ..i18n import msg
+from ..i18n import LANGUAGES, msg, translator
 from ..report import compute
 
 MAX_ELEMENTS = 10_000  # array elements over all inputs (and the upstream gradient)
@@ -395,8 +395,10 @@ def _local_number(node, i):
 
 
 def _listing_lines(listing, forward_step, backward_step, seed_step):
-    """The staged listing's lines, each with the step it belongs to (None: a title)."""
+    """The staged listing's lines, each with the step it belongs to (None: a title) and its
+    text in each of the page's languages (``texts``; ``text`` is the English)."""
     texts = listing.lines()
+    spoken = {lang: listing.lines(translator(lang)) for lang in LANGUAGES}
     steps = []
     for s in listing.forward:
         steps.append(forward_step.get(id(s.node), 0))
@@ -406,8 +408,9 @@ def _listing_lines(listing, forward_step, backward_step, seed_step):
         kinds += [backward_step.get(id(s.node)) for s in listing.backward[1:]]
     kinds += [None] * (len(texts) - len(kinds))
     return [{"text": t, "step": k, "phase": None if k is None else
-             ("forward" if k < seed_step else "backward")}
-            for t, k in zip(texts, kinds, strict=True)]
+             ("forward" if k < seed_step else "backward"),
+             "texts": {lang: lines[j] for lang, lines in spoken.items()}}
+            for j, (t, k) in enumerate(zip(texts, kinds, strict=True))]
 
 
 def _layout(circuit):

@@ -19,8 +19,21 @@
   function t(key, vars) {
     const table = C.messages[state.lang] || C.messages.en;
     let s = table[key] !== undefined ? table[key] : (C.messages.en[key] || key);
-    for (const [k, v] of Object.entries(vars || {})) s = s.split("{" + k + "}").join(String(v));
+    for (const [k, v] of Object.entries(vars || {})) s = s.split("{" + k + "}").join(said(v));
     return s;
+  }
+
+  // A large array's summary comes in English words ("3×4, mean 1.600, range [0, 3.2]", as
+  // draw/format.py writes it, the same in every language's data); here they are said in
+  // the page's language. Anything else is left as it is.
+  function said(text) {
+    text = String(text);
+    if (state.lang === "en") return text;
+    const sep = (lead) => (lead ? t("summary_sep") : "");
+    return text
+      .replace(/(^|, )mean (\S+), range \[/g, (_, lead, mean) => sep(lead) + t("summary_mean", { mean }))
+      .replace(/(^|, )not kept\b/g, (_, lead) => sep(lead) + t("summary_not_kept"))
+      .replace(/(^|, )empty$/, (_, lead) => sep(lead) + t("summary_empty"));
   }
 
   // The inputs an expression names: identifiers that are not calls, keywords (axis=) or
@@ -221,7 +234,7 @@
   // summary drops it ("5×3, mean 1.707, ..." reads "mean 1.707, ...").
   function onWire(text, shape) {
     const prefix = shape.length ? shapeText(shape) + ", " : null;
-    return short(prefix && text.startsWith(prefix) ? text.slice(prefix.length) : text);
+    return short(said(prefix && text.startsWith(prefix) ? text.slice(prefix.length) : text));
   }
 
   function statusText(s) {
@@ -548,7 +561,7 @@
     listing.textContent = "";
     data.listing.forEach((line, k) => {
       const span = document.createElement("span");
-      span.textContent = line.text || " ";
+      span.textContent = (line.texts && line.texts[state.lang]) || line.text || " ";
       span.dataset.line = k;
       const step = line.step !== null ? line.step
         : (line.text.startsWith("# backward") ? seed : null);
