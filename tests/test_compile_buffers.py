@@ -242,3 +242,22 @@ def test_sgd_update_through_blas_axpy_rounds_once(dtype):
     bound = 3 * np.spacing(np.maximum(np.abs(w0), np.abs(0.05 * g)).astype(dtype))
     assert np.all(np.abs(ps[1].data - ps[0].data) <= bound)
     assert not np.array_equal(ps[1].data, w0)
+
+
+def test_a_buffer_has_the_layout_numpy_gives_the_result_and_views_of_it_are_seen():
+    from circuitgrad.compiler.buffers import BufferPool, _spec
+
+    want = np.ones((3, 4)).T - 1.0            # NumPy keeps the transposed memory order
+    assert not want.flags.c_contiguous
+    pool = BufferPool([_spec(want)])
+    b = pool(0)
+    assert b.shape == want.shape and b.strides == want.strides
+    memory = b.__array_interface__["data"][0]
+    kept = b[1:]                               # a view of the view: its base is the owner
+    del b
+    again = pool(0)
+    assert not np.shares_memory(again, kept)  # the kept view is not written over
+    del again, kept
+    assert pool(0).__array_interface__["data"][0] != memory  # the first owner was let go
+    reused = pool(0).__array_interface__["data"][0]
+    assert pool(0).__array_interface__["data"][0] == reused  # nobody holds it: reused

@@ -16,7 +16,7 @@ therefore never overwritten. (A raw pointer to the memory, taken with ``.ctypes`
 Python reference, is not seen; hold the array itself.)
 
 >>> import numpy as np
->>> pool = BufferPool([((2,), np.dtype(np.float64))])
+>>> pool = BufferPool([((2,), np.dtype(np.float64), None)])
 >>> a = np.add(np.ones(2), 1.0, out=pool(0))
 >>> b = np.add(np.ones(2), 2.0, out=pool(0))   # ``a`` is still held: a new buffer
 >>> a.tolist(), b.tolist(), a is b
@@ -42,22 +42,45 @@ _REDUCTIONS = {"sum", "matmul", "dot"}
 
 class BufferPool:
     """The buffers of one program: ``pool(k)`` is buffer ``k`` when nothing outside the pool
-    holds it, else a new one (kept in its place)."""
+    holds it, else a new one (kept in its place).
+
+    A spec is ``(shape, dtype, axes)``: ``axes`` None for C order, else the buffer is the
+    C-ordered array the pool holds, seen through ``transpose(axes)``: the layout NumPy gives
+    the line's result (``x.T - m`` keeps ``x``'s memory order), which a C-ordered ``out=``
+    would force into strided writes. The pool holds the array that owns the memory, since
+    every view of a view names that one as its base: its count is what sees the caller."""
 
     __slots__ = ("buffers", "specs", "free")
 
     def __init__(self, specs):
         self.specs = list(specs)
-        self.buffers = [backend.empty(shape, dtype) for shape, dtype in self.specs]
+        self.buffers = [_owner(spec) for spec in self.specs]
         self.free = _free_count()
 
     def __call__(self, k):
         buffers = self.buffers
         b = buffers[k]
         if sys.getrefcount(b) > self.free:  # held elsewhere (a result the caller kept)
-            shape, dtype = self.specs[k]
-            b = buffers[k] = backend.empty(shape, dtype)
-        return b
+            b = buffers[k] = _owner(self.specs[k])
+        axes = self.specs[k][2]
+        return b if axes is None else b.transpose(axes)
+
+
+def _owner(spec):
+    """The array owning a buffer's memory: C-ordered in the buffer's memory order."""
+    shape, dtype, axes = spec
+    if axes is None:
+        return backend.empty(shape, dtype)
+    memory_order = np.argsort(axes)  # the buffer's axes, outermost in memory first
+    return backend.empty(tuple(shape[a] for a in memory_order), dtype)
+
+
+def _spec(array):
+    """``(shape, dtype, axes)`` of a buffer laid out in memory as ``array`` is."""
+    if array.flags.c_contiguous:
+        return array.shape, array.dtype, None
+    memory_order = np.argsort([-abs(s) for s in array.strides], kind="stable")
+    return array.shape, array.dtype, tuple(int(a) for a in np.argsort(memory_order))
 
 
     def borrow(self, shape, dtype):
@@ -144,8 +167,9 @@ def reuse_buffers(lines, ns, env, pool_name="buffer"):
         if not _array(want):
             out.append((code, note))
             continue
+        spec = _spec(want)
         trial = dict(env)
-        trial["_out_"] = backend.empty(want.shape, want.dtype)
+        trial["_out_"] = BufferPool([spec])(0)
         try:
             with np.errstate(all="ignore"):
                 got = eval(with_out, ns, trial)  # noqa: S307
@@ -155,6 +179,6 @@ def reuse_buffers(lines, ns, env, pool_name="buffer"):
             out.append((code, note))
             continue
         k = len(specs)
-        specs.append((want.shape, want.dtype))
+        specs.append(spec)
         out.append((f"{target}{sep}{with_out.replace('out=_out_', f'out={pool_name}({k})')}", note))
     return out, specs
