@@ -14,7 +14,15 @@ import unicodedata
 import numpy as np
 
 from ._version import __version__
-from .i18n import LANGUAGES, argparse_speaking, english, locale_lang, render, translator
+from .i18n import (
+    LANGUAGES,
+    argparse_speaking,
+    english,
+    locale_lang,
+    positive_number,
+    render,
+    translator,
+)
 from .outdir import out_dir_problem
 from .report import Report as Report  # still reachable as cli.Report, where it was
 from .report import compute, picture_for
@@ -189,11 +197,12 @@ def build_parser(with_train=False, lang="en"):
                      help=_("the port to listen on (default: a free one)"))
     lab.add_argument("--no-browser", action="store_true", help=_("do not open a browser"))
     from .lab.server import MEMORY_LIMIT, TIME_LIMIT
-    lab.add_argument("--time-limit", metavar="SECONDS", type=_positive(_),
+    lab.add_argument("--time-limit", metavar="SECONDS", type=positive_number(_),
                      default=TIME_LIMIT,
                      help=_("seconds a request's computation may take (default: {seconds:g})"
                             ).format(seconds=TIME_LIMIT))
-    lab.add_argument("--memory-limit", metavar="MB", type=_positive(_), default=MEMORY_LIMIT,
+    lab.add_argument("--memory-limit", metavar="MB", type=positive_number(_),
+                     default=MEMORY_LIMIT,
                      help=_("megabytes of memory a request's computation may take, beyond "
                             "what its worker process holds when it starts (default: "
                             "{megabytes}; Linux only)").format(megabytes=MEMORY_LIMIT))
@@ -219,22 +228,6 @@ def build_parser(with_train=False, lang="en"):
         _train_module().add_arguments(train)
         _add_lang(train, _("language of the messages (default: from the locale, LANG)"))
     return parser
-
-
-def _positive(_):
-    """An argparse type: a finite number above 0 (bad ones exit 2, one line, in the
-    language of ``_``)."""
-    def positive_number(text):
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(_("expected a number, not {text}").format(
-                text=repr(text))) from None
-        if not (value > 0 and np.isfinite(value)):
-            raise argparse.ArgumentTypeError(
-                _("must be a finite number above 0, not {text}").format(text=text))
-        return value
-    return positive_number
 
 
 def _train_module():

@@ -187,6 +187,22 @@ def argparse_messages(source=None):
     return found
 
 
+def positive_number(_=english):
+    """An argparse type: a finite number above 0 (``float()`` also reads 'inf' and 'nan');
+    a bad one exits 2 with one line in the language of the translator ``_``."""
+    def positive_number(text):
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(_("expected a number, not {text}").format(
+                text=repr(text))) from None
+        if not (value > 0 and value != float("inf")):  # nan fails the first test
+            raise argparse.ArgumentTypeError(
+                _("must be a finite number above 0, not {text}").format(text=text))
+        return value
+    return positive_number
+
+
 @contextlib.contextmanager
 def argparse_speaking(lang):
     """argparse's own words (``usage:``, ``options:``, its errors) in ``lang`` inside the

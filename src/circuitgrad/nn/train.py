@@ -15,7 +15,6 @@ scikit-learn, matplotlib and tqdm (the ``train`` extra) are imported only when i
 """
 
 import argparse
-import math
 import os
 import sys
 import time
@@ -23,7 +22,7 @@ import time
 import numpy as np
 
 from .. import backend
-from ..i18n import english, locale_lang, render, translator
+from ..i18n import english, locale_lang, positive_number, render, translator
 from ..outdir import out_dir_problem
 from . import (
     GELU,
@@ -131,21 +130,6 @@ def _whole_number(least, _=english):
     return whole_number
 
 
-def _positive_number(_=english):
-    """An argparse type: a finite number above 0 (float() also reads 'inf' and 'nan')."""
-    def positive_number(text):
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(_("expected a number, not {text}").format(
-                text=repr(text))) from None
-        if not (value > 0 and math.isfinite(value)):
-            raise argparse.ArgumentTypeError(
-                _("must be a finite number above 0, not {text}").format(text=text))
-        return value
-    return positive_number
-
-
 def add_arguments(parser):
     """Add the ``train`` sub-command's arguments to an argparse parser (their help in the
     language of its ``translate``, where the ``circuitgrad`` command gives it one)."""
@@ -159,7 +143,7 @@ def add_arguments(parser):
                         help=_("passes over the training set (default: 30 mlp, 15 convnet)"))
     parser.add_argument("--seed", type=_whole_number(0, _), default=0,
                         help=_("seed of initialisation, shuffling and dropout (default: 0)"))
-    parser.add_argument("--lr", type=_positive_number(_), default=None,
+    parser.add_argument("--lr", type=positive_number(_), default=None,
                         help=_("Adam learning rate, cosine-decayed (default: 0.01)"))
     parser.add_argument("--batch-size", type=_whole_number(1, _), default=64,
                         help=_("examples per training step (default: 64)"))
