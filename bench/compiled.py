@@ -117,11 +117,12 @@ def bench_compiled_mlp(cfg: Config) -> list[Row]:
                 p[name] -= mlp.LR * g
 
         timing = harness.measure(base, cand, cfg)
-        rows_out.append(harness.timing_row(f"compiled MLP SGD step b={batch}", "NumPy", timing,
-                                           "ms/step", 1e3, target=0.85 if batch == 64 else 0.95))
-        rows_out.append(harness.memory_row(f"compiled MLP SGD step b={batch} memory", "NumPy",
-                                           harness.peak_bytes(base), harness.peak_bytes(cand),
-                                           mlp.MEMORY_TARGET))
+        # the loss compiled, the update written by the caller in NumPy (as in the baseline)
+        name = f"compiled loss + NumPy update b={batch}"
+        rows_out.append(harness.timing_row(name, "NumPy", timing, "ms/step", 1e3,
+                                           target=0.85 if batch == 64 else 0.95))
+        rows_out.append(harness.memory_row(f"{name} memory", "NumPy", harness.peak_bytes(base),
+                                           harness.peak_bytes(cand), mlp.MEMORY_TARGET))
     if compiled.traces != len(mlp.BATCHES):
         raise AssertionError(f"compiled MLP traced {compiled.traces} times")
     return rows_out
