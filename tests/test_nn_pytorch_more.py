@@ -702,3 +702,86 @@ def test_a_model_of_the_new_layers_saves_and_loads_with_its_architecture(tmp_pat
     x = RNG.standard_normal((3, 2, 8)).astype(np.float32)
     np.testing.assert_array_equal(again(x).data, model(x).data)
     np.testing.assert_array_equal(again[1].weight.data, model[1].weight.data)
+
+
+# ----- pooling with padding, as PyTorch pads --------------------------------------------------
+def _windows(padded, k, s):
+    view = np.lib.stride_tricks.sliding_window_view(padded, (k, k), axis=(2, 3))
+    return view[:, :, ::s, ::s]
+
+
+def test_max_pool_padding_is_never_picked():
+    x = distinct(RNG, (2, 3, 7, 6)) - 10.0  # all negative: zero padding would win the max
+    want = _windows(np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)), constant_values=-np.inf),
+                    3, 2).max(axis=(-2, -1))
+    layer = nn.MaxPool2d(3, stride=2, padding=1)
+    np.testing.assert_array_equal(layer(x).data, want)
+    check_layer(layer, x)
+    line = distinct(RNG, (2, 3, 9)) - 10.0
+    want = np.lib.stride_tricks.sliding_window_view(
+        np.pad(line, ((0, 0), (0, 0), (1, 1)), constant_values=-np.inf), 3, axis=2)[:, :, ::2]
+    np.testing.assert_array_equal(nn.MaxPool1d(3, 2, 1)(line).data, want.max(axis=-1))
+
+
+@pytest.mark.parametrize("include", [True, False])
+def test_avg_pool_padding_counts_as_pytorch_counts_it(include):
+    x = RNG.standard_normal((2, 3, 7, 6))
+    padded = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    sums = _windows(padded, 3, 2).sum(axis=(-2, -1))
+    counts = _windows(np.pad(np.ones((1, 1, 7, 6)), ((0, 0), (0, 0), (1, 1), (1, 1))),
+                      3, 2).sum(axis=(-2, -1))
+    want = sums / (9 if include else counts)
+    layer = nn.AvgPool2d(3, 2, 1, count_include_pad=include)
+    np.testing.assert_allclose(layer(x).data, want, rtol=1e-12, atol=1e-14)
+    check_layer(layer, x)
+    line = RNG.standard_normal((2, 3, 8))
+    got = nn.functional.avg_pool1d(line, 3, 2, 1, count_include_pad=include).data
+    windows = np.lib.stride_tricks.sliding_window_view(
+        np.pad(line, ((0, 0), (0, 0), (1, 1))), 3, axis=2)[:, :, ::2]
+    inside = np.lib.stride_tricks.sliding_window_view(
+        np.pad(np.ones(8), 1), 3)[::2].sum(axis=-1)
+    np.testing.assert_allclose(got, windows.sum(axis=-1) / (3 if include else inside),
+                               rtol=1e-12)
+
+
+def test_pooling_padding_errors_and_a_saved_model_keeps_its_padding(tmp_path):
+    with pytest.raises(ValueError, match=r"MaxPool2d: padding \(2, 2\) must be at most half "
+                                         r"the kernel size \(3, 3\)"):
+        nn.MaxPool2d(3, padding=2)
+    with pytest.raises(ValueError, match="ceil_mode=True is not supported"):
+        nn.AvgPool2d(2, ceil_mode=True)
+    with pytest.raises(ValueError, match="max_pool1d: padding 2 must be at most half the "
+                                         "kernel size 2"):
+        nn.MaxPool1d(2, padding=2)(np.ones((1, 1, 8)))
+    model = nn.Sequential(nn.MaxPool2d(3, 2, 1), nn.AvgPool2d(3, 1, 1, count_include_pad=False))
+    path = tmp_path / "pools.npz"
+    model.save(path)
+    again = nn.load(path)
+    x = RNG.standard_normal((1, 2, 6, 6))
+    np.testing.assert_array_equal(again(x).data, model(x).data)
+    assert repr(again) == repr(model)
+
+
+def test_a_step_with_padded_pooling_compiles_to_the_eager_result():
+    runs = []
+    for compiled in (False, True):
+        nn.manual_seed(0)
+        model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1, dtype=F64), nn.ReLU(),
+                              nn.MaxPool2d(3, 2, 1), nn.AvgPool2d(3, 1, 1, count_include_pad=False),
+                              nn.Flatten(), nn.Linear(64, 3, dtype=F64))
+        opt = nn.SGD(model.parameters(), lr=0.1)
+
+        def step(X, y, model=model, opt=opt):
+            opt.zero_grad()
+            loss = nn.softmax_cross_entropy(model(X), y)
+            loss.backward()
+            opt.step()
+            return loss
+
+        run = cg.compile(step, argnums=None) if compiled else step
+        rng = np.random.default_rng(1)
+        for _ in range(3):
+            run(rng.standard_normal((5, 1, 8, 8)), rng.integers(0, 3, 5))
+        runs.append([p.data.copy() for p in model.parameters()])
+    for eager, compiled in zip(*runs, strict=True):
+        np.testing.assert_allclose(compiled, eager, rtol=1e-10, atol=1e-12)

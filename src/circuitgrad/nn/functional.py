@@ -211,11 +211,32 @@ def fold(windows, shape, stride=1, padding=0, channels_last=False):
                                           "padding": padding, "channels_last": channels_last})
 
 
-def max_pool2d(x, kernel_size, stride=None):
-    """Max over each ``kernel_size`` window, stepping by ``stride`` (default: the kernel)."""
+def _pool_options(what, x, kernel_size, stride, padding, ceil_mode):
+    """A pooling's kernel, stride and padding, checked as PyTorch checks them."""
+    kernel, stride, padding = window_options(what, kernel_size, stride, padding)
+    if ceil_mode:
+        raise ValueError(f"{what}: ceil_mode=True is not supported; pad the input instead "
+                         f"(padding=) or crop it so the windows fit")
+    if any(p > k // 2 for p, k in zip(padding, kernel, strict=True)):
+        raise ValueError(f"{what}: padding {padding} must be at most half the kernel size "
+                         f"{kernel}")
+    gates.check_window_shape(x.shape, kernel, stride, padding, what)
+    return kernel, stride, padding
+
+
+def max_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False):
+    """Max over each ``kernel_size`` window, stepping by ``stride`` (default: the kernel).
+
+    ``padding`` adds rows and columns no window picks: the dtype's lowest value, which every
+    window (padding at most half the kernel, as in PyTorch) outranks with an entry of ``x``.
+    """
     x = as_tensor(x)
-    kernel, stride, _ = window_options("max_pool2d", kernel_size, stride)
-    gates.check_window_shape(x.shape, kernel, stride, (0, 0), "max_pool2d")
+    kernel, stride, padding = _pool_options("max_pool2d", x, kernel_size, stride, padding,
+                                            ceil_mode)
+    if any(padding):
+        (ph, pw), kind = padding, np.dtype(x.dtype)
+        lowest = np.finfo(kind).min if kind.kind == "f" else np.iinfo(kind).min
+        x = cgf.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=lowest)
     return apply(gates.max_pool2d, (x,), {"kernel": kernel, "stride": stride})
 
 
@@ -316,12 +337,22 @@ def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
     return out
 
 
-def avg_pool2d(x, kernel_size, stride=None):
-    """Mean over each ``kernel_size`` window of (N, C, H, W), stepping by ``stride``."""
+def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False,
+               count_include_pad=True):
+    """Mean over each ``kernel_size`` window of (N, C, H, W), stepping by ``stride``.
+
+    ``padding`` adds zeros around ``x``; they count in a window's mean unless
+    ``count_include_pad=False``, which divides by the entries of ``x`` in the window.
+    """
     x = as_tensor(x)
-    kernel, stride, _ = window_options("avg_pool2d", kernel_size, stride)
-    gates.check_window_shape(x.shape, kernel, stride, (0, 0), "avg_pool2d")
-    return unfold(x, kernel, stride).mean(axis=(0, 1))  # windows: (KH, KW, N, C, OH, OW)
+    kernel, stride, padding = _pool_options("avg_pool2d", x, kernel_size, stride, padding,
+                                            ceil_mode)
+    means = unfold(x, kernel, stride, padding).mean(axis=(0, 1))  # windows: (KH, KW, N, ...)
+    if count_include_pad or not any(padding):
+        return means
+    inside = np.ones((1, 1, *x.shape[2:]), dtype=np.dtype(x.dtype))
+    share = gates.unfold.forward(inside, kernel=kernel, stride=stride, padding=padding)
+    return means * (kernel[0] * kernel[1] / share.sum(axis=(0, 1)))  # of the window: x's
 
 
 def adaptive_avg_pool2d(x, output_size):
@@ -814,19 +845,26 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
 
 
 # ----- 1-d pooling ---------------------------------------------------------------------------
-def _pool1d(pool, what, x, kernel_size, stride):
+def _pool1d(pool, what, x, kernel_size, stride, padding, **options):
     x = as_tensor(x)
     if x.ndim != 3:
         raise ShapeError(f"{what} expects (N, C, L) input, got shape {x.shape}")
     stride = kernel_size if stride is None else stride
-    return pool(x[:, :, None, :], (1, int(kernel_size)), (1, int(stride)))[:, :, 0, :]
+    if int(padding) > int(kernel_size) // 2:  # said here, in one dimension's words
+        raise ValueError(f"{what}: padding {padding} must be at most half the kernel size "
+                         f"{kernel_size}")
+    return pool(x[:, :, None, :], (1, int(kernel_size)), (1, int(stride)),
+                (0, int(padding)), **options)[:, :, 0, :]
 
 
-def max_pool1d(x, kernel_size, stride=None):
+def max_pool1d(x, kernel_size, stride=None, padding=0, ceil_mode=False):
     """Max over each ``kernel_size`` window of (N, C, L), stepping by ``stride``."""
-    return _pool1d(max_pool2d, "max_pool1d", x, kernel_size, stride)
+    return _pool1d(max_pool2d, "max_pool1d", x, kernel_size, stride, padding,
+                   ceil_mode=ceil_mode)
 
 
-def avg_pool1d(x, kernel_size, stride=None):
+def avg_pool1d(x, kernel_size, stride=None, padding=0, ceil_mode=False,
+               count_include_pad=True):
     """Mean over each ``kernel_size`` window of (N, C, L), stepping by ``stride``."""
-    return _pool1d(avg_pool2d, "avg_pool1d", x, kernel_size, stride)
+    return _pool1d(avg_pool2d, "avg_pool1d", x, kernel_size, stride, padding,
+                   ceil_mode=ceil_mode, count_include_pad=count_include_pad)

@@ -113,23 +113,33 @@ class Conv1d(Module):
 
 
 class _Pool2d(Module):
-    """A window (``kernel_size``, ``stride``: default the kernel) reduced by ``pool``."""
+    """A window (``kernel_size``, ``stride``: default the kernel, ``padding``) reduced by
+    ``pool``."""
 
     pool = None
 
-    def __init__(self, kernel_size, stride=None):
-        self.kernel_size, self.stride, _ = F.window_options(type(self).__name__, kernel_size,
-                                                            stride)
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False):
+        name = type(self).__name__
+        self.kernel_size, self.stride, self.padding = F.window_options(name, kernel_size,
+                                                                       stride, padding)
+        if ceil_mode:
+            raise ValueError(f"{name}: ceil_mode=True is not supported; pad the input "
+                             f"instead (padding=) or crop it so the windows fit")
+        if any(p > k // 2 for p, k in zip(self.padding, self.kernel_size, strict=True)):
+            raise ValueError(f"{name}: padding {self.padding} must be at most half the "
+                             f"kernel size {self.kernel_size}")
 
     def forward(self, x):
-        return type(self).pool(x, self.kernel_size, self.stride)
+        return type(self).pool(x, self.kernel_size, self.stride, self.padding)
 
     def extra_repr(self):
-        return f"kernel_size={self.kernel_size}, stride={self.stride}"
+        padding = f", padding={self.padding}" if any(self.padding) else ""
+        return f"kernel_size={self.kernel_size}, stride={self.stride}{padding}"
 
 
 class MaxPool2d(_Pool2d):
-    """Max over each window; the gradient goes to each window's largest entry."""
+    """Max over each window; the gradient goes to each window's largest entry (padding is
+    never picked)."""
 
     pool = F.max_pool2d
 
@@ -214,9 +224,17 @@ class Identity(Module):
 
 
 class AvgPool2d(_Pool2d):
-    """Mean over each window of (N, C, H, W) inputs."""
+    """Mean over each window of (N, C, H, W) inputs; zero padding counts in the mean unless
+    ``count_include_pad=False``."""
 
-    pool = F.avg_pool2d
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False,
+                 count_include_pad=True):
+        super().__init__(kernel_size, stride, padding, ceil_mode)
+        self.count_include_pad = bool(count_include_pad)
+
+    def forward(self, x):
+        return F.avg_pool2d(x, self.kernel_size, self.stride, self.padding,
+                            count_include_pad=self.count_include_pad)
 
 
 class AdaptiveAvgPool2d(Module):
@@ -966,20 +984,28 @@ class Hardswish(_Pointwise):
 class _Pool1d(Module):
     pool = None
 
-    def __init__(self, kernel_size, stride=None):
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False):
         name = type(self).__name__
         self.kernel_size = F.window_options(name, int(kernel_size), None)[0][1]
         self.stride = self.kernel_size if stride is None else \
             F.window_options(name, self.kernel_size, int(stride))[1][1]
+        self.padding = F.window_options(name, 1, None, int(padding))[2][1]
+        self.ceil_mode = ceil_mode  # checked by the pooling itself, with the rest
 
     def forward(self, x):
         x = as_tensor(x)
         if x.ndim != 3:
             raise cg_errors.ShapeError(f"{self}: expects (N, C, L) input, got shape {x.shape}")
-        return type(self).pool(x, self.kernel_size, self.stride)
+        return type(self).pool(x, self.kernel_size, self.stride, self.padding,
+                               **self.pool_options())
+
+    def pool_options(self):
+        """The pooling function's options beyond the window."""
+        return {"ceil_mode": self.ceil_mode}
 
     def extra_repr(self):
-        return f"kernel_size={self.kernel_size}, stride={self.stride}"
+        padding = f", padding={self.padding}" if self.padding else ""
+        return f"kernel_size={self.kernel_size}, stride={self.stride}{padding}"
 
 
 class MaxPool1d(_Pool1d):
@@ -989,9 +1015,18 @@ class MaxPool1d(_Pool1d):
 
 
 class AvgPool1d(_Pool1d):
-    """Mean over each window of (N, C, L) inputs."""
+    """Mean over each window of (N, C, L) inputs; zero padding counts in the mean unless
+    ``count_include_pad=False``."""
 
     pool = F.avg_pool1d
+
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False,
+                 count_include_pad=True):
+        super().__init__(kernel_size, stride, padding, ceil_mode)
+        self.count_include_pad = bool(count_include_pad)
+
+    def pool_options(self):
+        return {**super().pool_options(), "count_include_pad": self.count_include_pad}
 
 
 # ----- more loss classes ---------------------------------------------------------------------
