@@ -350,7 +350,7 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False,
     means = unfold(x, kernel, stride, padding).mean(axis=(0, 1))  # windows: (KH, KW, N, ...)
     if count_include_pad or not any(padding):
         return means
-    inside = np.ones((1, 1, *x.shape[2:]), dtype=np.dtype(x.dtype))
+    inside = backend.ones((1, 1, *x.shape[2:]), dtype=np.dtype(x.dtype))
     share = gates.unfold.forward(inside, kernel=kernel, stride=stride, padding=padding)
     return means * (kernel[0] * kernel[1] / share.sum(axis=(0, 1)))  # of the window: x's
 
