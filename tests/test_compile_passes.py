@@ -148,3 +148,42 @@ def test_folding_keeps_equations_that_read_an_argument():
 def test_an_unknown_pass_is_refused():
     with pytest.raises(CircuitError, match="unknown pass 'cs'.*cse, fold"):
         cg.compile(repeated, argnums=(0, 1), passes=("cs",))(*_args())
+
+
+def test_a_large_float32_sum_summed_in_another_order_is_not_refused():
+    """CSE reorders the sums of this loss; the float32 gradient's near-zero entries then
+    differ by more than 1e-4 of themselves, not of the gradient: accepted."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((256, 784)).astype(np.float32)
+    W = rng.standard_normal((784, 256)).astype(np.float32)
+
+    def f(W, X):
+        h = X @ W
+        c = h - h.mean(axis=0)
+        return (c * c).sum() + ((X @ W) * c).sum()
+
+    value, grad = cg.compile(f)(W, X)
+    want_value, want_grad = cg.value_and_grad(f)(W, X)
+    assert grad.dtype == np.float32
+    np.testing.assert_allclose(value, want_value.data, rtol=1e-5)
+    np.testing.assert_allclose(grad, want_grad, rtol=0, atol=1e-5 * np.abs(want_grad).max())
+
+
+@pytest.mark.parametrize("wrong", ["scaled", "one entry"])
+def test_generated_code_that_disagrees_with_the_engine_is_refused(monkeypatch, wrong):
+    from circuitgrad.compiler import staging
+
+    run = staging._run
+
+    def planted(staged, args):
+        value, grads = run(staged, args)
+        g = np.array(grads[0], copy=True)
+        if wrong == "scaled":
+            g *= 1.001
+        else:
+            g.flat[3] += 0.01 * np.abs(g).max()
+        return value, (g, *grads[1:])
+
+    monkeypatch.setattr(staging, "_run", planted)
+    with pytest.raises(cg.CircuitError, match="disagrees with circuitgrad"):
+        cg.compile(lambda w: (np.tanh(w) ** 2).sum())(np.linspace(-1, 1, 12).astype(np.float32))
