@@ -79,7 +79,8 @@ def main():
     for dtype in (np.float64, np.float32):
         x = RNG.standard_normal((2, 3, 5, 7)).astype(dtype)
         for kwargs in [{"size": (11, 3)}, {"size": (13, 29)}, {"scale_factor": 2},
-                       {"scale_factor": (1.7, 0.6)}, {"scale_factor": 3.3}]:
+                       {"scale_factor": (1.7, 0.6)}, {"scale_factor": 3.3},
+                       {"scale_factor": (2.1, 1.1)}]:
             for mode, corners in [("nearest", None), ("bilinear", False), ("bilinear", True)]:
                 compare(f"interpolate {mode} {kwargs} align_corners={corners} "
                         f"{np.dtype(dtype).name}",

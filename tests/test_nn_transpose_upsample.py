@@ -144,29 +144,37 @@ def test_conv_transpose_errors_name_the_layer_and_the_expected_shape():
 # ----- Upsample / interpolate -----------------------------------------------------------------
 def nearest_reference(x, out_h, out_w, scales=(None, None)):
     """PyTorch's rule: output pixel dst reads min(floor(dst * in / out), in - 1), with
-    in / out replaced by 1 / scale_factor when a scale is given (float32 arithmetic)."""
+    in / out replaced by 1 / scale_factor when a scale is given (float32 arithmetic); an
+    output as large as the input copies it, one twice as large reads dst // 2."""
     def sources(size, out, scale):
+        if out in (size, 2 * size):
+            return [d * size // out for d in range(out)]
         ratio = np.float32(size / out if scale is None else 1 / scale)
         return [min(int(np.floor(np.float32(d) * ratio)), size - 1) for d in range(out)]
     h, w = x.shape[2:]
     return x[:, :, sources(h, out_h, scales[0])][:, :, :, sources(w, out_w, scales[1])]
 
 
-def bilinear_reference(x, out_h, out_w, align_corners=False):
-    """Each output pixel, the two nearest input pixels per axis weighed by distance."""
+def bilinear_reference(x, out_h, out_w, align_corners=False, scales=(None, None)):
+    """Each output pixel, the two nearest input pixels per axis weighed by distance; an
+    axis that keeps its size is copied (PyTorch's rule, whatever the scale factor)."""
     n, c, h, w = x.shape
     out = np.zeros((n, c, out_h, out_w))
 
-    def source(dst, size, out_size):
+    def source(dst, size, out_size, scale=None):
+        if out_size == size:
+            return float(dst)
+        if scale is not None:
+            return max((dst + 0.5) / scale - 0.5, 0.0)
         if align_corners:
             return dst * (size - 1) / (out_size - 1) if out_size > 1 else 0.0
         return max((dst + 0.5) * size / out_size - 0.5, 0.0)
     for i in range(out_h):
-        sy = source(i, h, out_h)
+        sy = source(i, h, out_h, scales[0])
         y0 = min(int(sy), h - 1)
         y1, fy = min(y0 + 1, h - 1), sy - y0
         for j in range(out_w):
-            sx = source(j, w, out_w)
+            sx = source(j, w, out_w, scales[1])
             x0 = min(int(sx), w - 1)
             x1, fx = min(x0 + 1, w - 1), sx - x0
             out[:, :, i, j] = ((1 - fy) * ((1 - fx) * x[:, :, y0, x0] + fx * x[:, :, y0, x1])
@@ -175,7 +183,8 @@ def bilinear_reference(x, out_h, out_w, align_corners=False):
 
 
 @pytest.mark.parametrize("size, scale", [((7, 5), None), ((2, 9), None), (None, 2),
-                                         (None, (1.5, 3)), ((3, 4), None), (None, 0.5)])
+                                         (None, (1.5, 3)), ((3, 4), None), (None, 0.5),
+                                         (None, (2.1, 1.1))])
 def test_nearest_upsample_against_pytorchs_index_rule_and_its_gradient(size, scale):
     x = RNG.standard_normal((2, 3, 3, 4))
     layer = nn.Upsample(size=size, scale_factor=scale)
@@ -199,6 +208,21 @@ def test_bilinear_upsample_against_its_formula_and_its_gradient(size, align_corn
     # a scale factor reads pixels at (dst + 0.5) / scale - 0.5, the same as size = in * scale
     np.testing.assert_allclose(F.interpolate(x, scale_factor=2, mode="bilinear").data,
                                bilinear_reference(x, 6, 8), rtol=1e-12, atol=1e-14)
+    # 2.1 on 3 rows gives 6, read at (dst + 0.5) / 2.1 - 0.5; 1.1 on 4 columns keeps 4: a copy
+    np.testing.assert_allclose(F.interpolate(x, scale_factor=(2.1, 1.1), mode="bilinear").data,
+                               bilinear_reference(x, 6, 4, scales=(2.1, 1.1)), rtol=1e-12,
+                               atol=1e-14)
+    np.testing.assert_array_equal(F.interpolate(x, scale_factor=(1.2, 1.1), mode="bilinear")
+                                  .data, x)
+
+
+def test_nearest_reads_every_pixel_twice_when_the_output_is_twice_as_large():
+    # PyTorch's special cases: 2.1 on 5 pixels gives 10, read as dst // 2 (floor(dst / 2.1)
+    # would read pixel 0 three times and pixel 4 once); 1.1 on 5 gives 5, a copy
+    x = np.arange(5.0).reshape(1, 1, 1, 5)
+    np.testing.assert_array_equal(F.interpolate(x, scale_factor=(1, 2.1)).data[0, 0, 0],
+                                  [0, 0, 1, 1, 2, 2, 3, 3, 4, 4])
+    np.testing.assert_array_equal(F.interpolate(x, scale_factor=(1, 1.1)).data, x)
 
 
 def test_interpolate_keeps_float32_and_refuses_what_it_does_not_do():

@@ -178,17 +178,14 @@ def conv1d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     return out[:, :, 0, :]
 
 
-def _transpose_options(what, x, weight, stride, padding, output_padding, groups, dilation,
-                       ndim=2):
+def _transpose_options(what, x, weight, stride, padding, output_padding, groups, dilation):
     """conv_transpose's options as pairs, checked as PyTorch checks them."""
     stride = pair(stride, f"{what}: stride", 1)
     padding = pair(padding, f"{what}: padding", 0)
     output_padding = pair(output_padding, f"{what}: output_padding", 0)
     dilation = pair(dilation, f"{what}: dilation", 1)
-    spatial = "(N, C, H, W)" if ndim == 2 else "(N, C, L)"
     if x.ndim != 4:
-        raise ShapeError(f"{what} expects {spatial} input, got shape "
-                         f"{x.shape if ndim == 2 else x.shape[:2] + x.shape[3:]}")
+        raise ShapeError(f"{what} expects (N, C, H, W) input, got shape {x.shape}")
     if weight.ndim != 4:
         raise ShapeError(f"{what}: the weight must be (in_channels, out_channels // groups, "
                          f"KH, KW), got shape {weight.shape}")
@@ -299,8 +296,9 @@ def interpolate(x, size=None, scale_factor=None, mode="nearest", align_corners=N
     rule, its float32 arithmetic included), ``"bilinear"`` weighs the two nearest pixels per
     axis at ``(dst + 0.5) * scale - 0.5`` (``align_corners=False``, the default) or
     ``dst * (H - 1) / (OH - 1)`` (``align_corners=True``); ``scale`` is ``1 / scale_factor``
-    when that is given, else ``H / OH``. Gradients add up where an input pixel is read
-    more than once.
+    when that is given, else ``H / OH``. As in PyTorch, an axis whose size does not change
+    is copied, and one that doubles reads ``dst // 2`` in ``"nearest"``, whatever the scale.
+    Gradients add up where an input pixel is read more than once.
 
     >>> import numpy as np
     >>> interpolate(np.array([[[[1.0, 2.0]]]]), scale_factor=2).data[0, 0]
@@ -345,16 +343,23 @@ def interpolate(x, size=None, scale_factor=None, mode="nearest", align_corners=N
 
 
 def _nearest_sources(size, out, scale):
-    """PyTorch's nearest index, min(floor(dst * scale), size - 1), in its float32."""
+    """PyTorch's nearest index, min(floor(dst * scale), size - 1), in its float32; like
+    PyTorch, an output of the input's size copies it and one of twice its size reads
+    ``dst // 2`` whatever the scale factor (2.1 on 5 pixels: 10 pixels, each read twice)."""
     if out == size:
         return backend.arange(out)
+    if out == 2 * size:
+        return backend.arange(out) // 2
     scale = np.float32(size / out if scale is None else 1 / scale)
     return np.minimum(np.floor(backend.arange(out, dtype=np.float32) * scale).astype(int),
                       size - 1)
 
 
 def _bilinear_weights(size, out, scale, align_corners, dtype):
-    """The (out, size) matrix of linear interpolation along one axis (PyTorch's formula)."""
+    """The (out, size) matrix of linear interpolation along one axis (PyTorch's formula;
+    like PyTorch, an axis that keeps its size is copied whatever the scale factor)."""
+    if out == size:
+        return backend.eye(size, dtype=dtype)
     dst = backend.arange(out, dtype=np.float64)
     if align_corners:
         src = dst * ((size - 1) / (out - 1) if out > 1 else 0.0)
@@ -364,8 +369,8 @@ def _bilinear_weights(size, out, scale, align_corners, dtype):
     high = np.minimum(low + 1, size - 1)
     frac = src - low
     weights = backend.zeros((out, size), dtype=np.float64)
-    np.add.at(weights, (backend.arange(out), low), 1 - frac)
-    np.add.at(weights, (backend.arange(out), high), frac)
+    backend.add_at(weights, (backend.arange(out), low), 1 - frac)
+    backend.add_at(weights, (backend.arange(out), high), frac)
     return weights.astype(dtype)
 
 
@@ -541,7 +546,7 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False,
     means = unfold(x, kernel, stride, padding).mean(axis=(0, 1))  # windows: (KH, KW, N, ...)
     if count_include_pad or not any(padding):
         return means
-    inside = np.ones((1, 1, *x.shape[2:]), dtype=np.dtype(x.dtype))
+    inside = backend.ones((1, 1, *x.shape[2:]), dtype=np.dtype(x.dtype))
     share = gates.unfold.forward(inside, kernel=kernel, stride=stride, padding=padding)
     return means * (kernel[0] * kernel[1] / share.sum(axis=(0, 1)))  # of the window: x's
 
