@@ -84,6 +84,23 @@ def test_conv_transpose2d_functional_without_bias_and_1d():
     check_layer(layer, x1)
 
 
+def test_conv_transpose_forward_takes_pytorchs_output_size():
+    # a stride-2 conv2d maps 7 and 8 rows to 4: output_size says which to give back
+    layer = nn.ConvTranspose2d(2, 3, 3, stride=2, padding=1, rng=0, dtype=F64)
+    x = RNG.standard_normal((1, 2, 4, 4))
+    assert layer(x).shape[2:] == (7, 7)
+    out = layer(x, output_size=(1, 3, 8, 7))   # PyTorch takes the full shape or (H, W)
+    assert out.shape[2:] == (8, 7)
+    np.testing.assert_array_equal(out.data, F.conv_transpose2d(
+        x, layer.weight, layer.bias, 2, 1, output_padding=(1, 0)).data)
+    assert layer(x, output_size=(8, 8)).shape[2:] == (8, 8) and layer.output_padding == (0, 0)
+    with pytest.raises(ValueError, match=r"output_size \(9, 8\) cannot be made from an input of "
+                                         r"spatial size \(4, 4\); .* = 7 to 8"):
+        layer(x, output_size=(9, 8))
+    one = nn.ConvTranspose1d(2, 3, 4, stride=3, rng=0)
+    assert one(np.zeros((1, 2, 5), np.float32), output_size=[17]).shape == (1, 3, 17)
+
+
 def test_conv_transpose2d_is_the_adjoint_of_conv2d():
     # <conv2d(x, W), y> == <x, conv_transpose2d(y, W)>: the transposed convolution is the
     # input-gradient of the convolution with the same weight and options

@@ -161,7 +161,9 @@ class ConvTranspose2d(Module):
             self.bias = Parameter(rng.uniform(-bound, bound, out_channels).astype(dtype)
                                   if init is None else backend.zeros(out_channels, dtype=dtype))
 
-    def forward(self, x):
+    def forward(self, x, output_size=None):
+        """``output_size`` (PyTorch's): the spatial size wanted, of the sizes a strided
+        transposed convolution can give; it picks the output_padding for this call."""
         x = as_tensor(x)
         layout = "(N, C, H, W)" if self._dims == 2 else "(N, C, L)"
         if x.ndim != self._dims + 2 or x.shape[1] != self.in_channels:
@@ -169,8 +171,25 @@ class ConvTranspose2d(Module):
                 f"{self}: expects {layout} input with C = {self.in_channels} channels on "
                 f"axis 1, got shape {x.shape}")
         transpose = F.conv_transpose2d if self._dims == 2 else F.conv_transpose1d
+        output_padding = self.output_padding if output_size is None else \
+            self._output_padding_for(x.shape[2:], output_size)
         return transpose(x, self.weight, self.bias, self.stride, self.padding,
-                         self.output_padding, self.groups, self.dilation)
+                         output_padding, self.groups, self.dilation)
+
+    def _output_padding_for(self, sizes, output_size):
+        wanted = tuple(int(v) for v in np.atleast_1d(output_size))[-len(sizes):]
+        options = [np.atleast_1d(v) for v in (self.kernel_size, self.stride, self.padding,
+                                              self.dilation)]
+        padding = []
+        for size, want, k, s, p, d in zip(sizes, wanted, *options, strict=True):
+            least = (size - 1) * s - 2 * p + d * (k - 1) + 1
+            if not least <= want < least + max(s, d):
+                raise ValueError(f"{self}: output_size {tuple(output_size)} cannot be made "
+                                 f"from an input of spatial size {tuple(sizes)}; each size must "
+                                 f"be from (H - 1) * stride - 2 * padding + dilation * "
+                                 f"(K - 1) + 1 = {least} to {least + max(s, d) - 1}")
+            padding.append(want - least)
+        return tuple(padding) if self._dims == 2 else padding[0]
 
     def extra_repr(self):
         one = 1 if self._dims == 1 else (1, 1)
