@@ -114,6 +114,31 @@ def test_conv_transpose2d_is_the_adjoint_of_conv2d():
     assert float((y * dy).sum()) == pytest.approx(float((x * back).sum()), rel=1e-12)
 
 
+@pytest.mark.parametrize("mode", ["nearest", "bilinear"])
+def test_second_derivatives_through_conv_transpose2d_and_upsampling(mode):
+    # built from fold, matmul, indexing and padding gates, whose VJPs differentiate again
+    rng = np.random.default_rng(15)
+    x = rng.standard_normal((1, 2, 3, 3))
+    w = cg.tensor(rng.standard_normal((2, 2, 2, 2)))
+
+    def f(x):
+        y = cg.tanh(F.conv_transpose2d(x, w, stride=2, padding=1, output_padding=1,
+                                       dilation=(2, 1)))
+        return (F.interpolate(y, size=(5, 7), mode=mode) ** 2).sum()
+
+    hessian = np.asarray(cg.hessian(f)(x)).reshape(x.size, x.size)
+    eps = 1e-6
+    numeric = np.empty_like(hessian)
+    for k in range(x.size):
+        step = np.zeros(x.size)
+        step[k] = eps
+        step = step.reshape(x.shape)
+        numeric[:, k] = (np.asarray(cg.grad(f)(x + step)) -
+                         np.asarray(cg.grad(f)(x - step))).ravel() / (2 * eps)
+    np.testing.assert_allclose(hessian, numeric, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(hessian, hessian.T, atol=1e-10)
+
+
 def test_conv_transpose2d_is_initialised_as_pytorch_from_the_shared_generator():
     def build():
         nn.manual_seed(3)
