@@ -89,6 +89,11 @@ def main():
                         lambda x, k=kwargs, m=mode, c=corners: TF.interpolate(
                             x, mode=m, align_corners=c, **k), [x])
 
+    x = RNG.standard_normal((2, 3, 5, 7))
+    for name in ("UpsamplingNearest2d", "UpsamplingBilinear2d"):
+        ours, theirs = getattr(nn, name)(size=(9, 12)), getattr(torch.nn, name)(size=(9, 12))
+        compare(f"interpolate by {name}(size=(9, 12)) float64", ours, theirs, [x])
+
     # initialisation: the same bound and spread (different generators, so statistics only)
     ours, theirs = nn.ConvTranspose2d(64, 32, 3, stride=2), torch.nn.ConvTranspose2d(64, 32, 3, 2)
     for part in ("weight", "bias"):

@@ -258,6 +258,21 @@ def test_bilinear_upsample_against_its_formula_and_its_gradient(size, align_corn
                                   .data, x)
 
 
+def test_pytorchs_older_upsampling_names_and_their_saved_architecture(tmp_path):
+    x = RNG.standard_normal((2, 3, 3, 4))
+    np.testing.assert_array_equal(nn.UpsamplingNearest2d(scale_factor=2)(x).data,
+                                  nearest_reference(x, 6, 8))
+    bilinear = nn.UpsamplingBilinear2d(size=(5, 7))     # align_corners=True, as PyTorch's
+    np.testing.assert_allclose(bilinear(x).data, bilinear_reference(x, 5, 7, True),
+                               rtol=1e-12, atol=1e-14)
+    check_layer(bilinear, x)
+    model = nn.Sequential(bilinear, nn.UpsamplingNearest2d(size=(6, 9)))
+    model.save(tmp_path / "m.npz")
+    again = nn.load(tmp_path / "m.npz")
+    assert [type(m) for m in again] == [nn.UpsamplingBilinear2d, nn.UpsamplingNearest2d]
+    np.testing.assert_array_equal(again(x).data, model(x).data)
+
+
 def test_nearest_reads_every_pixel_twice_when_the_output_is_twice_as_large():
     # PyTorch's special cases: 2.1 on 5 pixels gives 10, read as dst // 2 (floor(dst / 2.1)
     # would read pixel 0 three times and pixel 4 once); 1.1 on 5 gives 5, a copy

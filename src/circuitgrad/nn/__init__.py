@@ -88,6 +88,8 @@ from .layers import (
     Softsign,
     Tanh,
     Upsample,
+    UpsamplingBilinear2d,
+    UpsamplingNearest2d,
 )
 from .losses import (
     LabelError,
@@ -138,5 +140,5 @@ __all__ = [
     "SmoothL1Loss", "ModuleDict", "ParameterList", "TensorDataset", "RMSprop", "Adagrad",
     "ExponentialLR", "MultiStepLR", "LambdaLR", "OneCycleLR", "ReduceLROnPlateau",
     "clip_grad_value_", "utils", "ConvTranspose1d", "ConvTranspose2d",
-    "Upsample", "ParameterDict",
+    "Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d", "ParameterDict",
 ]

@@ -237,6 +237,21 @@ class Upsample(Module):
         return f"{what}, mode={self.mode!r}"
 
 
+class UpsamplingNearest2d(Upsample):
+    """PyTorch's older name for ``Upsample(size, scale_factor, mode="nearest")``."""
+
+    def __init__(self, size=None, scale_factor=None):
+        super().__init__(size, scale_factor, "nearest")
+
+
+class UpsamplingBilinear2d(Upsample):
+    """PyTorch's older name for ``Upsample(size, scale_factor, mode="bilinear",
+    align_corners=True)`` (note: align_corners=True, unlike Upsample's default)."""
+
+    def __init__(self, size=None, scale_factor=None):
+        super().__init__(size, scale_factor, "bilinear", align_corners=True)
+
+
 class _Pool2d(Module):
     """A window (``kernel_size``, ``stride``: default the kernel, ``padding``) reduced by
     ``pool``."""
