@@ -179,6 +179,10 @@ def test_conv_transpose_errors_name_the_layer_and_the_expected_shape():
     with pytest.raises(cg.ShapeError, match=r"conv_transpose2d: padding \(3, 3\) leaves no "
                                             r"output"):
         F.conv_transpose2d(np.zeros((1, 3, 2, 2)), np.zeros((3, 2, 3, 3)), padding=3)
+    with pytest.raises(cg.ShapeError, match=r"conv_transpose2d: the bias must be "
+                                            r"\(out_channels,\) = \(4,\) .* got shape \(1,\)"):
+        F.conv_transpose2d(np.zeros((1, 4, 2, 2)), np.zeros((4, 2, 3, 3)), np.zeros(1),
+                           groups=2)
     with pytest.raises(cg.ShapeError, match=r"conv_transpose2d expects \(N, C, H, W\) input"):
         F.conv_transpose2d(np.zeros((3, 2, 2)), np.zeros((3, 2, 3, 3)))
 

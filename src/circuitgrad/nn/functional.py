@@ -233,6 +233,10 @@ def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0
         raise ShapeError(f"conv_transpose2d: padding {padding} leaves no output for an input "
                          f"of shape {x.shape} and a kernel of {(kh, kw)} (output size "
                          f"{out_size})")
+    if bias is not None and tuple(np.shape(bias)) != (c_out,):
+        raise ShapeError(f"conv_transpose2d: the bias must be (out_channels,) = ({c_out},) for "
+                         f"a weight of shape {weight.shape} with groups={groups}, got shape "
+                         f"{tuple(np.shape(bias))}")
     # one row per input pixel (n, h, w), its channels as columns, as conv2d's im2col
     pixels = x.transpose(0, 2, 3, 1).reshape(n * h * w, c_in)
     if groups == 1:
