@@ -305,3 +305,28 @@ def test_simplified_backward_of_mean_and_a_square_matches_eager():
         for k in p_eager:
             np.testing.assert_allclose(p_fast[k], p_eager[k], rtol=1e-12, atol=1e-14)
     assert "+= 2 * (" in fast.source
+
+
+def test_a_step_reading_columns_by_an_index_array_compiles_to_the_eager_result():
+    # w[:, cols]: slices beside an index array; its gradient is staged as add.at, whose
+    # index is a tuple written outside brackets (slice(None, None, None), not ':')
+    results = []
+    for compiled in (False, True):
+        w = nn.Parameter(np.arange(12.0).reshape(3, 4))
+        opt = nn.SGD([w], lr=0.1)
+
+        def step(cols, w=w, opt=opt):
+            opt.zero_grad()
+            loss = (w[:, cols] ** 2).sum()
+            loss.backward()
+            opt.step()
+            return loss
+
+        run = cg.compile(step, argnums=None) if compiled else step
+        for _ in range(3):
+            run(np.array([0, 0, 2]))
+        results.append(w.data.copy())
+    np.testing.assert_allclose(results[1], results[0], rtol=1e-12)
+    # column 0 read twice: its gradient is 4 w, so it shrinks by 0.6 a step; column 1 stays
+    np.testing.assert_allclose(results[0][:, 1], [1.0, 5.0, 9.0])
+    np.testing.assert_allclose(results[0][:, 0], np.array([0.0, 4.0, 8.0]) * 0.6 ** 3)

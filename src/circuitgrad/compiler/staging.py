@@ -399,11 +399,16 @@ class _Generator:
             return self.names[id(x)]
         return self.literal(x.value)
 
-    def index_text(self, index):
+    def index_text(self, index, as_value=False):
+        """An index as it is written inside brackets, or (``as_value``) as a tuple's items
+        outside them, where a slice must be spelled ``slice(start, stop, step)``."""
         index = index if isinstance(index, tuple) else (index,)
         parts = []
         for item in index:
-            if isinstance(item, slice):
+            if isinstance(item, slice) and as_value:
+                parts.append("slice(" + ", ".join(self.literal(v) for v in (
+                    item.start, item.stop, item.step)) + ")")
+            elif isinstance(item, slice):
                 text = ":".join("" if v is None else self.literal(v)
                                 for v in (item.start, item.stop))
                 if item.step is not None:
@@ -781,7 +786,8 @@ def _grad_lines(gen, eq, i, x, have, owned):
             lines.append(f"{target} = {target}.copy()")
             gen.run(target, f"{target}.copy()")
             owned.add(target)
-        stmt = f"{target}[{idx}] += {g}" if basic else f"add.at({target}, ({idx}), {g})"
+        stmt = f"{target}[{idx}] += {g}" if basic else \
+            f"add.at({target}, ({gen.index_text(index, as_value=True)},), {g})"
         lines.append(stmt)
         exec(stmt, gen.ns, gen.env)  # noqa: S102
         have.add(id(x))

@@ -45,6 +45,8 @@ from .layers import (
     BCEWithLogitsLoss,
     Conv1d,
     Conv2d,
+    ConvTranspose1d,
+    ConvTranspose2d,
     CrossEntropyLoss,
     Dropout,
     Dropout2d,
@@ -71,6 +73,7 @@ from .layers import (
     ModuleList,
     MSELoss,
     NLLLoss,
+    ParameterDict,
     ParameterList,
     PReLU,
     ReLU,
@@ -84,6 +87,9 @@ from .layers import (
     Softplus,
     Softsign,
     Tanh,
+    Upsample,
+    UpsamplingBilinear2d,
+    UpsamplingNearest2d,
 )
 from .losses import (
     LabelError,
@@ -133,5 +139,6 @@ __all__ = [
     "AvgPool1d", "NLLLoss", "BCELoss", "BCEWithLogitsLoss", "L1Loss", "HuberLoss",
     "SmoothL1Loss", "ModuleDict", "ParameterList", "TensorDataset", "RMSprop", "Adagrad",
     "ExponentialLR", "MultiStepLR", "LambdaLR", "OneCycleLR", "ReduceLROnPlateau",
-    "clip_grad_value_", "utils",
+    "clip_grad_value_", "utils", "ConvTranspose1d", "ConvTranspose2d",
+    "Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d", "ParameterDict",
 ]

@@ -178,6 +178,206 @@ def conv1d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     return out[:, :, 0, :]
 
 
+def _transpose_options(what, x, weight, stride, padding, output_padding, groups, dilation):
+    """conv_transpose's options as pairs, checked as PyTorch checks them."""
+    stride = pair(stride, f"{what}: stride", 1)
+    padding = pair(padding, f"{what}: padding", 0)
+    output_padding = pair(output_padding, f"{what}: output_padding", 0)
+    dilation = pair(dilation, f"{what}: dilation", 1)
+    if x.ndim != 4:
+        raise ShapeError(f"{what} expects (N, C, H, W) input, got shape {x.shape}")
+    if weight.ndim != 4:
+        raise ShapeError(f"{what}: the weight must be (in_channels, out_channels // groups, "
+                         f"KH, KW), got shape {weight.shape}")
+    if not isinstance(groups, numbers.Integral) or groups < 1 or weight.shape[0] % groups or \
+            weight.shape[0] != x.shape[1]:
+        raise ShapeError(f"{what}: the input has {x.shape[1]} channels on axis 1 (shape "
+                         f"{x.shape}) but the weight of shape {weight.shape} with groups="
+                         f"{groups} expects {weight.shape[0]} (divisible by groups)")
+    for axis, op, s, d in zip("HW", output_padding, stride, dilation, strict=True):
+        if op >= max(s, d):
+            raise ValueError(f"{what}: output_padding ({op}) must be smaller than the stride "
+                             f"or the dilation along {axis} ({s}, {d}), as in PyTorch")
+    return stride, padding, output_padding, dilation
+
+
+def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
+                     dilation=1):
+    """The transposed convolution (the input-gradient of :func:`conv2d`), batched.
+
+    ``x`` is (N, C_in, H, W), ``weight`` (C_in, C_out // groups, KH, KW) as in PyTorch,
+    ``bias`` (C_out,). Each input pixel scatters its weighted kernel into the output, ``stride``
+    pixels apart; the output is (N, C_out, OH, OW) with
+    ``OH = (H - 1) * stride - 2 * padding + dilation * (KH - 1) + output_padding + 1``.
+    Staged as conv2d's backward pass: one matmul of every input pixel's channels with the
+    weight gives each pixel's (KH, KW) window of the output, and ``fold`` adds the windows
+    up where they overlap; so the backward pass is an ``unfold`` and a matmul (a conv2d).
+
+    >>> import numpy as np
+    >>> import circuitgrad as cg
+    >>> x = cg.tensor(np.array([[[[1.0, 2.0]]]]))
+    >>> conv_transpose2d(x, cg.tensor(np.ones((1, 1, 1, 3))), stride=2).data[0, 0]
+    array([[1., 1., 3., 2., 2.]])
+    """
+    x, weight = as_tensor(x), as_tensor(weight)
+    stride, padding, output_padding, dilation = _transpose_options(
+        "conv_transpose2d", x, weight, stride, padding, output_padding, groups, dilation)
+    n, c_in, h, w = x.shape
+    _, per_group, kh, kw = weight.shape
+    c_out = per_group * groups
+    span = (dilation[0] * (kh - 1) + 1, dilation[1] * (kw - 1) + 1)
+    full = ((h - 1) * stride[0] + span[0], (w - 1) * stride[1] + span[1])  # before cropping
+    out_size = tuple(f - 2 * p + op for f, p, op in zip(full, padding, output_padding,
+                                                          strict=True))
+    if min(out_size) < 1:
+        raise ShapeError(f"conv_transpose2d: padding {padding} leaves no output for an input "
+                         f"of shape {x.shape} and a kernel of {(kh, kw)} (output size "
+                         f"{out_size})")
+    if bias is not None and tuple(np.shape(bias)) != (c_out,):
+        raise ShapeError(f"conv_transpose2d: the bias must be (out_channels,) = ({c_out},) for "
+                         f"a weight of shape {weight.shape} with groups={groups}, got shape "
+                         f"{tuple(np.shape(bias))}")
+    # one row per input pixel (n, h, w), its channels as columns, as conv2d's im2col
+    pixels = x.transpose(0, 2, 3, 1).reshape(n * h * w, c_in)
+    if groups == 1:
+        windows = pixels @ weight.reshape(c_in, c_out * kh * kw)
+        windows = windows.reshape(n, h, w, c_out, kh, kw).transpose(4, 5, 0, 3, 1, 2)
+    else:  # each group's channels with its own filters: one batched matmul
+        per_in = c_in // groups
+        grouped = pixels.reshape(n * h * w, groups, per_in).transpose(1, 0, 2)
+        windows = grouped @ weight.reshape(groups, per_in, per_group * kh * kw)
+        windows = windows.reshape(groups, n, h, w, per_group, kh, kw) \
+            .transpose(5, 6, 1, 0, 4, 2, 3).reshape(kh, kw, n, c_out, h, w)
+    if dilation != (1, 1):  # the taps of a dilated kernel, with zeros between them
+        windows = _spread(_spread(windows, 0, dilation[0]), 1, dilation[1])
+    out = apply(gates.fold, (windows,), {"shape": (n, c_out) + full, "stride": stride,
+                                         "padding": (0, 0), "channels_last": True})
+    # PyTorch crops padding on both sides, then output_padding gives back rows at the end
+    # (zeros where no window reached)
+    ends = [p + size for p, size in zip(padding, out_size, strict=True)]
+    extra = [max(0, end - f) for end, f in zip(ends, full, strict=True)]
+    out = out[:, :, padding[0]:min(ends[0], full[0]), padding[1]:min(ends[1], full[1])]
+    if any(extra):
+        out = cgf.pad(out, ((0, 0), (0, 0), (0, extra[0]), (0, extra[1])))
+    return out if bias is None else out + bias.reshape(1, -1, 1, 1)
+
+
+def _spread(windows, axis, step):
+    """Zeros between the entries of ``windows`` along ``axis``: entry i moves to i * step."""
+    size = windows.shape[axis]
+    gaps = list(windows.shape)
+    gaps.insert(axis + 1, step - 1)
+    spaced = cgf.concatenate([cgf.expand_dims(windows, axis + 1),
+                              as_tensor(backend.zeros(gaps, windows.dtype))], axis=axis + 1)
+    merged = spaced.shape[:axis] + (size * step,) + spaced.shape[axis + 2:]
+    return spaced.reshape(merged)[(slice(None),) * axis + (slice(0, (size - 1) * step + 1),)]
+
+
+def conv_transpose1d(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
+                     dilation=1):
+    """conv_transpose2d of height 1: ``x`` (N, C_in, L), ``weight`` (C_in, C_out // groups, K)."""
+    x, weight = as_tensor(x), as_tensor(weight)
+    if x.ndim != 3:
+        raise ShapeError(f"conv_transpose1d expects (N, C, L) input, got shape {x.shape}")
+    if weight.ndim != 3:
+        raise ShapeError(f"conv_transpose1d: the weight must be (in_channels, out_channels // "
+                         f"groups, K), got shape {weight.shape}")
+    out = conv_transpose2d(x[:, :, None, :], weight[:, :, None, :], bias, (1, int(stride)),
+                           (0, int(padding)), (0, int(output_padding)), groups,
+                           (1, int(dilation)))
+    return out[:, :, 0, :]
+
+
+INTERPOLATE_MODES = ("nearest", "bilinear")
+
+
+def interpolate(x, size=None, scale_factor=None, mode="nearest", align_corners=None,
+                recompute_scale_factor=None):
+    """Resize the (H, W) of an (N, C, H, W) input, as PyTorch's interpolate.
+
+    Give ``size`` (an int or a pair) or ``scale_factor`` (a number or a pair; the output is
+    ``floor(H * scale_factor)``). ``"nearest"`` reads pixel ``floor(dst * scale)`` (PyTorch's
+    rule, its float32 arithmetic included), ``"bilinear"`` weighs the two nearest pixels per
+    axis at ``(dst + 0.5) * scale - 0.5`` (``align_corners=False``, the default) or
+    ``dst * (H - 1) / (OH - 1)`` (``align_corners=True``); ``scale`` is ``1 / scale_factor``
+    when that is given, else ``H / OH``. As in PyTorch, an axis whose size does not change
+    is copied, and one that doubles reads ``dst // 2`` in ``"nearest"``, whatever the scale.
+    Gradients add up where an input pixel is read more than once.
+
+    >>> import numpy as np
+    >>> interpolate(np.array([[[[1.0, 2.0]]]]), scale_factor=2).data[0, 0]
+    array([[1., 1., 2., 2.],
+           [1., 1., 2., 2.]])
+    """
+    x = as_tensor(x)
+    if x.ndim != 4:
+        raise ShapeError(f"interpolate expects (N, C, H, W) input, got shape {x.shape} (only "
+                         f"2-d resizing is supported)")
+    if mode not in INTERPOLATE_MODES:
+        raise ValueError(f"interpolate: mode {mode!r} is not supported; choose one of "
+                         f"{INTERPOLATE_MODES}")
+    if align_corners is not None and mode == "nearest":
+        raise ValueError("interpolate: align_corners only applies to mode='bilinear' (as in "
+                         "PyTorch)")
+    if recompute_scale_factor:
+        raise ValueError("interpolate: recompute_scale_factor=True is not supported; pass "
+                         "size=(OH, OW) instead")
+    if (size is None) == (scale_factor is None):
+        raise ValueError("interpolate: give exactly one of size and scale_factor")
+    h, w = x.shape[2:]
+    if size is not None:
+        out_size, scales = pair(size, "interpolate: size", 1), (None, None)
+    else:
+        scales = tuple(float(v) for v in (scale_factor if isinstance(scale_factor, (tuple, list))
+                                          else (scale_factor, scale_factor)))
+        if len(scales) != 2 or min(scales) <= 0:
+            raise ValueError(f"interpolate: scale_factor must be a positive number or a pair "
+                             f"of them, got {scale_factor!r}")
+        out_size = (math.floor(h * scales[0]), math.floor(w * scales[1]))
+        if min(out_size) < 1:
+            raise ValueError(f"interpolate: scale_factor {scale_factor!r} leaves no output for "
+                             f"an input of shape {x.shape}")
+    if mode == "nearest":
+        rows, cols = (_nearest_sources(n, out, scale) for n, out, scale
+                      in zip((h, w), out_size, scales, strict=True))
+        return x[:, :, rows][:, :, :, cols]
+    down, across = (_bilinear_weights(n, out, scale, bool(align_corners), x.dtype)
+                    for n, out, scale in zip((h, w), out_size, scales, strict=True))
+    return down @ x @ across.T
+
+
+def _nearest_sources(size, out, scale):
+    """PyTorch's nearest index, min(floor(dst * scale), size - 1), in its float32; like
+    PyTorch, an output of the input's size copies it and one of twice its size reads
+    ``dst // 2`` whatever the scale factor (2.1 on 5 pixels: 10 pixels, each read twice)."""
+    if out == size:
+        return backend.arange(out)
+    if out == 2 * size:
+        return backend.arange(out) // 2
+    scale = np.float32(size / out if scale is None else 1 / scale)
+    return np.minimum(np.floor(backend.arange(out, dtype=np.float32) * scale).astype(int),
+                      size - 1)
+
+
+def _bilinear_weights(size, out, scale, align_corners, dtype):
+    """The (out, size) matrix of linear interpolation along one axis (PyTorch's formula;
+    like PyTorch, an axis that keeps its size is copied whatever the scale factor)."""
+    if out == size:
+        return backend.eye(size, dtype=dtype)
+    dst = backend.arange(out, dtype=np.float64)
+    if align_corners:
+        src = dst * ((size - 1) / (out - 1) if out > 1 else 0.0)
+    else:
+        src = np.maximum((dst + 0.5) * (size / out if scale is None else 1 / scale) - 0.5, 0)
+    low = np.minimum(src.astype(int), size - 1)
+    high = np.minimum(low + 1, size - 1)
+    frac = src - low
+    weights = backend.zeros((out, size), dtype=np.float64)
+    backend.add_at(weights, (backend.arange(out), low), 1 - frac)
+    backend.add_at(weights, (backend.arange(out), high), frac)
+    return weights.astype(dtype)
+
+
 def unfold(x, kernel_size, stride=1, padding=0):
     """Every ``kernel_size`` window of ``x`` (N, C, H, W), as (KH, KW, N, C, OH, OW).
 

@@ -206,3 +206,40 @@ def kaiming_normal_(tensor, a=0.0, mode="fan_in", nonlinearity="leaky_relu", gen
     """normal(0, std) with std = gain / sqrt(fan) (He)."""
     fan = _fan(_shape(tensor, "kaiming_normal_", 2), mode, "kaiming_normal_")
     return normal_(tensor, 0.0, calculate_gain(nonlinearity, a) / math.sqrt(fan), generator)
+
+
+def orthogonal_(tensor, gain=1.0, generator=None):
+    """Fill with a (semi-)orthogonal matrix times ``gain``, as PyTorch does: the tensor seen
+    as (shape[0], rest), the Q of a QR decomposition of normal draws, its columns' signs
+    fixed by R's diagonal (so Q is uniform over orthogonal matrices). Rows are orthonormal
+    when there are fewer rows than columns, else columns."""
+    shape = _shape(tensor, "orthogonal_", 2)
+    rows, cols = shape[0], int(np.prod(shape[1:]))
+    flat = _generator(generator).standard_normal((rows, cols))
+    if rows < cols:
+        flat = flat.T
+    q, r = np.linalg.qr(flat)
+    q *= np.sign(np.diag(r))
+    if rows < cols:
+        q = q.T
+    return _fill(tensor, gain * q.reshape(shape))
+
+
+def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0, generator=None):
+    """Fill with draws from normal(mean, std) kept within [a, b] (``a`` and ``b`` in the
+    tensor's units, as in PyTorch); draws outside are drawn again, so the distribution is
+    exactly the truncated normal."""
+    if not a < b:
+        raise ValueError(f"trunc_normal_: the bounds must satisfy a < b, got a={a}, b={b}")
+    rng = _generator(generator)
+    values = mean + std * rng.standard_normal(np.shape(tensor))
+    outside = (values < a) | (values > b)
+    for _ in range(1000):  # each round keeps the draws that fell inside
+        if not outside.any():
+            break
+        values[outside] = mean + std * rng.standard_normal(int(outside.sum()))
+        outside = (values < a) | (values > b)
+    else:
+        raise ValueError(f"trunc_normal_: [{a}, {b}] is too far out in normal({mean}, {std}) "
+                         f"to draw from by rejection")
+    return _fill(tensor, values)

@@ -112,6 +112,146 @@ class Conv1d(Module):
                 f"stride={self.stride}, padding={self.padding}")
 
 
+class ConvTranspose2d(Module):
+    """Transposed 2-d convolution (the input-gradient of a Conv2d) over (N, C, H, W) inputs;
+    weight (in_channels, out_channels // groups, KH, KW) as in PyTorch. Output size
+    ``(H - 1) * stride - 2 * padding + dilation * (KH - 1) + output_padding + 1``.
+
+    Initialised as PyTorch does: weight and bias uniform on +-1 / sqrt(fan_in), with fan_in
+    = out_channels // groups * KH * KW (PyTorch's kaiming_uniform_ with a = sqrt(5)), drawn
+    from ``rng`` (default: ``nn.manual_seed``'s generator); ``init=`` names another
+    initialiser for the weight (the bias then starts at zero)."""
+
+    _dims = 2
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0,
+                 output_padding=0, groups=1, bias=True, dilation=1, init=None, rng=None,
+                 dtype=np.float32):
+        name = type(self).__name__
+        if not isinstance(groups, numbers.Integral) or groups < 1 or in_channels % groups or \
+                out_channels % groups:
+            raise ValueError(f"{name}: in_channels ({in_channels}) and out_channels "
+                             f"({out_channels}) must both be divisible by groups ({groups})")
+        if self._dims == 2:
+            options = [F.pair(v, f"{name}: {what}", least) for v, what, least in (
+                (kernel_size, "kernel_size", 1), (stride, "stride", 1), (padding, "padding", 0),
+                (output_padding, "output_padding", 0), (dilation, "dilation", 1))]
+        else:
+            options = [int(v) for v in (kernel_size, stride, padding, output_padding, dilation)]
+        (self.kernel_size, self.stride, self.padding, self.output_padding,
+         self.dilation) = options
+        for op, s, d in zip(np.atleast_1d(self.output_padding), np.atleast_1d(self.stride),
+                            np.atleast_1d(self.dilation), strict=True):
+            if op >= max(s, d):
+                raise ValueError(f"{name}: output_padding ({self.output_padding}) must be "
+                                 f"smaller than the stride ({self.stride}) or the dilation "
+                                 f"({self.dilation}), as in PyTorch")
+        self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
+        shape = (in_channels, out_channels // groups) + tuple(np.atleast_1d(self.kernel_size))
+        fan_in = shape[1] * int(np.prod(shape[2:]))
+        bound = 1 / np.sqrt(fan_in)
+        rng = generator(rng)
+        if init is None:
+            weight = rng.uniform(-bound, bound, shape).astype(dtype)
+        else:
+            weight = initializer(init)(shape, rng=rng, dtype=dtype)
+        self.weight = Parameter(weight)
+        self.bias = None
+        if bias:
+            self.bias = Parameter(rng.uniform(-bound, bound, out_channels).astype(dtype)
+                                  if init is None else backend.zeros(out_channels, dtype=dtype))
+
+    def forward(self, x, output_size=None):
+        """``output_size`` (PyTorch's): the spatial size wanted, of the sizes a strided
+        transposed convolution can give; it picks the output_padding for this call."""
+        x = as_tensor(x)
+        layout = "(N, C, H, W)" if self._dims == 2 else "(N, C, L)"
+        if x.ndim != self._dims + 2 or x.shape[1] != self.in_channels:
+            raise cg_errors.ShapeError(
+                f"{self}: expects {layout} input with C = {self.in_channels} channels on "
+                f"axis 1, got shape {x.shape}")
+        transpose = F.conv_transpose2d if self._dims == 2 else F.conv_transpose1d
+        output_padding = self.output_padding if output_size is None else \
+            self._output_padding_for(x.shape[2:], output_size)
+        return transpose(x, self.weight, self.bias, self.stride, self.padding,
+                         output_padding, self.groups, self.dilation)
+
+    def _output_padding_for(self, sizes, output_size):
+        wanted = tuple(int(v) for v in np.atleast_1d(output_size))[-len(sizes):]
+        options = [np.atleast_1d(v) for v in (self.kernel_size, self.stride, self.padding,
+                                              self.dilation)]
+        padding = []
+        for size, want, k, s, p, d in zip(sizes, wanted, *options, strict=True):
+            least = (size - 1) * s - 2 * p + d * (k - 1) + 1
+            if not least <= want < least + max(s, d):
+                raise ValueError(f"{self}: output_size {tuple(output_size)} cannot be made "
+                                 f"from an input of spatial size {tuple(sizes)}; each size must "
+                                 f"be from (H - 1) * stride - 2 * padding + dilation * "
+                                 f"(K - 1) + 1 = {least} to {least + max(s, d) - 1}")
+            padding.append(want - least)
+        return tuple(padding) if self._dims == 2 else padding[0]
+
+    def extra_repr(self):
+        one = 1 if self._dims == 1 else (1, 1)
+        zero = 0 if self._dims == 1 else (0, 0)
+        extra = "".join(f", {k}={v}" for k, v, default in (
+            ("padding", self.padding, zero), ("output_padding", self.output_padding, zero),
+            ("dilation", self.dilation, one), ("groups", self.groups, 1),
+            ("bias", self.bias is not None, True)) if v != default)
+        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+                f"stride={self.stride}{extra}")
+
+
+class ConvTranspose1d(ConvTranspose2d):
+    """Transposed 1-d convolution over (N, C, L) inputs; weight (in_channels, out_channels //
+    groups, K); initialised as :class:`ConvTranspose2d`."""
+
+    _dims = 1
+
+
+class Upsample(Module):
+    """Resize (N, C, H, W) inputs: :func:`nn.functional.interpolate` with these options
+    (``mode`` ``"nearest"`` or ``"bilinear"``)."""
+
+    def __init__(self, size=None, scale_factor=None, mode="nearest", align_corners=None,
+                 recompute_scale_factor=None):
+        if mode not in F.INTERPOLATE_MODES:
+            raise ValueError(f"Upsample: mode {mode!r} is not supported; choose one of "
+                             f"{F.INTERPOLATE_MODES}")
+        if (size is None) == (scale_factor is None):
+            raise ValueError("Upsample: give exactly one of size and scale_factor")
+        self.size, self.scale_factor, self.mode = size, scale_factor, mode
+        self.align_corners, self.recompute_scale_factor = align_corners, recompute_scale_factor
+
+    def forward(self, x):
+        x = as_tensor(x)
+        if x.ndim != 4:
+            raise cg_errors.ShapeError(f"{self}: expects (N, C, H, W) input, got shape "
+                                       f"{x.shape}")
+        return F.interpolate(x, self.size, self.scale_factor, self.mode, self.align_corners,
+                             self.recompute_scale_factor)
+
+    def extra_repr(self):
+        what = f"size={self.size}" if self.size is not None else \
+            f"scale_factor={self.scale_factor}"
+        return f"{what}, mode={self.mode!r}"
+
+
+class UpsamplingNearest2d(Upsample):
+    """PyTorch's older name for ``Upsample(size, scale_factor, mode="nearest")``."""
+
+    def __init__(self, size=None, scale_factor=None):
+        super().__init__(size, scale_factor, "nearest")
+
+
+class UpsamplingBilinear2d(Upsample):
+    """PyTorch's older name for ``Upsample(size, scale_factor, mode="bilinear",
+    align_corners=True)`` (note: align_corners=True, unlike Upsample's default)."""
+
+    def __init__(self, size=None, scale_factor=None):
+        super().__init__(size, scale_factor, "bilinear", align_corners=True)
+
+
 class _Pool2d(Module):
     """A window (``kernel_size``, ``stride``: default the kernel, ``padding``) reduced by
     ``pool``."""
@@ -1228,3 +1368,72 @@ class ParameterList(Module):
 
     def extra_repr(self):
         return ", ".join(f"({i}): Parameter of shape {p.shape}" for i, p in enumerate(self))
+
+
+class ParameterDict(Module):
+    """Parameters held by name, in insertion order (arrays given are made Parameters). Like a
+    dict: ``d["scale"]``, ``"scale" in d``, ``keys()``, ``items()``, ``update()``."""
+
+    def __init__(self, parameters=None, _shapes=None):
+        if parameters is not None:
+            self.update(parameters)
+        for key, (shape, dtype) in _shapes or ():  # made again by nn.load: the state fills them
+            self[key] = backend.zeros(shape, dtype=dtype)
+
+    def __setitem__(self, key, value):
+        if not isinstance(key, str) or not key or "." in key:
+            raise KeyError(f"ParameterDict keys are non-empty strings without '.', not {key!r}")
+        if key in vars(self) and not isinstance(vars(self)[key], Parameter) or \
+                hasattr(type(self), key):
+            raise KeyError(f"ParameterDict: {key!r} is an attribute of the ParameterDict "
+                           f"itself; choose another key")
+        if not isinstance(value, Parameter):
+            value = Parameter(value.data if isinstance(value, Tensor) else value)
+        setattr(self, key, value)
+
+    def __getitem__(self, key):
+        held = dict(self.items())
+        if key not in held:
+            raise KeyError(f"ParameterDict has no parameter {key!r}; it has {list(held)}")
+        return held[key]
+
+    def __delitem__(self, key):
+        self[key]  # noqa: B018 -- the KeyError for a missing key
+        delattr(self, key)
+
+    def __contains__(self, key):
+        return key in dict(self.items())
+
+    def __len__(self):
+        return len(self.items())
+
+    def __iter__(self):
+        return iter(self.keys())
+
+    def keys(self):
+        return [k for k, _ in self.items()]
+
+    def values(self):
+        return [p for _, p in self.items()]
+
+    def items(self):
+        return [(k, v) for k, v in vars(self).items() if isinstance(v, Parameter)]
+
+    def update(self, parameters):
+        pairs = parameters.items() if hasattr(parameters, "items") else parameters
+        for key, value in pairs:
+            self[key] = value
+
+    def pop(self, key):
+        value = self[key]
+        delattr(self, key)
+        return value
+
+    def architecture(self):  # keys, shapes and dtypes: the values come from the saved state
+        return {"class": "ParameterDict", "args": [],
+                "kwargs": {"_shapes": {"tuple": [
+                    {"tuple": [k, {"tuple": [{"tuple": list(p.shape)}, {"dtype": p.dtype.name}]}]}
+                    for k, p in self.items()]}}}
+
+    def extra_repr(self):
+        return ", ".join(f"({k}): Parameter of shape {p.shape}" for k, p in self.items())
