@@ -14,6 +14,7 @@ import circuitgrad as cg
 from circuitgrad import nn
 from circuitgrad.compiler import updates
 from circuitgrad.compiler.updates import sgd_step
+from nn_steps import training_step
 
 DTYPES = [np.float32, np.float64]
 
@@ -31,14 +32,7 @@ def _nn_step(dtype, momentum=0.0):
                           nn.Linear(16, 4, dtype=dtype))
     opt = nn.SGD(model.parameters(), lr=0.1, momentum=momentum)
 
-    def step(X, y):
-        opt.zero_grad()
-        loss = nn.softmax_cross_entropy(model(X), y)
-        loss.backward()
-        opt.step()
-        return loss
-
-    return model, opt, step
+    return model, opt, training_step(model, opt)
 
 
 def _snapshot(arrays):
@@ -203,12 +197,7 @@ def test_a_compiled_step_keeps_each_parameter_groups_own_settings(momentum):
                       {"params": second.parameters(), "lr": 0.5, "weight_decay": 0.1}],
                      lr=0.05, momentum=momentum)
 
-        def step(X, y, model=model, opt=opt):
-            opt.zero_grad()
-            loss = nn.softmax_cross_entropy(model(X), y)
-            loss.backward()
-            opt.step()
-            return loss
+        step = training_step(model, opt)
 
         run = cg.compile(step, argnums=None) if compiled else step
         for X, y in _batches(np.float32):

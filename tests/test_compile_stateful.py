@@ -11,6 +11,7 @@ import pytest
 
 import circuitgrad as cg
 from circuitgrad import nn
+from nn_steps import training_step
 
 STEPS = 5
 
@@ -59,12 +60,7 @@ def _run(kind, compiled, steps=STEPS, seed=5):
     model = _model(kind)
     opt = nn.SGD(model.parameters(), lr=0.1, momentum=0.9)
 
-    def step(xb, yb):
-        opt.zero_grad()
-        loss = nn.softmax_cross_entropy(model(xb), yb)
-        loss.backward()
-        opt.step()
-        return loss
+    step = training_step(model, opt)
 
     run = cg.compile(step, argnums=None) if compiled else step
     nn.manual_seed(seed)
@@ -97,12 +93,7 @@ def test_dropout_masks_are_drawn_at_every_call():
     model = _model("dropout")
     opt = nn.SGD(model.parameters(), lr=1e-300)
 
-    def step(xb, yb):
-        opt.zero_grad()
-        loss = nn.softmax_cross_entropy(model(xb), yb)
-        loss.backward()
-        opt.step()
-        return loss
+    step = training_step(model, opt)
 
     fast = cg.compile(step, argnums=None)
     nn.manual_seed(11)
@@ -123,12 +114,7 @@ def test_the_mode_is_part_of_the_signature():
         model = _model("both")
         opt = nn.SGD(model.parameters(), lr=0.1)
 
-        def step(xb, yb, model=model, opt=opt):
-            opt.zero_grad()
-            loss = nn.softmax_cross_entropy(model(xb), yb)
-            loss.backward()
-            opt.step()
-            return loss
+        step = training_step(model, opt)
 
         run = cg.compile(step, argnums=None) if compiled else step
         nn.manual_seed(3)
@@ -351,12 +337,7 @@ def test_running_statistics_follow_buffers_that_load_state_dict_replaced():
         model = _model("batchnorm1d")
         opt = nn.SGD(model.parameters(), lr=0.1)
 
-        def step(xb, yb, model=model, opt=opt):
-            opt.zero_grad()
-            loss = nn.softmax_cross_entropy(model(xb), yb)
-            loss.backward()
-            opt.step()
-            return loss
+        step = training_step(model, opt)
 
         run = cg.compile(step, argnums=None) if compiled else step
         saved = model.state_dict()

@@ -11,6 +11,7 @@ import pytest
 import circuitgrad as cg
 from circuitgrad import nn
 from circuitgrad.errors import NotDifferentiableError
+from nn_steps import training_step
 
 STEPS = 6
 
@@ -113,12 +114,7 @@ def test_nn_step_updates_the_model_as_eager(make_opt):
         model = _model()
         opt = make_opt(model.parameters())
 
-        def step(X, y, model=model, opt=opt):
-            opt.zero_grad()
-            loss = nn.softmax_cross_entropy(model(X), y)
-            loss.backward()
-            opt.step()
-            return loss
+        step = training_step(model, opt)
 
         run = cg.compile(step, argnums=None) if compiled else step
         before = [p.data.copy() for p in model.parameters()]

@@ -5,6 +5,7 @@ import numpy as np
 
 import circuitgrad as cg
 from circuitgrad import nn
+from nn_steps import training_step
 
 
 class Net(nn.Module):
@@ -20,12 +21,7 @@ class Net(nn.Module):
 def _train(model, compiled, steps=3):
     opt = nn.SGD(model.parameters(), lr=0.1)
 
-    def step(X, y):
-        opt.zero_grad()
-        loss = nn.softmax_cross_entropy(model(X), y)
-        loss.backward()
-        opt.step()
-        return loss
+    step = training_step(model, opt)
 
     run = cg.compile(step, argnums=None) if compiled else step
     rng = np.random.default_rng(0)

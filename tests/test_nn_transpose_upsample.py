@@ -10,6 +10,7 @@ import pytest
 
 import circuitgrad as cg
 from circuitgrad import nn
+from nn_steps import training_step
 from test_nn_layers import check_layer
 
 F = nn.functional
@@ -419,12 +420,7 @@ def test_a_step_with_conv_transpose2d_compiles_to_the_eager_result():
                               nn.Linear(2 * 64, 3, dtype=F64))
         opt = nn.SGD(model.parameters(), lr=0.1)
 
-        def step(X, y, model=model, opt=opt):
-            opt.zero_grad()
-            loss = nn.softmax_cross_entropy(model(X), y)
-            loss.backward()
-            opt.step()
-            return loss
+        step = training_step(model, opt)
 
         run = cg.compile(step, argnums=None) if compiled else step
         rng = np.random.default_rng(1)
