@@ -137,6 +137,17 @@ def _nn_mlp(params):
     return model, nn.SGD(model.parameters(), lr=mlp.LR)
 
 
+def nn_step(model, opt):
+    """The nn SGD step a user writes: zero_grad, the loss of model(X), backward, step."""
+    def step(X, y):
+        opt.zero_grad()
+        loss = nn.softmax_cross_entropy(model(X), y)
+        loss.backward()
+        opt.step()
+        return loss
+    return step
+
+
 def bench_compiled_step(cfg: Config) -> list[Row]:
     """The whole SGD step compiled (``cg.compile(step, argnums=None)``): an nn step
     (model, loss, backward(), opt.step()) against bench/mlp.py's hand-written NumPy step."""
@@ -145,15 +156,7 @@ def bench_compiled_step(cfg: Config) -> list[Row]:
         params, X, y = mlp.make_problem(batch)
         rows = np.arange(batch)
         model, opt = _nn_mlp(params)
-
-        def step(X, y, model=model, opt=opt):
-            opt.zero_grad()
-            loss = nn.softmax_cross_entropy(model(X), y)
-            loss.backward()
-            opt.step()
-            return loss
-
-        compiled = cg.compile(step, argnums=None)
+        compiled = cg.compile(nn_step(model, opt), argnums=None)
         want = {k: v.copy() for k, v in params.items()}
         for _ in range(3):  # three steps each: the same parameters
             mlp.numpy_step(want, X, y, rows)

@@ -164,19 +164,10 @@ def torch_rows(cfg, batch):
 
 def cg_rows(cfg, batch):
     import compiled as compiled_bench
-    from circuitgrad import nn
 
     params, X, y, rows = _problem(batch)
     model, opt = compiled_bench._nn_mlp(params)
-
-    def step(X, y):
-        opt.zero_grad()
-        loss = nn.softmax_cross_entropy(model(X), y)
-        loss.backward()
-        opt.step()
-        return loss
-
-    fast = cg.compile(step, argnums=None)
+    fast = cg.compile(compiled_bench.nn_step(model, opt), argnums=None)
     for _ in range(3):
         fast(X, y)
     _check(f"cg.compile b={batch}", {k: p.data for k, p in
