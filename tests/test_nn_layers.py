@@ -26,6 +26,22 @@ def check_layer(layer, x, **options):
     return report
 
 
+def check_hessian(f, x):
+    """``cg.hessian(f)`` at ``x`` against central differences of ``cg.grad(f)``, and
+    symmetric."""
+    hessian = np.asarray(cg.hessian(f)(x)).reshape(x.size, x.size)
+    eps = 1e-6
+    numeric = np.empty_like(hessian)
+    for k in range(x.size):
+        step = np.zeros(x.size)
+        step[k] = eps
+        step = step.reshape(x.shape)
+        numeric[:, k] = (np.asarray(cg.grad(f)(x + step)) -
+                         np.asarray(cg.grad(f)(x - step))).ravel() / (2 * eps)
+    np.testing.assert_allclose(hessian, numeric, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(hessian, hessian.T, atol=1e-10)
+
+
 def distinct(rng, shape):
     """Values at least 0.01 apart, so max-pooling never meets a tie within a step."""
     n = int(np.prod(shape))
@@ -231,17 +247,7 @@ def test_second_derivatives_through_conv_and_pool(pool):
             y = F.max_pool2d(y, 2)
         return (y * y).sum()
 
-    hessian = np.asarray(cg.hessian(f)(x)).reshape(x.size, x.size)
-    eps = 1e-6
-    numeric = np.empty_like(hessian)
-    for k in range(x.size):
-        step = np.zeros(x.size)
-        step[k] = eps
-        step = step.reshape(x.shape)
-        numeric[:, k] = (np.asarray(cg.grad(f)(x + step)) -
-                         np.asarray(cg.grad(f)(x - step))).ravel() / (2 * eps)
-    np.testing.assert_allclose(hessian, numeric, rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(hessian, hessian.T, atol=1e-10)
+    check_hessian(f, x)
 
 
 def test_svm_loss_with_a_minus_inf_score_is_finite_with_the_right_gradient():

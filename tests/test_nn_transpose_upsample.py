@@ -11,7 +11,7 @@ import pytest
 import circuitgrad as cg
 from circuitgrad import nn
 from nn_steps import training_step
-from test_nn_layers import check_layer
+from test_nn_layers import check_hessian, check_layer
 
 F = nn.functional
 F64 = np.float64
@@ -127,17 +127,7 @@ def test_second_derivatives_through_conv_transpose2d_and_upsampling(mode):
                                        dilation=(2, 1)))
         return (F.interpolate(y, size=(5, 7), mode=mode) ** 2).sum()
 
-    hessian = np.asarray(cg.hessian(f)(x)).reshape(x.size, x.size)
-    eps = 1e-6
-    numeric = np.empty_like(hessian)
-    for k in range(x.size):
-        step = np.zeros(x.size)
-        step[k] = eps
-        step = step.reshape(x.shape)
-        numeric[:, k] = (np.asarray(cg.grad(f)(x + step)) -
-                         np.asarray(cg.grad(f)(x - step))).ravel() / (2 * eps)
-    np.testing.assert_allclose(hessian, numeric, rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(hessian, hessian.T, atol=1e-10)
+    check_hessian(f, x)
 
 
 def test_conv_transpose2d_is_initialised_as_pytorch_from_the_shared_generator():
