@@ -626,10 +626,7 @@ def cross_entropy(scores, labels, weight=None, ignore_index=-100, reduction="mea
     logp = cgf.log_softmax(scores, axis=1)
     picked = -logp[backend.arange(n), labels]
     if weight is not None:
-        weight = _constant_like(weight, scores)
-        if weight.shape != (classes,):
-            raise ShapeError(f"cross_entropy: weight must have one entry per class, shape "
-                             f"({classes},), got {weight.shape}")
+        weight = _class_weights(weight, scores, classes, "cross_entropy")
         counts = weight[labels] * kept.astype(scores.dtype)
         picked = picked * weight[labels]
     if label_smoothing:  # the uniform part of the target, weighted per class
@@ -890,6 +887,16 @@ def _same_shape(what, prediction, target):
     return prediction, target
 
 
+def _class_weights(weight, like, classes, what):
+    """A loss's ``weight``, one entry per class, as ``_constant_like`` makes it; ``what``
+    (the loss) names the culprit of a wrong shape."""
+    weight = _constant_like(weight, like)
+    if weight.shape != (classes,):
+        raise ShapeError(f"{what}: weight must have one entry per class, shape ({classes},), "
+                         f"got {weight.shape}")
+    return weight
+
+
 def _constant_like(value, like):
     """``value`` as a tensor; one that needs no gradient in the dtype of ``like``, so a
     float64 target or weight does not turn a float32 model's loss into float64."""
@@ -1028,10 +1035,7 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
     flat = check_labels(np.where(kept, flat, 0), classes, len(flat))
     picked = -input[backend.arange(len(flat)), flat]
     if weight is not None:
-        weight = _constant_like(weight, input)
-        if weight.shape != (classes,):
-            raise ShapeError(f"nll_loss: weight must have one entry per class, shape "
-                             f"({classes},), got {weight.shape}")
+        weight = _class_weights(weight, input, classes, "nll_loss")
         counts = weight[flat] * kept.astype(input.dtype)
     else:
         counts = as_tensor(kept.astype(input.dtype))
