@@ -25,6 +25,12 @@ except ImportError:  # not installed: use the checkout this script lives in
 
 from circuitgrad import nn
 
+# relative beyond 1: binary_cross_entropy's clamped gradients are 1e12, and PyTorch divides
+# by a 1e-12 held in float32, so they agree to 4e-9 relative. PyTorch's float64 kernels also
+# hold celu's 1 / alpha and hardsigmoid's 1/6 as float32 scalars: gradients 4e-8 and 5e-9
+# off the exact ones, which circuitgrad gives
+from parity import difference
+
 try:
     import torch
 except ImportError:
@@ -34,18 +40,6 @@ except ImportError:
 RNG = np.random.default_rng(0)
 ROWS = []
 KNOWN = "(known difference) "  # rows left out of the verdict
-
-
-def difference(ours, theirs):
-    """The largest |ours - theirs| / max(1, |theirs|): absolute for values up to 1, relative
-    beyond (binary_cross_entropy's clamped gradients are 1e12; PyTorch divides by a 1e-12
-    held in float32, so they agree to 4e-9 relative). PyTorch's float64 kernels also hold
-    celu's 1 / alpha and hardsigmoid's 1/6 as float32 scalars: gradients 4e-8 and 5e-9 off
-    the exact ones, which circuitgrad gives."""
-    ours, theirs = np.asarray(ours), np.asarray(theirs)
-    if not ours.size:
-        return 0.0
-    return float(np.max(np.abs(ours - theirs) / np.maximum(1.0, np.abs(theirs))))
 
 
 def compare(name, ours, theirs, inputs):

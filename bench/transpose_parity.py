@@ -25,6 +25,7 @@ except ImportError:  # not installed: use the checkout this script lives in
     import circuitgrad as cg
 
 from circuitgrad import nn
+from parity import difference
 
 try:
     import torch
@@ -34,14 +35,6 @@ except ImportError:
 
 RNG = np.random.default_rng(0)
 ROWS = []
-
-
-def difference(ours, theirs):
-    ours, theirs = np.asarray(ours, np.float64), np.asarray(theirs, np.float64)
-    if ours.shape != theirs.shape:
-        return float("nan")
-    return float(np.max(np.abs(ours - theirs) / np.maximum(1.0, np.abs(theirs)))) \
-        if ours.size else 0.0
 
 
 def compare(name, ours, theirs, inputs):
