@@ -397,8 +397,8 @@ def _local_number(node, i):
 def _listing_lines(listing, forward_step, backward_step, seed_step):
     """The staged listing's lines, each with the step it belongs to (None: a title) and its
     text in each of the page's languages (``texts``; ``text`` is the English)."""
-    texts = listing.lines()
     spoken = {lang: listing.lines(translator(lang)) for lang in LANGUAGES}
+    texts = spoken["en"]  # the source language: the catalog's fallback, as written
     steps = []
     for s in listing.forward:
         steps.append(forward_step.get(id(s.node), 0))
